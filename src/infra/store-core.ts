@@ -1,0 +1,108 @@
+import type { Keyv } from 'keyv';
+import type { Logger } from './logger.js';
+
+/** All shared state of passgate goes through this: one keyv per kind of record. */
+export interface Store {
+  readonly kind: 'embedded' | 'redis';
+  /**
+   * One Keyv per kind of record, cached per name. TTLs are milliseconds; values round-trip as
+   * JSON (a Date comes back as an ISO string). The Keyv throws when the backend fails (it never
+   * turns "cannot read" into "absent"); see `keyvOptions`.
+   */
+  namespace<T>(name: string): Keyv<T>;
+  /** True when the backend answers (readiness); never throws. */
+  ping(): Promise<boolean>;
+  /** Closes every connection and timer; idempotent. Afterwards every operation rejects. */
+  disconnect(): Promise<void>;
+  /**
+   * Deletes records whose TTL has passed and returns how many. keyv's expiry is lazy (an expired
+   * row that is never read again stays); the embedded store runs this on a timer. Redis expires
+   * keys natively (PX), so there it is a no-op returning 0.
+   */
+  purgeExpired(): Promise<number>;
+}
+
+export interface StoreOptions {
+  /** `REDIS_URL`; absent ⇒ the embedded store in `dataDir`. */
+  redisUrl?: string;
+  /** `PASSGATE_DATA_DIR`; the embedded store's file is `<dataDir>/passgate.sqlite`. */
+  dataDir: string;
+  logger: Logger;
+  /** Isolates a deployment (or a test) sharing one backend: keys become `<prefix>:<namespace>:<key>`. */
+  keyPrefix?: string;
+  /** Bound on connecting to Redis at start-up (default 5000 ms). */
+  connectTimeoutMs?: number;
+  /** How often the embedded store deletes expired rows (default 60 s). */
+  purgeIntervalMs?: number;
+}
+
+/** The backend cannot be reached or opened; `message` names the setting to fix. */
+export class StoreUnavailableError extends Error {
+  readonly code = 'store_unavailable';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StoreUnavailableError';
+  }
+}
+
+// Lower-case, digits, '.', '-': '_' and '%' are LIKE wildcards and LIKE is case-insensitive in
+// SQLite (the embedded clear() is `DELETE … WHERE key LIKE '<ns>:%'`), and ':' is the separator.
+const NAME = /^[a-z0-9][a-z0-9.-]{0,63}$/;
+
+/** `<prefix>:<name>` (or `<name>`): what both backends put in front of `:<key>`. */
+export function storageNamespace(name: string, keyPrefix: string | undefined): string {
+  if (!NAME.test(name)) {
+    throw new TypeError(`store namespace ${JSON.stringify(name)} must match ${NAME}`);
+  }
+  return keyPrefix ? `${checkKeyPrefix(keyPrefix)}:${name}` : name;
+}
+
+/** The prefix, checked once at start-up (it also names the Redis connection). */
+export function checkKeyPrefix(keyPrefix: string): string {
+  if (!NAME.test(keyPrefix)) {
+    throw new TypeError(`store keyPrefix ${JSON.stringify(keyPrefix)} must match ${NAME}`);
+  }
+  return keyPrefix;
+}
+
+/**
+ * Options every namespace Keyv gets. `throwOnErrors` (keyv ≥ 5.3, present in 5.6): without it a
+ * failed get resolves `undefined`, i.e. a broken backend looks like an absent key, and the DRM gate
+ * would read "store down" as "no Permit" / a fresh device. With it every operation rejects instead.
+ */
+export const keyvOptions = { throwOnErrors: true } as const;
+
+/** Every Keyv gets an 'error' listener: no listener means an adapter error becomes an uncaught exception. */
+export function logKeyvErrors(keyv: Keyv<unknown>, logger: Logger, namespace: string): void {
+  keyv.on('error', (err: unknown) => {
+    logger.error({ err, namespace }, 'store operation failed');
+  });
+}
+
+/** A readable one-line reason (Node's connect errors are often an AggregateError with an empty message). */
+export function describeError(err: unknown): string {
+  if (err instanceof AggregateError && err.errors.length > 0) {
+    return [...new Set(err.errors.map(describeError))].join('; ');
+  }
+  if (err instanceof Error) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const text = err.message || code || err.name;
+    if (text === err.name && err.cause !== undefined) return describeError(err.cause);
+    return text;
+  }
+  return String(err);
+}
+
+/** Resolves like `promise`, or rejects after `ms` (the timer never keeps the process alive). */
+export async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
+    timer.unref();
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
