@@ -1,0 +1,184 @@
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import type { z } from 'zod';
+import { bundledConfigFile } from './package.js';
+import { type AppConfig, type Config, type ConfigFile, envSchema, fileSchema, type SecretRef, type UpstreamName, upstreamEnv } from './schema.js';
+import { Secret } from './secret.js';
+
+export type Env = Readonly<Record<string, string | undefined>>;
+
+/** Every problem found, one line each, naming the variable or YAML path and what is expected. */
+export class ConfigError extends Error {
+  constructor(
+    readonly problems: readonly string[],
+    readonly configFile?: string,
+  ) {
+    const header = configFile ? `Invalid configuration (file ${configFile}):` : 'Invalid configuration:';
+    super([header, ...problems.map((p) => `  - ${p}`)].join('\n'));
+    this.name = 'ConfigError';
+  }
+}
+
+/** Env variables whose value may be echoed back in an error message (no secrets among them). */
+const echoable = new Set(['PASSGATE_PORT', 'PASSGATE_METRICS_PORT', 'PASSGATE_LOG_LEVEL', 'PASS_BASE_URL', 'DRM_BASE_URL', 'ADAPTER_BASE_URL']);
+
+/**
+ * Builds the Config from the environment and the YAML file it names; resolves secrets.
+ * Throws ConfigError listing every problem at once. Only the CLI (and tests) call this.
+ */
+export function loadConfig(env: Env): Config {
+  const problems: string[] = [];
+  // An empty variable counts as unset (`PASSGATE_PORT=` in a compose file means "default").
+  const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+
+  const settings = envSchema.safeParse(present, { reportInput: true });
+  if (!settings.success) {
+    for (const issue of settings.error.issues) {
+      const name = String(issue.path[0]);
+      problems.push(...describeIssue(issue, echoable.has(name) ? present[name] : undefined));
+    }
+  }
+
+  const configFile = resolve(present.PASSGATE_CONFIG ?? bundledConfigFile);
+  const file = readConfigFile(configFile, present.PASSGATE_CONFIG !== undefined, problems);
+
+  if (!settings.success || !file) throw new ConfigError(problems, configFile);
+  const s = settings.data;
+
+  const upstreams = {} as Config['upstreams'];
+  for (const name of Object.keys(upstreamEnv) as UpstreamName[]) {
+    const baseUrl = s[upstreamEnv[name]] ?? file.upstreams?.[name]?.base_url;
+    if (baseUrl) upstreams[name] = { baseUrl };
+    else problems.push(`upstreams.${name}.base_url: required (or set ${upstreamEnv[name]})`);
+  }
+
+  const secrets = new SecretResolver(env, dirname(configFile), problems);
+  const apps: Record<string, AppConfig> = {};
+  for (const [id, app] of Object.entries(file.apps)) {
+    const appKey = secrets.resolve(app.app_key, `apps.${id}.app_key`);
+    const softwareStatement = secrets.resolve(app.software_statement, `apps.${id}.software_statement`);
+    if (softwareStatement && !/^[\w-]+\.[\w-]*\.[\w-]*$/.test(softwareStatement.reveal())) {
+      problems.push(`apps.${id}.software_statement: expected a JWT (three dot-separated base64url parts)`);
+    }
+    if (!appKey || !softwareStatement) continue;
+    apps[id] = { id, platform: app.platform, appKey, softwareStatement, ...(app.redirect_uri ? { redirectUri: app.redirect_uri } : {}) };
+  }
+  problems.push(...duplicateAppKeys(apps));
+
+  if (problems.length > 0) throw new ConfigError(problems, configFile);
+  return {
+    http: { host: s.PASSGATE_HOST, port: s.PASSGATE_PORT },
+    metrics: { port: s.PASSGATE_METRICS_PORT },
+    logLevel: s.PASSGATE_LOG_LEVEL,
+    dataDir: resolve(s.PASSGATE_DATA_DIR),
+    ...(s.REDIS_URL ? { redisUrl: new Secret(s.REDIS_URL, maskUrlPassword(s.REDIS_URL)) } : {}),
+    configFile,
+    serviceProvider: file.service_provider,
+    upstreams,
+    apps,
+  };
+}
+
+/** The resolved configuration as plain JSON, every secret masked (what `config check` prints). */
+export function describeConfig(config: Config): Record<string, unknown> {
+  // Secret#toJSON masks, so a JSON round trip cannot leak a value.
+  return JSON.parse(JSON.stringify(config)) as Record<string, unknown>;
+}
+
+function readConfigFile(path: string, named: boolean, problems: string[]): ConfigFile | undefined {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    const why = (error as NodeJS.ErrnoException).code ?? String(error);
+    problems.push(named ? `PASSGATE_CONFIG: cannot read ${path} (${why})` : `the bundled config file ${path} cannot be read (${why}); set PASSGATE_CONFIG`);
+    return undefined;
+  }
+  let raw: unknown;
+  try {
+    raw = parseYaml(text);
+  } catch (error) {
+    problems.push(`${path}: not valid YAML: ${(error as Error).message.split('\n')[0]}`);
+    return undefined;
+  }
+  const parsed = fileSchema.safeParse(raw ?? {}, { reportInput: true });
+  if (parsed.success) return parsed.data;
+  for (const issue of parsed.error.issues) problems.push(...describeIssue(issue));
+  return undefined;
+}
+
+class SecretResolver {
+  constructor(
+    private readonly env: Env,
+    private readonly baseDir: string,
+    private readonly problems: string[],
+  ) {}
+
+  resolve(ref: SecretRef, path: string): Secret | undefined {
+    if (typeof ref === 'string') return new Secret(ref);
+    if ('env' in ref) {
+      const value = this.env[ref.env];
+      if (value) return new Secret(value);
+      this.problems.push(`${path}: environment variable ${ref.env} is not set`);
+      return undefined;
+    }
+    const file = resolve(this.baseDir, ref.file);
+    try {
+      // Mounted secrets often end with a newline that is not part of the value.
+      const value = readFileSync(file, 'utf8').trim();
+      if (value) return new Secret(value);
+      this.problems.push(`${path}: secret file ${file} is empty`);
+    } catch (error) {
+      this.problems.push(`${path}: cannot read secret file ${file} (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
+    }
+    return undefined;
+  }
+}
+
+function duplicateAppKeys(apps: Record<string, AppConfig>): string[] {
+  const seen = new Map<string, string>();
+  const problems: string[] = [];
+  for (const app of Object.values(apps)) {
+    const other = seen.get(app.appKey.reveal());
+    if (other) problems.push(`apps.${app.id}.app_key: the same key as apps.${other}.app_key (app keys must be unique)`);
+    else seen.set(app.appKey.reveal(), app.id);
+  }
+  return problems;
+}
+
+function maskUrlPassword(value: string): string {
+  const url = new URL(value);
+  if (url.password) url.password = '***';
+  return url.toString();
+}
+
+function formatPath(path: readonly PropertyKey[]): string {
+  return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join('') || '(top level)';
+}
+
+/** Zod's type names, as a YAML author would say them. */
+const typeWords: Record<string, string> = { object: 'a mapping', record: 'a mapping', string: 'a string', number: 'a number', boolean: 'true or false', array: 'a list' };
+
+function typeOfYaml(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'a list';
+  return typeWords[typeof value] ?? typeof value;
+}
+
+/** `echo` is the raw value to quote back, given only where that value is not a secret. */
+function describeIssue(issue: z.core.$ZodIssue, echo?: string): string[] {
+  const where = formatPath(issue.path);
+  if (issue.code === 'unrecognized_keys') {
+    const parent = issue.path.length > 0 ? `${where}.` : '';
+    return issue.keys.map((key) => `${parent}${key}: unknown key (check the spelling; keys are snake_case)`);
+  }
+  if (issue.code === 'invalid_key') return [`${where}: ${issue.issues[0]?.message ?? issue.message}`];
+  if (issue.code === 'invalid_type') {
+    const expected = typeWords[issue.expected] ?? issue.expected;
+    return [issue.input === undefined ? `${where}: required, expected ${expected}` : `${where}: expected ${expected}, got ${typeOfYaml(issue.input)}`];
+  }
+  if (issue.input === undefined) return [`${where}: required, ${issue.message}`];
+  const got = echo === undefined ? '' : ` (got ${JSON.stringify(echo)})`;
+  return [`${where}: ${issue.message}${got}`];
+}

@@ -1,0 +1,195 @@
+import test, { type ExecutionContext } from 'ava';
+import { readFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { inspect } from 'node:util';
+import { parse, stringify } from 'yaml';
+import { ConfigError, describeConfig, loadConfig, type Env } from '../../src/config/load.js';
+import { bundledConfigFile } from '../../src/config/package.js';
+import { tempDir } from '../helpers/with-app.js';
+
+type Yaml = Record<string, unknown> & { apps: Record<string, Record<string, unknown>> };
+
+/** The bundled example as an object, to change one thing at a time. */
+const example = (): Yaml => parse(readFileSync(bundledConfigFile, 'utf8')) as Yaml;
+const demoStatement = example().apps.demo?.software_statement as string;
+
+async function configFile(t: ExecutionContext, content: object | string): Promise<string> {
+  const file = join(await tempDir(t), 'passgate.yaml');
+  await writeFile(file, typeof content === 'string' ? content : stringify(content));
+  return file;
+}
+
+/** The ConfigError loadConfig throws for `env`, or a test failure when it does not throw. */
+function configError(t: ExecutionContext, env: Env): ConfigError {
+  const error = t.throws(() => loadConfig(env), { instanceOf: ConfigError });
+  return error as ConfigError;
+}
+
+test('the bundled example loads with the documented defaults', (t) => {
+  const config = loadConfig({});
+  t.is(config.serviceProvider, 'REF30');
+  t.deepEqual(config.http, { host: '0.0.0.0', port: 8080 });
+  t.is(config.metrics.port, 9464);
+  t.is(config.logLevel, 'info');
+  t.regex(config.dataDir, /[/\\]data$/);
+  t.is(config.redisUrl, undefined);
+  for (const name of ['pass', 'drm', 'adapter'] as const) t.is(config.upstreams[name].baseUrl, 'http://127.0.0.1:8081');
+  t.is(config.apps.demo?.platform, 'tvos');
+  t.is(config.apps.demo?.appKey.reveal(), 'demo-app-key');
+  t.is(config.apps.demo?.softwareStatement.reveal(), demoStatement);
+});
+
+test('the demo software statement carries the software id the simulator approves', (t) => {
+  const payload = JSON.parse(Buffer.from(demoStatement.split('.')[1] ?? '', 'base64url').toString('utf8')) as Record<string, unknown>;
+  t.like(payload, { software_id: 'passgate-demo-restv2', iss: 'passgate-sim', scopes: ['api:client:v2'] });
+  t.is(demoStatement.split('.')[2], 'demo-signature-not-secret');
+});
+
+test('environment variables override ports, host, log level and every upstream', (t) => {
+  const config = loadConfig({
+    PASSGATE_PORT: '0',
+    PASSGATE_METRICS_PORT: '65535',
+    PASSGATE_HOST: '127.0.0.1',
+    PASSGATE_LOG_LEVEL: 'debug',
+    PASS_BASE_URL: 'https://pass.example.test/',
+    DRM_BASE_URL: 'http://drm.example.test:9000',
+    ADAPTER_BASE_URL: 'http://adapter.example.test',
+    REDIS_URL: 'redis://redis.example.test:6379',
+  });
+  t.deepEqual(config.http, { host: '127.0.0.1', port: 0 });
+  t.is(config.metrics.port, 65535);
+  t.is(config.logLevel, 'debug');
+  t.is(config.upstreams.pass.baseUrl, 'https://pass.example.test');
+  t.is(config.upstreams.drm.baseUrl, 'http://drm.example.test:9000');
+  t.is(config.upstreams.adapter.baseUrl, 'http://adapter.example.test');
+  t.is(config.redisUrl?.reveal(), 'redis://redis.example.test:6379');
+});
+
+test('an empty variable counts as unset', (t) => {
+  t.is(loadConfig({ PASSGATE_PORT: '' }).http.port, 8080);
+});
+
+test('a non-numeric port names the variable and what is expected', (t) => {
+  const error = configError(t, { PASSGATE_PORT: 'eighty' });
+  t.regex(error.message, /PASSGATE_PORT: expected a port number from 0 to 65535 \(got "eighty"\)/);
+});
+
+test('a port out of range names the variable', (t) => {
+  const error = configError(t, { PASSGATE_METRICS_PORT: '70000' });
+  t.regex(error.message, /PASSGATE_METRICS_PORT: expected a port number/);
+});
+
+test('a bad upstream URL in the environment names the variable', (t) => {
+  t.regex(configError(t, { DRM_BASE_URL: 'not a url' }).message, /DRM_BASE_URL: expected an http:\/\/ or https:\/\/ URL/);
+});
+
+test('a bad upstream URL in the file names its YAML path', async (t) => {
+  const file = await configFile(t, { ...example(), upstreams: { pass: { base_url: 'ftp://pass.example.test' } } });
+  const error = configError(t, { PASSGATE_CONFIG: file, DRM_BASE_URL: 'http://x.test', ADAPTER_BASE_URL: 'http://x.test' });
+  t.regex(error.message, /upstreams\.pass\.base_url: expected an http:\/\/ or https:\/\/ URL/);
+});
+
+test('a missing upstream asks for the YAML key or its variable', async (t) => {
+  const { upstreams: _, ...rest } = example();
+  const file = await configFile(t, rest);
+  const error = configError(t, { PASSGATE_CONFIG: file, DRM_BASE_URL: 'http://x.test', ADAPTER_BASE_URL: 'http://x.test' });
+  t.regex(error.message, /upstreams\.pass\.base_url: required \(or set PASS_BASE_URL\)/);
+  t.notRegex(error.message, /upstreams\.drm/);
+});
+
+test('a bad REDIS_URL is named without echoing it (it may hold a password)', (t) => {
+  const error = configError(t, { REDIS_URL: 'http://user:hunter2@redis.test' });
+  t.regex(error.message, /REDIS_URL: expected a redis:\/\/ or rediss:\/\/ URL/);
+  t.false(error.message.includes('hunter2'));
+});
+
+test('a missing app_key names its YAML path', async (t) => {
+  const config = example();
+  delete config.apps.demo?.app_key;
+  const error = configError(t, { PASSGATE_CONFIG: await configFile(t, config) });
+  t.regex(error.message, /apps\.demo\.app_key: required/);
+});
+
+test('an unknown key is an error naming it, top level and nested', async (t) => {
+  const config = { ...example(), catalog: {} };
+  (config.apps.demo as Record<string, unknown>).appkey = 'typo';
+  const error = configError(t, { PASSGATE_CONFIG: await configFile(t, config) });
+  t.regex(error.message, /^ {2}- catalog: unknown key/m);
+  t.regex(error.message, /apps\.demo\.appkey: unknown key/);
+});
+
+test('two apps with the same key are refused', async (t) => {
+  const config = example();
+  config.apps.roku = { ...config.apps.demo, platform: 'roku' };
+  const error = configError(t, { PASSGATE_CONFIG: await configFile(t, config) });
+  t.regex(error.message, /apps\.roku\.app_key: the same key as apps\.demo\.app_key/);
+  t.false(error.message.includes('demo-app-key'));
+});
+
+test('{ env: NAME } with NAME unset names both the YAML path and the variable', async (t) => {
+  const config = example();
+  (config.apps.demo as Record<string, unknown>).app_key = { env: 'DEMO_APP_KEY' };
+  const error = configError(t, { PASSGATE_CONFIG: await configFile(t, config) });
+  t.regex(error.message, /apps\.demo\.app_key: environment variable DEMO_APP_KEY is not set/);
+});
+
+test('secrets resolve from { env } and from a mounted { file }, trimmed', async (t) => {
+  const dir = await tempDir(t);
+  await writeFile(join(dir, 'statement'), `${demoStatement}\n`);
+  const config = example();
+  Object.assign(config.apps.demo ?? {}, { app_key: { env: 'DEMO_APP_KEY' }, software_statement: { file: join(dir, 'statement') } });
+  const loaded = loadConfig({ PASSGATE_CONFIG: await configFile(t, config), DEMO_APP_KEY: 'key-from-the-environment' });
+  t.is(loaded.apps.demo?.appKey.reveal(), 'key-from-the-environment');
+  t.is(loaded.apps.demo?.softwareStatement.reveal(), demoStatement);
+});
+
+test('an unreadable secret file is named', async (t) => {
+  const config = example();
+  (config.apps.demo as Record<string, unknown>).software_statement = { file: '/nonexistent/passgate/statement' };
+  const error = configError(t, { PASSGATE_CONFIG: await configFile(t, config) });
+  t.regex(error.message, /apps\.demo\.software_statement: cannot read secret file \/nonexistent\/passgate\/statement/);
+});
+
+test('a software statement that is not a JWT is refused', async (t) => {
+  const config = example();
+  (config.apps.demo as Record<string, unknown>).software_statement = 'not a jwt';
+  t.regex(configError(t, { PASSGATE_CONFIG: await configFile(t, config) }).message, /apps\.demo\.software_statement: expected a JWT/);
+});
+
+test('a missing or broken config file names PASSGATE_CONFIG or the file', async (t) => {
+  t.regex(configError(t, { PASSGATE_CONFIG: '/nonexistent/passgate.yaml' }).message, /PASSGATE_CONFIG: cannot read \/nonexistent\/passgate\.yaml/);
+  const broken = await configFile(t, 'apps: [unclosed\n');
+  t.regex(configError(t, { PASSGATE_CONFIG: broken }).message, /not valid YAML/);
+});
+
+test('every problem is reported at once, one line each, without a stack trace', async (t) => {
+  const config = example();
+  delete config.apps.demo?.app_key;
+  const error = configError(t, { PASSGATE_CONFIG: await configFile(t, config), PASSGATE_PORT: 'x', PASSGATE_LOG_LEVEL: 'loud' });
+  const lines = error.message.split('\n');
+  t.regex(lines[0] ?? '', /^Invalid configuration/);
+  t.true(lines.some((l) => l.includes('PASSGATE_PORT')));
+  t.true(lines.some((l) => l.includes('PASSGATE_LOG_LEVEL')));
+  t.false(error.message.includes('    at '));
+});
+
+test('describeConfig masks every secret and the Redis password', (t) => {
+  const config = loadConfig({ REDIS_URL: 'redis://passgate:hunter2@redis.test:6379/0' });
+  const described = JSON.stringify(describeConfig(config));
+  t.false(described.includes('demo-app-key'));
+  for (const part of demoStatement.split('.')) t.false(described.includes(part));
+  t.false(described.includes('hunter2'));
+  t.true(described.includes('dem…(12 chars)'));
+  t.true(described.includes('redis://passgate:***@redis.test:6379/0'));
+  t.like(describeConfig(config), { serviceProvider: 'REF30', http: { port: 8080 } });
+});
+
+test('a secret never prints itself by accident', (t) => {
+  const key = loadConfig({}).apps.demo?.appKey;
+  t.false(`${key}`.includes('demo-app-key'));
+  t.false(inspect({ key }).includes('demo-app-key'));
+  t.false(JSON.stringify({ key }).includes('demo-app-key'));
+  t.true(key?.equals('demo-app-key'));
+  t.false(key?.equals('demo-app-kez'));
+});
