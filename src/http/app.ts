@@ -1,0 +1,55 @@
+import { bodyParser } from '@koa/bodyparser';
+import Router from '@koa/router';
+import Koa from 'koa';
+import type { Config } from '../config/schema.js';
+import type { Clock } from '../infra/clock.js';
+import type { Logger } from '../infra/logger.js';
+import type { Metrics } from '../infra/metrics.js';
+import type { Store } from '../infra/store.js';
+import type { AppState } from './context.js';
+import { problemErrors } from './errors.js';
+import { healthRoutes } from './health.js';
+import { observe } from './observe.js';
+import { requestId } from './request-id.js';
+import { securityHeaders } from './security-headers.js';
+
+export interface AppDeps {
+  config: Config;
+  logger: Logger;
+  metrics: Metrics;
+  store: Store;
+  /** For the feature routes built here as features land (TTL, expiry, cadence). */
+  clock: Clock;
+  version: string;
+  /** See HealthDeps.isShuttingDown. */
+  isShuttingDown?: () => boolean;
+  /** Feature routers, mounted after the operational routes. */
+  routers?: Router<AppState>[];
+}
+
+/** SPEC §8 request size limits: JSON bodies are small; forms are the activation page's. */
+const bodyLimits = { jsonLimit: '64kb', formLimit: '16kb' };
+
+/** The HTTP app (no listen: main.ts and tests own the sockets). */
+export function buildApp(deps: AppDeps): Koa<AppState> {
+  const app = new Koa<AppState>();
+  // Errors that escape the middleware (e.g. a broken response stream) still go to our log.
+  app.on('error', (err: unknown) => deps.logger.error({ err }, 'response error'));
+
+  app.use(requestId(deps.logger));
+  app.use(securityHeaders());
+  app.use(observe(deps.metrics));
+  app.use(problemErrors());
+  // Only JSON and forms are parsed; other types (DRM challenges, multipart) reach routes raw.
+  app.use(bodyParser({ enableTypes: ['json', 'form'], encoding: 'utf-8', ...bodyLimits }));
+
+  const root = new Router<AppState>();
+  root.get('/', (ctx) => {
+    ctx.body = { name: 'passgate', version: deps.version, docs: '/openapi.json' };
+  });
+  healthRoutes(root, { store: deps.store, ...(deps.isShuttingDown ? { isShuttingDown: deps.isShuttingDown } : {}) });
+  app.use(root.routes());
+  for (const router of deps.routers ?? []) app.use(router.routes());
+
+  return app;
+}

@@ -1,0 +1,70 @@
+/**
+ * One catalogue of the errors passgate answers with, and their RFC 9457 problem+json shape.
+ * Features throw `Problem` values; the single error middleware (errors.ts) renders them.
+ */
+export const problemCatalogue = {
+  bad_request: { status: 400, title: 'Bad request' },
+  invalid_body: { status: 400, title: 'The request body is invalid' },
+  invalid_json: { status: 400, title: 'The request body is not valid JSON' },
+  invalid_query: { status: 400, title: 'The query string is invalid' },
+  unauthorized: { status: 401, title: 'Authentication required' },
+  forbidden: { status: 403, title: 'Forbidden' },
+  not_found: { status: 404, title: 'Not found' },
+  method_not_allowed: { status: 405, title: 'Method not allowed' },
+  not_acceptable: { status: 406, title: 'Not acceptable' },
+  payload_too_large: { status: 413, title: 'The request body is too large' },
+  unsupported_media_type: { status: 415, title: 'Unsupported media type' },
+  rate_limited: { status: 429, title: 'Too many requests' },
+  internal_error: { status: 500, title: 'Internal server error' },
+  store_unavailable: { status: 503, title: 'The store is unavailable' },
+  not_ready: { status: 503, title: 'Not ready' },
+} as const satisfies Record<string, { status: number; title: string }>;
+
+export type ProblemCode = keyof typeof problemCatalogue;
+
+/** The enhanced error an upstream call answered with, carried through to the client. */
+export interface UpstreamErrorInfo {
+  code: string;
+  action?: string;
+  message?: string;
+  details?: string;
+}
+
+export interface ProblemBody {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  code: string;
+  instance?: string;
+  upstream?: UpstreamErrorInfo;
+  errors?: { path: string; message: string }[];
+}
+
+export class Problem extends Error {
+  readonly status: number;
+  readonly title: string;
+  constructor(
+    readonly code: ProblemCode,
+    readonly detail: string,
+    readonly extra: { upstream?: UpstreamErrorInfo; errors?: { path: string; message: string }[]; headers?: Record<string, string> } = {},
+  ) {
+    super(detail);
+    this.name = 'Problem';
+    this.status = problemCatalogue[code].status;
+    this.title = problemCatalogue[code].title;
+  }
+
+  toBody(instance?: string): ProblemBody {
+    return {
+      type: `https://passgate.dev/problems/${this.code.replaceAll('_', '-')}`,
+      title: this.title,
+      status: this.status,
+      detail: this.detail,
+      code: this.code,
+      ...(instance ? { instance } : {}),
+      ...(this.extra.upstream ? { upstream: this.extra.upstream } : {}),
+      ...(this.extra.errors ? { errors: this.extra.errors } : {}),
+    };
+  }
+}
