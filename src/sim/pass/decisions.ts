@@ -1,0 +1,121 @@
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import type { SimMvpd } from '../rules.js';
+import { profileKey, type SimProfile, type SimState } from '../state.js';
+import { matchEntitlement, resourceId, tempPassExhausted } from './entitlement.js';
+import { PassError, enhancedError, type EnhancedError } from './errors.js';
+import { passState, requireHeaders } from './headers.js';
+import { requireMvpd, requireServiceProvider } from './lookup.js';
+import { MediaTokenIssuer, type MediaToken } from './media-token.js';
+
+export type DecisionKind = 'authorize' | 'preauthorize';
+type Source = 'mvpd' | 'degradation' | 'temppass' | 'dummy';
+
+/** adobe-pass.md §4.7 decision item (`resource`, never `resourceId`, §12.1). */
+export interface Decision {
+  resource: string;
+  serviceProvider: string;
+  mvpd: string;
+  source: Source;
+  authorized: boolean;
+  token?: MediaToken;
+  notBefore?: number;
+  notAfter?: number;
+  error?: EnhancedError;
+}
+
+/** `{resources: string[]}`, non-empty strings; anything else is invalid_parameter_resources. */
+function readResources(body: unknown): { resource: string; id: string }[] {
+  const resources = typeof body === 'object' && body !== null && !Array.isArray(body) ? (body as Record<string, unknown>).resources : undefined;
+  if (!Array.isArray(resources) || resources.length === 0) throw new PassError('invalid_parameter_resources');
+  return resources.map((resource: unknown) => {
+    const id = typeof resource === 'string' && resource.trim() !== '' ? resourceId(resource) : undefined;
+    if (id === undefined) throw new PassError('invalid_parameter_resources');
+    return { resource: resource as string, id };
+  });
+}
+
+/** §4.8: an MVPD deny on preauthorize is reported as preauthorization_denied_by_mvpd. */
+const denyCode = (kind: DecisionKind, code: string) =>
+  kind === 'preauthorize' && code === 'authorization_denied_by_mvpd' ? 'preauthorization_denied_by_mvpd' : code;
+
+interface DecisionContext {
+  kind: DecisionKind;
+  serviceProvider: string;
+  mvpd: SimMvpd;
+  now: number;
+}
+
+export function decisionRoutes(state: SimState): Router {
+  const router = new Router({ prefix: '/api/v2' });
+  const tokens = new MediaTokenIssuer();
+
+  const item = (c: DecisionContext, resource: string, source: Source) => ({ resource, serviceProvider: c.serviceProvider, mvpd: c.mvpd.id, source });
+  // Decision validity = the MVPD's authZ TTL; preauthorize items carry no timestamps (§4.8).
+  const validity = (c: DecisionContext) => (c.kind === 'authorize' ? { notBefore: c.now, notAfter: c.now + c.mvpd.authzTtlMs } : {});
+
+  function permit(c: DecisionContext, resource: string, id: string, source: Source, timestamps: boolean): Decision {
+    if (c.kind === 'preauthorize') return { ...item(c, resource, source), authorized: true };
+    const token = tokens.issue({ serviceProvider: c.serviceProvider, mvpd: c.mvpd.id, resource: id, now: c.now, ttlMs: state.rules.mediaTokenTtlMs });
+    return { ...item(c, resource, source), authorized: true, token, ...(timestamps ? validity(c) : {}) };
+  }
+
+  const refused = (c: DecisionContext, resource: string, source: Source, error: EnhancedError, timestamps = false): Decision => ({
+    ...item(c, resource, source),
+    authorized: false,
+    error,
+    ...(timestamps ? validity(c) : {}),
+  });
+
+  function decide(c: DecisionContext, resource: string, id: string, profile: SimProfile): Decision {
+    // §4.7: AuthZAll permits without decision timestamps; AuthZNone denies by the degradation rule.
+    if (c.mvpd.degradation === 'AuthZAll') return permit(c, resource, id, 'degradation', false);
+    if (c.mvpd.degradation === 'AuthZNone') {
+      return refused(c, resource, 'degradation', enhancedError('authorization_denied_by_degradation_rule'));
+    }
+    // A degraded (AuthNAll) profile permits while the rule holds; after it, "the basic flow" (§10).
+    if (profile.type === 'degraded' && c.mvpd.degradation === 'AuthNAll') return permit(c, resource, id, 'degradation', true);
+    const source: Source = c.mvpd.isTempPass ? 'temppass' : 'mvpd';
+    const rule = matchEntitlement(state, c.mvpd.id, id, profile.userId);
+    switch (rule?.decision ?? state.rules.defaultDecision) {
+      case 'permit':
+        return permit(c, resource, id, source, true);
+      case 'deny':
+        // The deny sample carries the decision timestamps (§4.7).
+        return refused(c, resource, source, enhancedError(denyCode(c.kind, rule?.error ?? 'authorization_denied_by_mvpd'), rule?.details), true);
+      case 'error':
+        return refused(c, resource, source, enhancedError(rule?.error ?? 'network_received_error', rule?.details));
+    }
+  }
+
+  const handler = (kind: DecisionKind) => (ctx: Context) => {
+    const { client, deviceId } = passState(ctx);
+    const params = ctx.params as Record<string, string | undefined>;
+    const serviceProvider = requireServiceProvider(state, params.serviceProvider);
+    const mvpd = requireMvpd(state, params.mvpd);
+    const resources = readResources(ctx.request.body);
+    if (resources.length > state.rules.maxResources[kind]) throw new PassError('too_many_resources');
+    const c: DecisionContext = { kind, serviceProvider, mvpd, now: state.now() };
+    const key = profileKey(client.clientId, deviceId as string, serviceProvider, mvpd.id);
+    const status = state.profileStatus(key);
+    if (status.state !== 'valid') {
+      // §4.7: a used-up TempPass is an item error on HTTP 200, whatever the no-profile mode.
+      const code = tempPassExhausted(state, mvpd, key)
+        ? 'temporary_access_duration_limit_exceeded'
+        : status.state === 'expired'
+          ? 'authenticated_profile_expired'
+          : 'authenticated_profile_missing';
+      // §12.11: undocumented whether "no profile" is top-level or per item; the rules pick.
+      if (code !== 'temporary_access_duration_limit_exceeded' && state.rules.noProfileMode === 'top-level') throw new PassError(code);
+      const source: Source = mvpd.isTempPass ? 'temppass' : 'mvpd';
+      ctx.body = { decisions: resources.map(({ resource }) => refused(c, resource, source, enhancedError(code))) };
+      return;
+    }
+    ctx.body = { decisions: resources.map(({ resource, id }) => decide(c, resource, id, status.profile)) };
+  };
+
+  const headers = requireHeaders(state, { authorization: true, deviceIdentifier: true, deviceInfo: true, contentType: 'json' });
+  router.post('decisions.authorize', '/:serviceProvider/decisions/authorize/:mvpd', headers, handler('authorize'));
+  router.post('decisions.preauthorize', '/:serviceProvider/decisions/preauthorize/:mvpd', headers, handler('preauthorize'));
+  return router;
+}

@@ -1,0 +1,63 @@
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import { profileKey, type SimState } from '../state.js';
+import { PassError } from './errors.js';
+import { passState, requireHeaders } from './headers.js';
+import { requireMvpd, requireServiceProvider } from './lookup.js';
+
+/** §4.9: `logout/interactive` opens `url`; `complete` and `invalid` carry no url. */
+type LogoutAction =
+  | { actionName: 'logout'; actionType: 'interactive'; mvpd: string; url: string }
+  | { actionName: 'complete' | 'invalid'; actionType: 'none'; mvpd: string };
+
+/** An absolute http(s) URL, given once. */
+function readRedirectUrl(value: unknown): string {
+  if (typeof value !== 'string' || value === '') throw new PassError('invalid_parameter_redirect_url');
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new PassError('invalid_parameter_redirect_url');
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new PassError('invalid_parameter_redirect_url');
+  return value;
+}
+
+/** adobe-pass.md §4.9: GET /{sp}/logout/{mvpd}. */
+export function logoutRoutes(state: SimState): Router {
+  const router = new Router({ prefix: '/api/v2' });
+
+  router.get(
+    'logout',
+    '/:serviceProvider/logout/:mvpd',
+    requireHeaders(state, { authorization: true, deviceIdentifier: true, deviceInfo: true }),
+    (ctx: Context) => {
+      const { client, deviceId } = passState(ctx);
+      const params = ctx.params as Record<string, string | undefined>;
+      const serviceProvider = requireServiceProvider(state, params.serviceProvider);
+      const mvpd = requireMvpd(state, params.mvpd);
+      // §12.7: required by the markdown (optional in the OpenAPI); the simulator follows the markdown.
+      const redirectUrl = readRedirectUrl(ctx.query.redirectUrl);
+
+      const key = profileKey(client.clientId, deviceId as string, serviceProvider, mvpd.id);
+      const status = state.profileStatus(key);
+      // The profile is deleted server-side before the response, whatever the action (§4.9).
+      state.deleteProfile(key);
+
+      let action: LogoutAction;
+      if (status.state !== 'valid') {
+        action = { actionName: 'invalid', actionType: 'none', mvpd: mvpd.id };
+      } else if (status.profile.type !== 'regular' || !mvpd.hasLogoutEndpoint) {
+        // Degraded or temporary access, or a dummy logout: nothing to do at the MVPD (§4.9, §10).
+        action = { actionName: 'complete', actionType: 'none', mvpd: mvpd.id };
+      } else {
+        // The simulator's own base, as the caller reached it (Koa 3's ctx.origin is the Origin header).
+        const url = `${ctx.protocol}://${ctx.host}/sim/mvpd/${encodeURIComponent(mvpd.id)}/logout?redirect_url=${encodeURIComponent(redirectUrl)}`;
+        action = { actionName: 'logout', actionType: 'interactive', mvpd: mvpd.id, url };
+      }
+      ctx.body = { logouts: { [mvpd.id]: action } };
+    },
+  );
+
+  return router;
+}

@@ -1,0 +1,81 @@
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import { CODE_PATTERN, profileKey, type SimProfile, type SimState } from '../state.js';
+import { tempPassExhausted } from './entitlement.js';
+import { PassError } from './errors.js';
+import { passState, requireHeaders } from './headers.js';
+import { requireMvpd, requireServiceProvider } from './lookup.js';
+
+/** One profile as the upstream serialises it (§4.6); timestamps are numbers (§12.3). */
+export function profileBody(profile: SimProfile) {
+  return {
+    notBefore: profile.notBefore,
+    notAfter: profile.notAfter,
+    issuer: profile.issuer,
+    type: profile.type,
+    attributes: profile.attributes,
+  };
+}
+
+/** `{profiles: {<mvpd>: Profile}}` — a map of valid profiles "which may be empty" (§4.6). */
+const profileMap = (profiles: SimProfile[]) => ({ profiles: Object.fromEntries(profiles.map((p) => [p.mvpd, profileBody(p)])) });
+
+const params = (ctx: Context) => ctx.params as Record<string, string | undefined>;
+
+/** adobe-pass.md §4.6: GET profiles, profiles/{mvpd}, profiles/code/{code}. */
+export function profileRoutes(state: SimState): Router {
+  const router = new Router({ prefix: '/api/v2' });
+  const deviceHeaders = requireHeaders(state, { authorization: true, deviceIdentifier: true, deviceInfo: true });
+
+  router.get('profiles.all', '/:serviceProvider/profiles', deviceHeaders, (ctx: Context) => {
+    const { client, deviceId } = passState(ctx);
+    const serviceProvider = requireServiceProvider(state, params(ctx).serviceProvider);
+    // Missing and expired profiles are simply absent: never an error here (§4.6).
+    ctx.body = profileMap(state.validProfiles(client.clientId, deviceId as string, serviceProvider));
+  });
+
+  router.get('profiles.mvpd', '/:serviceProvider/profiles/:mvpd', deviceHeaders, (ctx: Context) => {
+    const { client, deviceId } = passState(ctx);
+    const serviceProvider = requireServiceProvider(state, params(ctx).serviceProvider);
+    const mvpd = requireMvpd(state, params(ctx).mvpd);
+    const key = profileKey(client.clientId, deviceId as string, serviceProvider, mvpd.id);
+    const status = state.profileStatus(key);
+    if (status.state === 'valid') {
+      ctx.body = profileMap([status.profile]);
+      return;
+    }
+    // §4.6: 403 on profiles/{mvpd} when the TempPass duration is used up (an empty map otherwise).
+    if (tempPassExhausted(state, mvpd, key)) throw new PassError('temporary_access_duration_limit_exceeded');
+    ctx.body = profileMap([]);
+  });
+
+  // §12.8: the API page lists Authorization only; AP-Device-Identifier is not required on this polling call.
+  router.get(
+    'profiles.code',
+    '/:serviceProvider/profiles/code/:code',
+    requireHeaders(state, { authorization: true, deviceIdentifier: false, deviceInfo: false }),
+    (ctx: Context) => {
+      const { client } = passState(ctx);
+      const serviceProvider = requireServiceProvider(state, params(ctx).serviceProvider);
+      const code = params(ctx).code ?? '';
+      if (!CODE_PATTERN.test(code)) throw new PassError('invalid_parameter_code');
+      const session = state.liveSession(code, serviceProvider);
+      // Profiles belong to the application that asked (§3.1): another client's code is as good as unknown.
+      if (!session || session.clientId !== client.clientId) throw new PassError('invalid_authentication_session');
+      if (!session.profileKey) {
+        ctx.body = profileMap([]);
+        return;
+      }
+      const status = state.profileStatus(session.profileKey);
+      if (status.state === 'valid') {
+        ctx.body = profileMap([status.profile]);
+        return;
+      }
+      const mvpd = session.params.mvpd === undefined ? undefined : state.mvpd(session.params.mvpd);
+      if (mvpd && tempPassExhausted(state, mvpd, session.profileKey)) throw new PassError('temporary_access_duration_limit_exceeded');
+      ctx.body = profileMap([]);
+    },
+  );
+
+  return router;
+}

@@ -1,0 +1,128 @@
+import { z } from 'zod';
+
+/**
+ * The simulator's configurable world: service providers, MVPDs, entitlement rules, TTLs,
+ * the throttle and the fault knobs. `POST /sim/config` replaces any top-level part of it.
+ */
+
+const mvpd = z.strictObject({
+  id: z.string().min(1),
+  displayName: z.string().min(1),
+  logoUrl: z.url(),
+  /** Integration with the service provider is active; disabled ones vanish from configuration (§4.1). */
+  enabled: z.boolean().default(true),
+  isTempPass: z.boolean().default(false),
+  /** A test MVPD: listed by the upstream, hidden by passgate's MVPD picker. */
+  isTest: z.boolean().default(false),
+  /** The MVPD has a logout endpoint (logout/interactive) or not (complete/none), §4.9. */
+  hasLogoutEndpoint: z.boolean().default(true),
+  /** AuthN TTL of a regular profile (per integration in the real service, §9). */
+  authnTtlMs: z.number().int().positive().default(24 * 3600_000),
+  /** AuthZ TTL: decision notBefore..notAfter. */
+  authzTtlMs: z.number().int().positive().default(3600_000),
+  /** TempPass only: how long the temporary profile lasts. */
+  tempPassDurationMs: z.number().int().positive().default(3 * 60_000),
+  /** Premium degradation rule applied to this integration (§10). */
+  degradation: z.enum(['none', 'AuthNAll', 'AuthZAll', 'AuthZNone']).default('none'),
+});
+
+const entitlement = z.strictObject({
+  mvpd: z.string().default('*'),
+  /** Resource id (MRSS resources match on their channel title), or '*'. */
+  resource: z.string().default('*'),
+  /** Profile userID, or '*'. */
+  user: z.string().default('*'),
+  decision: z.enum(['permit', 'deny', 'error']),
+  /** Enhanced error code for deny/error (per-item error on HTTP 200). */
+  error: z.string().optional(),
+  details: z.string().optional(),
+  /** Apply only to the next N matching decisions, then fall through (for retry items). */
+  times: z.number().int().positive().optional(),
+});
+
+export const simRulesSchema = z.strictObject({
+  serviceProviders: z
+    .record(
+      z.string(),
+      z.strictObject({
+        name: z.string(),
+        domains: z.array(z.strictObject({ name: z.string(), mvpdInitiated: z.boolean().default(false) })),
+      }),
+    )
+    .default({}),
+  mvpds: z.array(mvpd).default([]),
+  entitlements: z.array(entitlement).default([]),
+  /** Decision for a resource that no entitlement rule matches. */
+  defaultDecision: z.enum(['permit', 'deny']).default('deny'),
+  /** §12.11: no profile on decisions → top-level 403, or 200 with the error on every item. */
+  noProfileMode: z.enum(['top-level', 'item']).default('top-level'),
+  maxResources: z
+    .strictObject({ preauthorize: z.number().int().positive().default(5), authorize: z.number().int().positive().default(1) })
+    .default({ preauthorize: 5, authorize: 1 }),
+  sessionTtlMs: z.number().int().positive().default(30 * 60_000),
+  mediaTokenTtlMs: z.number().int().positive().default(7 * 60_000),
+  accessTokenTtlSeconds: z.number().int().positive().default(21_600),
+  /** DCR: software statements whose software_id the "TVE Dashboard" approved. */
+  approvedSoftwareIds: z.array(z.string()).default([]),
+  /** §12.9: reject malformed X-Device-Info (400) instead of falling back to the User-Agent. */
+  strictDeviceInfo: z.boolean().default(false),
+  throttle: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      ratePerSecond: z.number().positive().default(1),
+      burst: z.number().int().nonnegative().default(10),
+    })
+    .default({ enabled: true, ratePerSecond: 1, burst: 10 }),
+  /** The MVPD login page's password (any non-empty username is accepted). */
+  loginPassword: z.string().min(1).default('pass'),
+  faults: z
+    .strictObject({
+      latencyMs: z.number().int().nonnegative().default(0),
+      /** Probability (0..1) that an upstream call answers 500 internal_server_error. */
+      errorRate: z.number().min(0).max(1).default(0),
+      /** Every upstream call answers 503 (HTML, as a load balancer would). */
+      outage: z.boolean().default(false),
+    })
+    .default({ latencyMs: 0, errorRate: 0, outage: false }),
+  clockOffsetMs: z.number().int().default(0),
+});
+
+export type SimRules = z.infer<typeof simRulesSchema>;
+export type SimMvpd = SimRules['mvpds'][number];
+export type EntitlementRule = SimRules['entitlements'][number];
+export type SimRulesInput = z.input<typeof simRulesSchema>;
+
+const logo = (name: string) => `https://sim.passgate.invalid/logos/${name}.png`;
+
+/** The demo world of SPEC §10: REF30, Cablevision permits REF30 and denies PREMIUM. */
+export function defaultRules(): SimRules {
+  return simRulesSchema.parse({
+    serviceProviders: {
+      REF30: { name: 'Reference site only in 30', domains: [{ name: 'adobe.com' }, { name: 'passgate.invalid' }] },
+    },
+    mvpds: [
+      { id: 'Cablevision', displayName: 'Optimum', logoUrl: logo('cablevision') },
+      {
+        id: 'TempPass_TEST40',
+        displayName: 'Adobe Temp Pass Test 3 min',
+        logoUrl: logo('temppass'),
+        isTempPass: true,
+        hasLogoutEndpoint: false,
+      },
+      { id: 'AdobePass_TEST', displayName: 'Adobe Pass Test MVPD', logoUrl: logo('adobepass-test'), isTest: true },
+    ],
+    entitlements: [
+      { mvpd: 'Cablevision', resource: 'REF30', decision: 'permit' },
+      {
+        mvpd: 'Cablevision',
+        resource: 'PREMIUM',
+        decision: 'deny',
+        error: 'authorization_denied_by_mvpd',
+        details: 'Your subscription package does not include the "PREMIUM" channel',
+      },
+      { mvpd: 'TempPass_TEST40', decision: 'permit' },
+      { mvpd: 'AdobePass_TEST', decision: 'permit' },
+    ],
+    approvedSoftwareIds: ['passgate-demo-restv2'],
+  });
+}

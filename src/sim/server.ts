@@ -1,0 +1,212 @@
+import { bodyParser } from '@koa/bodyparser';
+import type Router from '@koa/router';
+import Koa, { type Context, type Next } from 'koa';
+import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { systemClock, type Clock } from '../infra/clock.js';
+import { createLogger, type Logger } from '../infra/logger.js';
+import { controlRoutes } from './control.js';
+import { authenticateRoutes } from './pass/authenticate.js';
+import { configurationRoutes } from './pass/configuration.js';
+import { DcrError, dcrRoutes } from './pass/dcr.js';
+import { decisionRoutes } from './pass/decisions.js';
+import { PassError, enhancedError, sendEnhanced, throttledHtml } from './pass/errors.js';
+import { logoutRoutes } from './pass/logout.js';
+import { profileRoutes } from './pass/profiles.js';
+import { sessionRoutes } from './pass/sessions.js';
+import { defaultRules, type SimRules } from './rules.js';
+import { SimState, digest, type SimLogEntry } from './state.js';
+import { DeviceThrottle, throttleKey } from './throttle.js';
+
+export interface SimOptions {
+  /** Base clock; the rules' clockOffsetMs is added on top. Tests pass a ManualClock. */
+  clock?: Clock;
+  rules?: SimRules;
+  logger?: Logger;
+  /** Source of randomness for the error-rate knob (tests make it deterministic). */
+  random?: () => number;
+}
+
+export interface Sim {
+  app: Koa;
+  state: SimState;
+  throttle: DeviceThrottle;
+}
+
+/** Paths the upstream throttles and the fault knobs apply to (adobe-pass.md §8). */
+const isUpstreamPath = (path: string) => path.startsWith('/api/v2/') || path.startsWith('/o/client/');
+const isControlPath = (path: string) => path === '/sim/log' || path === '/sim/config';
+
+/** Headers worth recording in /sim/log; tokens are reduced to a digest so the log holds no secret. */
+const loggedHeaders = [
+  'ap-device-identifier',
+  'x-device-info',
+  'x-forwarded-for',
+  'content-type',
+  'accept',
+  'user-agent',
+  'ap-visitor-identifier',
+  'ap-partner-framework-status',
+  'ap-temppass-identity',
+];
+const digestedHeaders = ['authorization', 'ad-service-token', 'adobe-subject-token', 'x-roku-reserved-roku-connect-token'];
+
+function recordedHeaders(ctx: Context): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const name of loggedHeaders) {
+    const value = ctx.get(name);
+    if (value) headers[name] = value;
+  }
+  for (const name of digestedHeaders) {
+    const value = ctx.get(name);
+    if (!value) continue;
+    const [scheme, credential] = value.includes(' ') ? value.split(/\s+/, 2) : ['', value];
+    headers[name] = `${scheme ? `${scheme} ` : ''}sha256:${digest(credential ?? '')}`;
+  }
+  return headers;
+}
+
+/** §12.6: the token call may carry credentials in the query; the log keeps only a digest. */
+const secretParams = new Set(['client_secret', 'access_token', 'software_statement']);
+function recordedQuery(query: Context['query']): Record<string, string | string[]> {
+  const recorded: Record<string, string | string[]> = {};
+  for (const [key, value] of Object.entries(query)) {
+    if (value === undefined) continue;
+    recorded[key] = secretParams.has(key) ? `sha256:${digest(String(value))}` : value;
+  }
+  return recorded;
+}
+
+export function buildSim(options: SimOptions = {}): Sim {
+  const base = options.clock ?? systemClock;
+  const logger = options.logger ?? createLogger({ name: 'passgate-sim', level: 'silent' });
+  const random = options.random ?? Math.random;
+  // The rules' clock offset shifts every timestamp the simulator reads or writes.
+  const clock: Clock = { now: () => base.now() + state.rules.clockOffsetMs };
+  const state: SimState = new SimState(clock, options.rules ?? defaultRules());
+  const throttle = new DeviceThrottle(clock);
+  const app = new Koa({ proxy: false });
+
+  app.use(async (ctx: Context, next: Next) => {
+    const started = performance.now();
+    try {
+      await next();
+    } finally {
+      if (!isControlPath(ctx.path)) {
+        const entry: SimLogEntry = {
+          time: new Date(clock.now()).toISOString(),
+          method: ctx.method,
+          path: ctx.path,
+          query: recordedQuery(ctx.query),
+          operation: (ctx._matchedRouteName as string | undefined) ?? 'unmatched',
+          headers: recordedHeaders(ctx),
+          status: ctx.status,
+        };
+        state.record(entry);
+      }
+      // Never the query string: the DCR token call may carry client credentials there (§12.6).
+      logger.info({ method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(performance.now() - started) }, 'sim request');
+    }
+  });
+
+  app.use(async (ctx: Context, next: Next) => {
+    try {
+      await next();
+      if (ctx.status === 404 && ctx.body === undefined) {
+        ctx.status = 404;
+        ctx.body = { status: 404, code: 'not_found', message: `No simulator endpoint at ${ctx.method} ${ctx.path}` };
+      }
+    } catch (error) {
+      if (error instanceof PassError) return sendEnhanced(ctx, error.code, error.details);
+      if (error instanceof DcrError) {
+        ctx.status = 400;
+        ctx.body = { error: error.error, error_description: error.description };
+        return;
+      }
+      const status = (error as { status?: number }).status;
+      if (status && status >= 400 && status < 500) {
+        // Body parser rejections: malformed JSON/form, too large, unsupported encoding.
+        if (ctx.path.startsWith('/o/')) {
+          ctx.status = 400;
+          ctx.body = { error: 'invalid_request', error_description: (error as Error).message };
+        } else {
+          sendEnhanced(ctx, 'invalid_request', (error as Error).message);
+          if (status === 413) ctx.status = 413;
+        }
+        return;
+      }
+      logger.error({ err: error, path: ctx.path }, 'simulator handler failed');
+      sendEnhanced(ctx, 'internal_server_error');
+    }
+  });
+
+  app.use(async (ctx: Context, next: Next) => {
+    if (!isUpstreamPath(ctx.path)) return next();
+    const { throttle: settings, faults } = state.rules;
+    if (settings.enabled && !throttle.take(throttleKey(ctx.get('x-forwarded-for'), ctx.request.socket.remoteAddress), settings)) {
+      ctx.status = 429;
+      ctx.set('server', 'openresty');
+      ctx.type = 'text/html';
+      ctx.body = throttledHtml;
+      return;
+    }
+    if (faults.latencyMs > 0) await sleep(faults.latencyMs);
+    if (faults.outage) {
+      ctx.status = 503;
+      ctx.type = 'text/html';
+      ctx.body = '<html><head><title>503 Service Temporarily Unavailable</title></head><body><h1>503 Service Temporarily Unavailable</h1></body></html>';
+      return;
+    }
+    if (faults.errorRate > 0 && random() < faults.errorRate) {
+      ctx.status = 500;
+      ctx.body = enhancedError('internal_server_error');
+      return;
+    }
+    await next();
+  });
+
+  app.use(bodyParser({ enableTypes: ['json', 'form'], jsonLimit: '1mb', formLimit: '256kb' }));
+
+  const routers: Router[] = [
+    dcrRoutes(state),
+    configurationRoutes(state),
+    sessionRoutes(state),
+    authenticateRoutes(state),
+    profileRoutes(state),
+    decisionRoutes(state),
+    logoutRoutes(state),
+    controlRoutes(state, { resetThrottle: () => throttle.clear() }),
+  ];
+  for (const router of routers) {
+    app.use(router.routes());
+    app.use(router.allowedMethods({ throw: true, methodNotAllowed: () => new PassError('method_not_allowed') }));
+  }
+
+  return { app, state, throttle };
+}
+
+export interface RunningSim extends Sim {
+  url: string;
+  close(): Promise<void>;
+}
+
+/** Starts the whole simulator on one port (SPEC §10). Prints nothing; the CLI does. */
+export async function startSim(opts: SimOptions & { port: number; host?: string }): Promise<RunningSim> {
+  const sim = buildSim(opts);
+  const server = sim.app.listen(opts.port, opts.host ?? '127.0.0.1');
+  await new Promise<void>((resolve, reject) => {
+    server.once('listening', resolve);
+    server.once('error', reject);
+  });
+  const { port } = server.address() as AddressInfo;
+  const host = !opts.host || opts.host === '0.0.0.0' || opts.host === '::' ? '127.0.0.1' : opts.host;
+  return {
+    ...sim,
+    url: `http://${host}:${port}`,
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        server.close((error) => (error ? reject(error) : resolve()));
+        server.closeAllConnections();
+      }),
+  };
+}
