@@ -45,7 +45,7 @@ export function buildApp(deps: AppDeps): Koa<AppState> {
 
   const root = new Router<AppState>();
   root.get('/', (ctx) => {
-    ctx.body = { name: 'passgate', version: deps.version, docs: '/openapi.json' };
+    ctx.body = { name: 'passgate', version: deps.version };
   });
   healthRoutes(root, { store: deps.store, ...(deps.isShuttingDown ? { isShuttingDown: deps.isShuttingDown } : {}) });
   app.use(root.routes());

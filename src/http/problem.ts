@@ -57,7 +57,8 @@ export class Problem extends Error {
 
   toBody(instance?: string): ProblemBody {
     return {
-      type: `https://passgate.dev/problems/${this.code.replaceAll('_', '-')}`,
+      // A URN: identifies the problem kind without pointing at a host nobody runs.
+      type: `urn:passgate:problem:${this.code}`,
       title: this.title,
       status: this.status,
       detail: this.detail,
