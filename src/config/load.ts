@@ -3,8 +3,10 @@ import { dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
 import { bundledConfigFile } from './package.js';
-import { type AppConfig, type Config, type ConfigFile, envSchema, fileSchema, type SecretRef, type UpstreamName, upstreamEnv } from './schema.js';
+import { type AppConfig, type Config, type ConfigFile, type EnvSettings, envSchema, fileSchema, type SecretRef, type UpstreamName, upstreamEnv } from './schema.js';
 import { Secret } from './secret.js';
+import proxyaddr from 'proxy-addr';
+import { keyringProblem } from '../infra/keyring.js';
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
@@ -66,6 +68,14 @@ export function loadConfig(env: Env): Config {
   }
   problems.push(...duplicateAppKeys(apps));
 
+  const keys = resolveKeys(s, secrets, problems);
+  const trustedProxies = (s.PASSGATE_TRUSTED_PROXIES ?? '').split(',').map((p) => p.trim()).filter(Boolean);
+  try {
+    proxyaddr.compile(trustedProxies);
+  } catch (error) {
+    problems.push(`PASSGATE_TRUSTED_PROXIES: ${(error as Error).message} (expected IPs or CIDRs, comma-separated)`);
+  }
+
   if (problems.length > 0) throw new ConfigError(problems, configFile);
   return {
     http: { host: s.PASSGATE_HOST, port: s.PASSGATE_PORT },
@@ -77,7 +87,55 @@ export function loadConfig(env: Env): Config {
     serviceProvider: file.service_provider,
     upstreams,
     apps,
+    ...(keys ? { keys } : {}),
+    trustedProxies,
+    ...(s.PASSGATE_CLIENT_PORT_HEADER ? { clientPortHeader: s.PASSGATE_CLIENT_PORT_HEADER } : {}),
+    upstreamClient: {
+      dnsMaxTtlSeconds: file.upstream_client.dns_max_ttl_seconds,
+      connectTimeoutMs: file.upstream_client.connect_timeout_ms,
+      requestTimeoutMs: file.upstream_client.request_timeout_ms,
+      maxRetries: file.upstream_client.max_retries,
+      breaker: {
+        consecutiveFailures: file.upstream_client.breaker.consecutive_failures,
+        halfOpenAfterMs: file.upstream_client.breaker.half_open_after_ms,
+      },
+    },
+    throttle: { ratePerSecond: file.throttle.rate_per_second, burst: file.throttle.burst, maxWaitMs: file.throttle.max_wait_ms },
+    dcr: { tokenExpirySkewSeconds: file.dcr.token_expiry_skew_seconds, tokenRefreshAheadSeconds: file.dcr.token_refresh_ahead_seconds },
+    devices: {
+      tokenTtlSeconds: file.devices.token_ttl_seconds,
+      registrationsPerMinute: file.devices.registrations_per_minute,
+      registrationBurst: file.devices.registration_burst,
+    },
   };
+}
+
+/**
+ * The keyring from PASSGATE_KEYS or PASSGATE_KEYS_FILE. Replicas on Redis must share it, so it is
+ * required there; the embedded store may generate its own (main.ts).
+ */
+function resolveKeys(s: EnvSettings, secrets: SecretResolver, problems: string[]): Secret | undefined {
+  if (s.PASSGATE_KEYS && s.PASSGATE_KEYS_FILE) {
+    problems.push('PASSGATE_KEYS_FILE: set either PASSGATE_KEYS or PASSGATE_KEYS_FILE, not both');
+    return undefined;
+  }
+  const keys = s.PASSGATE_KEYS
+    ? new Secret(s.PASSGATE_KEYS)
+    : s.PASSGATE_KEYS_FILE
+      ? secrets.resolve({ file: s.PASSGATE_KEYS_FILE }, 'PASSGATE_KEYS_FILE')
+      : undefined;
+  if (!keys) {
+    if (s.REDIS_URL && !s.PASSGATE_KEYS_FILE) {
+      problems.push('PASSGATE_KEYS: required with REDIS_URL (every replica must encrypt and sign with the same keys); see README "Keys"');
+    }
+    return undefined;
+  }
+  const invalid = keyringProblem(keys.reveal());
+  if (invalid) {
+    problems.push(`${s.PASSGATE_KEYS ? 'PASSGATE_KEYS' : 'PASSGATE_KEYS_FILE'}: ${invalid}`);
+    return undefined;
+  }
+  return keys;
 }
 
 /** The resolved configuration as plain JSON, every secret masked (what `config check` prints). */

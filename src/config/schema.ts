@@ -35,6 +35,18 @@ export const envSchema = z.object({
   PASSGATE_LOG_LEVEL: z.enum(logLevels, { error: `expected one of ${logLevels.join(', ')}` }).default('info'),
   PASSGATE_CONFIG: z.string().min(1).optional(),
   REDIS_URL: z.url({ protocol: /^rediss?$/, error: 'expected a redis:// or rediss:// URL' }).optional(),
+  /** The keyring: `kid:base64(32 bytes)[,kid:…]`, first = active (src/infra/keyring.ts). */
+  PASSGATE_KEYS: z.string().min(1).optional(),
+  /** A mounted file holding the keyring text instead of the variable. */
+  PASSGATE_KEYS_FILE: z.string().min(1).optional(),
+  /** Comma-separated IPs/CIDRs (or loopback, linklocal, uniquelocal) whose X-Forwarded-For is believed. */
+  PASSGATE_TRUSTED_PROXIES: z.string().optional(),
+  /** A header a trusted proxy sets to the device's source port (e.g. x-client-port); none by default. */
+  PASSGATE_CLIENT_PORT_HEADER: z
+    .string()
+    .regex(/^[A-Za-z0-9-]+$/, { error: 'expected a header name such as x-client-port' })
+    .transform((h) => h.toLowerCase())
+    .optional(),
   PASS_BASE_URL: baseUrl.optional(),
   DRM_BASE_URL: baseUrl.optional(),
   ADAPTER_BASE_URL: baseUrl.optional(),
@@ -65,6 +77,51 @@ const app = z.strictObject({
   redirect_uri: z.url({ error: 'expected a URI such as adobepass://com.programmer' }).optional(),
 });
 
+const positiveInt = z.number().int().positive();
+
+/** How passgate's HTTP client treats every upstream (SPEC §6: DNS, retries, breaker). */
+const upstreamClient = z
+  .strictObject({
+    // The upstream requires DNS caching of at most 30 s (adobe-pass.md §1).
+    dns_max_ttl_seconds: z.number().int().min(0).max(30, { error: 'expected at most 30 (the upstream requires a DNS cache of ≤ 30 s)' }).default(30),
+    connect_timeout_ms: positiveInt.default(2_000),
+    request_timeout_ms: positiveInt.default(8_000),
+    max_retries: z.number().int().min(0).max(2, { error: 'expected at most 2 retries' }).default(2),
+    breaker: z
+      .strictObject({ consecutive_failures: positiveInt.default(5), half_open_after_ms: positiveInt.default(10_000) })
+      .default({ consecutive_failures: 5, half_open_after_ms: 10_000 }),
+  })
+  .default({ dns_max_ttl_seconds: 30, connect_timeout_ms: 2_000, request_timeout_ms: 8_000, max_retries: 2, breaker: { consecutive_failures: 5, half_open_after_ms: 10_000 } });
+
+/** passgate's mirror of the upstream throttle per device IP (adobe-pass.md §8). */
+const throttle = z
+  .strictObject({
+    rate_per_second: z.number().positive().default(1),
+    burst: z.number().int().min(0).default(10),
+    /** Wait up to this long for the next token before answering the app 429. */
+    max_wait_ms: z.number().int().min(0).max(5_000).default(1_000),
+  })
+  .default({ rate_per_second: 1, burst: 10, max_wait_ms: 1_000 });
+
+const dcr = z
+  .strictObject({
+    /** An access token is treated as expired this long before its expires_in. */
+    token_expiry_skew_seconds: z.number().int().min(0).default(60),
+    /** Within this long of expiry a call still uses the token but refreshes it in the background. */
+    token_refresh_ahead_seconds: z.number().int().min(0).default(600),
+  })
+  .default({ token_expiry_skew_seconds: 60, token_refresh_ahead_seconds: 600 });
+
+const devices = z
+  .strictObject({
+    /** Lifetime of the device tokens passgate issues; apps renew through POST /v1/devices. */
+    token_ttl_seconds: z.number().int().min(60).max(30 * 86_400).default(86_400),
+    /** POST /v1/devices per client IP: a bucket of `burst`, refilled at `per_minute`. */
+    registrations_per_minute: positiveInt.default(20),
+    registration_burst: positiveInt.default(20),
+  })
+  .default({ token_ttl_seconds: 86_400, registrations_per_minute: 20, registration_burst: 20 });
+
 const appId = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]*$/, { error: 'expected an app id of letters, digits, _ and -' });
 
 /**
@@ -77,6 +134,10 @@ export const fileSchema = z.strictObject({
     .strictObject({ pass: upstream.optional(), drm: upstream.optional(), adapter: upstream.optional() })
     .optional(),
   apps: z.record(appId, app),
+  upstream_client: upstreamClient,
+  throttle,
+  dcr,
+  devices,
 });
 export type ConfigFile = z.output<typeof fileSchema>;
 
@@ -105,4 +166,19 @@ export interface Config {
   serviceProvider: string;
   upstreams: Record<UpstreamName, { baseUrl: string }>;
   apps: Record<string, AppConfig>;
+  /** The keyring text (`kid:base64key,…`); absent ⇒ the embedded store keeps a generated one. */
+  keys?: Secret;
+  /** proxy-addr trust list for X-Forwarded-For (empty: only the socket peer is believed). */
+  trustedProxies: string[];
+  clientPortHeader?: string;
+  upstreamClient: {
+    dnsMaxTtlSeconds: number;
+    connectTimeoutMs: number;
+    requestTimeoutMs: number;
+    maxRetries: number;
+    breaker: { consecutiveFailures: number; halfOpenAfterMs: number };
+  };
+  throttle: { ratePerSecond: number; burst: number; maxWaitMs: number };
+  dcr: { tokenExpirySkewSeconds: number; tokenRefreshAheadSeconds: number };
+  devices: { tokenTtlSeconds: number; registrationsPerMinute: number; registrationBurst: number };
 }

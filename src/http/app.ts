@@ -7,6 +7,7 @@ import type { Logger } from '../infra/logger.js';
 import type { Metrics } from '../infra/metrics.js';
 import type { Store } from '../infra/store.js';
 import type { AppState } from './context.js';
+import { clientAddress } from './client-address.js';
 import { problemErrors } from './errors.js';
 import { healthRoutes } from './health.js';
 import { observe } from './observe.js';
@@ -40,6 +41,7 @@ export function buildApp(deps: AppDeps): Koa<AppState> {
   app.use(securityHeaders());
   app.use(observe(deps.metrics));
   app.use(problemErrors());
+  app.use(clientAddress(deps.config.trustedProxies, deps.config.clientPortHeader));
   // Only JSON and forms are parsed; other types (DRM challenges, multipart) reach routes raw.
   app.use(bodyParser({ enableTypes: ['json', 'form'], encoding: 'utf-8', ...bodyLimits }));
 

@@ -13,6 +13,8 @@ type Yaml = Record<string, unknown> & { apps: Record<string, Record<string, unkn
 /** The bundled example as an object, to change one thing at a time. */
 const example = (): Yaml => parse(readFileSync(bundledConfigFile, 'utf8')) as Yaml;
 const demoStatement = example().apps.demo?.software_statement as string;
+/** An obviously fake keyring: 32 bytes of 0x01. */
+const testKeys = `test:${Buffer.alloc(32, 1).toString('base64')}`;
 
 async function configFile(t: ExecutionContext, content: object | string): Promise<string> {
   const file = join(await tempDir(t), 'passgate.yaml');
@@ -56,6 +58,7 @@ test('environment variables override ports, host, log level and every upstream',
     DRM_BASE_URL: 'http://drm.example.test:9000',
     ADAPTER_BASE_URL: 'http://adapter.example.test',
     REDIS_URL: 'redis://redis.example.test:6379',
+    PASSGATE_KEYS: testKeys,
   });
   t.deepEqual(config.http, { host: '127.0.0.1', port: 0 });
   t.is(config.metrics.port, 65535);
@@ -175,7 +178,7 @@ test('every problem is reported at once, one line each, without a stack trace', 
 });
 
 test('describeConfig masks every secret and the Redis password', (t) => {
-  const config = loadConfig({ REDIS_URL: 'redis://passgate:hunter2@redis.test:6379/0' });
+  const config = loadConfig({ REDIS_URL: 'redis://passgate:hunter2@redis.test:6379/0', PASSGATE_KEYS: testKeys });
   const described = JSON.stringify(describeConfig(config));
   t.false(described.includes('demo-app-key'));
   for (const part of demoStatement.split('.')) t.false(described.includes(part));
@@ -192,4 +195,42 @@ test('a secret never prints itself by accident', (t) => {
   t.false(JSON.stringify({ key }).includes('demo-app-key'));
   t.true(key?.equals('demo-app-key'));
   t.false(key?.equals('demo-app-kez'));
+});
+
+test('the keyring is required with Redis, validated, and never printed', async (t) => {
+  t.regex(configError(t, { REDIS_URL: 'redis://r.test:6379' }).message, /PASSGATE_KEYS: required with REDIS_URL/);
+  const bad = configError(t, { PASSGATE_KEYS: 'k1:c2hvcnQ=' });
+  t.regex(bad.message, /PASSGATE_KEYS: entry 1 \(kid k1\) decodes to 5 bytes; expected 32/);
+  t.regex(configError(t, { PASSGATE_KEYS: testKeys, PASSGATE_KEYS_FILE: '/x' }).message, /either PASSGATE_KEYS or PASSGATE_KEYS_FILE/);
+  const file = join(await tempDir(t), 'keys');
+  await writeFile(file, `${testKeys}\n`);
+  const config = loadConfig({ REDIS_URL: 'redis://r.test:6379', PASSGATE_KEYS_FILE: file });
+  t.is(config.keys?.reveal(), testKeys);
+  t.false(JSON.stringify(describeConfig(config)).includes(Buffer.alloc(32, 1).toString('base64')));
+  t.is(loadConfig({}).keys, undefined, 'the embedded store may run without: it generates its own');
+});
+
+test('trusted proxies and the client port header are validated', (t) => {
+  const config = loadConfig({ PASSGATE_TRUSTED_PROXIES: '10.0.0.0/8, loopback', PASSGATE_CLIENT_PORT_HEADER: 'X-Client-Port' });
+  t.deepEqual(config.trustedProxies, ['10.0.0.0/8', 'loopback']);
+  t.is(config.clientPortHeader, 'x-client-port');
+  t.deepEqual(loadConfig({}).trustedProxies, [], 'no proxy is trusted by default');
+  t.regex(configError(t, { PASSGATE_TRUSTED_PROXIES: 'not-an-ip' }).message, /PASSGATE_TRUSTED_PROXIES: .*expected IPs or CIDRs/);
+  t.regex(configError(t, { PASSGATE_CLIENT_PORT_HEADER: 'x client' }).message, /PASSGATE_CLIENT_PORT_HEADER: expected a header name/);
+});
+
+test('upstream client, throttle, dcr and devices settings have defaults and limits', async (t) => {
+  const config = loadConfig({});
+  t.deepEqual(config.upstreamClient, {
+    dnsMaxTtlSeconds: 30,
+    connectTimeoutMs: 2000,
+    requestTimeoutMs: 8000,
+    maxRetries: 2,
+    breaker: { consecutiveFailures: 5, halfOpenAfterMs: 10000 },
+  });
+  t.deepEqual(config.throttle, { ratePerSecond: 1, burst: 10, maxWaitMs: 1000 });
+  const tooLong = { ...example(), upstream_client: { dns_max_ttl_seconds: 60, max_retries: 3 } };
+  const error = configError(t, { PASSGATE_CONFIG: await configFile(t, tooLong) });
+  t.regex(error.message, /upstream_client\.dns_max_ttl_seconds: expected at most 30/);
+  t.regex(error.message, /upstream_client\.max_retries: expected at most 2 retries/);
 });

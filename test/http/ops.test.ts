@@ -37,7 +37,7 @@ test('GET /readyz is 200 when the embedded store answers', async (t) => {
 test('GET /readyz follows a real Redis store: 200 while it answers, 503 not_ready once it is gone', async (t) => {
   const redis = await startRedisServer();
   t.teardown(() => redis.stop());
-  const app = await withApp(t, { env: { REDIS_URL: redis.url } });
+  const app = await withApp(t, { env: { REDIS_URL: redis.url, PASSGATE_KEYS: `test:${Buffer.alloc(32, 1).toString('base64')}` } });
   t.is((await app.call('/readyz')).status, 200);
   await redis.stop();
   const response = await app.call('/readyz');
