@@ -20,6 +20,68 @@ export interface Store {
    * keys natively (PX), so there it is a no-op returning 0.
    */
   purgeExpired(): Promise<number>;
+  /** Fleet-wide named leases (atomic on the backend; keys `<prefix>:lease:<name>`). */
+  readonly leases: LeaseStore;
+  /** Fleet-wide token buckets mirroring the upstream throttle (keys `<prefix>:bucket:<key>`). */
+  readonly buckets: BucketStore;
+}
+
+/**
+ * A named, expiring, exclusive lease (fleet-wide mutual exclusion / "at most once per interval").
+ * Time is the caller's (`now`, epoch ms from its injected clock); the backend's own expiry only
+ * collects garbage, well after the logical end (ttl + 60 s). Arguments are checked (TypeError);
+ * backend errors and calls after disconnect() reject.
+ */
+export interface LeaseStore {
+  /**
+   * Takes `name` for `ttlMs` if nobody holds it or the holder's lease ended (expiresAt <= now).
+   * Returns a fresh random holder token, or undefined when held by someone else.
+   */
+  acquire(name: string, ttlMs: number, now: number): Promise<string | undefined>;
+  /**
+   * Ends the lease only if `token` still holds it; true when it did. (No `now`: a holder whose
+   * lease ran out but was not taken by anyone else may still release its own record.)
+   */
+  release(name: string, token: string): Promise<boolean>;
+  /**
+   * Extends the lease to now+ttlMs only if `token` still holds it at `now` (expiresAt > now);
+   * false once it ended, even if nobody has taken it since.
+   */
+  renew(name: string, token: string, ttlMs: number, now: number): Promise<boolean>;
+}
+
+export interface BucketRule {
+  ratePerSecond: number;
+  burst: number;
+}
+
+export interface BucketDecision {
+  allowed: boolean;
+  /** ms until a take could succeed; 0 when allowed */
+  retryAfterMs: number;
+}
+
+/**
+ * The upstream's throttle, mirrored (adobe-pass.md §8; the simulator's model in src/sim/throttle.ts):
+ * per key (a device IP) a steady bucket holding at most ONE token, refilled at ratePerSecond, that
+ * starts EMPTY on the first interaction, plus a one-time burst allowance of `burst` tokens that never
+ * refills. A take uses the steady token if there is one, else a burst token, else refuses. So from a
+ * fresh key: `burst` quick takes pass, the next is refused with retryAfterMs = ceil(1000/ratePerSecond),
+ * and one per period keeps passing. Time is the caller's `now`; an idle key is forgotten after 24 h
+ * (after which it gets its burst again).
+ */
+export interface BucketStore {
+  /** Atomic: one read-modify-write on the backend. A refused take consumes nothing. */
+  take(key: string, rule: BucketRule, now: number): Promise<BucketDecision>;
+  /**
+   * After an upstream 429: refuse every take for `key` until `untilMs` (a later existing hold is
+   * kept). The upstream only answers 429 when its bucket is empty, so the mirrored burst allowance
+   * is spent as well; the steady token refills as usual, so after a hold of at least one period
+   * one take passes.
+   */
+  holdUntil(key: string, untilMs: number, now: number): Promise<void>;
+  /** Forget a key (tests, operator reset). */
+  reset(key: string): Promise<void>;
 }
 
 export interface StoreOptions {
@@ -48,11 +110,16 @@ export class StoreUnavailableError extends Error {
 // Lower-case, digits, '.', '-': '_' and '%' are LIKE wildcards and LIKE is case-insensitive in
 // SQLite (the embedded clear() is `DELETE … WHERE key LIKE '<ns>:%'`), and ':' is the separator.
 const NAME = /^[a-z0-9][a-z0-9.-]{0,63}$/;
+/** Namespace names taken by the native primitives' keys (`<prefix>:lease:…`, `<prefix>:bucket:…`). */
+const RESERVED_NAMESPACES = new Set(['lease', 'bucket']);
 
 /** `<prefix>:<name>` (or `<name>`): what both backends put in front of `:<key>`. */
 export function storageNamespace(name: string, keyPrefix: string | undefined): string {
   if (!NAME.test(name)) {
     throw new TypeError(`store namespace ${JSON.stringify(name)} must match ${NAME}`);
+  }
+  if (RESERVED_NAMESPACES.has(name)) {
+    throw new TypeError(`store namespace ${JSON.stringify(name)} is reserved (store.leases / store.buckets)`);
   }
   return keyPrefix ? `${checkKeyPrefix(keyPrefix)}:${name}` : name;
 }

@@ -12,6 +12,7 @@ import {
   type Store,
   type StoreOptions,
 } from './store-core.js';
+import { embeddedPrimitives, PRIMITIVES_DDL, PRIMITIVES_PURGE, type Sql } from './store-embedded-primitives.js';
 
 export const EMBEDDED_FILE = 'passgate.sqlite';
 /** @keyv/sqlite's default table; every namespace shares it (keys are `<namespace>:<key>`). */
@@ -25,7 +26,9 @@ const DEFAULT_PURGE_INTERVAL_MS = 60_000;
  * @keyv/sqlite 4.0.8 always opens its own connection (its constructor overwrites any `connect`
  * option) and keeps one `namespace` per adapter (used by clear()), so each namespace gets its own
  * adapter over the same file and table; WAL plus a busy timeout lets those connections share it.
- * The store keeps one more connection of its own for start-up checks, ping() and the expiry purge.
+ * The store keeps one more connection of its own for start-up checks, ping(), the expiry purge and
+ * the native primitives (leases, buckets: store-embedded-primitives.ts); uses of that connection
+ * are queued one after another, so a primitive's transaction never swallows another statement.
  */
 export async function createEmbeddedStore(opts: StoreOptions): Promise<Store> {
   const { logger, keyPrefix } = opts;
@@ -50,6 +53,7 @@ export async function createEmbeddedStore(opts: StoreOptions): Promise<Store> {
     await run(db, 'PRAGMA journal_mode = WAL');
     // Same DDL as @keyv/sqlite, so ping() and the purge work before any namespace exists.
     await run(db, `CREATE TABLE IF NOT EXISTS ${TABLE}(key VARCHAR(255) PRIMARY KEY, value TEXT )`);
+    for (const ddl of PRIMITIVES_DDL) await run(db, ddl);
     await run(db, `SELECT 1 FROM ${TABLE} LIMIT 1`);
   } catch (err) {
     throw unusable(`open the database ${file}`, err);
@@ -58,19 +62,35 @@ export async function createEmbeddedStore(opts: StoreOptions): Promise<Store> {
 
   const namespaces = new Map<string, Keyv<unknown>>();
   let closing: Promise<void> | undefined;
-
-  const purgeExpired = async (): Promise<number> => {
-    // keyv stores `{"value":…,"expires":<epoch ms>}` and compares `expires` with Date.now()
-    // (keyv src isDataExpired), so the purge uses the same clock. CASE guards json_extract
-    // against a row that is not JSON (it would raise "malformed JSON").
-    const removed = await run(
-      db,
-      `DELETE FROM ${TABLE} WHERE CASE WHEN json_valid(value) THEN json_extract(value, '$.expires') END < ?`,
-      Date.now(),
-    );
-    if (removed > 0) logger.debug({ removed }, 'store: purged expired rows');
-    return removed;
+  let queue: Promise<unknown> = Promise.resolve();
+  /** Runs `fn` alone on `db`, after everything queued before it. */
+  const enqueue = <T>(fn: () => Promise<T>): Promise<T> => {
+    const result = queue.then(fn);
+    queue = result.catch(() => undefined);
+    return result;
   };
+  const sql: Sql = {
+    run: (statement, ...params) => run(db, statement, ...params),
+    get: <Row>(statement: string, ...params: unknown[]) => get(db, statement, ...params) as Promise<Row | undefined>,
+    exclusive: (fn) => (closing ? Promise.reject(new Error('store is disconnected')) : enqueue(fn)),
+  };
+
+  const purgeExpired = (): Promise<number> =>
+    sql.exclusive(async () => {
+      // keyv stores `{"value":…,"expires":<epoch ms>}` and compares `expires` with Date.now()
+      // (keyv src isDataExpired), so the purge uses the same clock. CASE guards json_extract
+      // against a row that is not JSON (it would raise "malformed JSON"). Lease and bucket rows
+      // carry a wall-clock `gc_at` of their own.
+      const now = Date.now();
+      let removed = await run(
+        db,
+        `DELETE FROM ${TABLE} WHERE CASE WHEN json_valid(value) THEN json_extract(value, '$.expires') END < ?`,
+        now,
+      );
+      for (const statement of PRIMITIVES_PURGE) removed += await run(db, statement, now);
+      if (removed > 0) logger.debug({ removed }, 'store: purged expired rows');
+      return removed;
+    });
 
   const purgeTimer = setInterval(() => {
     purgeExpired().catch((err: unknown) => logger.warn({ err }, 'store: purge of expired rows failed'));
@@ -79,6 +99,7 @@ export async function createEmbeddedStore(opts: StoreOptions): Promise<Store> {
 
   return {
     kind: 'embedded',
+    ...embeddedPrimitives(sql, keyPrefix),
     namespace<T>(name: string): Keyv<T> {
       const ns = storageNamespace(name, keyPrefix);
       const cached = namespaces.get(ns);
@@ -98,7 +119,7 @@ export async function createEmbeddedStore(opts: StoreOptions): Promise<Store> {
     async ping() {
       if (closing) return false;
       try {
-        await get(db, `SELECT 1 FROM ${TABLE} LIMIT 1`);
+        await sql.exclusive(() => get(db, `SELECT 1 FROM ${TABLE} LIMIT 1`));
         return true;
       } catch (err) {
         logger.warn({ err }, 'store: ping failed');
@@ -111,7 +132,7 @@ export async function createEmbeddedStore(opts: StoreOptions): Promise<Store> {
         clearInterval(purgeTimer);
         const results = await Promise.allSettled([
           ...[...namespaces.values()].map((keyv) => keyv.disconnect()),
-          close(db),
+          enqueue(() => close(db)), // after the primitives' calls already queued
         ]);
         for (const result of results) {
           if (result.status === 'rejected') logger.warn({ err: result.reason }, 'store: close failed');
@@ -143,9 +164,9 @@ function run(db: sqlite3.Database, sql: string, ...params: unknown[]): Promise<n
   });
 }
 
-function get(db: sqlite3.Database, sql: string): Promise<unknown> {
+function get(db: sqlite3.Database, sql: string, ...params: unknown[]): Promise<unknown> {
   return new Promise((resolve, reject) => {
-    db.get(sql, (err: Error | null, row: unknown) => (err ? reject(err) : resolve(row)));
+    db.get(sql, params, (err: Error | null, row: unknown) => (err ? reject(err) : resolve(row)));
   });
 }
 

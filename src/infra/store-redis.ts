@@ -9,6 +9,7 @@ import {
   type Store,
   type StoreOptions,
 } from './store-core.js';
+import { redisPrimitives } from './store-redis-primitives.js';
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
 const PING_TIMEOUT_MS = 2000;
@@ -18,6 +19,8 @@ const PING_TIMEOUT_MS = 2000;
  * Keys are `<prefix>:<namespace>:<key>`: each namespace's adapter prefixes with its namespace and
  * ':' (`keyPrefixSeparator`), and Keyv's own prefixing is off (`useKeyPrefix: false`, as
  * @keyv/redis `createKeyv` does) so keys are not prefixed twice (`ns::ns:key`, ecosystem.md §5).
+ * The native primitives (leases, buckets) are Lua scripts on the same connection
+ * (store-redis-primitives.ts), keys `<prefix>:lease:<name>` and `<prefix>:bucket:<key>`.
  */
 export async function createRedisStore(redisUrl: string, opts: StoreOptions): Promise<Store> {
   const { logger, keyPrefix } = opts;
@@ -72,6 +75,7 @@ export async function createRedisStore(redisUrl: string, opts: StoreOptions): Pr
 
   return {
     kind: 'redis',
+    ...redisPrimitives(client, keyPrefix, () => closing !== undefined),
     namespace<T>(name: string): Keyv<T> {
       const ns = storageNamespace(name, keyPrefix);
       const cached = namespaces.get(ns);

@@ -2,7 +2,15 @@ import { createEmbeddedStore } from './store-embedded.js';
 import { createRedisStore } from './store-redis.js';
 import { checkKeyPrefix, type Store, type StoreOptions } from './store-core.js';
 
-export { StoreUnavailableError, type Store, type StoreOptions } from './store-core.js';
+export {
+  StoreUnavailableError,
+  type BucketDecision,
+  type BucketRule,
+  type BucketStore,
+  type LeaseStore,
+  type Store,
+  type StoreOptions,
+} from './store-core.js';
 export { maskPassword } from './store-redis.js';
 
 /**

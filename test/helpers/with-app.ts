@@ -14,6 +14,7 @@ import { systemClock } from '../../src/infra/clock.js';
 import { createLogger, type Logger } from '../../src/infra/logger.js';
 import { createMetrics, type Metrics } from '../../src/infra/metrics.js';
 import type { Store } from '../../src/infra/store.js';
+import { memoryPrimitives } from '../../src/infra/store-primitives.js';
 import { startPassgate, type Passgate } from '../../src/main.js';
 
 export interface LogLine {
@@ -57,6 +58,7 @@ export function memoryStore(ping: () => Promise<boolean> = async () => true): St
     ping,
     disconnect: async () => {},
     purgeExpired: async () => 0,
+    ...memoryPrimitives(),
   };
 }
 

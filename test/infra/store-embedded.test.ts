@@ -108,3 +108,72 @@ test('a missing data directory is created', async (t) => {
   await store.namespace<string>('devices').set('d1', 'x');
   t.deepEqual(await keysIn(path.join(dataDir, 'passgate.sqlite')), ['devices:d1']);
 });
+
+const T = Date.UTC(2026, 0, 1);
+
+test('leases and buckets: tables of their own, keys `lease:<name>` / `<prefix>:bucket:<key>`', async (t) => {
+  const { store, file } = await open(t);
+  const dataDir = path.dirname(file);
+  const { store: prefixed } = await open(t, { dataDir, keyPrefix: 'blue' });
+  const token = await store.leases.acquire('poll:c1', 5000, T);
+  await prefixed.leases.acquire('poll:c1', 5000, T);
+  await store.buckets.take('203.0.113.7', { ratePerSecond: 1, burst: 10 }, T);
+  await prefixed.buckets.holdUntil('2001:db8::1', T + 1500, T);
+  t.deepEqual(await keysIn(file), [], 'nothing in the keyv table');
+  const leases = await query<{ key: string; token: string; expires_at: number; gc_at: number }>(
+    file,
+    'SELECT * FROM passgate_lease ORDER BY key',
+  );
+  t.deepEqual(
+    leases.map((row) => [row.key, row.expires_at]),
+    [
+      ['blue:lease:poll:c1', T + 5000],
+      ['lease:poll:c1', T + 5000],
+    ],
+  );
+  t.is(leases[1]?.token, token);
+  // Garbage collection runs on the wall clock: ttl + 60 s from now, whatever the injected clock says.
+  const gcIn = (leases[0]?.gc_at ?? 0) - Date.now();
+  t.true(gcIn > 60_000 && gcIn <= 65_000, `gc in ${gcIn} ms`);
+  const buckets = await query<{ key: string; since: number; burst: number; hold_until: number | null }>(
+    file,
+    'SELECT key, since, burst, hold_until FROM passgate_bucket ORDER BY key',
+  );
+  t.deepEqual(
+    buckets.map((row) => ({ ...row })),
+    [
+      { key: 'blue:bucket:2001:db8::1', since: T, burst: 0, hold_until: T + 1500 },
+      { key: 'bucket:203.0.113.7', since: T, burst: 9, hold_until: null },
+    ],
+  );
+});
+
+test('purgeExpired() also deletes lease and bucket rows past their gc time, and only those', async (t) => {
+  const { store, file } = await open(t);
+  await store.leases.acquire('old', 1000, T);
+  await store.leases.acquire('live', 1000, T);
+  await store.buckets.take('old-ip', { ratePerSecond: 1, burst: 10 }, T);
+  await store.buckets.take('live-ip', { ratePerSecond: 1, burst: 10 }, T);
+  // Age two rows past their gc time the way the passing of wall-clock time would.
+  const db = await new Promise<sqlite3.Database>((resolve, reject) => {
+    const opened = new sqlite3.Database(file, (err) => (err ? reject(err) : resolve(opened)));
+  });
+  t.teardown(() => new Promise<void>((resolve) => db.close(() => resolve())));
+  for (const sql of [
+    "UPDATE passgate_lease SET gc_at = 1 WHERE key = 'lease:old'",
+    "UPDATE passgate_bucket SET gc_at = 1 WHERE key = 'bucket:old-ip'",
+  ]) {
+    await new Promise<void>((resolve, reject) => db.run(sql, (err) => (err ? reject(err) : resolve())));
+  }
+  t.is(await store.purgeExpired(), 2);
+  t.deepEqual(
+    (await query<{ key: string }>(file, 'SELECT key FROM passgate_lease')).map((row) => row.key),
+    ['lease:live'],
+  );
+  t.deepEqual(
+    (await query<{ key: string }>(file, 'SELECT key FROM passgate_bucket')).map((row) => row.key),
+    ['bucket:live-ip'],
+  );
+  t.truthy(await store.leases.acquire('old', 1000, T), 'a purged lease is free');
+  t.is(await store.leases.acquire('live', 1000, T), undefined);
+});

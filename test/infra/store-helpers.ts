@@ -1,9 +1,12 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { ExecutionContext } from 'ava';
 import { createLogger, type Logger } from '../../src/infra/logger.js';
+import { createStore, type Store } from '../../src/infra/store.js';
+import { freshPrefix } from '../helpers/with-redis.js';
 
 /** A logger whose lines the test can read back. */
 export function captureLogger(): { logger: Logger; lines: () => Array<Record<string, unknown>> } {
@@ -56,4 +59,93 @@ export function runStoreChild(args: string[]): Promise<string> {
       },
     );
   });
+}
+
+const primitivesChildScript = path.join(repoRoot, 'test/helpers/store-primitives-child.ts');
+
+/**
+ * Starts one test/helpers/store-primitives-child.ts per argument list, waits until every child has
+ * opened the store, releases them together, and resolves each child's JSON result.
+ */
+export async function raceStoreChildren(argsList: string[][]): Promise<unknown[][]> {
+  const children = argsList.map((args) => {
+    const child = spawn(process.execPath, ['--import=tsx', primitivesChildScript, ...args], {
+      cwd: repoRoot,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    let onLine: (() => void) | undefined;
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+      onLine?.();
+    });
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const exited = new Promise<void>((resolve, reject) => {
+      child.once('error', reject);
+      child.once('exit', (code, signal) =>
+        code === 0 ? resolve() : reject(new Error(`store-primitives-child ${args[0]} exited (${code ?? signal}):\n${stderr}`)),
+      );
+    });
+    exited.catch(() => undefined); // awaited below; a failure must not go unhandled meanwhile
+    const ready = new Promise<void>((resolve, reject) => {
+      onLine = () => {
+        if (stdout.startsWith('ready\n')) resolve();
+      };
+      onLine();
+      exited.then(() => reject(new Error('store-primitives-child exited before it was ready')), reject);
+    });
+    return { child, ready, exited, output: () => stdout.slice('ready\n'.length) };
+  });
+  try {
+    await Promise.all(children.map((c) => c.ready));
+    for (const { child } of children) child.stdin.end('go\n');
+    await Promise.all(children.map((c) => c.exited));
+    return children.map((c) => JSON.parse(c.output()) as unknown[]);
+  } finally {
+    for (const { child } of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  }
+}
+
+/** Where a store lives; stores opened on the same location (and prefix) share their data. */
+export interface StoreLocation {
+  dataDir: string;
+  redisUrl?: string;
+  keyPrefix?: string;
+}
+
+/** A backend the primitives suites run against. */
+export interface StoreBackend {
+  label: 'embedded' | 'redis';
+  /** A fresh location: a new SQLite directory (no keyPrefix), or the test Redis with a fresh prefix. */
+  location(): Promise<StoreLocation>;
+}
+
+export function storeBackends(dirs: ReturnType<typeof tempDirs>, redisUrl: () => string): StoreBackend[] {
+  return [
+    { label: 'embedded', location: async () => ({ dataDir: await dirs.make() }) },
+    {
+      label: 'redis',
+      location: async () => ({ dataDir: await dirs.make(), redisUrl: redisUrl(), keyPrefix: freshPrefix() }),
+    },
+  ];
+}
+
+/** A store on `location`, disconnected when the test ends. */
+export async function openStoreAt(t: ExecutionContext, location: StoreLocation, logger?: Logger): Promise<Store> {
+  const store = await createStore({
+    ...location,
+    logger: logger ?? captureLogger().logger,
+    connectTimeoutMs: 20_000, // generous: a loaded CI box must not turn a slow connect into a failure
+  });
+  t.teardown(() => store.disconnect());
+  return store;
+}
+
+/** The `--redis-url` / `--key-prefix` options a child process needs to open `location`. */
+export function childOptions(location: StoreLocation): string[] {
+  return [
+    ...(location.redisUrl ? ['--redis-url', location.redisUrl] : []),
+    ...(location.keyPrefix ? ['--key-prefix', location.keyPrefix] : []),
+  ];
 }

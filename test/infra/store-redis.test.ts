@@ -146,3 +146,54 @@ test('Redis going away: ping() false and reads reject (not "absent"); back when 
   await permits.set('k', 'v'); // the restarted server is empty (persistence is off in tests)
   t.is(await permits.get('k'), 'v');
 });
+
+const T = Date.UTC(2026, 0, 1);
+
+test('leases and buckets: hashes at `<prefix>:lease:<name>` / `<prefix>:bucket:<key>`, PX only as garbage collection', async (t) => {
+  const keyPrefix = freshPrefix();
+  const store = await open(t, { keyPrefix });
+  const token = await store.leases.acquire('poll:c1', 5000, T);
+  await store.buckets.take('203.0.113.7', { ratePerSecond: 1, burst: 10 }, T);
+  await store.buckets.holdUntil('2001:db8::1', T + 1500, T);
+  const redis = await inspect(t);
+  t.deepEqual((await redis.keys(`${keyPrefix}:*`)).sort(), [
+    `${keyPrefix}:bucket:2001:db8::1`,
+    `${keyPrefix}:bucket:203.0.113.7`,
+    `${keyPrefix}:lease:poll:c1`,
+  ]);
+  t.deepEqual({ ...(await redis.hGetAll(`${keyPrefix}:lease:poll:c1`)) }, { token, expires: String(T + 5000) });
+  const leasePttl = await redis.pTTL(`${keyPrefix}:lease:poll:c1`);
+  t.true(leasePttl > 60_000 && leasePttl <= 65_000, `lease PTTL ${leasePttl}`);
+  t.deepEqual({ ...(await redis.hGetAll(`${keyPrefix}:bucket:203.0.113.7`)) }, { since: String(T), burst: '9' });
+  t.deepEqual(
+    { ...(await redis.hGetAll(`${keyPrefix}:bucket:2001:db8::1`)) },
+    { since: String(T), burst: '0', hold: String(T + 1500) },
+  );
+  const bucketPttl = await redis.pTTL(`${keyPrefix}:bucket:203.0.113.7`);
+  t.true(bucketPttl > 86_000_000 && bucketPttl <= 86_400_000, `bucket PTTL ${bucketPttl}`);
+});
+
+test('leases and buckets: a server that lost its script cache (SCRIPT FLUSH, restart) is reloaded', async (t) => {
+  const store = await open(t);
+  t.truthy(await store.leases.acquire('job', 1000, T));
+  t.true((await store.buckets.take('ip', { ratePerSecond: 1, burst: 10 }, T)).allowed);
+  const redis = await inspect(t);
+  await redis.scriptFlush();
+  t.is(await store.leases.acquire('job', 1000, T), undefined);
+  t.true((await store.buckets.take('ip', { ratePerSecond: 1, burst: 10 }, T)).allowed);
+});
+
+test('leases and buckets: Redis going away makes them reject (fail closed), not answer', async (t) => {
+  const server = await startRedisServer();
+  t.teardown(() => server.stop());
+  const store = await open(t, { redisUrl: server.url });
+  const token = await store.leases.acquire('job', 1000, T);
+  if (!token) return t.fail('no token');
+  await server.stop();
+  t.true(await eventually(async () => !(await store.ping())), 'ping stayed true with Redis down');
+  await t.throwsAsync(store.leases.acquire('other', 1000, T));
+  await t.throwsAsync(store.leases.renew('job', token, 1000, T));
+  await t.throwsAsync(store.leases.release('job', token));
+  await t.throwsAsync(store.buckets.take('ip', { ratePerSecond: 1, burst: 10 }, T));
+  await t.throwsAsync(store.buckets.holdUntil('ip', T + 1000, T));
+});
