@@ -1,0 +1,96 @@
+import type { ExecutionContext } from 'ava';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createLogger, type Logger } from '../../src/infra/logger.js';
+
+/** What a local upstream saw: one entry per request, in order. */
+export interface SeenRequest {
+  method: string;
+  url: string;
+  headers: IncomingMessage['headers'];
+  body: string;
+}
+
+export interface LocalUpstream {
+  url: string;
+  port: number;
+  host: string;
+  seen: SeenRequest[];
+}
+
+type Handler = (req: SeenRequest, res: ServerResponse, n: number) => void;
+
+/**
+ * A real HTTP server on `host` (default 127.0.0.1) and `port` (default: a free one) whose
+ * handler decides each answer; `n` counts requests from 1. Closed when the test ends.
+ */
+export async function startLocalUpstream(
+  t: ExecutionContext,
+  handler: Handler,
+  options: { host?: string; port?: number } = {},
+): Promise<LocalUpstream> {
+  const host = options.host ?? '127.0.0.1';
+  const seen: SeenRequest[] = [];
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      const entry = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8') };
+      seen.push(entry);
+      handler(entry, res, seen.length);
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  t.teardown(
+    () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  );
+  const { port } = server.address() as AddressInfo;
+  return { url: `http://${host}:${port}`, port, host, seen };
+}
+
+/** Answers `status` with a JSON body. */
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...headers });
+  res.end(JSON.stringify(body));
+}
+
+export interface MemoryLog {
+  logger: Logger;
+  lines: Array<Record<string, unknown>>;
+  text(): string;
+}
+
+/** A pino logger (the project's, redaction included) whose lines the test reads back. */
+export function memoryLog(level = 'debug'): MemoryLog {
+  const lines: Array<Record<string, unknown>> = [];
+  let raw = '';
+  const destination = {
+    write(line: string) {
+      raw += line;
+      lines.push(JSON.parse(line) as Record<string, unknown>);
+    },
+  };
+  return { logger: createLogger({ level, destination }), lines, text: () => raw };
+}
+
+/** Polls `probe` every `intervalMs` until it returns a value other than undefined, at most `timeoutMs`. */
+export async function eventually<T>(probe: () => Promise<T | undefined>, options: { timeoutMs?: number; intervalMs?: number } = {}): Promise<T> {
+  const deadline = Date.now() + (options.timeoutMs ?? 10_000);
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`condition not met within ${options.timeoutMs ?? 10_000} ms`);
+    await sleep(options.intervalMs ?? 50);
+  }
+}
