@@ -1,6 +1,19 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
 import { ConfigError, describeConfig, loadConfig } from './config/load.js';
+import {
+  DRM_TYPES,
+  LicenseTokenInputError,
+  RESPONSE_FORMATS,
+  isDrmType,
+  isSiteKey,
+  mintLicenseToken,
+  parseTimestamp,
+  verificationReport,
+  verifyLicenseToken,
+  type MintInput,
+  type ResponseFormat,
+} from './drm/pallycon/index.js';
 import { packageVersion } from './config/package.js';
 import { createLogger, type Logger } from './infra/logger.js';
 import { StoreUnavailableError } from './infra/store.js';
@@ -13,8 +26,21 @@ Usage:
   passgate serve [--with-sim] [--sim-port N]   run the service (HTTP API + /metrics port)
   passgate sim [--port N] [--host H]           run the upstream simulator alone (default 127.0.0.1:8081)
   passgate config check                        validate the configuration and print it, secrets masked
+  passgate token mint --site-id S --site-key K --access-key A --drm-type T --user-id U --cid C --policy JSON
+                      [--timestamp YYYY-MM-DDTHH:MM:SSZ] [--response-format F] [--key-rotation]
+                                               print a PallyCon/DoveRunner license token (base64) and nothing else
+  passgate token verify --site-key K --access-key A [--now YYYY-MM-DDTHH:MM:SSZ] [--cid C] [--drm-type T] TOKEN
+                                               print the decoded token, its decrypted policy and "valid";
+                                               exit 0 valid, 1 not (with the license server's errorCode and reason)
   passgate --help | -h                         this text
   passgate --version                           the version
+
+token mint encrypts --policy exactly as given (site key: 32 bytes, used as the AES-256 key);
+a policy with "policy_version": 2 goes into the token's "policy" field, any other (v1-style)
+rule into the legacy "token" field. --timestamp defaults to now; the token is valid 600 s from it.
+--drm-type: ${DRM_TYPES.join(' | ')}; --response-format: ${RESPONSE_FORMATS.join(' | ')}.
+token verify checks the hash, the 600 s window (against --now, default now), the policy
+decryption and, when given, the expected --cid and --drm-type.
 
 serve --with-sim starts the simulator first (on --sim-port, default 8081; 0 picks a free port)
 and points every upstream at it: the one-command local setup (npm start).
@@ -52,6 +78,8 @@ async function run(argv: string[]): Promise<Outcome> {
       return sim(rest);
     case 'config':
       return configCommand(rest);
+    case 'token':
+      return tokenCommand(rest);
     case undefined:
       throw new UsageError('a command is required');
     default:
@@ -123,6 +151,97 @@ function configCommand(args: string[]): Outcome {
   if (positionals.length !== 1 || positionals[0] !== 'check') throw new UsageError('usage: passgate config check');
   console.log(JSON.stringify(describeConfig(loadConfig(process.env)), null, 2));
   return 0;
+}
+
+function tokenCommand(args: string[]): Outcome {
+  const [subcommand, ...rest] = args;
+  if (subcommand === 'mint') return mintToken(rest);
+  if (subcommand === 'verify') return verifyToken(rest);
+  if (subcommand === '--help' || subcommand === '-h') return help();
+  throw new UsageError('usage: passgate token mint … | passgate token verify … (see --help)');
+}
+
+/** The flag behind each mint input, so a bad value is reported by the name the user typed. */
+const mintFlags: Record<keyof MintInput, string> = {
+  siteId: '--site-id',
+  siteKey: '--site-key',
+  accessKey: '--access-key',
+  drmType: '--drm-type',
+  userId: '--user-id',
+  cid: '--cid',
+  policy: '--policy',
+  timestamp: '--timestamp',
+  responseFormat: '--response-format',
+  keyRotation: '--key-rotation',
+  policyField: '--policy',
+};
+
+/** SPEC §10: prints only the base64 token on stdout. */
+function mintToken(args: string[]): Outcome {
+  const text = { type: 'string' } as const;
+  const { values } = parse(args, {
+    'site-id': text,
+    'site-key': text,
+    'access-key': text,
+    'drm-type': text,
+    'user-id': text,
+    cid: text,
+    policy: text,
+    timestamp: text,
+    'response-format': text,
+    'key-rotation': { type: 'boolean' },
+  });
+  if (values.help) return help();
+  const required = (flag: 'site-id' | 'site-key' | 'access-key' | 'drm-type' | 'user-id' | 'cid' | 'policy'): string => {
+    const value = values[flag];
+    if (typeof value !== 'string' || value === '') throw new UsageError(`token mint needs --${flag}`);
+    return value;
+  };
+  const input: MintInput = {
+    siteId: required('site-id'),
+    siteKey: required('site-key'),
+    accessKey: required('access-key'),
+    drmType: required('drm-type') as MintInput['drmType'],
+    userId: required('user-id'),
+    cid: required('cid'),
+    policy: required('policy'),
+    timestamp: values.timestamp ?? Date.now(),
+    ...(values['response-format'] !== undefined ? { responseFormat: values['response-format'] as ResponseFormat } : {}),
+    ...(values['key-rotation'] ? { keyRotation: true } : {}),
+  };
+  try {
+    process.stdout.write(`${mintLicenseToken(input).token}\n`);
+  } catch (error) {
+    if (error instanceof LicenseTokenInputError) throw new UsageError(`${mintFlags[error.field]}: ${error.message}`);
+    throw error;
+  }
+  return 0;
+}
+
+/** SPEC §10: one JSON object on stdout; exit 0 when valid, 1 when not. */
+function verifyToken(args: string[]): Outcome {
+  const text = { type: 'string' } as const;
+  const { values, positionals } = parse(args, { 'site-key': text, 'access-key': text, now: text, cid: text, 'drm-type': text }, true);
+  if (values.help) return help();
+  const siteKey = values['site-key'];
+  const accessKey = values['access-key'];
+  if (siteKey === undefined) throw new UsageError('token verify needs --site-key');
+  if (!isSiteKey(siteKey)) throw new UsageError(`--site-key must be 32 bytes (the AES-256 key), got ${Buffer.byteLength(siteKey)}`);
+  if (accessKey === undefined || accessKey === '') throw new UsageError('token verify needs --access-key');
+  if (positionals.length !== 1) throw new UsageError(`token verify takes exactly one token, got ${positionals.length}`);
+  const now = values.now === undefined ? Date.now() : parseTimestamp(values.now);
+  if (now === undefined) throw new UsageError(`--now must be a UTC time as YYYY-MM-DDTHH:MM:SSZ, got ${JSON.stringify(values.now)}`);
+  const drmType = values['drm-type'];
+  if (drmType !== undefined && !isDrmType(drmType)) throw new UsageError(`--drm-type must be one of ${DRM_TYPES.join(', ')}`);
+  const outcome = verifyLicenseToken(positionals[0] ?? '', {
+    siteKey,
+    accessKey,
+    now,
+    ...(values.cid !== undefined ? { expectedCid: values.cid } : {}),
+    ...(drmType !== undefined ? { expectedDrmType: drmType } : {}),
+  });
+  console.log(JSON.stringify(verificationReport(outcome), null, 2));
+  return outcome.valid ? 0 : 1;
 }
 
 /** Loaded on demand: the simulator is a separate building that only these commands enter. */

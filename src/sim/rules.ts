@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { isSiteKey } from '../drm/pallycon/crypto.js';
+import { DEFAULT_TOKEN_VALIDITY_SECONDS } from '../drm/pallycon/token.js';
 
 /**
  * The simulator's configurable world: service providers, MVPDs, entitlement rules, TTLs,
@@ -39,6 +41,38 @@ const entitlement = z.strictObject({
   /** Apply only to the next N matching decisions, then fall through (for retry items). */
   times: z.number().int().positive().optional(),
 });
+
+/** The demo license-service site (drm.md §1): obviously fake keys, 32 bytes each. */
+export const DEMO_DRM_SITE = {
+  siteId: 'DEMO',
+  siteKey: 'passgate-demo-site-key-not-real!',
+  accessKey: 'passgate-demo-access-key-notreal',
+} as const;
+
+/** base64 of a text that says what it is: no FairPlay client can use it. */
+export const FAKE_FAIRPLAY_CERTIFICATE = Buffer.from(
+  'passgate-sim FAKE FairPlay Streaming certificate: not issued by Apple, for tests only\n',
+).toString('base64');
+
+/** A site of the PallyCon-style license service: the console's keys and settings (drm.md §1.2–1.5). */
+const drmSite = z.strictObject({
+  siteKey: z.string().refine(isSiteKey, { message: 'the site key must be 32 bytes (UTF-8)' }),
+  accessKey: z.string().min(1),
+  /** false: every request answers 1004 "The Site ID's service is stopped." */
+  enabled: z.boolean().default(true),
+  /** "Token is valid for 600 seconds after the timestamp. (can be adjusted on Console site)". */
+  tokenValiditySeconds: z.int().positive().default(DEFAULT_TOKEN_VALIDITY_SECONDS),
+  /** base64 FPS certificate served by GET /ri/fpsKeyManager.do; null: no FairPlay service (7301). */
+  fairplayCertificate: z.base64().nullable().default(FAKE_FAIRPLAY_CERTIFICATE),
+});
+
+const drmRules = z
+  .strictObject({
+    sites: z.record(z.string().min(1), drmSite).prefault({ [DEMO_DRM_SITE.siteId]: { siteKey: DEMO_DRM_SITE.siteKey, accessKey: DEMO_DRM_SITE.accessKey } }),
+    /** Token user_ids whose device the Widevine proxy reports revoked: 7110 after a valid token. */
+    revokedUserIds: z.array(z.string()).default([]),
+  })
+  .prefault({});
 
 export const simRulesSchema = z.strictObject({
   serviceProviders: z
@@ -85,12 +119,15 @@ export const simRulesSchema = z.strictObject({
     })
     .default({ latencyMs: 0, errorRate: 0, outage: false }),
   clockOffsetMs: z.number().int().default(0),
+  /** The PallyCon-style license service (POST /ri/licenseManager.do, GET /ri/fpsKeyManager.do). */
+  drm: drmRules,
 });
 
 export type SimRules = z.infer<typeof simRulesSchema>;
 export type SimMvpd = SimRules['mvpds'][number];
 export type EntitlementRule = SimRules['entitlements'][number];
 export type SimRulesInput = z.input<typeof simRulesSchema>;
+export type SimDrmSite = z.infer<typeof drmSite>;
 
 const logo = (name: string) => `https://sim.passgate.invalid/logos/${name}.png`;
 

@@ -6,6 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { systemClock, type Clock } from '../infra/clock.js';
 import { createLogger, type Logger } from '../infra/logger.js';
 import { controlRoutes } from './control.js';
+import { licenseServiceRoutes } from './drm/license-service.js';
 import { authenticateRoutes } from './pass/authenticate.js';
 import { configurationRoutes } from './pass/configuration.js';
 import { DcrError, dcrRoutes } from './pass/dcr.js';
@@ -48,8 +49,17 @@ const loggedHeaders = [
   'ap-visitor-identifier',
   'ap-partner-framework-status',
   'ap-temppass-identity',
+  'pallycon-client-meta',
 ];
-const digestedHeaders = ['authorization', 'ad-service-token', 'adobe-subject-token', 'x-roku-reserved-roku-connect-token'];
+const digestedHeaders = [
+  'authorization',
+  'ad-service-token',
+  'adobe-subject-token',
+  'x-roku-reserved-roku-connect-token',
+  // drm.md §1.5: the license token (or legacy custom data) of a license request.
+  'pallycon-customdata-v2',
+  'pallycon-customdata',
+];
 
 function recordedHeaders(ctx: Context): Record<string, string> {
   const headers: Record<string, string> = {};
@@ -67,7 +77,7 @@ function recordedHeaders(ctx: Context): Record<string, string> {
 }
 
 /** §12.6: the token call may carry credentials in the query; the log keeps only a digest. */
-const secretParams = new Set(['client_secret', 'access_token', 'software_statement']);
+const secretParams = new Set(['client_secret', 'access_token', 'software_statement', 'pallycon-customdata-v2', 'pallycon-customdata']);
 function recordedQuery(query: Context['query']): Record<string, string | string[]> {
   const recorded: Record<string, string | string[]> = {};
   for (const [key, value] of Object.entries(query)) {
@@ -164,6 +174,10 @@ export function buildSim(options: SimOptions = {}): Sim {
     }
     await next();
   });
+
+  // The license service reads its raw challenge bytes itself, so it goes before the body parser.
+  const licenseService = licenseServiceRoutes(state);
+  app.use(licenseService.routes());
 
   app.use(bodyParser({ enableTypes: ['json', 'form'], jsonLimit: '1mb', formLimit: '256kb' }));
 
