@@ -1,0 +1,9 @@
+/** The upstream Pass client (STYLE.md `pass/`): what features and main.ts import. */
+export { createPassServices, type PassServices, type PassServicesDeps } from './service.js';
+export { PassClient, type DeviceContext, type SessionParams } from './client.js';
+export { DeviceRegistry, type RegisterInput } from './registry.js';
+export { deviceFingerprint, encodeDeviceInfo } from './device-identity.js';
+export { readAnswer, readEnhancedError, remedyFor, isRetryable, toProblem, UpstreamProblem, type PassAnswer, type PassErrorInfo, type Remedy } from './errors.js';
+export { ThrottleMirror, type Sleep } from './throttle.js';
+export type { DeviceRecord, AccessToken } from './records.js';
+export type * from './schema.js';

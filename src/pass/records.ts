@@ -1,0 +1,192 @@
+import { z } from 'zod';
+import { Problem } from '../http/problem.js';
+import { SealedBox, type Keyring } from '../infra/keyring.js';
+import type { Logger } from '../infra/logger.js';
+import type { Store } from '../infra/store.js';
+
+/**
+ * What passgate keeps per device in the store. Key layout (keyv namespaces, under the store's prefix):
+ *   pass.devices:<appId>:<fingerprint base64>  → the DCR client of that device (never expires)
+ *   pass.tokens:<appId>:<fingerprint base64>   → its access token (TTL = until expiresAt)
+ * Secrets (client_secret, access_token) are sealed with SealedBox(keyring.derive('store')),
+ * bound to the record key, so they are unreadable at rest and cannot be moved to another record.
+ */
+
+export const DEVICES_NAMESPACE = 'pass.devices';
+export const TOKENS_NAMESPACE = 'pass.tokens';
+
+/** A device registered with DCR, secrets opened (in memory only). */
+export interface DeviceRecord {
+  appId: string;
+  /** The `AP-Device-Identifier` value, `fingerprint <base64>`. */
+  fingerprint: string;
+  /** X-Device-Info keys the app registered (without connectionIp/Port: those are per request). */
+  deviceInfo: Record<string, unknown>;
+  clientId: string;
+  clientSecret: string;
+  /** Epoch ms. */
+  registeredAt: number;
+}
+
+export interface AccessToken {
+  accessToken: string;
+  /** The DCR client it was issued to: a token of replaced credentials is never used. */
+  clientId: string;
+  /** Epoch ms, passgate's clock. */
+  obtainedAt: number;
+  /** obtainedAt + expires_in·1000. */
+  expiresAt: number;
+}
+
+const storedDevice = z.object({
+  v: z.literal(1),
+  appId: z.string(),
+  fingerprint: z.string(),
+  deviceInfo: z.record(z.string(), z.unknown()),
+  clientId: z.string(),
+  sealedClientSecret: z.string(),
+  registeredAt: z.number(),
+});
+type StoredDevice = z.infer<typeof storedDevice>;
+
+const storedToken = z.object({
+  v: z.literal(1),
+  clientId: z.string(),
+  sealedAccessToken: z.string(),
+  obtainedAt: z.number(),
+  expiresAt: z.number(),
+});
+type StoredToken = z.infer<typeof storedToken>;
+
+/** `<appId>:<base64>`: the record key of a device (also names its leases); takes `fingerprint <b64>` or `<b64>`. */
+export function deviceKey(appId: string, fingerprint: string): string {
+  return `${appId}:${fingerprint.replace(/^fingerprint /, '')}`;
+}
+
+/** Store failures become store_unavailable (a 503), never "absent". */
+export async function storeCall<T>(what: string, logger: Logger, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof Problem) throw err;
+    logger.error({ err, what }, 'pass: store operation failed');
+    throw new Problem('store_unavailable', 'The store could not be reached; retry shortly.');
+  }
+}
+
+export class DeviceRecords {
+  private readonly box: SealedBox;
+  private readonly devices;
+
+  constructor(private readonly deps: { store: Store; keyring: Keyring; logger: Logger }) {
+    this.box = new SealedBox(deps.keyring.derive('store'));
+    this.devices = deps.store.namespace<StoredDevice>(DEVICES_NAMESPACE);
+  }
+
+  private binding(key: string): string {
+    return `${DEVICES_NAMESPACE}:${key}`;
+  }
+
+  async read(appId: string, fingerprint: string): Promise<DeviceRecord | undefined> {
+    const key = deviceKey(appId, fingerprint);
+    const raw = await storeCall('read device', this.deps.logger, () => this.devices.get(key));
+    if (raw === undefined) return undefined;
+    const parsed = storedDevice.safeParse(raw);
+    let opened: { plaintext: string; stale: boolean };
+    try {
+      if (!parsed.success) throw new Error('record does not have the expected shape');
+      opened = this.box.open(parsed.data.sealedClientSecret, this.binding(key));
+    } catch (err) {
+      // Never re-register over it: that would silently log the viewer out (adobe-pass.md §2.1).
+      this.deps.logger.error({ err, app: appId }, 'pass: a stored device record cannot be opened (keyring missing the key it was sealed with?)');
+      throw new Problem('internal_error', 'The stored credentials of this device cannot be read.');
+    }
+    const record: DeviceRecord = {
+      appId: parsed.data.appId,
+      fingerprint: parsed.data.fingerprint,
+      deviceInfo: parsed.data.deviceInfo,
+      clientId: parsed.data.clientId,
+      clientSecret: opened.plaintext,
+      registeredAt: parsed.data.registeredAt,
+    };
+    if (opened.stale) {
+      // Key rotation: re-seal with the active key on read (keyring.ts).
+      await this.write(record).catch((err: unknown) => this.deps.logger.warn({ err, app: appId }, 'pass: re-sealing a device record failed'));
+    }
+    return record;
+  }
+
+  async write(record: DeviceRecord): Promise<void> {
+    const key = deviceKey(record.appId, record.fingerprint);
+    const stored: StoredDevice = {
+      v: 1,
+      appId: record.appId,
+      fingerprint: record.fingerprint,
+      deviceInfo: record.deviceInfo,
+      clientId: record.clientId,
+      sealedClientSecret: this.box.seal(record.clientSecret, this.binding(key)),
+      registeredAt: record.registeredAt,
+    };
+    await storeCall('write device', this.deps.logger, () => this.devices.set(key, stored));
+  }
+
+  /** Deletes the record if it still holds `clientId` (a newer registration is left alone). */
+  async deleteIfClient(appId: string, fingerprint: string, clientId: string): Promise<boolean> {
+    const key = deviceKey(appId, fingerprint);
+    const raw = await storeCall('read device', this.deps.logger, () => this.devices.get(key));
+    const parsed = storedDevice.safeParse(raw);
+    if (raw !== undefined && parsed.success && parsed.data.clientId !== clientId) return false;
+    return storeCall('delete device', this.deps.logger, () => this.devices.delete(key));
+  }
+
+  async delete(appId: string, fingerprint: string): Promise<boolean> {
+    return storeCall('delete device', this.deps.logger, () => this.devices.delete(deviceKey(appId, fingerprint)));
+  }
+}
+
+export class TokenRecords {
+  private readonly box: SealedBox;
+  private readonly tokens;
+
+  constructor(private readonly deps: { store: Store; keyring: Keyring; logger: Logger }) {
+    this.box = new SealedBox(deps.keyring.derive('store'));
+    this.tokens = deps.store.namespace<StoredToken>(TOKENS_NAMESPACE);
+  }
+
+  private binding(key: string, clientId: string): string {
+    return `${TOKENS_NAMESPACE}:${key}:${clientId}`;
+  }
+
+  /** The stored token of `key` for `clientId`; undefined when absent, of other credentials or unreadable. */
+  async read(key: string, clientId: string): Promise<AccessToken | undefined> {
+    const raw = await storeCall('read token', this.deps.logger, () => this.tokens.get(key));
+    if (raw === undefined) return undefined;
+    const parsed = storedToken.safeParse(raw);
+    if (!parsed.success || parsed.data.clientId !== clientId) return undefined;
+    try {
+      const { plaintext } = this.box.open(parsed.data.sealedAccessToken, this.binding(key, clientId));
+      // A stale seal is not rewritten: tokens live hours, the next refresh seals with the active key.
+      return { accessToken: plaintext, clientId, obtainedAt: parsed.data.obtainedAt, expiresAt: parsed.data.expiresAt };
+    } catch (err) {
+      // A token is cheap to replace: fetch a new one rather than fail the call.
+      this.deps.logger.warn({ err }, 'pass: a stored access token cannot be opened; fetching a new one');
+      return undefined;
+    }
+  }
+
+  async write(key: string, token: AccessToken, now: number): Promise<void> {
+    const stored: StoredToken = {
+      v: 1,
+      clientId: token.clientId,
+      sealedAccessToken: this.box.seal(token.accessToken, this.binding(key, token.clientId)),
+      obtainedAt: token.obtainedAt,
+      expiresAt: token.expiresAt,
+    };
+    const ttlMs = Math.max(1, token.expiresAt - now);
+    await storeCall('write token', this.deps.logger, () => this.tokens.set(key, stored, ttlMs));
+  }
+
+  async delete(key: string): Promise<void> {
+    await storeCall('delete token', this.deps.logger, () => this.tokens.delete(key));
+  }
+}
