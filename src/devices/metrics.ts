@@ -1,0 +1,34 @@
+import { Counter, type Registry } from 'prom-client';
+
+export type RegistrationResult = 'created' | 'known' | 'refused';
+export type TokenVerificationResult = 'valid' | 'missing' | 'malformed' | 'invalid' | 'expired' | 'unknown_app' | 'unknown_device' | 'revoked';
+
+/** The devices feature's metrics: app ids and small enums as labels, never device ids. */
+export interface DeviceMetrics {
+  /** `app` is a configured app id, or "unknown" when the request never proved one. */
+  readonly registrations: Counter<'app' | 'result'>;
+  readonly tokenVerifications: Counter<'result'>;
+}
+
+const byRegistry = new WeakMap<Registry, DeviceMetrics>();
+
+export function createDeviceMetrics(registry: Registry): DeviceMetrics {
+  const existing = byRegistry.get(registry);
+  if (existing) return existing;
+  const metrics: DeviceMetrics = {
+    registrations: new Counter({
+      name: 'passgate_device_registrations_total',
+      help: 'POST /v1/devices by app and result: created (new device), known (already registered), refused (any 4xx/5xx).',
+      labelNames: ['app', 'result'] as const,
+      registers: [registry],
+    }),
+    tokenVerifications: new Counter({
+      name: 'passgate_device_token_verifications_total',
+      help: 'Device token checks on /v1 routes by result.',
+      labelNames: ['result'] as const,
+      registers: [registry],
+    }),
+  };
+  byRegistry.set(registry, metrics);
+  return metrics;
+}
