@@ -4,19 +4,31 @@ import type { AddressInfo } from 'node:net';
 import type Koa from 'koa';
 import { packageVersion } from './config/package.js';
 import type { Config } from './config/schema.js';
+import { createDeviceMetrics } from './devices/metrics.js';
+import { devicesRouter } from './devices/routes.js';
+import { createDeviceService, type DeviceService } from './devices/service.js';
+import { DeviceTokens } from './devices/tokens.js';
 import { buildApp } from './http/app.js';
 import type { AppState } from './http/context.js';
 import { metricsEndpoint } from './http/metrics-endpoint.js';
 import { systemClock, type Clock } from './infra/clock.js';
+import { Keyring, loadOrCreateLocalKeyring } from './infra/keyring.js';
 import { createLogger, type Logger } from './infra/logger.js';
 import { createMetrics } from './infra/metrics.js';
 import { createStore, type Store } from './infra/store.js';
+import { createPassServices, type PassServices, type PassServicesDeps } from './pass/index.js';
+import { createActivationFeature, type ActivationService } from './activation/feature.js';
+import { createEntitlementFeature, type EntitlementService } from './entitlement/feature.js';
+import type { Feature, FeatureDeps } from './features.js';
+import { createSigninFeature, type SigninService } from './signin/feature.js';
 
 export interface PassgateOverrides {
   logger?: Logger;
   /** An injected store belongs to the caller: close() does not disconnect it. */
   store?: Store;
   clock?: Clock;
+  /** Test knobs of the Pass services (e.g. the throttle mirror's sleep under a ManualClock). */
+  pass?: Pick<PassServicesDeps, 'sleep' | 'coordination'>;
 }
 
 export interface Passgate {
@@ -25,6 +37,8 @@ export interface Passgate {
   /** The metrics endpoint, e.g. http://127.0.0.1:9464/metrics. */
   metricsUrl: string;
   app: Koa<AppState>;
+  /** The feature services main.ts built (operator tooling and tests act through them). */
+  services: { devices: DeviceService; pass: PassServices; signin: SigninService; entitlement: EntitlementService; activation: ActivationService };
   /** Graceful shutdown; idempotent. */
   close(): Promise<void>;
 }
@@ -32,7 +46,7 @@ export interface Passgate {
 /** In-flight requests get this long to finish on shutdown (under Kubernetes' 30 s grace period). */
 const drainTimeoutMs = 10_000;
 
-/** The composition root: config → logger → metrics → store → app → listeners. */
+/** The composition root: config → logger → metrics → store → keyring → upstream clients → features → app → listeners. */
 export async function startPassgate(config: Config, overrides: PassgateOverrides = {}): Promise<Passgate> {
   const logger = overrides.logger ?? createLogger({ level: config.logLevel });
   const version = packageVersion();
@@ -43,23 +57,65 @@ export async function startPassgate(config: Config, overrides: PassgateOverrides
     overrides.store ??
     (await createStore({ dataDir: config.dataDir, logger: logger.child({ component: 'store' }), ...(config.redisUrl ? { redisUrl: config.redisUrl.reveal() } : {}) }));
 
+  let pass: PassServices | undefined;
   let shuttingDown = false;
-  const app = buildApp({ config, logger, metrics, store, clock, version, isShuttingDown: () => shuttingDown });
-  const server = createServer(app.callback());
+  const server = createServer();
   const metricsServer = createServer(metricsEndpoint(metrics.registry, logger));
-
+  let app: Koa<AppState>;
+  let devices: DeviceService;
+  let features: { signin: Feature<SigninService>; entitlement: Feature<EntitlementService>; activation: Feature<ActivationService> } | undefined;
+  // Known once the server listens; features read it lazily (activation links, redirectUrl).
+  let listeningUrl = '';
   try {
+    const keyring = openKeyring(config, logger);
+    pass = createPassServices({ config, store, keyring, metricsRegistry: metrics.registry, logger, clock, ...overrides.pass });
+    const deviceMetrics = createDeviceMetrics(metrics.registry);
+    const deviceTokens = new DeviceTokens(keyring.derive('device-token'), clock, config.devices.tokenTtlSeconds);
+    devices = createDeviceService({ config, registry: pass.registry, tokens: deviceTokens, store, clock, metrics: deviceMetrics, logger });
+    const deps: FeatureDeps = {
+      config,
+      store,
+      clock,
+      logger,
+      metricsRegistry: metrics.registry,
+      pass,
+      devices,
+      publicUrl: () => config.publicUrl ?? listeningUrl,
+      keyring,
+    };
+    const signin = createSigninFeature(deps);
+    features = {
+      signin,
+      entitlement: createEntitlementFeature({ ...deps, signin: signin.service }),
+      activation: createActivationFeature(deps),
+    };
+    // Each /v1 feature puts requireDevice(devices.authenticate) in front of its own routes.
+    const routers = [devicesRouter(devices, deviceMetrics), ...Object.values(features).flatMap((f) => f.routers)];
+
+    app = buildApp({ config, logger, metrics, store, clock, version, isShuttingDown: () => shuttingDown, routers });
+    server.on('request', app.callback());
     await listen(server, config.http.port, config.http.host);
     // Same bind address as the API; the port keeps it apart (the Service exposes it as `metrics`).
     await listen(metricsServer, config.metrics.port, config.http.host);
   } catch (error) {
     server.close();
     metricsServer.close();
+    await closeFeatures(features);
+    await pass?.close();
     if (ownStore) await store.disconnect();
     throw error;
   }
+  const services = {
+    devices,
+    pass,
+    signin: features.signin.service,
+    entitlement: features.entitlement.service,
+    activation: features.activation.service,
+  };
+  const running = features;
 
   const url = displayUrl(config.http.host, (server.address() as AddressInfo).port);
+  listeningUrl = url;
   const metricsUrl = `${displayUrl(config.http.host, (metricsServer.address() as AddressInfo).port)}/metrics`;
   logger.info({ url, metricsUrl, store: store.kind, version }, 'passgate started');
 
@@ -69,6 +125,9 @@ export async function startPassgate(config: Config, overrides: PassgateOverrides
       shuttingDown = true;
       logger.info('shutting down');
       await Promise.all([drain(server, drainTimeoutMs), drain(metricsServer, drainTimeoutMs)]);
+      // After the drain (no request still needs the upstream), before the store goes.
+      await closeFeatures(running);
+      await services.pass.close();
       if (ownStore) await store.disconnect();
       logger.info('stopped');
       await new Promise<void>((resolve) => logger.flush(() => resolve()));
@@ -76,7 +135,25 @@ export async function startPassgate(config: Config, overrides: PassgateOverrides
     return closing;
   };
 
-  return { url, metricsUrl, app, close };
+  return { url, metricsUrl, app, services, close };
+}
+
+async function closeFeatures(features: Record<string, Feature<unknown>> | undefined): Promise<void> {
+  await Promise.all(Object.values(features ?? {}).map((feature) => feature.close?.()));
+}
+
+/**
+ * PASSGATE_KEYS (or _FILE) when set; otherwise the embedded store's own keyring in the data dir,
+ * generated on first start. Warned about: a lost data dir loses the keys, and replicas cannot
+ * share a generated keyring (loadConfig already requires PASSGATE_KEYS with Redis).
+ */
+function openKeyring(config: Config, logger: Logger): Keyring {
+  if (config.keys) return Keyring.parse(config.keys.reveal());
+  const local = loadOrCreateLocalKeyring(config.dataDir);
+  if (local.created) {
+    logger.warn({ file: local.file }, 'PASSGATE_KEYS is not set: generated a keyring for the embedded store; set PASSGATE_KEYS from a secret in production');
+  }
+  return local.keyring;
 }
 
 /** A URL a person on this machine can use: a wildcard bind is reachable on 127.0.0.1. */

@@ -76,6 +76,11 @@ export function loadConfig(env: Env): Config {
     problems.push(`PASSGATE_TRUSTED_PROXIES: ${(error as Error).message} (expected IPs or CIDRs, comma-separated)`);
   }
 
+  const activationApp = file.activation.app ?? Object.keys(file.apps)[0];
+  if (!activationApp || !Object.hasOwn(file.apps, activationApp)) {
+    problems.push(`activation.app: expected one of the apps (${Object.keys(file.apps).join(', ') || 'none configured'})`);
+  }
+
   if (problems.length > 0) throw new ConfigError(problems, configFile);
   return {
     http: { host: s.PASSGATE_HOST, port: s.PASSGATE_PORT },
@@ -102,6 +107,24 @@ export function loadConfig(env: Env): Config {
     },
     throttle: { ratePerSecond: file.throttle.rate_per_second, burst: file.throttle.burst, maxWaitMs: file.throttle.max_wait_ms },
     dcr: { tokenExpirySkewSeconds: file.dcr.token_expiry_skew_seconds, tokenRefreshAheadSeconds: file.dcr.token_refresh_ahead_seconds },
+    ...(s.PASSGATE_PUBLIC_URL ? { publicUrl: s.PASSGATE_PUBLIC_URL } : {}),
+    signin: {
+      domainName: file.signin.domain_name,
+      pollIntervalMs: file.signin.poll_interval_ms,
+      configurationTtlMs: file.signin.configuration_ttl_ms,
+      hiddenMvpds: file.signin.hidden_mvpds,
+      hideTempPass: file.signin.hide_temppass,
+    },
+    entitlement: {
+      preauthorizeChunk: file.entitlement.preauthorize_chunk,
+      preauthorizeCacheMaxMs: file.entitlement.preauthorize_cache_max_ms,
+      permitCapMs: file.entitlement.permit_cap_ms,
+    },
+    activation: {
+      app: activationApp as string,
+      attemptsPerIp: { burst: file.activation.attempts_per_ip.burst, perMinute: file.activation.attempts_per_ip.per_minute },
+      attemptsGlobal: { burst: file.activation.attempts_global.burst, perMinute: file.activation.attempts_global.per_minute },
+    },
     devices: {
       tokenTtlSeconds: file.devices.token_ttl_seconds,
       registrationsPerMinute: file.devices.registrations_per_minute,

@@ -47,6 +47,8 @@ export const envSchema = z.object({
     .regex(/^[A-Za-z0-9-]+$/, { error: 'expected a header name such as x-client-port' })
     .transform((h) => h.toLowerCase())
     .optional(),
+  /** The URL viewers and apps reach passgate at (activation links, redirectUrl); default: the listening URL. */
+  PASSGATE_PUBLIC_URL: baseUrl.optional(),
   PASS_BASE_URL: baseUrl.optional(),
   DRM_BASE_URL: baseUrl.optional(),
   ADAPTER_BASE_URL: baseUrl.optional(),
@@ -122,6 +124,45 @@ const devices = z
   })
   .default({ token_ttl_seconds: 86_400, registrations_per_minute: 20, registration_burst: 20 });
 
+/** A refilling limit: `burst` at once, then `per_minute`. */
+const limit = (burst: number, perMinute: number) =>
+  z.strictObject({ burst: positiveInt.default(burst), per_minute: positiveInt.default(perMinute) }).default({ burst, per_minute: perMinute });
+
+const signin = z
+  .strictObject({
+    /** Sent upstream as domainName; must be one of the service provider's registered domains. */
+    domain_name: z.string().min(1).default('adobe.com'),
+    /** profiles/code polling interval per code across the fleet (adobe-pass.md §9: 3–5 s or more). */
+    poll_interval_ms: z.number().int().min(3_000, { error: 'expected at least 3000 (the upstream asks for 3–5 s or more)' }).max(30_000).default(5_000),
+    /** Upstream configuration (MVPD list) cache per platform. */
+    configuration_ttl_ms: positiveInt.default(120_000),
+    /** MVPD ids never shown in the picker (test MVPDs). */
+    hidden_mvpds: z.array(z.string()).default([]),
+    /** Hide TempPass MVPDs from the picker. */
+    hide_temppass: z.boolean().default(true),
+  })
+  .default({ domain_name: 'adobe.com', poll_interval_ms: 5_000, configuration_ttl_ms: 120_000, hidden_mvpds: [], hide_temppass: true });
+
+const entitlement = z
+  .strictObject({
+    /** Resources per upstream preauthorize call (adobe-pass.md §4.8: "usually up to 5"). */
+    preauthorize_chunk: positiveInt.default(5),
+    /** Cap on how long a cached preauthorize permit is reused (never beyond its own validity). */
+    preauthorize_cache_max_ms: positiveInt.default(300_000),
+    /** Permit record lifetime when the decision carries no notAfter. */
+    permit_cap_ms: positiveInt.default(3_600_000),
+  })
+  .default({ preauthorize_chunk: 5, preauthorize_cache_max_ms: 300_000, permit_cap_ms: 3_600_000 });
+
+const activation = z
+  .strictObject({
+    /** The app whose software statement the second-screen pages use upstream (default: the first app). */
+    app: z.string().optional(),
+    attempts_per_ip: limit(10, 6),
+    attempts_global: limit(1_000, 600),
+  })
+  .default({ attempts_per_ip: { burst: 10, per_minute: 6 }, attempts_global: { burst: 1_000, per_minute: 600 } });
+
 const appId = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]*$/, { error: 'expected an app id of letters, digits, _ and -' });
 
 /**
@@ -138,6 +179,9 @@ export const fileSchema = z.strictObject({
   throttle,
   dcr,
   devices,
+  signin,
+  entitlement,
+  activation,
 });
 export type ConfigFile = z.output<typeof fileSchema>;
 
@@ -181,4 +225,14 @@ export interface Config {
   throttle: { ratePerSecond: number; burst: number; maxWaitMs: number };
   dcr: { tokenExpirySkewSeconds: number; tokenRefreshAheadSeconds: number };
   devices: { tokenTtlSeconds: number; registrationsPerMinute: number; registrationBurst: number };
+  /** Set when PASSGATE_PUBLIC_URL is; otherwise main.ts uses the listening URL. */
+  publicUrl?: string;
+  signin: { domainName: string; pollIntervalMs: number; configurationTtlMs: number; hiddenMvpds: string[]; hideTempPass: boolean };
+  entitlement: { preauthorizeChunk: number; preauthorizeCacheMaxMs: number; permitCapMs: number };
+  activation: {
+    /** An app id from `apps`. */
+    app: string;
+    attemptsPerIp: { burst: number; perMinute: number };
+    attemptsGlobal: { burst: number; perMinute: number };
+  };
 }

@@ -1,0 +1,24 @@
+import type { Feature, FeatureDeps } from '../features.js';
+import { FormGuard } from './form-guard.js';
+import { AttemptLimiter } from './limiter.js';
+import { createActivationMetrics } from './metrics.js';
+import { activationRoutes } from './routes.js';
+import { ActivationService } from './service.js';
+
+export { ActivationService } from './service.js';
+
+/** Second-screen activation (SPEC §3): GET/POST /activate, the MVPD picker, /activate/done. */
+export function createActivationFeature(deps: FeatureDeps): Feature<ActivationService> {
+  const { config, store, clock, logger, pass, publicUrl, keyring, metricsRegistry } = deps;
+  const service = new ActivationService({ config, pass, clock, logger: logger.child({ component: 'activation' }), publicUrl });
+  const guard = new FormGuard(keyring.derive('csrf'), clock);
+  const limiter = new AttemptLimiter(store.buckets, { perIp: config.activation.attemptsPerIp, global: config.activation.attemptsGlobal }, clock);
+  const router = activationRoutes({
+    service,
+    guard,
+    limiter,
+    metrics: createActivationMetrics(metricsRegistry),
+    secure: () => publicUrl().startsWith('https:'),
+  });
+  return { service, routers: [router] };
+}

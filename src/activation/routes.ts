@@ -1,0 +1,197 @@
+import Router from '@koa/router';
+import type { AppContext, AppState } from '../http/context.js';
+import { Problem } from '../http/problem.js';
+import { parseCode, normalizeCode } from './code.js';
+import type { FormGuard } from './form-guard.js';
+import type { AttemptLimiter } from './limiter.js';
+import type { ActivationMetrics, AttemptResult } from './metrics.js';
+import type { ActivationService } from './service.js';
+import { codeFormPage, donePage, messagePage, messages, pickerPage, stylesheet, type Page } from './views.js';
+
+export interface ActivationRouteDeps {
+  service: ActivationService;
+  guard: FormGuard;
+  limiter: AttemptLimiter;
+  metrics: ActivationMetrics;
+  /** Whether viewers reach passgate over https (the cookie is then Secure and `__Host-`). */
+  secure: () => boolean;
+}
+
+/** No script anywhere; styles only from /activate/style.css; never framed. */
+const contentSecurityPolicy = "default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; frame-ancestors 'none'";
+
+/** Second-screen pages (SPEC §3). Every answer is HTML, errors included; nothing here answers 5xx for bad input. */
+export function activationRoutes(deps: ActivationRouteDeps): Router<AppState> {
+  const { service, guard, limiter, metrics } = deps;
+  const router = new Router<AppState>();
+  const cookieName = () => (deps.secure() ? '__Host-passgate-activation' : 'passgate-activation');
+
+  /** The browser's CSRF secret, issuing a fresh cookie when it brought none (or a foreign one). */
+  const browserSecret = (ctx: AppContext): string => {
+    const current = ctx.cookies.get(cookieName());
+    if (guard.isSecret(current)) return current;
+    const secret = guard.newSecret();
+    const attributes = ['Path=/', 'HttpOnly', 'SameSite=Strict', 'Max-Age=3600', ...(deps.secure() ? ['Secure'] : [])];
+    ctx.append('Set-Cookie', `${cookieName()}=${secret}; ${attributes.join('; ')}`);
+    return secret;
+  };
+
+  const count = (result: AttemptResult) => metrics.attempts.inc({ result });
+
+  const codeForm = (ctx: AppContext, options: { value?: string; error?: string; status?: number } = {}) =>
+    codeFormPage({ csrf: guard.token(browserSecret(ctx)), ...options });
+
+  /** Upstream or store trouble: an HTML page, logged, never a stack. */
+  const failure = (ctx: AppContext, err: unknown): Page => {
+    count('error');
+    if (err instanceof Problem && err.status === 429) return messagePage(429, 'Please wait', messages.busy);
+    ctx.state.log.warn({ err, code: err instanceof Problem ? err.code : undefined }, 'activation: upstream or store failure');
+    return messagePage(503, 'Try again shortly', messages.unavailable);
+  };
+
+  /** Every submission takes a token first, right or wrong; over a limit → 429 page. */
+  const limited = async (ctx: AppContext): Promise<Page | undefined> => {
+    const decision = await limiter.take(ctx.state.client.ip);
+    if (decision.allowed) return undefined;
+    count('limited');
+    ctx.set('Retry-After', String(Math.max(1, Math.ceil(decision.retryAfterMs / 1000))));
+    ctx.state.log.info({ scope: decision.scope }, 'activation: attempt refused by the limiter');
+    return messagePage(429, 'Too many attempts', decision.scope === 'ip' ? messages.limited : messages.busy);
+  };
+
+  router.get('activation.style', '/activate/style.css', (ctx) => {
+    ctx.type = 'text/css; charset=utf-8';
+    ctx.set('Cache-Control', 'public, max-age=3600');
+    ctx.body = stylesheet;
+  });
+
+  router.get('activation.form', '/activate', (ctx) => {
+    // ?code= (from the TV's QR code) only fills the field; nothing is looked up on a GET.
+    const raw = typeof ctx.query.code === 'string' && ctx.query.code.length <= 64 ? normalizeCode(ctx.query.code) : '';
+    const value = /^[A-Z0-9]{1,16}$/.test(raw) ? raw : '';
+    send(ctx, codeForm(ctx, { value }));
+  });
+
+  router.post('activation.submit', '/activate', async (ctx) => {
+    let page: Page;
+    try {
+      page = (await limited(ctx)) ?? (await submitCode(ctx));
+    } catch (err) {
+      page = failure(ctx, err);
+    }
+    if (page.status !== 303) send(ctx, page);
+  });
+
+  const submitCode = async (ctx: AppContext): Promise<Page> => {
+    const form = formOf(ctx);
+    const secret = ctx.cookies.get(cookieName());
+    if (!guard.verify(secret, form.csrf)) {
+      count('csrf');
+      return codeForm(ctx, { error: messages.csrf, status: 403 });
+    }
+    const typed = typeof form.code === 'string' ? form.code.slice(0, 64) : '';
+    const code = typeof form.code === 'string' && form.code.length <= 64 ? parseCode(form.code) : undefined;
+    // Malformed codes count (they took a token above) but never reach the upstream.
+    const lookup = code ? await service.lookup(code, ctx.state.client) : { kind: 'unknown' as const };
+    switch (lookup.kind) {
+      case 'unknown':
+        count('wrong_code');
+        return codeForm(ctx, { value: typed, error: messages.wrongCode, status: 400 });
+      case 'pick':
+        count('picker');
+        return pickerPage({ csrf: guard.token(secret as string), ticket: guard.ticket(lookup.code, secret as string), mvpds: lookup.mvpds });
+      case 'authenticate':
+        count('redirected');
+        return redirect(ctx, service.authenticateUrl(lookup.code));
+    }
+  };
+
+  router.post('activation.mvpd', '/activate/mvpd', async (ctx) => {
+    let page: Page;
+    try {
+      page = (await limited(ctx)) ?? (await submitMvpd(ctx));
+    } catch (err) {
+      page = failure(ctx, err);
+    }
+    if (page.status !== 303) send(ctx, page);
+  });
+
+  const submitMvpd = async (ctx: AppContext): Promise<Page> => {
+    const form = formOf(ctx);
+    const secret = ctx.cookies.get(cookieName());
+    if (!guard.verify(secret, form.csrf)) {
+      count('csrf');
+      return codeForm(ctx, { error: messages.csrf, status: 403 });
+    }
+    // The ticket proves this browser entered this code at POST /activate (which counted it).
+    const code = guard.openTicket(form.ticket, secret);
+    if (!code) {
+      count('wrong_code');
+      return codeForm(ctx, { error: messages.ticket, status: 400 });
+    }
+    const mvpd = typeof form.mvpd === 'string' && form.mvpd.length <= 128 ? form.mvpd : '';
+    const choice = await service.choose(code, mvpd, ctx.state.client);
+    switch (choice.kind) {
+      case 'unknown':
+        count('wrong_code');
+        return codeForm(ctx, { error: messages.wrongCode, status: 400 });
+      case 'invalid_mvpd':
+        count('picker');
+        return pickerPage({ csrf: guard.token(secret as string), ticket: form.ticket as string, mvpds: choice.mvpds, error: messages.noMvpd, status: 400 });
+      case 'done':
+        count('redirected');
+        return redirect(ctx, service.doneUrl());
+      case 'authenticate':
+        count('redirected');
+        return redirect(ctx, service.authenticateUrl(choice.code));
+    }
+  };
+
+  router.get('activation.done', '/activate/done', (ctx) => send(ctx, donePage()));
+
+  // A refreshed picker URL or a stray method: HTML, never the JSON problem.
+  router.get('activation.mvpd.get', '/activate/mvpd', (ctx) => redirect(ctx, '/activate'));
+  const allowed: Record<string, string> = { '/activate': 'GET, HEAD, POST', '/activate/mvpd': 'POST', '/activate/done': 'GET, HEAD' };
+  for (const [path, allow] of Object.entries(allowed)) {
+    router.all(`activation.method${path.slice('/activate'.length)}`, path, (ctx) => {
+      ctx.set('Allow', allow);
+      send(ctx, messagePage(405, 'Not available', 'This page cannot be used that way.'));
+    });
+  }
+
+  return router;
+}
+
+/** The parsed form as strings; anything else (repeated fields, nested objects, no form) is dropped. */
+function formOf(ctx: AppContext): Record<string, string | undefined> {
+  const body: unknown = ctx.request.body;
+  const form: Record<string, string | undefined> = {};
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return form;
+  for (const name of ['csrf', 'code', 'ticket', 'mvpd']) {
+    const value = (body as Record<string, unknown>)[name];
+    if (typeof value === 'string') form[name] = value;
+  }
+  return form;
+}
+
+function headers(ctx: AppContext): void {
+  ctx.set('Cache-Control', 'no-store');
+  ctx.set('Content-Security-Policy', contentSecurityPolicy);
+  ctx.set('X-Frame-Options', 'DENY');
+}
+
+function send(ctx: AppContext, page: Page): void {
+  headers(ctx);
+  ctx.status = page.status;
+  ctx.type = 'text/html; charset=utf-8';
+  ctx.body = page.html;
+}
+
+/** 303 See Other: the browser follows with a GET (the form is not re-posted upstream). */
+function redirect(ctx: AppContext, location: string): Page {
+  headers(ctx);
+  ctx.status = 303;
+  ctx.set('Location', location);
+  ctx.body = '';
+  return { status: 303, html: '' };
+}

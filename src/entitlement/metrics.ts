@@ -1,0 +1,40 @@
+import { Counter, type Registry } from 'prom-client';
+
+export type DecisionKind = 'preauthorize' | 'authorize';
+export type DecisionOutcome = 'permit' | 'deny' | 'error';
+
+/** The entitlement feature's metrics: small enums as labels, never device ids or resources. */
+export interface EntitlementMetrics {
+  /** `source` is the decision's source (mvpd, degradation, temppass, dummy) or `none` (no decision item). */
+  readonly decisions: Counter<'kind' | 'outcome' | 'source'>;
+  readonly preauthorizeCache: Counter<'result'>;
+  readonly permitsWritten: Counter;
+}
+
+const byRegistry = new WeakMap<Registry, EntitlementMetrics>();
+
+export function createEntitlementMetrics(registry: Registry): EntitlementMetrics {
+  const existing = byRegistry.get(registry);
+  if (existing) return existing;
+  const metrics: EntitlementMetrics = {
+    decisions: new Counter({
+      name: 'passgate_decisions_total',
+      help: 'Upstream decisions by kind (preauthorize|authorize), outcome (permit|deny|error) and decision source.',
+      labelNames: ['kind', 'outcome', 'source'] as const,
+      registers: [registry],
+    }),
+    preauthorizeCache: new Counter({
+      name: 'passgate_preauthorize_cache_total',
+      help: 'Preauthorize resources answered from the in-memory permit cache (hit) or asked upstream (miss).',
+      labelNames: ['result'] as const,
+      registers: [registry],
+    }),
+    permitsWritten: new Counter({
+      name: 'passgate_permits_written_total',
+      help: 'Permit records written by /v1/authorize (what the DRM gate reads).',
+      registers: [registry],
+    }),
+  };
+  byRegistry.set(registry, metrics);
+  return metrics;
+}

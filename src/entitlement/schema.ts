@@ -1,0 +1,33 @@
+import { z } from 'zod';
+
+/** A resource id (plain channel id, or an MRSS string: adobe-pass.md §4.7), as the app sends it. */
+const resource = z.string().min(1, 'must not be empty').max(4096, 'at most 4096 characters');
+
+/** POST /v1/preauthorize (SPEC §2): at most 50 resources per request. */
+export const preauthorizeSchema = z.strictObject({
+  resources: z.array(resource).min(1, 'at least one resource').max(50, 'at most 50 resources'),
+});
+export type PreauthorizeInput = z.output<typeof preauthorizeSchema>;
+
+/** POST /v1/authorize (SPEC §2); `drm` is validated now and used by the DRM feature. */
+export const authorizeSchema = z.strictObject({
+  resource,
+  drm: z
+    .strictObject({
+      system: z.enum(['widevine', 'playready', 'fairplay']),
+      contentId: z.string().min(1, 'must not be empty').max(512, 'at most 512 characters'),
+    })
+    .optional(),
+});
+export type AuthorizeInput = z.output<typeof authorizeSchema>;
+
+/** POST /v1/logout (SPEC §2): one MVPD, or every MVPD the device has a profile with. */
+export const logoutSchema = z.strictObject({
+  mvpd: z
+    .string()
+    .min(1, 'must not be empty')
+    .max(128, 'at most 128 characters')
+    .regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, ".", "_" and "-" only')
+    .optional(),
+});
+export type LogoutInput = z.output<typeof logoutSchema>;

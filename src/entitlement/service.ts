@@ -1,0 +1,320 @@
+import type { Config } from '../config/schema.js';
+import type { AuthenticatedDevice } from '../devices/service.js';
+import type { ClientAddress } from '../http/client-address.js';
+import { Problem, type UpstreamErrorInfo } from '../http/problem.js';
+import type { Clock } from '../infra/clock.js';
+import type { Logger } from '../infra/logger.js';
+import { Singleflight } from '../infra/singleflight.js';
+import { UpstreamProblem, type DeviceContext, type PassClient, type PassErrorInfo } from '../pass/index.js';
+import type { DecisionError, PassDecision } from '../pass/schema.js';
+import type { SigninService } from '../signin/feature.js';
+import type { EntitlementMetrics } from './metrics.js';
+import type { Permit, PermitStore } from './permits.js';
+import type { PreauthorizeCache } from './preauthorize-cache.js';
+
+/** adobe-pass.md §7.2 / checklist: `retry` items are resent alone, at most this many times. */
+export const MAX_RETRIES = 2;
+
+export interface Caller {
+  device: AuthenticatedDevice;
+  client: ClientAddress;
+}
+
+export interface PreauthorizeItem {
+  resource: string;
+  authorized: boolean;
+  error?: UpstreamErrorInfo;
+}
+
+export interface AuthorizeResult {
+  authorized: true;
+  /** The media token (serializedToken): handed out once, never cached. */
+  mediaToken?: string;
+  notAfter: number;
+  permit: Permit;
+}
+
+export interface LogoutAnswer {
+  actionName: string;
+  actionType?: string;
+  mvpd?: string;
+  url?: string;
+  message?: string;
+  /** Every MVPD logged out, when there were several. */
+  logouts: { mvpd: string; actionName: string; actionType?: string; url?: string }[];
+}
+
+export interface EntitlementDeps {
+  config: Pick<Config, 'entitlement'>;
+  pass: PassClient;
+  signin: SigninService;
+  permits: PermitStore;
+  cache: PreauthorizeCache;
+  clock: Clock;
+  logger: Logger;
+  metrics: EntitlementMetrics;
+  publicUrl: () => string;
+}
+
+/** checklist "logout": an Apple SSO profile is signed out in the OS, not by a URL. */
+export const APPLE_SSO_LOGOUT_MESSAGE =
+  'This TV provider sign-in comes from Apple single sign-on: sign out in Settings → TV Provider (iOS) or Settings → Accounts → TV Provider (tvOS).';
+
+const upstreamOf = (info: PassErrorInfo): UpstreamErrorInfo => ({
+  code: info.code,
+  action: info.action,
+  ...(info.message !== undefined ? { message: info.message } : {}),
+  ...(info.details !== undefined ? { details: info.details } : {}),
+});
+
+const missingDecision = (resource: string): DecisionError => ({
+  code: 'decision_missing',
+  action: 'none',
+  status: 502,
+  message: `The Pass service answered without a decision for ${resource}.`,
+  remedy: 'none',
+});
+
+/** The decision for `resource` in an answer: by its `resource` field, else by position. */
+function decisionFor(decisions: PassDecision[], resource: string, index: number): PassDecision | undefined {
+  return decisions.find((d) => d.resource === resource) ?? (decisions.length > index ? decisions[index] : undefined);
+}
+
+const chunked = <T>(items: T[], size: number): T[][] => {
+  const chunks: T[][] = [];
+  for (let i = 0; i < items.length; i += size) chunks.push(items.slice(i, i + size));
+  return chunks;
+};
+
+/** Preauthorize, authorize (Permit records) and logout (SPEC §2, §4, §6). No Koa types here. */
+export class EntitlementService {
+  private readonly authorizations = new Singleflight<AuthorizeResult>();
+
+  constructor(private readonly deps: EntitlementDeps) {}
+
+  /** SPEC §4: what the DRM gate reads. Store errors propagate (fail closed). */
+  livePermit(appId: string, fingerprint: string, resource: string): Promise<Permit | undefined> {
+    return this.deps.permits.live(appId, fingerprint, resource);
+  }
+
+  private async mvpdOf(caller: Caller): Promise<string> {
+    const profile = await this.deps.signin.currentProfile(caller.device, caller.client);
+    if (!profile) throw new Problem('authentication_required', 'Sign in with a TV provider first (POST /v1/authentication).');
+    return profile.mvpd;
+  }
+
+  private context(caller: Caller): DeviceContext {
+    return { device: caller.device.record, client: caller.client };
+  }
+
+  /** A top-level upstream failure: `authentication` means the viewer must sign in again (§7.2). */
+  private static reauthenticate(error: unknown): never {
+    if (error instanceof UpstreamProblem && error.remedy === 'reauthenticate') {
+      throw new Problem('authentication_required', `The TV provider sign-in is no longer valid (${error.info.code}); sign in again.`, {
+        upstream: upstreamOf(error.info),
+      });
+    }
+    throw error;
+  }
+
+  /**
+   * POST /v1/preauthorize: cached permits answer at once; the rest go upstream in chunks of
+   * `preauthorizeChunk`; `retry` items are resent alone, at most MAX_RETRIES times. Never a Permit record.
+   */
+  async preauthorize(caller: Caller, resources: string[]): Promise<PreauthorizeItem[]> {
+    const { cache, metrics } = this.deps;
+    const mvpd = await this.mvpdOf(caller);
+    const { app, fingerprint } = caller.device;
+    const unique = [...new Set(resources)];
+    const answers = new Map<string, PreauthorizeItem>();
+    let pending: string[] = [];
+    for (const resource of unique) {
+      if (cache.has(app.id, fingerprint, mvpd, resource)) {
+        metrics.preauthorizeCache.inc({ result: 'hit' });
+        answers.set(resource, { resource, authorized: true });
+      } else {
+        metrics.preauthorizeCache.inc({ result: 'miss' });
+        pending.push(resource);
+      }
+    }
+
+    let failure: unknown;
+    let calls = 0;
+    let failedCalls = 0;
+    for (let attempt = 0; pending.length > 0 && attempt <= MAX_RETRIES; attempt++) {
+      const retry: string[] = [];
+      for (const chunk of chunked(pending, this.deps.config.entitlement.preauthorizeChunk)) {
+        calls++;
+        let decisions: PassDecision[];
+        try {
+          decisions = (await this.deps.pass.preauthorize(this.context(caller), mvpd, chunk)).decisions;
+        } catch (error) {
+          if (error instanceof UpstreamProblem && error.remedy === 'reauthenticate') EntitlementService.reauthenticate(error);
+          if (!(error instanceof UpstreamProblem)) throw error;
+          failedCalls++;
+          failure ??= error;
+          for (const resource of chunk) {
+            metrics.decisions.inc({ kind: 'preauthorize', outcome: 'error', source: 'none' });
+            answers.set(resource, { resource, authorized: false, error: upstreamOf(error.info) });
+          }
+          continue;
+        }
+        chunk.forEach((resource, index) => {
+          const decision = decisionFor(decisions, resource, index);
+          const source = decision?.source ?? 'none';
+          if (decision?.authorized) {
+            metrics.decisions.inc({ kind: 'preauthorize', outcome: 'permit', source });
+            cache.remember(app.id, fingerprint, mvpd, resource, decision.notAfter);
+            answers.set(resource, { resource, authorized: true });
+            return;
+          }
+          const error = decision?.error ?? missingDecision(resource);
+          if (error.remedy === 'retry' && attempt < MAX_RETRIES) retry.push(resource);
+          metrics.decisions.inc({ kind: 'preauthorize', outcome: decision?.error?.remedy === 'retry' || !decision ? 'error' : 'deny', source });
+          answers.set(resource, { resource, authorized: false, error: upstreamOf(error) });
+        });
+      }
+      pending = retry;
+      if (retry.length > 0) this.deps.logger.info({ retry: retry.length, attempt: attempt + 1 }, 'preauthorize: resending retry items');
+    }
+    // Every upstream call failed outright: that is the answer (e.g. 503), not a list of errors.
+    if (failure !== undefined && failedCalls === calls && answers.size === unique.length && [...answers.values()].every((a) => !a.authorized)) {
+      throw failure;
+    }
+    return resources.map((resource) => answers.get(resource) as PreauthorizeItem);
+  }
+
+  /**
+   * POST /v1/authorize: always one upstream call per playback start (identical concurrent
+   * requests of one device share it); a Permit writes the Permit record.
+   */
+  async authorize(caller: Caller, resource: string): Promise<AuthorizeResult> {
+    const mvpd = await this.mvpdOf(caller);
+    const { app, fingerprint } = caller.device;
+    const key = [app.id, fingerprint, mvpd, resource].join('\n');
+    return this.authorizations.do(key, () => this.authorizeUpstream(caller, mvpd, resource));
+  }
+
+  private async authorizeUpstream(caller: Caller, mvpd: string, resource: string): Promise<AuthorizeResult> {
+    const { metrics, clock } = this.deps;
+    const requestedAt = clock.now();
+    let decision: PassDecision | undefined;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        decision = decisionFor((await this.deps.pass.authorize(this.context(caller), mvpd, [resource])).decisions, resource, 0);
+      } catch (error) {
+        metrics.decisions.inc({ kind: 'authorize', outcome: 'error', source: 'none' });
+        EntitlementService.reauthenticate(error);
+      }
+      if (decision?.error?.remedy !== 'retry' || attempt >= MAX_RETRIES) break;
+      this.deps.logger.info({ code: decision.error.code, attempt: attempt + 1 }, 'authorize: retrying a retry item');
+    }
+    const source = decision?.source ?? 'none';
+    if (decision?.authorized) {
+      metrics.decisions.inc({ kind: 'authorize', outcome: 'permit', source });
+      const permit = await this.writePermit({
+        appId: caller.device.app.id,
+        fingerprint: caller.device.fingerprint,
+        resource,
+        mvpd,
+        source,
+        requestedAt,
+        ...(decision.notBefore !== undefined ? { notBefore: decision.notBefore } : {}),
+        ...(decision.notAfter ?? decision.token?.notAfter) !== undefined ? { notAfter: decision.notAfter ?? decision.token?.notAfter } : {},
+      });
+      if (!permit) {
+        throw new UpstreamProblem('upstream_rejected', 'The Pass service answered a Permit that has already expired.', 'decisions.authorize', {
+          code: 'decision_expired',
+          action: 'none',
+          status: 502,
+        });
+      }
+      const mediaToken = decision.token?.serializedToken;
+      return { authorized: true, ...(mediaToken !== undefined ? { mediaToken } : {}), notAfter: permit.notAfter, permit };
+    }
+    const error = decision?.error ?? missingDecision(resource);
+    metrics.decisions.inc({ kind: 'authorize', outcome: !decision || error.remedy === 'retry' ? 'error' : 'deny', source });
+    // Never a logout here (checklist "logout" R row): a Deny only answers 403.
+    if (error.remedy === 'reauthenticate') {
+      throw new Problem('authentication_required', `The TV provider sign-in is not valid for this (${error.code}); sign in again.`, { upstream: upstreamOf(error) });
+    }
+    if (error.remedy === 'retry') {
+      throw new UpstreamProblem('upstream_unavailable', `The Pass service kept failing authorize: ${error.code}.`, 'decisions.authorize', error, { 'Retry-After': '1' });
+    }
+    if (!decision) throw new UpstreamProblem('upstream_rejected', error.message ?? 'No decision.', 'decisions.authorize', error);
+    throw new Problem('authorization_denied', error.message ?? 'The TV provider denied access to this resource.', { upstream: upstreamOf(error) });
+  }
+
+  private async writePermit(fields: Parameters<PermitStore['write']>[0]): Promise<Permit | undefined> {
+    let permit: Permit | undefined;
+    try {
+      permit = await this.deps.permits.write(fields);
+    } catch (error) {
+      this.deps.logger.error({ err: error }, 'authorize: the Permit record could not be written');
+      // No Permit record, no playback: the gate would refuse the license anyway.
+      throw new Problem('store_unavailable', 'The Permit could not be recorded; retry shortly.');
+    }
+    if (permit) this.deps.metrics.permitsWritten.inc();
+    return permit;
+  }
+
+  /**
+   * POST /v1/logout: upstream logout for `mvpd` (or every MVPD with a profile), then this
+   * device's permits and signin state are purged, whether or not the upstream answered.
+   */
+  async logout(caller: Caller, mvpd?: string): Promise<LogoutAnswer> {
+    const { app, fingerprint } = caller.device;
+    const redirectUrl = `${this.deps.publicUrl()}/activate/done`;
+    const logouts: LogoutAnswer['logouts'] = [];
+    try {
+      const mvpds = mvpd ? [mvpd] : await this.signedInMvpds(caller);
+      for (const id of mvpds) {
+        const answer = await this.deps.pass.logout(this.context(caller), id, redirectUrl);
+        const action = answer.logouts[id] ?? Object.values(answer.logouts)[0];
+        if (!action) continue;
+        logouts.push({
+          mvpd: action.mvpd ?? id,
+          actionName: action.actionName,
+          ...(action.actionType !== undefined ? { actionType: action.actionType } : {}),
+          ...(action.url !== undefined ? { url: action.url } : {}),
+        });
+      }
+    } finally {
+      this.deps.cache.forgetDevice(app.id, fingerprint);
+      await this.deps.permits.purgeDevice(app.id, fingerprint).catch((error: unknown) => {
+        throw new Problem('store_unavailable', `The device's permits could not be purged; retry the logout. (${String(error)})`);
+      });
+      await this.deps.signin.forgetDevice(app.id, fingerprint);
+    }
+    // The app acts on one answer: an interactive logout (needs a user agent) wins, then Apple SSO.
+    const primary = logouts.find((l) => l.actionType === 'interactive') ?? logouts.find((l) => l.actionName === 'partner_logout') ?? logouts[0];
+    if (!primary) return { actionName: 'invalid', actionType: 'none', logouts };
+    const interactive = primary.actionType === 'interactive' || primary.actionName === 'logout';
+    return {
+      actionName: primary.actionName,
+      ...(primary.actionType !== undefined ? { actionType: primary.actionType } : {}),
+      mvpd: primary.mvpd,
+      ...(interactive && primary.url !== undefined ? { url: primary.url } : {}),
+      ...(primary.actionName === 'partner_logout' ? { message: APPLE_SSO_LOGOUT_MESSAGE } : {}),
+      logouts: logouts.map((l) => {
+        const { url, ...rest } = l;
+        return l.actionType === 'interactive' && url !== undefined ? { ...rest, url } : rest;
+      }),
+    };
+  }
+
+  /** Every MVPD the device has a profile with upstream (§4.6), plus the one signin knows of. */
+  private async signedInMvpds(caller: Caller): Promise<string[]> {
+    const mvpds = new Set<string>();
+    try {
+      const { profiles } = await this.deps.pass.profiles(this.context(caller));
+      for (const id of Object.keys(profiles)) mvpds.add(id);
+    } catch (error) {
+      if (!(error instanceof UpstreamProblem)) throw error;
+      this.deps.logger.warn({ code: error.info.code }, 'logout: the profile list failed; using the current profile only');
+    }
+    const current = await this.deps.signin.currentProfile(caller.device, caller.client);
+    if (current) mvpds.add(current.mvpd);
+    return [...mvpds];
+  }
+}

@@ -1,0 +1,34 @@
+import type Router from '@koa/router';
+import type { Registry } from 'prom-client';
+import type { Config } from './config/schema.js';
+import type { DeviceService } from './devices/service.js';
+import type { AppState } from './http/context.js';
+import type { Clock } from './infra/clock.js';
+import type { Keyring } from './infra/keyring.js';
+import type { Logger } from './infra/logger.js';
+import type { Store } from './infra/store.js';
+import type { PassServices } from './pass/index.js';
+
+/** What main.ts hands every feature factory (STYLE.md: services receive their dependencies). */
+export interface FeatureDeps {
+  config: Config;
+  store: Store;
+  clock: Clock;
+  logger: Logger;
+  metricsRegistry: Registry;
+  pass: PassServices;
+  /** Verifies device tokens (requireDevice(devices.authenticate) guards /v1 routes). */
+  devices: DeviceService;
+  /** Where viewers and apps reach passgate (PASSGATE_PUBLIC_URL, else the listening URL). */
+  publicUrl: () => string;
+  /** Derive a purpose key (e.g. keyring.derive('csrf')) rather than using entries directly. */
+  keyring: Keyring;
+}
+
+/** A feature as main.ts mounts it. */
+export interface Feature<S> {
+  service: S;
+  routers: Router<AppState>[];
+  /** Stops timers and in-flight background work on shutdown. */
+  close?: () => Promise<void>;
+}

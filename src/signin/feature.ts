@@ -1,0 +1,54 @@
+import type { Feature, FeatureDeps } from '../features.js';
+import type { AuthenticatedDevice } from '../devices/service.js';
+import type { ClientAddress } from '../http/client-address.js';
+import { createSigninMetrics } from './metrics.js';
+import { signinRouter } from './routes.js';
+import { createSigninService, type CurrentProfile, type PickerMvpd } from './service.js';
+
+export type { CurrentProfile } from './service.js';
+
+/** How often each replica runs a polling/delivery round (real time; the rounds read the injected clock). */
+export const TICK_INTERVAL_MS = 250;
+
+export interface SigninService {
+  /** The profile this device plays under (longest notAfter), from cache or upstream; undefined when signed out. */
+  currentProfile(device: AuthenticatedDevice, client: ClientAddress): Promise<CurrentProfile | undefined>;
+  /** Drops the device's cached profiles, current code and pending sessions (logout, notifications). */
+  forgetDevice(appId: string, fingerprint: string): Promise<void>;
+  /** One round of fleet-wide polling and delivery to waiting apps (the feature's timer calls it; tests too). */
+  tick(): Promise<void>;
+  /** The MVPD this device's viewer last chose (persisted). */
+  chosenMvpd(appId: string, fingerprint: string): Promise<PickerMvpd | undefined>;
+  /** Apps waiting on this replica (long-polls and event streams). */
+  localWaiters(): number;
+}
+
+export function createSigninFeature(deps: FeatureDeps): Feature<SigninService> {
+  const service = createSigninService({
+    config: deps.config,
+    store: deps.store,
+    clock: deps.clock,
+    logger: deps.logger,
+    pass: deps.pass,
+    metrics: createSigninMetrics(deps.metricsRegistry),
+    publicUrl: deps.publicUrl,
+  });
+  let running = false;
+  const timer = setInterval(() => {
+    if (running) return;
+    running = true;
+    service
+      .tick()
+      .catch((err: unknown) => deps.logger.warn({ err }, 'signin: tick failed'))
+      .finally(() => (running = false));
+  }, TICK_INTERVAL_MS);
+  timer.unref();
+  return {
+    service,
+    routers: [signinRouter(service, deps.devices, { publicUrl: deps.publicUrl, pollIntervalMs: deps.config.signin.pollIntervalMs })],
+    close: async () => {
+      clearInterval(timer);
+      await service.close();
+    },
+  };
+}

@@ -1,0 +1,43 @@
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+
+export interface SigninMetrics {
+  pendingSessions: Gauge;
+  polls: Counter<'outcome'>;
+  timeToSignin: Histogram;
+  configuration: Counter<'source'>;
+  profiles: Counter<'source'>;
+}
+
+export function createSigninMetrics(registry: Registry): SigninMetrics {
+  return {
+    pendingSessions: new Gauge({
+      name: 'passgate_signin_pending_sessions',
+      help: 'Sign-in codes this replica is watching for waiting apps (not yet authenticated or expired)',
+      registers: [registry],
+    }),
+    polls: new Counter({
+      name: 'passgate_signin_polls_total',
+      help: 'profiles/code polls by outcome (found, empty, error)',
+      labelNames: ['outcome'],
+      registers: [registry],
+    }),
+    timeToSignin: new Histogram({
+      name: 'passgate_signin_time_to_signin_seconds',
+      help: 'From the code being issued to passgate seeing the profile',
+      buckets: [5, 10, 20, 30, 60, 120, 300, 600, 1800],
+      registers: [registry],
+    }),
+    configuration: new Counter({
+      name: 'passgate_signin_configuration_reads_total',
+      help: 'MVPD list reads by source (memory, store, upstream)',
+      labelNames: ['source'],
+      registers: [registry],
+    }),
+    profiles: new Counter({
+      name: 'passgate_signin_profile_reads_total',
+      help: 'Profile reads by source (cache, upstream)',
+      labelNames: ['source'],
+      registers: [registry],
+    }),
+  };
+}

@@ -1,0 +1,213 @@
+import type { Clock } from '../infra/clock.js';
+import type { Logger } from '../infra/logger.js';
+import type { LeaseStore } from '../infra/store.js';
+import type { SigninMetrics } from './metrics.js';
+import type { CurrentProfile, PendingSession, SigninRecords, SigninStatus } from './records.js';
+
+/** A waiting mark older than this (clock ms) means nobody waits any more; waiters refresh it every tick. */
+export const WAITING_FRESH_MS = 1_000;
+/** SSE comment keep-alive cadence (clock ms). */
+export const KEEP_ALIVE_MS = 15_000;
+
+interface Waiter {
+  code: string;
+  session: PendingSession;
+  last: SigninStatus['status'];
+  /** Long-polls answer by then (clock ms) whatever the status; event streams have none. */
+  deadline?: number;
+  lastWriteAt: number;
+  /** Returns true when the waiter is done (and leaves). */
+  deliver(status: SigninStatus, now: number): boolean;
+  keepAlive?: () => void;
+  cancel(): void;
+}
+
+export interface SigninPollingDeps {
+  records: SigninRecords;
+  leases: LeaseStore;
+  clock: Clock;
+  logger: Logger;
+  metrics: SigninMetrics;
+  pollIntervalMs: number;
+  statusOf(session: PendingSession, now: number): Promise<SigninStatus>;
+  /** profiles/code/{code}: the valid profiles (best first), or undefined when the device is gone. */
+  pollUpstream(session: PendingSession): Promise<CurrentProfile[] | undefined>;
+  /** After a profile was found; returns the TTL for its result record. */
+  onFound(session: PendingSession, profile: CurrentProfile): Promise<number>;
+}
+
+/**
+ * Fleet-wide polling of profiles/code/{code} (adobe-pass.md §9, SPEC §6):
+ * - at most once per pollIntervalMs per code across replicas: a store lease `poll:<code>` taken
+ *   for the interval and never released (its expiry IS the interval);
+ * - only while an app waits: waiters on any replica refresh `signin.waiting[code]` each tick, and
+ *   a replica polls only while that mark is younger than WAITING_FRESH_MS;
+ * - stops at a profile (stored in `signin.results`, so every replica's waiters see it), at the
+ *   session's notAfter, or when the device has a newer code (both read as `expired`).
+ * Each replica watches the codes it issued or has waiters for; tick() does one round.
+ */
+export class SigninPolling {
+  private readonly watched = new Map<string, PendingSession>();
+  private readonly waiters = new Set<Waiter>();
+  private queue: Promise<void> = Promise.resolve();
+  private closed = false;
+
+  constructor(private readonly deps: SigninPollingDeps) {}
+
+  waiterCount(): number {
+    return this.waiters.size;
+  }
+
+  unwatch(code: string): void {
+    this.watched.delete(code);
+    this.deps.metrics.pendingSessions.set(this.watched.size);
+  }
+
+  /** Long-poll: resolves at the next status change, at `deadline`, or (pending) when aborted. */
+  waitForChange(session: PendingSession, deadline: number, signal?: AbortSignal): Promise<SigninStatus> {
+    return new Promise((resolve) => {
+      const waiter: Waiter = {
+        code: session.code,
+        session,
+        last: 'pending',
+        deadline,
+        lastWriteAt: this.deps.clock.now(),
+        deliver: (status, now) => {
+          if (status.status === waiter.last && now < deadline) return false;
+          resolve(status);
+          return true;
+        },
+        cancel: () => resolve({ status: 'pending' }),
+      };
+      this.add(session, waiter, signal);
+    });
+  }
+
+  /** Event stream: every change until a terminal status, keep-alives in between. */
+  follow(session: PendingSession, listener: { send: (status: SigninStatus) => void; keepAlive: () => void }, signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      const waiter: Waiter = {
+        code: session.code,
+        session,
+        last: 'pending',
+        lastWriteAt: this.deps.clock.now(),
+        deliver: (status, now) => {
+          if (status.status === waiter.last) return false;
+          waiter.last = status.status;
+          waiter.lastWriteAt = now;
+          listener.send(status);
+          if (status.status === 'pending') return false;
+          resolve();
+          return true;
+        },
+        keepAlive: listener.keepAlive,
+        cancel: () => resolve(),
+      };
+      this.add(session, waiter, signal);
+    });
+  }
+
+  private add(session: PendingSession, waiter: Waiter, signal?: AbortSignal): void {
+    if (this.closed || signal?.aborted) {
+      waiter.cancel();
+      return;
+    }
+    this.waiters.add(waiter);
+    this.watched.set(session.code, session);
+    this.deps.metrics.pendingSessions.set(this.watched.size);
+    // Counted as waiting at once (the next tick refreshes it).
+    void this.deps.records.waiting.set(session.code, this.deps.clock.now(), WAITING_FRESH_MS * 60).catch((err: unknown) => {
+      this.deps.logger.warn({ err }, 'signin: could not record a waiting app');
+    });
+    signal?.addEventListener(
+      'abort',
+      () => {
+        if (this.waiters.delete(waiter)) waiter.cancel();
+      },
+      { once: true },
+    );
+  }
+
+  /** One round; rounds never overlap (a call during a round runs after it). */
+  tick(): Promise<void> {
+    const round = this.queue.then(() => this.round());
+    this.queue = round.catch(() => undefined);
+    return round;
+  }
+
+  private async round(): Promise<void> {
+    if (this.closed) return;
+    const { records, clock, metrics } = this.deps;
+    const now = clock.now();
+    const waitedHere = new Set([...this.waiters].map((w) => w.code));
+    await Promise.all([...waitedHere].map((code) => records.waiting.set(code, now, WAITING_FRESH_MS * 60)));
+
+    // Codes watched here plus any a waiter still holds (e.g. unwatched because a newer code exists).
+    const sessions = new Map(this.watched);
+    for (const waiter of this.waiters) if (!sessions.has(waiter.code)) sessions.set(waiter.code, waiter.session);
+    const statuses = new Map<string, SigninStatus>();
+    await Promise.all(
+      [...sessions.values()].map(async (session) => {
+        try {
+          let status = await this.deps.statusOf(session, now);
+          if (status.status === 'pending' && (await this.someoneWaits(session.code, now))) status = await this.poll(session, now);
+          statuses.set(session.code, status);
+          if (status.status !== 'pending') this.watched.delete(session.code);
+        } catch (err) {
+          this.deps.logger.warn({ err }, 'signin: polling round failed for a code');
+        }
+      }),
+    );
+    metrics.pendingSessions.set(this.watched.size);
+
+    for (const waiter of this.waiters) {
+      const status = statuses.get(waiter.code) ?? (waiter.deadline !== undefined && now >= waiter.deadline ? { status: waiter.last } : undefined);
+      if (status && waiter.deliver(status as SigninStatus, now)) {
+        this.waiters.delete(waiter);
+        continue;
+      }
+      if (waiter.keepAlive && now - waiter.lastWriteAt >= KEEP_ALIVE_MS) {
+        waiter.lastWriteAt = now;
+        waiter.keepAlive();
+      }
+    }
+  }
+
+  private async someoneWaits(code: string, now: number): Promise<boolean> {
+    const seen = await this.deps.records.waiting.get(code);
+    return seen !== undefined && now - seen < WAITING_FRESH_MS;
+  }
+
+  private async poll(session: PendingSession, now: number): Promise<SigninStatus> {
+    const { leases, records, metrics, logger } = this.deps;
+    // Not released: the lease's expiry is the polling interval, fleet-wide.
+    const lease = await leases.acquire(`poll:${session.code}`, this.deps.pollIntervalMs, now);
+    if (!lease) return { status: 'pending' };
+    let profiles: CurrentProfile[] | undefined;
+    try {
+      profiles = await this.deps.pollUpstream(session);
+    } catch (err) {
+      metrics.polls.inc({ outcome: 'error' });
+      logger.warn({ err }, 'signin: profiles/code poll failed; next interval retries');
+      return { status: 'pending' };
+    }
+    const profile = profiles?.[0];
+    if (!profile) {
+      metrics.polls.inc({ outcome: 'empty' });
+      return { status: 'pending' };
+    }
+    metrics.polls.inc({ outcome: 'found' });
+    metrics.timeToSignin.observe(Math.max(0, now - session.createdAt) / 1000);
+    const result: SigninStatus = { status: 'authenticated', profile };
+    const ttl = await this.deps.onFound(session, profile);
+    await records.results.set(session.code, result, ttl);
+    return result;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const waiter of this.waiters) waiter.cancel();
+    this.waiters.clear();
+    await this.queue;
+  }
+}

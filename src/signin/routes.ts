@@ -1,0 +1,123 @@
+import Router from '@koa/router';
+import { PassThrough } from 'node:stream';
+import QRCode from 'qrcode';
+import type { DeviceService } from '../devices/service.js';
+import type { AppContext, AppState } from '../http/context.js';
+import { currentDevice, requireDevice } from '../http/device-auth.js';
+import { Problem } from '../http/problem.js';
+import { fieldProblems, validate, validInput } from '../http/validate.js';
+import { codeSchema, startAuthenticationSchema, waitQuerySchema, type StartAuthenticationInput } from './schema.js';
+import type { CurrentProfile, SigninService, SigninStatus } from './service.js';
+
+/** The profile as /v1 shows it: timestamps as ISO strings, attributes passed through. */
+export function profileView(profile: CurrentProfile) {
+  return {
+    mvpd: profile.mvpd,
+    ...(profile.type !== undefined ? { type: profile.type } : {}),
+    ...(profile.issuer !== undefined ? { issuer: profile.issuer } : {}),
+    notBefore: new Date(profile.notBefore).toISOString(),
+    notAfter: new Date(profile.notAfter).toISOString(),
+    attributes: profile.attributes,
+  };
+}
+
+const statusView = (status: SigninStatus) => (status.status === 'authenticated' ? { status: status.status, profile: profileView(status.profile) } : { status: status.status });
+
+function codeParam(ctx: AppContext): string {
+  const parsed = codeSchema.safeParse((ctx as unknown as { params: Record<string, string> }).params.code);
+  // A malformed code cannot be any session of this device.
+  if (!parsed.success) throw new Problem('session_not_found', 'This device has no sign-in session with this code.');
+  return parsed.data;
+}
+
+function waitParam(ctx: AppContext): number {
+  const parsed = waitQuerySchema.safeParse(ctx.query);
+  if (!parsed.success) {
+    const errors = fieldProblems(parsed.error);
+    throw new Problem('invalid_query', `The query is invalid: ${errors.map((e) => e.path).join(', ')}.`, { errors });
+  }
+  return parsed.data.wait ?? 0;
+}
+
+/** Aborts when the app hangs up before the answer is complete. */
+function hangUpSignal(ctx: AppContext): AbortSignal {
+  const controller = new AbortController();
+  ctx.res.once('close', () => {
+    if (!ctx.res.writableFinished) controller.abort();
+  });
+  return controller.signal;
+}
+
+export function signinRouter(service: SigninService, devices: DeviceService, options: { publicUrl: () => string; pollIntervalMs: number }): Router<AppState> {
+  const router = new Router<AppState>();
+  const device = requireDevice(devices.authenticate);
+  const activationUrl = () => `${options.publicUrl()}/activate`;
+  const activationUrlComplete = (code: string) => `${activationUrl()}?code=${encodeURIComponent(code)}`;
+
+  router.get('/v1/mvpds', device, async (ctx: AppContext) => {
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = { mvpds: await service.mvpds(currentDevice(ctx), ctx.state.client) };
+  });
+
+  router.post('/v1/authentication', device, validate(startAuthenticationSchema), async (ctx: AppContext) => {
+    const input = validInput<StartAuthenticationInput>(ctx);
+    const outcome = await service.start(currentDevice(ctx), ctx.state.client, input.mvpd);
+    ctx.set('Cache-Control', 'no-store');
+    if (outcome.kind === 'authenticated') {
+      ctx.status = 200;
+      ctx.body = { status: 'authenticated', profile: profileView(outcome.profile) };
+      return;
+    }
+    ctx.status = 201;
+    ctx.body = {
+      code: outcome.code,
+      activationUrl: activationUrl(),
+      activationUrlComplete: activationUrlComplete(outcome.code),
+      expiresAt: new Date(outcome.notAfter).toISOString(),
+      pollIntervalMs: options.pollIntervalMs,
+    };
+  });
+
+  router.get('/v1/authentication/:code', device, async (ctx: AppContext) => {
+    const code = codeParam(ctx);
+    const wait = waitParam(ctx);
+    const status = await service.status(currentDevice(ctx), code, wait, hangUpSignal(ctx));
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = statusView(status);
+  });
+
+  router.get('/v1/authentication/:code/events', device, async (ctx: AppContext) => {
+    const code = codeParam(ctx);
+    const who = currentDevice(ctx);
+    // The owner check (404) happens before the stream starts.
+    await service.session(who, code);
+    const stream = new PassThrough();
+    ctx.req.socket.setTimeout(0);
+    ctx.status = 200;
+    ctx.type = 'text/event-stream';
+    ctx.set('Cache-Control', 'no-store');
+    ctx.set('X-Accel-Buffering', 'no');
+    ctx.body = stream;
+    const signal = hangUpSignal(ctx);
+    void service
+      .follow(who, code, { send: (status) => stream.write(`event: status\ndata: ${JSON.stringify(statusView(status))}\n\n`), keepAlive: () => stream.write(': keep-alive\n\n') }, signal)
+      .catch((err: unknown) => ctx.state.log.warn({ err }, 'signin: event stream failed'))
+      .finally(() => stream.end());
+  });
+
+  router.get('/v1/authentication/:code/qr.svg', device, async (ctx: AppContext) => {
+    const code = codeParam(ctx);
+    await service.session(currentDevice(ctx), code);
+    ctx.set('Cache-Control', 'no-store');
+    ctx.type = 'image/svg+xml';
+    ctx.body = await QRCode.toString(activationUrlComplete(code), { type: 'svg', margin: 2 });
+  });
+
+  router.get('/v1/profile', device, async (ctx: AppContext) => {
+    const profiles = await service.profiles(currentDevice(ctx), ctx.state.client);
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = { profile: profiles[0] ? profileView(profiles[0]) : null, profiles: profiles.map(profileView) };
+  });
+
+  return router;
+}

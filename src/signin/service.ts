@@ -1,0 +1,291 @@
+import type { Config } from '../config/schema.js';
+import type { AuthenticatedDevice } from '../devices/service.js';
+import type { ClientAddress } from '../http/client-address.js';
+import { Problem } from '../http/problem.js';
+import type { Clock } from '../infra/clock.js';
+import type { Logger } from '../infra/logger.js';
+import { Singleflight } from '../infra/singleflight.js';
+import type { Store } from '../infra/store.js';
+import { UpstreamProblem, type DeviceContext, type PassProfiles, type PassServices } from '../pass/index.js';
+import type { SigninMetrics } from './metrics.js';
+import { SigninPolling } from './polling.js';
+import {
+  deviceKey,
+  signinRecords,
+  type CachedConfiguration,
+  type CurrentProfile,
+  type PendingSession,
+  type PickerMvpd,
+  type SigninStatus,
+} from './records.js';
+
+export type { CurrentProfile, PickerMvpd, SigninStatus } from './records.js';
+
+/** A signed-out device's empty profile list is re-read after this long (sign-ins through passgate drop it sooner). */
+const NO_PROFILE_CACHE_MS = 30_000;
+/** adobe-pass.md §4.2 sample: a session lasts 30 min when the upstream omits notAfter. */
+const DEFAULT_SESSION_MS = 30 * 60_000;
+/** Store records outlive their logical end by this much (real-time TTL; logical time is the clock's). */
+const RECORD_SLACK_MS = 10 * 60_000;
+
+export interface SigninServiceDeps {
+  config: Pick<Config, 'signin'>;
+  store: Store;
+  clock: Clock;
+  logger: Logger;
+  pass: PassServices;
+  metrics: SigninMetrics;
+  publicUrl: () => string;
+}
+
+export type StartOutcome =
+  | { kind: 'code'; code: string; notAfter: number }
+  | { kind: 'authenticated'; profile: CurrentProfile };
+
+/** Upstream profiles map → passgate profiles still valid at `now`, longest notAfter first (FAQ Authn 11). */
+export function validProfiles(answer: PassProfiles, now: number): CurrentProfile[] {
+  return Object.entries(answer.profiles)
+    .map(([mvpd, p]) => ({
+      mvpd,
+      notBefore: p.notBefore,
+      notAfter: p.notAfter,
+      ...(p.type !== undefined ? { type: p.type } : {}),
+      ...(p.issuer !== undefined ? { issuer: p.issuer } : {}),
+      attributes: p.attributes,
+    }))
+    .filter((p) => p.notAfter > now)
+    .sort((a, b) => b.notAfter - a.notAfter);
+}
+
+const contextOf = (device: AuthenticatedDevice, client: ClientAddress): DeviceContext => ({ device: device.record, client });
+
+/** invalid_parameter_mvpd / invalid_integration (adobe-pass.md §4.2) are the app's bad input, not an upstream failure. */
+function asUnknownMvpd(err: unknown): unknown {
+  if (err instanceof UpstreamProblem && (err.info.code === 'invalid_parameter_mvpd' || err.info.code === 'invalid_integration')) {
+    return new Problem('unknown_mvpd', `The Pass service does not know this MVPD for this service: ${err.info.code}.`, {
+      upstream: { code: err.info.code, action: err.info.action, ...(err.info.message ? { message: err.info.message } : {}) },
+    });
+  }
+  return err;
+}
+
+export function createSigninService(deps: SigninServiceDeps) {
+  const { config, store, clock, pass, metrics, publicUrl } = deps;
+  const logger = deps.logger.child({ component: 'signin' });
+  const records = signinRecords(store);
+  const settings = config.signin;
+  const configurationL1 = new Map<string, CachedConfiguration>();
+  const configurationCalls = new Singleflight<CachedConfiguration>();
+
+  const ttlUntil = (until: number) => Math.max(60_000, until - clock.now()) + RECORD_SLACK_MS;
+
+  /** Status from store state only (no upstream call): result, expiry, superseded, else pending. */
+  async function statusOf(session: PendingSession, now = clock.now()): Promise<SigninStatus> {
+    const result = await records.results.get(session.code);
+    if (result) return result;
+    if (now >= session.notAfter) return { status: 'expired' };
+    const current = await records.current.get(deviceKey(session.appId, session.fingerprint));
+    if (current !== session.code) return { status: 'expired' };
+    return { status: 'pending' };
+  }
+
+  async function rememberMvpd(appId: string, fingerprint: string, id: string): Promise<void> {
+    const listed = [...configurationL1.values()].flatMap((c) => c.mvpds).find((m) => m.id === id);
+    const known = listed ?? (await records.chosenMvpd.get(deviceKey(appId, fingerprint)));
+    const chosen: PickerMvpd =
+      known && known.id === id ? { id, displayName: known.displayName, ...(known.logoUrl ? { logoUrl: known.logoUrl } : {}) } : { id, displayName: id };
+    await records.chosenMvpd.set(deviceKey(appId, fingerprint), chosen);
+  }
+
+  const polling = new SigninPolling({
+    records,
+    leases: store.leases,
+    clock,
+    logger,
+    metrics,
+    pollIntervalMs: settings.pollIntervalMs,
+    statusOf,
+    pollUpstream: async (session) => {
+      const record = await pass.registry.get(session.appId, session.fingerprint);
+      if (!record) return undefined;
+      return validProfiles(await pass.pass.profileByCode({ device: record, client: session.client }, session.code), clock.now());
+    },
+    onFound: async (session, profile) => {
+      // The new profile changes what GET /v1/profile and authorize see: drop the device's cache.
+      await records.profiles.delete(deviceKey(session.appId, session.fingerprint));
+      await rememberMvpd(session.appId, session.fingerprint, profile.mvpd);
+      return ttlUntil(session.notAfter);
+    },
+  });
+
+  async function ownedSession(device: AuthenticatedDevice, code: string): Promise<PendingSession> {
+    const session = await records.sessions.get(code);
+    if (!session || session.appId !== device.app.id || session.fingerprint !== device.fingerprint) {
+      throw new Problem('session_not_found', 'This device has no sign-in session with this code.');
+    }
+    return session;
+  }
+
+  async function profilesOf(device: AuthenticatedDevice, client: ClientAddress): Promise<CurrentProfile[]> {
+    const key = deviceKey(device.app.id, device.fingerprint);
+    const now = clock.now();
+    const cached = await records.profiles.get(key);
+    if (cached && cached.validUntil > now) {
+      metrics.profiles.inc({ source: 'cache' });
+      return cached.profiles.filter((p) => p.notAfter > now);
+    }
+    metrics.profiles.inc({ source: 'upstream' });
+    const profiles = validProfiles(await pass.pass.profiles(contextOf(device, client)), now);
+    const validUntil = profiles[0]?.notAfter ?? now + NO_PROFILE_CACHE_MS;
+    await records.profiles.set(key, { profiles, validUntil }, ttlUntil(validUntil));
+    return profiles;
+  }
+
+  async function configurationFor(device: AuthenticatedDevice, client: ClientAddress): Promise<CachedConfiguration> {
+    const platform = device.app.platform;
+    const now = clock.now();
+    const local = configurationL1.get(platform);
+    if (local && local.expiresAt > now) {
+      metrics.configuration.inc({ source: 'memory' });
+      return local;
+    }
+    return configurationCalls.do(platform, async () => {
+      const shared = await records.configuration.get(platform);
+      if (shared && shared.expiresAt > clock.now()) {
+        metrics.configuration.inc({ source: 'store' });
+        configurationL1.set(platform, shared);
+        return shared;
+      }
+      metrics.configuration.inc({ source: 'upstream' });
+      const answer = await pass.pass.configuration(contextOf(device, client));
+      const fresh: CachedConfiguration = {
+        mvpds: answer.mvpds.map((m) => ({
+          id: m.id,
+          displayName: m.displayName ?? m.id,
+          ...(m.logoUrl ? { logoUrl: m.logoUrl } : {}),
+          isTempPass: m.isTempPass === true,
+        })),
+        expiresAt: clock.now() + settings.configurationTtlMs,
+      };
+      await records.configuration.set(platform, fresh, settings.configurationTtlMs);
+      configurationL1.set(platform, fresh);
+      return fresh;
+    });
+  }
+
+  return {
+    /** GET /v1/mvpds: the picker list (hidden and, when configured, TempPass MVPDs left out). */
+    async mvpds(device: AuthenticatedDevice, client: ClientAddress): Promise<PickerMvpd[]> {
+      const { mvpds } = await configurationFor(device, client);
+      const hidden = new Set(settings.hiddenMvpds);
+      return mvpds
+        .filter((m) => !hidden.has(m.id) && !(settings.hideTempPass && m.isTempPass))
+        .map((m) => ({ id: m.id, displayName: m.displayName, ...(m.logoUrl ? { logoUrl: m.logoUrl } : {}) }));
+    },
+
+    /** POST /v1/authentication: a code to show (authenticate/resume), or the profile (authorize). */
+    async start(device: AuthenticatedDevice, client: ClientAddress, mvpd: string | undefined): Promise<StartOutcome> {
+      const ctx = contextOf(device, client);
+      const key = deviceKey(device.app.id, device.fingerprint);
+      const params = { domainName: settings.domainName, redirectUrl: `${publicUrl()}/activate/done`, ...(mvpd ? { mvpd } : {}) };
+      const action = await pass.pass.createSession(ctx, params).catch((err: unknown) => {
+        throw asUnknownMvpd(err);
+      });
+
+      if (action.actionName === 'authorize') {
+        // adobe-pass.md §4.2: already authenticated, TempPass or degraded — no code; read the profile.
+        const chosen = action.mvpd ?? mvpd;
+        if (!chosen) throw new Problem('upstream_rejected', 'The Pass service answered authorize without naming the MVPD.');
+        await records.profiles.delete(key);
+        const profiles = validProfiles(await pass.pass.profileForMvpd(ctx, chosen), clock.now());
+        const profile = profiles.find((p) => p.mvpd === chosen) ?? profiles[0];
+        if (!profile) throw new Problem('authentication_required', 'The Pass service has no valid profile for this MVPD; start again.');
+        await rememberMvpd(device.app.id, device.fingerprint, chosen);
+        return { kind: 'authenticated', profile };
+      }
+
+      if ((action.actionName === 'authenticate' || action.actionName === 'resume') && action.code) {
+        const now = clock.now();
+        const session: PendingSession = {
+          code: action.code,
+          appId: device.app.id,
+          fingerprint: device.fingerprint,
+          notAfter: action.notAfter ?? now + DEFAULT_SESSION_MS,
+          createdAt: now,
+          client,
+          ...(mvpd ? { mvpd } : {}),
+        };
+        const ttl = ttlUntil(session.notAfter);
+        await records.sessions.set(session.code, session, ttl);
+        // adobe-pass.md §9: a new code invalidates the old session; its status now reads `expired`.
+        const previous = await records.current.get(key);
+        await records.current.set(key, session.code, ttl);
+        if (previous && previous !== session.code) polling.unwatch(previous);
+        if (mvpd) await rememberMvpd(device.app.id, device.fingerprint, mvpd);
+        return { kind: 'code', code: session.code, notAfter: session.notAfter };
+      }
+      throw new Problem('upstream_rejected', `The Pass service answered the session with an unexpected action (${action.actionName}).`);
+    },
+
+    /** GET /v1/authentication/{code}: the status now, or after it changes / `waitSeconds` pass. */
+    async status(device: AuthenticatedDevice, code: string, waitSeconds = 0, signal?: AbortSignal): Promise<SigninStatus> {
+      const session = await ownedSession(device, code);
+      const now = clock.now();
+      const status = await statusOf(session, now);
+      if (waitSeconds === 0 || status.status !== 'pending') return status;
+      return polling.waitForChange(session, now + waitSeconds * 1000, signal);
+    },
+
+    /** GET …/events: every status change through `send`, keep-alives through `keepAlive`; resolves when done. */
+    async follow(
+      device: AuthenticatedDevice,
+      code: string,
+      listener: { send: (status: SigninStatus) => void; keepAlive: () => void },
+      signal?: AbortSignal,
+    ): Promise<void> {
+      const session = await ownedSession(device, code);
+      const status = await statusOf(session);
+      listener.send(status);
+      if (status.status !== 'pending') return;
+      await polling.follow(session, listener, signal);
+    },
+
+    /** The owner check for routes that only shape data (the QR code). */
+    async session(device: AuthenticatedDevice, code: string): Promise<PendingSession> {
+      return ownedSession(device, code);
+    },
+
+    /** GET /v1/profile: valid profiles, longest notAfter first (cached until notAfter). */
+    profiles: profilesOf,
+
+    async currentProfile(device: AuthenticatedDevice, client: ClientAddress): Promise<CurrentProfile | undefined> {
+      return (await profilesOf(device, client))[0];
+    },
+
+    /** The MVPD the viewer last chose (persisted; checklist "configuration"). */
+    chosenMvpd(appId: string, fingerprint: string): Promise<PickerMvpd | undefined> {
+      return records.chosenMvpd.get(deviceKey(appId, fingerprint));
+    },
+
+    async forgetDevice(appId: string, fingerprint: string): Promise<void> {
+      const key = deviceKey(appId, fingerprint);
+      const code = await records.current.get(key);
+      await records.profiles.delete(key);
+      await records.current.delete(key);
+      if (code) {
+        polling.unwatch(code);
+        await records.sessions.delete(code);
+        await records.results.delete(code);
+        await records.waiting.delete(code);
+      }
+    },
+
+    /** One step of fleet-wide polling and waiter delivery (a timer calls it; tests call it after moving the clock). */
+    tick: () => polling.tick(),
+    /** Apps waiting on this replica (long-polls and event streams). */
+    localWaiters: () => polling.waiterCount(),
+    close: () => polling.close(),
+  };
+}
+
+export type SigninService = ReturnType<typeof createSigninService>;

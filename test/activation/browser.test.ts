@@ -1,0 +1,57 @@
+import test from 'ava';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+import { tvSession, withActivation } from './activation-fixture.js';
+
+test('real Chromium on a phone-sized viewport: code (lower-case, dashed) → MVPD picker → MVPD login → done; the TV gets its profile', async (t) => {
+  const f = await withActivation(t);
+  const { code, tv } = await tvSession(f);
+  const shots = await mkdtemp(join(tmpdir(), 'passgate-activation-shots-'));
+  t.log(`screenshots in ${shots}`);
+
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
+  });
+  t.teardown(() => browser.close());
+  const context = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 1, isMobile: true, hasTouch: true });
+  const page = await context.newPage();
+  const violations: string[] = [];
+  page.on('console', (message) => {
+    if (/Content Security Policy/i.test(message.text())) violations.push(message.text());
+  });
+
+  await page.goto(`${f.url}/activate`);
+  t.is(await page.title(), 'Activate your TV');
+  // autofocus: typing goes straight into the code field.
+  t.is(await page.locator(':focus').getAttribute('id'), 'code');
+  t.is(await page.getByLabel('Activation code').count(), 1);
+  await page.screenshot({ path: join(shots, '1-code.png'), fullPage: true });
+
+  await page.keyboard.type(`${code.slice(0, 3).toLowerCase()}-${code.slice(3).toLowerCase()}`);
+  await page.getByRole('button', { name: 'Continue' }).click();
+  await page.waitForURL(`${f.url}/activate`);
+  t.is(await page.title(), 'Choose your TV provider');
+  await page.screenshot({ path: join(shots, '2-picker.png'), fullPage: true });
+
+  await page.getByLabel('Optimum').check();
+  await page.getByRole('button', { name: 'Continue to sign in' }).click();
+  await page.waitForURL(/\/sim\/mvpd\/Cablevision\/login/);
+  t.true(page.url().startsWith(f.sim.url), 'the browser went only to the configured upstream');
+  await page.screenshot({ path: join(shots, '3-mvpd-login.png'), fullPage: true });
+
+  await page.getByLabel('Username').fill('alice');
+  await page.getByLabel('Password').fill('pass');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.waitForURL(`${f.url}/activate/done`);
+  t.regex((await page.locator('main').innerText()).replace(/\s+/g, ' '), /You're signed in — return to your TV/);
+  await page.screenshot({ path: join(shots, '4-done.png'), fullPage: true });
+
+  // The stylesheet applied (no CSP violation): the button spans the narrow viewport.
+  t.deepEqual(violations, []);
+
+  const profiles = await f.passgate.services.pass.pass.profileByCode(tv, code);
+  t.like(profiles.profiles.Cablevision, { type: 'regular' });
+});
