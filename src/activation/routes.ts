@@ -1,3 +1,4 @@
+import { bodyParser } from '@koa/bodyparser';
 import Router from '@koa/router';
 import type { AppContext, AppState } from '../http/context.js';
 import { Problem } from '../http/problem.js';
@@ -58,6 +59,20 @@ export function activationRoutes(deps: ActivationRouteDeps): Router<AppState> {
     ctx.state.log.info({ scope: decision.scope }, 'activation: attempt refused by the limiter');
     return messagePage(429, 'Too many attempts', decision.scope === 'ip' ? messages.limited : messages.busy);
   };
+
+  // app.ts leaves /activate bodies to us: a form only, small, and any parse failure an HTML page.
+  const parseForm = bodyParser({ enableTypes: ['form'], encoding: 'utf-8', formLimit: '16kb' });
+  router.use(['/activate', '/activate/mvpd'], async (ctx, next) => {
+    if (ctx.method !== 'POST') return next();
+    try {
+      await parseForm(ctx, async () => {});
+    } catch (err) {
+      const status = (err as { status?: number }).status === 413 ? 413 : 400;
+      count('error');
+      return send(ctx, messagePage(status, status === 413 ? 'Too much data' : 'Something went wrong', messages.badRequest));
+    }
+    return next();
+  });
 
   router.get('activation.style', '/activate/style.css', (ctx) => {
     ctx.type = 'text/css; charset=utf-8';

@@ -43,7 +43,9 @@ export function buildApp(deps: AppDeps): Koa<AppState> {
   app.use(problemErrors());
   app.use(clientAddress(deps.config.trustedProxies, deps.config.clientPortHeader));
   // Only JSON and forms are parsed; other types (DRM challenges, multipart) reach routes raw.
-  app.use(bodyParser({ enableTypes: ['json', 'form'], encoding: 'utf-8', ...bodyLimits }));
+  const parseBody = bodyParser({ enableTypes: ['json', 'form'], encoding: 'utf-8', ...bodyLimits });
+  // The second-screen pages parse their own forms, so that even a malformed body gets an HTML page.
+  app.use((ctx, next) => (ctx.path === '/activate' || ctx.path.startsWith('/activate/') ? next() : parseBody(ctx, next)));
 
   const root = new Router<AppState>();
   root.get('/', (ctx) => {

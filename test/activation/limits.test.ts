@@ -92,10 +92,13 @@ test('bad input never answers 5xx: missing fields, repeated or nested fields, od
     t.regex(response.headers.get('content-type') ?? '', /^text\/html/, name);
     t.notRegex(html, /<img src=x>|at .*\.ts:\d+|"type":/, `${name}: nothing echoed raw, no stack, no JSON`);
   }
-  // Over the form size limit the app-wide body parser answers before any route (4xx, never 5xx).
+  // Over the form size limit, or not a form at all: still an HTML page, never JSON or 5xx.
   const huge = await raw(`${csrf}&code=${'A'.repeat(200_000)}`);
   t.is(huge.status, 413);
+  t.regex(huge.headers.get('content-type') ?? '', /^text\/html/);
   const garbled = await raw('{"csrf":', 'application/json');
   t.true(garbled.status >= 400 && garbled.status < 500);
+  t.regex(garbled.headers.get('content-type') ?? '', /^text\/html/);
+  t.notRegex(await garbled.text(), /"type":/);
   t.is((await f.call('/activate/mvpd')).status, 303, 'a refreshed picker URL goes back to the form');
 });
