@@ -15,6 +15,9 @@ import { createStore, type Store } from '../src/infra/store.js';
 import { startPassgate } from '../src/main.js';
 import { defaultRules } from '../src/sim/rules.js';
 import { startSim } from '../src/sim/server.js';
+import got from 'got';
+import { Keyring, generateKeyringText } from '../src/infra/keyring.js';
+import { createPassServices } from '../src/pass/index.js';
 
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 3000);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 16);
@@ -126,6 +129,34 @@ try {
       200,
     ),
   );
+
+  // Issue 3: what the Pass client adds over a bare got call to the same endpoint — token cache,
+  // required headers, throttle-mirror bucket in the store, breaker/retry, response parsing.
+  const bare = got.extend({ prefixUrl: sim.url, retry: { limit: 0 }, throwHttpErrors: false });
+  await measure('bare got GET configuration', () =>
+    bare('api/v2/REF30/configuration', { headers }).then((r) => {
+      if (r.statusCode !== 200) throw new Error(`bare got: ${r.statusCode}`);
+    }),
+  );
+  const passStore = await createStore({ dataDir: join(dir, 'pass-store'), logger: silent });
+  const config = loadConfig({ PASSGATE_DATA_DIR: dir, PASS_BASE_URL: sim.url });
+  const services = createPassServices({
+    config,
+    store: passStore,
+    keyring: Keyring.parse(generateKeyringText()),
+    metricsRegistry: new (await import('prom-client')).Registry(),
+    logger: silent,
+    clock: { now: () => Date.now() },
+  });
+  const app = Object.values(config.apps)[0];
+  if (!app) throw new Error('no app in the bench config');
+  const device = await services.registry.register({ appId: app.id, deviceId: 'bench-pass-client', deviceInfo: { model: 'bench', version: '1', osName: 'tvOS', osVersion: '17', connectionType: 'LAN' }, client: { ip: '10.9.0.1' } });
+  // A different device IP per call, so the 1 req/s mirror bucket never makes the bench wait.
+  await measure('PassClient GET configuration (embedded store)', (i) =>
+    services.pass.configuration({ device, client: { ip: `10.${(i >>> 16) & 255}.${(i >>> 8) & 255}.${i & 255}`, port: 40000 } }).then(() => undefined),
+  );
+  await services.close();
+  await passStore.disconnect();
 
   const embedded = await createStore({ dataDir: join(dir, 'store'), logger: silent });
   await benchStore('embedded (SQLite)', embedded);
