@@ -25,6 +25,10 @@ const usage = `passgate — TV Everywhere programmer service (Adobe Pass REST AP
 Usage:
   passgate serve [--with-sim] [--sim-port N]   run the service (HTTP API + /metrics port)
   passgate sim [--port N] [--host H]           run the upstream simulator alone (default 127.0.0.1:8081)
+  passgate demo [--json]                       start the simulator and passgate on free ports, play a scripted
+                                               streaming app and viewer over HTTP (register, sign in on the
+                                               second screen, authorize Permit and Deny, sign out), stop both;
+                                               exit 0 when every step behaved as expected, 1 naming the step
   passgate config check                        validate the configuration and print it, secrets masked
   passgate token mint --site-id S --site-key K --access-key A --drm-type T --user-id U --cid C --policy JSON
                       [--timestamp YYYY-MM-DDTHH:MM:SSZ] [--response-format F] [--key-rotation]
@@ -76,6 +80,8 @@ async function run(argv: string[]): Promise<Outcome> {
       return serve(rest);
     case 'sim':
       return sim(rest);
+    case 'demo':
+      return demo(rest);
     case 'config':
       return configCommand(rest);
     case 'token':
@@ -129,9 +135,18 @@ function printHints(url: string, metricsUrl: string, simUrl: string): void {
     [`curl ${url}/readyz`, 'readiness (store reachable)'],
     [`curl ${metricsUrl}`, 'Prometheus metrics'],
     [`curl ${simUrl}/sim/log`, 'every upstream call the simulator received'],
+    ['npx passgate demo', 'a scripted app + viewer end to end (its own servers, free ports)'],
   ] as const;
   const width = Math.max(...hints.map(([command]) => command.length));
   console.log(['', 'Try:', ...hints.map(([command, what]) => `  ${command.padEnd(width)}  # ${what}`), 'Ctrl-C stops both.'].join('\n'));
+}
+
+async function demo(args: string[]): Promise<Outcome> {
+  const { values } = parse(args, { json: { type: 'boolean' } });
+  if (values.help) return help();
+  // Loaded on demand, like the simulator it starts.
+  const { runDemo } = await import('./demo/run.js');
+  return runDemo({ json: values.json === true, write: (text) => process.stdout.write(text) });
 }
 
 async function sim(args: string[]): Promise<Outcome> {

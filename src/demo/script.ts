@@ -1,0 +1,370 @@
+import { AppClient, Browser, heading, inputValue, pageTitle, type Answer } from './http.js';
+
+/** The demo fixtures (SPEC §10): config/example.yaml's app and the simulator's default rules. */
+export const demoFixtures = {
+  appKey: 'demo-app-key',
+  mvpd: 'Cablevision',
+  mvpdDisplayName: 'Optimum',
+  permitted: 'REF30',
+  denied: 'PREMIUM',
+  deniedCode: 'authorization_denied_by_mvpd',
+  username: 'demo-viewer',
+  password: 'pass',
+} as const;
+
+export interface DemoStep {
+  n: number;
+  /** Who acts: the streaming app (TV) or the viewer's phone (second screen). */
+  actor: 'app' | 'viewer';
+  title: string;
+  /** The HTTP exchange(s) of the step, e.g. `POST /v1/devices → 201`. */
+  request: string;
+  /** The key fields of the answer, in display order. */
+  details: Array<[string, string]>;
+  ok: boolean;
+  /** Why the step did not behave as expected. */
+  error?: string;
+  ms: number;
+}
+
+export interface DemoTarget {
+  passgateUrl: string;
+  simUrl: string;
+}
+
+/** A step that did not behave as expected. */
+class Unexpected extends Error {}
+
+const expect = (condition: unknown, message: string): void => {
+  if (!condition) throw new Unexpected(message);
+};
+
+const expectStatus = (answer: Answer, status: number, what: string): void => {
+  if (answer.status !== status) throw new Unexpected(`${what} answered ${answer.status}, expected ${status}: ${summary(answer)}`);
+};
+
+function summary(answer: Answer): string {
+  const problem = answer.json as { code?: string; detail?: string } | undefined;
+  if (problem && (problem.code || problem.detail)) return [problem.code, problem.detail].filter(Boolean).join(': ');
+  return answer.text.replace(/\s+/g, ' ').slice(0, 160);
+}
+
+const obj = (value: unknown): Record<string, unknown> => (typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : {});
+const str = (value: unknown): string => (typeof value === 'string' ? value : value === undefined ? '' : JSON.stringify(value));
+
+/** A bearer-grade value shown only by its start and length. */
+export const shorten = (token: string): string => (token.length <= 12 ? '…' : `${token.slice(0, 12)}… (${token.length} chars)`);
+
+/** Path and query of a URL, for the step lines. */
+const pathOf = (url: string): string => {
+  const u = new URL(url);
+  return `${u.pathname}${u.search}`;
+};
+
+interface Step {
+  actor: DemoStep['actor'];
+  title: string;
+  run(): Promise<{ request: string; details: Array<[string, string]> }>;
+}
+
+/**
+ * The scripted streaming app and viewer, over HTTP only. Calls `onStep` as each step ends; stops
+ * at the first step that does not behave as expected (its `ok` is false).
+ */
+export async function playDemo(target: DemoTarget, onStep: (step: DemoStep) => void = () => {}): Promise<DemoStep[]> {
+  const f = demoFixtures;
+  const app = new AppClient(target.passgateUrl, f.appKey);
+  const browser = new Browser();
+  const deviceId = `demo-tv-${Math.random().toString(36).slice(2, 10)}`;
+  let code = '';
+  let activationUrlComplete = '';
+  let next = '';
+
+  const steps: Step[] = [
+    {
+      actor: 'app',
+      title: 'Register the device',
+      async run() {
+        const answer = await app.call('POST', '/v1/devices', {
+          deviceId,
+          deviceInfo: { primaryHardwareType: 'SetTopBox', model: 'TV 5th Gen', manufacturer: 'Apple', version: '5.0.0', osName: 'tvOS', osVendor: 'Apple', osVersion: '17.1', connectionType: 'WiFi' },
+        });
+        expect(answer.status === 201 || answer.status === 200, `POST /v1/devices answered ${answer.status}: ${summary(answer)}`);
+        const body = obj(answer.json);
+        const token = str(body.deviceToken);
+        expect(token !== '' && body.tokenType === 'Bearer', 'no bearer device token in the answer');
+        app.useDeviceToken(token);
+        const device = obj(body.device);
+        return {
+          request: `POST /v1/devices (X-App-Key ${f.appKey}) → ${answer.status}`,
+          details: [
+            ['deviceId', deviceId],
+            ['app', str(device.app)],
+            ['fingerprint', str(device.fingerprint)],
+            ['device token', `Bearer …, expires ${str(body.expiresAt)} (kept by the app, not shown)`],
+          ],
+        };
+      },
+    },
+    {
+      actor: 'app',
+      title: 'List the TV providers',
+      async run() {
+        const answer = await app.call('GET', '/v1/mvpds');
+        expectStatus(answer, 200, 'GET /v1/mvpds');
+        const mvpds = (obj(answer.json).mvpds ?? []) as Array<{ id: string; displayName?: string }>;
+        const mvpd = mvpds.find((m) => m.id === f.mvpd);
+        expect(mvpd, `${f.mvpd} is not in the MVPD list`);
+        return {
+          request: `GET /v1/mvpds → ${answer.status}`,
+          details: [['mvpds', mvpds.map((m) => `${m.id} (${m.displayName ?? m.id})`).join(', ')]],
+        };
+      },
+    },
+    {
+      actor: 'app',
+      title: `Start sign-in with ${f.mvpd}`,
+      async run() {
+        const answer = await app.call('POST', '/v1/authentication', { mvpd: f.mvpd });
+        expectStatus(answer, 201, 'POST /v1/authentication');
+        const body = obj(answer.json);
+        code = str(body.code);
+        activationUrlComplete = str(body.activationUrlComplete);
+        expect(/^[A-Z0-9]{4,16}$/.test(code), `unexpected code ${JSON.stringify(code)}`);
+        expect(activationUrlComplete.startsWith(`${target.passgateUrl}/activate`), `unexpected activationUrlComplete ${activationUrlComplete}`);
+        return {
+          request: `POST /v1/authentication {mvpd: '${f.mvpd}'} → ${answer.status}`,
+          details: [
+            ['code', `${code}   (the TV shows it, with a QR code of the link below)`],
+            ['activationUrlComplete', activationUrlComplete],
+            ['expiresAt', str(body.expiresAt)],
+            ['pollIntervalMs', str(body.pollIntervalMs)],
+          ],
+        };
+      },
+    },
+    {
+      actor: 'viewer',
+      title: 'Open the activation link on the phone',
+      async run() {
+        const answer = await browser.get(activationUrlComplete);
+        expectStatus(answer, 200, 'GET /activate');
+        const prefilled = inputValue(answer.text, 'code');
+        expect(prefilled === code, `the code field holds ${JSON.stringify(prefilled)}, expected ${code}`);
+        expect(inputValue(answer.text, 'csrf'), 'the form has no CSRF token');
+        expect(browser.cookieNames(activationUrlComplete).length > 0, 'no CSRF cookie was set');
+        return {
+          request: `GET ${pathOf(activationUrlComplete)} → ${answer.status}`,
+          details: [
+            ['page', str(pageTitle(answer.text))],
+            ['code field', `${prefilled} (prefilled, not submitted)`],
+            ['csrf', `hidden form token + cookie ${browser.cookieNames(activationUrlComplete).join(', ')}`],
+          ],
+        };
+      },
+    },
+    {
+      actor: 'viewer',
+      title: 'Confirm the code',
+      async run() {
+        const form = await browser.get(activationUrlComplete);
+        const csrf = inputValue(form.text, 'csrf') ?? '';
+        const url = `${target.passgateUrl}/activate`;
+        const answer = await browser.postForm(url, { csrf, code });
+        expectStatus(answer, 303, 'POST /activate');
+        next = answer.headers.get('location') ?? '';
+        expect(next.startsWith(`${target.simUrl}/`), `POST /activate redirected to ${JSON.stringify(next)}, not to the upstream`);
+        return { request: `POST /activate (csrf, code=${code}) → 303`, details: [['location', next]] };
+      },
+    },
+    {
+      actor: 'viewer',
+      title: `Reach the ${f.mvpdDisplayName} sign-in page`,
+      async run() {
+        const authenticateUrl = next;
+        const authenticate = await browser.get(authenticateUrl);
+        expectStatus(authenticate, 302, `GET ${pathOf(authenticateUrl)}`);
+        const login = authenticate.headers.get('location') ?? '';
+        expect(/\/sim\/mvpd\/[^/]+\/login/.test(login), `the upstream redirected to ${JSON.stringify(login)}, not to an MVPD login page`);
+        const page = await browser.get(login);
+        expectStatus(page, 200, 'the MVPD login page');
+        expect(inputValue(page.text, 'session'), 'the MVPD login form has no session field');
+        next = login;
+        return {
+          request: `GET ${new URL(authenticateUrl).pathname} (simulator) → 302; GET ${new URL(login).pathname} → 200`,
+          details: [['page', str(heading(page.text) ?? pageTitle(page.text))]],
+        };
+      },
+    },
+    {
+      actor: 'viewer',
+      title: `Sign in at ${f.mvpdDisplayName}`,
+      async run() {
+        const page = await browser.get(next);
+        const session = inputValue(page.text, 'session') ?? '';
+        const action = new URL(next);
+        action.search = '';
+        const answer = await browser.postForm(action.toString(), { session, username: f.username, password: f.password });
+        expectStatus(answer, 302, 'the MVPD login form');
+        const done = answer.headers.get('location') ?? '';
+        expect(done === `${target.passgateUrl}/activate/done`, `the MVPD sent the browser to ${JSON.stringify(done)}, not to passgate's /activate/done`);
+        const landing = await browser.get(done);
+        expectStatus(landing, 200, 'GET /activate/done');
+        const text = landing.text.replace(/<[^>]+>/g, ' ').replace(/\s+/g, ' ');
+        expect(/signed in/i.test(text), '/activate/done does not say the viewer is signed in');
+        return {
+          request: `POST ${action.pathname} (username=${f.username}, password=••••) → 302; GET /activate/done → 200`,
+          details: [['page', str(heading(landing.text))]],
+        };
+      },
+    },
+    {
+      actor: 'app',
+      title: 'Long-poll the sign-in',
+      async run() {
+        const answer = await app.call('GET', `/v1/authentication/${code}?wait=10`);
+        expectStatus(answer, 200, 'GET /v1/authentication/{code}');
+        const body = obj(answer.json);
+        expect(body.status === 'authenticated', `status is ${str(body.status)}, expected authenticated`);
+        const profile = obj(body.profile);
+        return {
+          request: `GET /v1/authentication/${code}?wait=10 → ${answer.status}`,
+          details: [
+            ['status', str(body.status)],
+            ['mvpd', str(profile.mvpd)],
+          ],
+        };
+      },
+    },
+    {
+      actor: 'app',
+      title: 'Read the profile',
+      async run() {
+        const answer = await app.call('GET', '/v1/profile');
+        expectStatus(answer, 200, 'GET /v1/profile');
+        const profile = obj(obj(answer.json).profile);
+        expect(profile.mvpd === f.mvpd, `profile is ${JSON.stringify(obj(answer.json).profile)}, expected one of ${f.mvpd}`);
+        const userId = str(obj(obj(profile.attributes).userID).value);
+        expect(userId === f.username, `profile userID is ${JSON.stringify(userId)}, expected ${f.username}`);
+        return {
+          request: `GET /v1/profile → ${answer.status}`,
+          details: [
+            ['mvpd', str(profile.mvpd)],
+            ['userID', userId],
+            ['valid', `${str(profile.notBefore)} … ${str(profile.notAfter)}`],
+          ],
+        };
+      },
+    },
+    {
+      actor: 'app',
+      title: 'Preauthorize the catalogue',
+      async run() {
+        const answer = await app.call('POST', '/v1/preauthorize', { resources: [f.permitted, f.denied] });
+        expectStatus(answer, 200, 'POST /v1/preauthorize');
+        const decisions = (obj(answer.json).decisions ?? []) as Array<{ resource: string; authorized: boolean; error?: { code?: string; message?: string } }>;
+        const of = (resource: string) => decisions.find((d) => d.resource === resource);
+        expect(of(f.permitted)?.authorized === true, `${f.permitted} is not authorized: ${JSON.stringify(of(f.permitted))}`);
+        expect(of(f.denied)?.authorized === false, `${f.denied} is not denied: ${JSON.stringify(of(f.denied))}`);
+        return {
+          request: `POST /v1/preauthorize {resources: ['${f.permitted}', '${f.denied}']} → ${answer.status}`,
+          details: decisions.map((d): [string, string] => [
+            d.resource,
+            d.authorized ? 'authorized' : `denied (${[d.error?.code, d.error?.message].filter(Boolean).join(': ')})`,
+          ]),
+        };
+      },
+    },
+    {
+      actor: 'app',
+      title: `Play ${f.permitted}`,
+      async run() {
+        const answer = await app.call('POST', '/v1/authorize', { resource: f.permitted });
+        expectStatus(answer, 200, 'POST /v1/authorize');
+        const body = obj(answer.json);
+        expect(body.authorized === true, 'authorized is not true');
+        const mediaToken = str(body.mediaToken);
+        expect(mediaToken !== '', 'no media token');
+        return {
+          request: `POST /v1/authorize {resource: '${f.permitted}'} → ${answer.status}`,
+          details: [
+            ['decision', 'Permit'],
+            ['mediaToken', shorten(mediaToken)],
+            ['notAfter', str(body.notAfter)],
+          ],
+        };
+      },
+    },
+    {
+      actor: 'app',
+      title: `Play ${f.denied}`,
+      async run() {
+        const answer = await app.call('POST', '/v1/authorize', { resource: f.denied });
+        expectStatus(answer, 403, 'POST /v1/authorize');
+        const problem = obj(answer.json);
+        const upstream = obj(problem.upstream);
+        expect(upstream.code === f.deniedCode, `upstream code is ${JSON.stringify(upstream.code)}, expected ${f.deniedCode}`);
+        return {
+          request: `POST /v1/authorize {resource: '${f.denied}'} → ${answer.status} ${answer.headers.get('content-type')?.split(';')[0] ?? ''}`,
+          details: [
+            ['decision', 'Deny'],
+            ['code', str(problem.code)],
+            ['upstream.code', str(upstream.code)],
+            ['upstream.message', str(upstream.message)],
+          ],
+        };
+      },
+    },
+    {
+      actor: 'app',
+      title: 'Sign out',
+      async run() {
+        const answer = await app.call('POST', '/v1/logout', {});
+        expectStatus(answer, 200, 'POST /v1/logout');
+        const body = obj(answer.json);
+        return {
+          request: `POST /v1/logout → ${answer.status}`,
+          details: [['actionName', str(body.actionName)], ...(body.url ? [['url', str(body.url)] as [string, string]] : [])],
+        };
+      },
+    },
+    {
+      actor: 'app',
+      title: 'Read the profile again',
+      async run() {
+        const answer = await app.call('GET', '/v1/profile');
+        expectStatus(answer, 200, 'GET /v1/profile');
+        const body = obj(answer.json);
+        expect(body.profile === null, `profile is ${JSON.stringify(body.profile)}, expected null`);
+        return { request: `GET /v1/profile → ${answer.status}`, details: [['profile', 'null (signed out)']] };
+      },
+    },
+  ];
+
+  const done: DemoStep[] = [];
+  for (const [index, step] of steps.entries()) {
+    const started = performance.now();
+    let result: DemoStep;
+    try {
+      const { request, details } = await step.run();
+      for (const note of app.drainThrottleNotes()) details.push(['throttle', note]);
+      result = { n: index + 1, actor: step.actor, title: step.title, request, details, ok: true, ms: Math.round(performance.now() - started) };
+    } catch (error) {
+      const notes = app.drainThrottleNotes();
+      const message = (error instanceof Unexpected ? error.message : `request failed: ${describe(error)}`) + (notes.length > 0 ? ` (after: ${notes.join('; ')})` : '');
+      result = { n: index + 1, actor: step.actor, title: step.title, request: '', details: [], ok: false, error: message, ms: Math.round(performance.now() - started) };
+    }
+    done.push(result);
+    onStep(result);
+    if (!result.ok) break;
+  }
+  return done;
+}
+
+
+/** fetch's "fetch failed" with its cause (ECONNREFUSED, a timeout, …). */
+function describe(error: unknown): string {
+  const err = error as Error & { cause?: { code?: string; message?: string } };
+  const cause = err.cause?.code ?? err.cause?.message;
+  return `${err.message ?? String(error)}${cause ? ` (${cause})` : ''}`;
+}

@@ -1,0 +1,86 @@
+import test, { type ExecutionContext } from 'ava';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { packageRoot } from '../../src/config/package.js';
+
+/** The environment without any passgate setting of the machine running the tests. */
+function cleanEnv(): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^(PASSGATE_|REDIS_URL$|PASS_BASE_URL$|DRM_BASE_URL$|ADAPTER_BASE_URL$)/.test(name)));
+}
+
+async function demo(args: string[] = []) {
+  const child = spawn(process.execPath, ['--import=tsx', 'src/cli.ts', 'demo', ...args], { cwd: packageRoot, env: cleanEnv() });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  const killer = setTimeout(() => child.kill('SIGKILL'), 50_000);
+  const [code] = (await once(child, 'exit')) as [number | null];
+  clearTimeout(killer);
+  return { code, stdout, stderr };
+}
+
+const steps = [
+  'Register the device',
+  'List the TV providers',
+  'Start sign-in with Cablevision',
+  'Open the activation link on the phone',
+  'Confirm the code',
+  'Reach the Optimum sign-in page',
+  'Sign in at Optimum',
+  'Long-poll the sign-in',
+  'Read the profile',
+  'Preauthorize the catalogue',
+  'Play REF30',
+  'Play PREMIUM',
+  'Sign out',
+  'Read the profile again',
+];
+
+test.serial('passgate demo: every step, in order, exit 0, no credential in the output', async (t) => {
+  t.timeout(60_000);
+  const { code, stdout, stderr } = await demo();
+  t.log(stdout);
+  t.is(code, 0, stderr);
+  let at = -1;
+  for (const [i, title] of steps.entries()) {
+    const found = stdout.indexOf(`${String(i + 1).padStart(2)}. `, at + 1);
+    t.true(found > at, `step ${i + 1} numbered in order`);
+    t.true(stdout.includes(title), `names step ${i + 1}: ${title}`);
+    at = found;
+  }
+  for (const request of ['POST /v1/devices', 'GET /v1/mvpds', 'POST /v1/authentication', 'GET /activate?code=', 'POST /activate', '/sim/mvpd/Cablevision/login', 'GET /activate/done', '?wait=10', 'GET /v1/profile', 'POST /v1/preauthorize', 'POST /v1/authorize', 'POST /v1/logout']) {
+    t.true(stdout.includes(request), `shows ${request}`);
+  }
+  t.regex(stdout, /status\s+authenticated/);
+  t.regex(stdout, /decision\s+Permit/);
+  t.regex(stdout, /mediaToken\s+\S+… \(\d+ chars\)/);
+  t.regex(stdout, /upstream\.code\s+authorization_denied_by_mvpd/);
+  t.regex(stdout, /upstream\.message\s+\S/);
+  t.regex(stdout, /profile\s+null/);
+  t.regex(stdout, /All 14 steps behaved as expected/);
+  assertNoCredentials(t, stdout + stderr);
+});
+
+test.serial('passgate demo --json: one report, ok, every step ok, no credential', async (t) => {
+  t.timeout(60_000);
+  const { code, stdout, stderr } = await demo(['--json']);
+  t.is(code, 0, stderr);
+  const report = JSON.parse(stdout) as { ok: boolean; steps: Array<{ n: number; title: string; ok: boolean; details: Array<[string, string]> }> };
+  t.true(report.ok);
+  t.deepEqual(
+    report.steps.map((s) => [s.n, s.title, s.ok]),
+    steps.map((title, i) => [i + 1, title, true]),
+  );
+  assertNoCredentials(t, stdout + stderr);
+});
+
+function assertNoCredentials(t: ExecutionContext, output: string): void {
+  // DCR client credentials and access tokens never appear, by name or by shape.
+  t.notRegex(output, /client_secret|clientSecret|access_token|accessToken/i);
+  // No JWT/JWS (the device token, the software statement, a DCR access token).
+  t.notRegex(output, /eyJ[\w-]{5,}\.[\w-]{5,}\.[\w-]*/);
+  t.notRegex(output, /Bearer [\w.-]{10,}/);
+  // The media token appears only shortened: no long base64 run.
+  t.notRegex(output, /[A-Za-z0-9+/=]{120,}/);
+}
