@@ -2,10 +2,11 @@
  * Store.leases and Store.buckets on the embedded SQLite file: two tables of their own next to
  * keyv's, on the store's own connection. Every call is one atomic unit on the file — a single
  * statement (leases) or one BEGIN IMMEDIATE transaction (buckets: read, decide, write) — so it is
- * atomic against other connections and other processes on the same file too (WAL; a writer waits
- * up to the busy timeout for the write lock, then the call rejects). Within this process the calls
- * are queued on the connection (`exclusive`), since a transaction on a shared connection would
- * otherwise swallow whatever else ran on it meanwhile.
+ * atomic against other processes on the same file too (WAL; a writer waits up to the busy timeout
+ * for another process's write lock, then the call rejects). Within this process every call runs in
+ * the store's write queue (`exclusive`, store-embedded-writes.ts), like every other write of the
+ * store: no other connection of the process contends for the lock while a transaction holds it
+ * across its steps, and the transaction on the shared connection swallows no other write.
  *
  * `expires_at` (lease) and `since`/`hold_until` (bucket) are the caller's clock; `gc_at` is the
  * wall clock (Date.now(), like keyv's expiry) and only feeds the purge.
@@ -47,7 +48,12 @@ export interface Sql {
   /** Runs a statement; resolves the number of rows it changed. */
   run(sql: string, ...params: unknown[]): Promise<number>;
   get<Row>(sql: string, ...params: unknown[]): Promise<Row | undefined>;
-  /** Runs `fn` alone on the connection (queued after and before every other use); rejects once disconnected. */
+  /**
+   * Runs `fn` as this process's only writer to the file: in the store's write queue, after every
+   * write queued before it (any connection) and before every later one. Reads elsewhere (ping) may
+   * interleave. Rejects once disconnected, or when the turn does not come within the busy timeout.
+   * `fn` uses run/get only (calling exclusive inside would wait for itself).
+   */
   exclusive<T>(fn: () => Promise<T>): Promise<T>;
 }
 

@@ -1,4 +1,4 @@
-import { mkdir } from 'node:fs/promises';
+import { mkdir, realpath } from 'node:fs/promises';
 import path from 'node:path';
 import { Keyv } from 'keyv';
 import KeyvSqlite from '@keyv/sqlite';
@@ -13,6 +13,7 @@ import {
   type StoreOptions,
 } from './store-core.js';
 import { embeddedPrimitives, PRIMITIVES_DDL, PRIMITIVES_PURGE, type Sql } from './store-embedded-primitives.js';
+import { acquireWriteQueue, queueAdapterWrites } from './store-embedded-writes.js';
 
 export const EMBEDDED_FILE = 'passgate.sqlite';
 /** @keyv/sqlite's default table; every namespace shares it (keys are `<namespace>:<key>`). */
@@ -25,10 +26,16 @@ const DEFAULT_PURGE_INTERVAL_MS = 60_000;
  *
  * @keyv/sqlite 4.0.8 always opens its own connection (its constructor overwrites any `connect`
  * option) and keeps one `namespace` per adapter (used by clear()), so each namespace gets its own
- * adapter over the same file and table; WAL plus a busy timeout lets those connections share it.
- * The store keeps one more connection of its own for start-up checks, ping(), the expiry purge and
- * the native primitives (leases, buckets: store-embedded-primitives.ts); uses of that connection
- * are queued one after another, so a primitive's transaction never swallows another statement.
+ * adapter over the same file and table. The store keeps one more connection of its own for
+ * start-up checks, ping(), the expiry purge and the native primitives (leases, buckets:
+ * store-embedded-primitives.ts).
+ *
+ * Every WRITE on any of these connections goes through one in-process queue per file
+ * (store-embedded-writes.ts): the connections of this process never contend for SQLite's write
+ * lock, so none of them sleeps in the busy handler while another holds it (which stalls the event
+ * loop and libuv's pool until the busy timeout). Reads stay concurrent (WAL). The busy timeout is
+ * left for writers of other processes on the same file. On the store's own connection the queue
+ * also keeps a primitive's transaction from swallowing another write.
  */
 export async function createEmbeddedStore(opts: StoreOptions): Promise<Store> {
   const { logger, keyPrefix } = opts;
@@ -47,32 +54,42 @@ export async function createEmbeddedStore(opts: StoreOptions): Promise<Store> {
     throw unusable(`create the data directory ${dataDir}`, err);
   }
 
-  let db: sqlite3.Database;
+  let canonicalFile: string;
   try {
-    db = await openDatabase(file);
-    await run(db, 'PRAGMA journal_mode = WAL');
-    // Same DDL as @keyv/sqlite, so ping() and the purge work before any namespace exists.
-    await run(db, `CREATE TABLE IF NOT EXISTS ${TABLE}(key VARCHAR(255) PRIMARY KEY, value TEXT )`);
-    for (const ddl of PRIMITIVES_DDL) await run(db, ddl);
-    await run(db, `SELECT 1 FROM ${TABLE} LIMIT 1`);
+    // The write queue is per file: two spellings of one path (a symlinked dir) must share it.
+    canonicalFile = await realpath(file).catch(async () => path.join(await realpath(dataDir), EMBEDDED_FILE));
   } catch (err) {
+    throw unusable(`resolve the data directory ${dataDir}`, err);
+  }
+  const writeQueue = acquireWriteQueue(canonicalFile, BUSY_TIMEOUT_MS);
+  const writes = writeQueue.queue;
+
+  let db: sqlite3.Database | undefined;
+  try {
+    const opened = await openDatabase(file);
+    db = opened;
+    await writes.run(async () => {
+      await run(opened, 'PRAGMA journal_mode = WAL');
+      // Same DDL as @keyv/sqlite, so ping() and the purge work before any namespace exists (and an
+      // adapter's own CREATE TABLE IF NOT EXISTS never needs the write lock).
+      await run(opened, `CREATE TABLE IF NOT EXISTS ${TABLE}(key VARCHAR(255) PRIMARY KEY, value TEXT )`);
+      for (const ddl of PRIMITIVES_DDL) await run(opened, ddl);
+    });
+    await run(opened, `SELECT 1 FROM ${TABLE} LIMIT 1`);
+  } catch (err) {
+    if (db) await close(db).catch(() => undefined);
+    writeQueue.release();
     throw unusable(`open the database ${file}`, err);
   }
+  const conn = db;
   logger.info({ file }, 'store: embedded SQLite opened');
 
   const namespaces = new Map<string, Keyv<unknown>>();
   let closing: Promise<void> | undefined;
-  let queue: Promise<unknown> = Promise.resolve();
-  /** Runs `fn` alone on `db`, after everything queued before it. */
-  const enqueue = <T>(fn: () => Promise<T>): Promise<T> => {
-    const result = queue.then(fn);
-    queue = result.catch(() => undefined);
-    return result;
-  };
   const sql: Sql = {
-    run: (statement, ...params) => run(db, statement, ...params),
-    get: <Row>(statement: string, ...params: unknown[]) => get(db, statement, ...params) as Promise<Row | undefined>,
-    exclusive: (fn) => (closing ? Promise.reject(new Error('store is disconnected')) : enqueue(fn)),
+    run: (statement, ...params) => run(conn, statement, ...params),
+    get: <Row>(statement: string, ...params: unknown[]) => get(conn, statement, ...params) as Promise<Row | undefined>,
+    exclusive: (fn) => (closing ? Promise.reject(new Error('store is disconnected')) : writes.run(fn)),
   };
 
   const purgeExpired = (): Promise<number> =>
@@ -83,11 +100,11 @@ export async function createEmbeddedStore(opts: StoreOptions): Promise<Store> {
       // carry a wall-clock `gc_at` of their own.
       const now = Date.now();
       let removed = await run(
-        db,
+        conn,
         `DELETE FROM ${TABLE} WHERE CASE WHEN json_valid(value) THEN json_extract(value, '$.expires') END < ?`,
         now,
       );
-      for (const statement of PRIMITIVES_PURGE) removed += await run(db, statement, now);
+      for (const statement of PRIMITIVES_PURGE) removed += await run(conn, statement, now);
       if (removed > 0) logger.debug({ removed }, 'store: purged expired rows');
       return removed;
     });
@@ -106,6 +123,7 @@ export async function createEmbeddedStore(opts: StoreOptions): Promise<Store> {
       if (cached) return cached as Keyv<T>;
       if (closing) throw new Error('store is disconnected');
       const adapter = new KeyvSqlite({ uri: `sqlite://${file}`, table: TABLE, busyTimeout: BUSY_TIMEOUT_MS });
+      queueAdapterWrites(adapter, writes); // before anything (Keyv included) can use it
       // Keyv prefixes keys itself (`<ns>:<key>`) and sets adapter.namespace for clear().
       // keyv pitfall: a key that already starts with `<ns>:` is not prefixed again.
       const keyv = new Keyv<T>({ store: adapter, namespace: ns, ...keyvOptions });
@@ -119,7 +137,8 @@ export async function createEmbeddedStore(opts: StoreOptions): Promise<Store> {
     async ping() {
       if (closing) return false;
       try {
-        await sql.exclusive(() => get(db, `SELECT 1 FROM ${TABLE} LIMIT 1`));
+        // A read: not queued behind the writes (a readiness probe must not fail because of a burst).
+        await get(conn, `SELECT 1 FROM ${TABLE} LIMIT 1`);
         return true;
       } catch (err) {
         logger.warn({ err }, 'store: ping failed');
@@ -130,10 +149,13 @@ export async function createEmbeddedStore(opts: StoreOptions): Promise<Store> {
     disconnect() {
       closing ??= (async () => {
         clearInterval(purgeTimer);
-        const results = await Promise.allSettled([
-          ...[...namespaces.values()].map((keyv) => keyv.disconnect()),
-          enqueue(() => close(db)), // after the primitives' calls already queued
-        ]);
+        // In the write queue, unbounded: every write already queued (any namespace, the primitives,
+        // a purge) finishes first; writes queued later find the connections closed and reject.
+        const results = await writes.run(
+          () => Promise.allSettled([...[...namespaces.values()].map((keyv) => keyv.disconnect()), close(conn)]),
+          { bounded: false },
+        );
+        writeQueue.release();
         for (const result of results) {
           if (result.status === 'rejected') logger.warn({ err: result.reason }, 'store: close failed');
         }
