@@ -12,22 +12,13 @@ import { createLogger, type Logger } from '../../src/infra/logger.js';
 import { createStore, type Store } from '../../src/infra/store.js';
 import { createPassServices, type PassServices, type PassServicesDeps } from '../../src/pass/service.js';
 import type { SimLogEntry } from '../../src/sim/state.js';
-import { demoSoftwareStatement, freshIp, type SimFixture } from './with-sim.js';
+import { appDeviceInfo, demoSoftwareStatement, freshIp, type SimFixture } from './with-sim.js';
 
 /** The app every pass test registers devices for (the simulator approves its software statement). */
 export const APP_ID = 'demo';
 
 /** What an app registers (adobe-pass.md §3.3 required keys); connectionIp/Port come per request. */
-export const registeredInfo = {
-  primaryHardwareType: 'SetTopBox',
-  model: 'TV 5th Gen',
-  manufacturer: 'Apple',
-  version: '5.0.0',
-  osName: 'tvOS',
-  osVendor: 'Apple',
-  osVersion: '17.1',
-  connectionType: 'WiFi',
-};
+export const registeredInfo = appDeviceInfo;
 
 export type PassConfig = PassServicesDeps['config'];
 

@@ -12,19 +12,10 @@ import { defaultRules, simRulesSchema, type SimRulesInput } from '../../src/sim/
 import { startSim, type RunningSim } from '../../src/sim/server.js';
 import type { SimLogEntry } from '../../src/sim/state.js';
 import { memoryLogger, tempDir, type MemoryLogger } from './with-app.js';
-import { demoSoftwareStatement } from './with-sim.js';
+import { appDeviceInfo, demoSoftwareStatement } from './with-sim.js';
 
 /** What an app sends as `deviceInfo` (adobe-pass.md §3.3 required keys and a few optional ones). */
-export const sampleDeviceInfo = {
-  primaryHardwareType: 'SetTopBox',
-  model: 'TV 5th Gen',
-  manufacturer: 'Apple',
-  version: '5.0.0',
-  osName: 'tvOS',
-  osVendor: 'Apple',
-  osVersion: '17.1',
-  connectionType: 'WiFi',
-};
+export const sampleDeviceInfo = appDeviceInfo;
 
 export const newDeviceId = () => `device-${Math.random().toString(36).slice(2)}-${Date.now().toString(36)}`;
 

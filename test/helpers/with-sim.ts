@@ -21,7 +21,8 @@ export const demoSoftwareStatement = [
   'demo-signature-not-secret',
 ].join('.');
 
-export const deviceInfo = {
+/** What an app registers (adobe-pass.md §3.3 required keys and a few optional ones); no connection fields. */
+export const appDeviceInfo = {
   primaryHardwareType: 'SetTopBox',
   model: 'TV 5th Gen',
   manufacturer: 'Apple',
@@ -30,6 +31,11 @@ export const deviceInfo = {
   osVendor: 'Apple',
   osVersion: '17.1',
   connectionType: 'WiFi',
+};
+
+/** X-Device-Info as passgate sends it: the registered info plus the request's connection. */
+export const deviceInfo = {
+  ...appDeviceInfo,
   connectionIp: '203.0.113.7',
   connectionPort: 51_234,
 };
