@@ -229,6 +229,10 @@ export class EntitlementService {
           status: 502,
         });
       }
+      // Checklist (authentication, M): re-read the profile after authorization; attributes may change.
+      await this.deps.signin.refreshProfiles(caller.device.app.id, caller.device.fingerprint).catch((error: unknown) => {
+        this.deps.logger.warn({ err: error }, 'authorize: could not drop the cached profiles');
+      });
       const mediaToken = decision.token?.serializedToken;
       return { authorized: true, ...(mediaToken !== undefined ? { mediaToken } : {}), notAfter: permit.notAfter, permit };
     }

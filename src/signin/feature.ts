@@ -15,6 +15,11 @@ export interface SigninService {
   currentProfile(device: AuthenticatedDevice, client: ClientAddress): Promise<CurrentProfile | undefined>;
   /** Drops the device's cached profiles, current code and pending sessions (logout, notifications). */
   forgetDevice(appId: string, fingerprint: string): Promise<void>;
+  /**
+   * Drops only the device's cached profiles, so the next read asks the upstream: after an
+   * authorization, because MVPDs may update profile attributes then (adobe-pass.md §4.6).
+   */
+  refreshProfiles(appId: string, fingerprint: string): Promise<void>;
   /** One round of fleet-wide polling and delivery to waiting apps (the feature's timer calls it; tests too). */
   tick(): Promise<void>;
   /** The MVPD this device's viewer last chose (persisted). */

@@ -267,6 +267,10 @@ export function createSigninService(deps: SigninServiceDeps) {
       return records.chosenMvpd.get(deviceKey(appId, fingerprint));
     },
 
+    async refreshProfiles(appId: string, fingerprint: string): Promise<void> {
+      await records.profiles.delete(deviceKey(appId, fingerprint));
+    },
+
     async forgetDevice(appId: string, fingerprint: string): Promise<void> {
       const key = deviceKey(appId, fingerprint);
       const code = await records.current.get(key);

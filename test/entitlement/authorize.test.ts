@@ -95,3 +95,21 @@ test('authorize without a profile is 403 authentication_required and writes noth
   t.is(((await response.json()) as ProblemBody).code, 'authentication_required');
   t.is(await f.passgate.services.entitlement.livePermit(device.appId, device.fingerprint, 'REF30'), undefined);
 });
+
+test('authorize: after a Permit the profile is read again from the upstream, so attributes an MVPD updated show (checklist: authentication "re-read after authorization")', async (t) => {
+  const f = await withEntitlement(t);
+  const device = await f.device();
+  f.signIn(device);
+  const get = (path: string) => fetch(new URL(path, f.passgate.url), { headers: { authorization: `Bearer ${device.token}` } });
+  t.is((await get('/v1/profile')).status, 200);
+  const readsBefore = (await f.calls('profiles.all')).length;
+  t.is((await get('/v1/profile')).status, 200);
+  t.is((await f.calls('profiles.all')).length, readsBefore, 'a second read is served from the cache');
+
+  // The MVPD changes an attribute during authorization (e.g. Charter householdID).
+  for (const profile of upstreamProfiles(f, device)) profile.attributes.householdID = { value: 'hh-updated', state: 'plain' };
+  t.is((await f.post(device, '/v1/authorize', { resource: 'REF30' })).status, 200);
+  const after = (await (await get('/v1/profile')).json()) as { profile: { attributes: Record<string, { value: unknown }> } };
+  t.is((await f.calls('profiles.all')).length, readsBefore + 1, 'read again after the authorization');
+  t.is(after.profile.attributes.householdID?.value, 'hh-updated');
+});
