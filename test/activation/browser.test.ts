@@ -1,22 +1,12 @@
 import test from 'ava';
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
+import { withPhone } from '../helpers/with-browser.js';
 import { tvSession, withActivation } from './activation-fixture.js';
 
 test('real Chromium on a phone-sized viewport: code (lower-case, dashed) → MVPD picker → MVPD login → done; the TV gets its profile', async (t) => {
   const f = await withActivation(t);
   const { code, tv } = await tvSession(f);
-  const shots = await mkdtemp(join(tmpdir(), 'passgate-activation-shots-'));
-  t.log(`screenshots in ${shots}`);
-
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
-  });
-  t.teardown(() => browser.close());
-  const context = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 1, isMobile: true, hasTouch: true });
+  const { context, shots } = await withPhone(t, 'passgate-activation-shots-');
   const page = await context.newPage();
   const violations: string[] = [];
   page.on('console', (message) => {

@@ -1,8 +1,6 @@
 import test from 'ava';
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
+import { withPhone } from '../helpers/with-browser.js';
 import { newDeviceId, sampleDeviceInfo, withPassgate } from '../helpers/with-passgate.js';
 
 /**
@@ -53,14 +51,7 @@ test('streaming app + viewer in Chromium: register → sign in on the second scr
   t.deepEqual((await api('GET', `/v1/authentication/${code}`)).body, { status: 'pending' });
 
   // --- The viewer (phone): real Chromium, phone-sized.
-  const shots = await mkdtemp(join(tmpdir(), 'passgate-e2e-shots-'));
-  t.log(`screenshots in ${shots}`);
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
-  });
-  t.teardown(() => browser.close());
-  const context = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 1, isMobile: true, hasTouch: true });
+  const { context, shots } = await withPhone(t, 'passgate-e2e-shots-');
   const page = await context.newPage();
 
   await page.goto(activationUrlComplete);

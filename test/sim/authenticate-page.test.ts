@@ -1,7 +1,7 @@
 import test from 'ava';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { chromium } from 'playwright-core';
+import { withBrowser } from '../helpers/with-browser.js';
 import { defaultRules } from '../../src/sim/rules.js';
 import { profileKey } from '../../src/sim/state.js';
 import { createSession, fullSession, hiddenSession, loginThroughMvpd } from '../helpers/mvpd-login.js';
@@ -222,11 +222,7 @@ test('in real Chromium: the authenticate URL leads to the MVPD form, signing in 
   const doneUrl = `http://127.0.0.1:${(done.address() as AddressInfo).port}/done`;
 
   const session = await startSession(f, device, { ...fullSession, redirectUrl: doneUrl });
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
-  });
-  t.teardown(() => browser.close());
+  const browser = await withBrowser(t);
   const page = await browser.newPage();
 
   await page.goto(new URL(session.url, f.url).toString());
