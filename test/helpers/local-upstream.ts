@@ -2,7 +2,11 @@ import type { ExecutionContext } from 'ava';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { Registry } from 'prom-client';
 import { createLogger, type Logger } from '../../src/infra/logger.js';
+import { createMetrics } from '../../src/infra/metrics.js';
+import { createUpstreamClient, type UpstreamClient, type UpstreamClientOptions } from '../../src/infra/upstream-http.js';
+import { createUpstreamMetrics } from '../../src/infra/upstream-metrics.js';
 
 /** What a local upstream saw: one entry per request, in order. */
 export interface SeenRequest {
@@ -93,4 +97,26 @@ export async function eventually<T>(probe: () => Promise<T | undefined>, options
     if (Date.now() > deadline) throw new Error(`condition not met within ${options.timeoutMs ?? 10_000} ms`);
     await sleep(options.intervalMs ?? 50);
   }
+}
+
+export interface TestUpstreamClient {
+  client: UpstreamClient;
+  registry: Registry;
+  log: MemoryLog;
+}
+
+/** A 'pass' upstream client on `baseUrl` with fast backoff and its own metrics and log, closed when the test ends. */
+export function testUpstreamClient(t: ExecutionContext, baseUrl: string, overrides: Partial<UpstreamClientOptions> = {}): TestUpstreamClient {
+  const { registry } = createMetrics({ version: 'test' });
+  const log = memoryLog('debug');
+  const client = createUpstreamClient({
+    name: 'pass',
+    baseUrl,
+    metrics: createUpstreamMetrics(registry),
+    logger: log.logger,
+    retry: { baseDelayMs: 5, maxDelayMs: 20 },
+    ...overrides,
+  });
+  t.teardown(() => client.close());
+  return { client, registry, log };
 }

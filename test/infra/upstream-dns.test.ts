@@ -6,11 +6,9 @@ import test, { type ExecutionContext } from 'ava';
 import type { Registry } from 'prom-client';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { clampDnsTtl, hostKind } from '../../src/infra/dns.js';
-import { createMetrics } from '../../src/infra/metrics.js';
-import { createUpstreamClient, UpstreamUnavailableError, type UpstreamClientOptions } from '../../src/infra/upstream-http.js';
-import { createUpstreamMetrics } from '../../src/infra/upstream-metrics.js';
+import { UpstreamUnavailableError, type UpstreamClientOptions } from '../../src/infra/upstream-http.js';
 import { startDnsServer, type TestDnsServer } from '../helpers/dns-server.js';
-import { memoryLog, sendJson, startLocalUpstream, type LocalUpstream, type MemoryLog } from '../helpers/local-upstream.js';
+import { sendJson, startLocalUpstream, testUpstreamClient, type LocalUpstream, type TestUpstreamClient } from '../helpers/local-upstream.js';
 
 const NAME = 'pass.passgate.test';
 
@@ -23,27 +21,13 @@ async function twoServers(t: ExecutionContext, options: { closeConnections?: boo
   return [one, two];
 }
 
-interface Harness {
-  client: ReturnType<typeof createUpstreamClient>;
-  registry: Registry;
-  log: MemoryLog;
+interface Harness extends TestUpstreamClient {
   /** Which server answered a GET. */
   whoAnswers(): Promise<string>;
 }
 
 function makeClient(t: ExecutionContext, baseUrl: string, dns: TestDnsServer, overrides: Partial<UpstreamClientOptions> = {}): Harness {
-  const { registry } = createMetrics({ version: 'test' });
-  const log = memoryLog('debug');
-  const client = createUpstreamClient({
-    name: 'pass',
-    baseUrl,
-    metrics: createUpstreamMetrics(registry),
-    logger: log.logger,
-    retry: { baseDelayMs: 5, maxDelayMs: 20 },
-    ...overrides,
-    dns: { resolver: dns.resolver(), ...overrides.dns },
-  });
-  t.teardown(() => client.close());
+  const { client, registry, log } = testUpstreamClient(t, baseUrl, { ...overrides, dns: { resolver: dns.resolver(), ...overrides.dns } });
   const whoAnswers = async () => {
     const response = await client.request({ operation: 'probe', method: 'GET', path: '/who', idempotent: true });
     return (response.body as { server: string }).server;

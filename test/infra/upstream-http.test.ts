@@ -2,38 +2,18 @@
  * The upstream HTTP client against real servers on 127.0.0.1: the simulator for the Pass
  * behaviour (enhanced errors, 429 HTML, outage), small local servers where requests are counted.
  */
-import test, { type ExecutionContext } from 'ava';
+import test from 'ava';
 import { createServer, type AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
-import { createMetrics } from '../../src/infra/metrics.js';
-import { createUpstreamClient, UpstreamUnavailableError, type UpstreamCall, type UpstreamClientOptions } from '../../src/infra/upstream-http.js';
+import { createUpstreamClient, UpstreamUnavailableError, type UpstreamCall } from '../../src/infra/upstream-http.js';
 import { createUpstreamMetrics } from '../../src/infra/upstream-metrics.js';
 import { demoSoftwareStatement, encodedDeviceInfo, freshIp, registerDevice, withSim, type SimFixture } from '../helpers/with-sim.js';
-import { eventually, memoryLog, sendJson, startLocalUpstream, type MemoryLog } from '../helpers/local-upstream.js';
+import { eventually, memoryLog, sendJson, startLocalUpstream, testUpstreamClient } from '../helpers/local-upstream.js';
 
 const throttleOff = { throttle: { enabled: false, ratePerSecond: 1, burst: 10 } };
 
-interface Harness {
-  client: ReturnType<typeof createUpstreamClient>;
-  registry: Registry;
-  log: MemoryLog;
-}
-
 /** A 'pass' client on `baseUrl` with fast backoff, closed when the test ends. */
-function makeClient(t: ExecutionContext, baseUrl: string, overrides: Partial<UpstreamClientOptions> = {}): Harness {
-  const { registry } = createMetrics({ version: 'test' });
-  const log = memoryLog('debug');
-  const client = createUpstreamClient({
-    name: 'pass',
-    baseUrl,
-    metrics: createUpstreamMetrics(registry),
-    logger: log.logger,
-    retry: { baseDelayMs: 5, maxDelayMs: 20 },
-    ...overrides,
-  });
-  t.teardown(() => client.close());
-  return { client, registry, log };
-}
+const makeClient = testUpstreamClient;
 
 /** The value of one series (labels matched exactly), or undefined when it does not exist. */
 async function sample(registry: Registry, name: string, labels: Record<string, string>): Promise<number | undefined> {
