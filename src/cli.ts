@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
-import { ConfigError, describeConfig, loadConfig } from './config/load.js';
+import { ConfigError, describeConfig, loadConfig, upstreamsAt } from './config/load.js';
 import {
   DRM_TYPES,
   LicenseTokenInputError,
@@ -99,13 +99,13 @@ async function serve(args: string[]): Promise<Outcome> {
   if (!values['with-sim'] && values['sim-port'] !== undefined) throw new UsageError('--sim-port needs --with-sim');
   const simPort = portOption(values['sim-port'], '--sim-port', 8081);
   // Validate before anything starts (with --with-sim the upstreams will be the simulator).
-  let config = loadConfig(values['with-sim'] ? upstreamsAt(`http://127.0.0.1:${simPort || 8081}`) : process.env);
+  let config = loadConfig(values['with-sim'] ? simulatorEnv(`http://127.0.0.1:${simPort || 8081}`) : process.env);
   const logger = createLogger({ level: config.logLevel });
 
   let simulator: RunningSim | undefined;
   if (values['with-sim']) {
     simulator = await startSimulator({ port: simPort, host: '127.0.0.1', logger: logger.child({ component: 'sim' }) });
-    config = loadConfig(upstreamsAt(simulator.url));
+    config = loadConfig(simulatorEnv(simulator.url));
     console.log(`passgate-sim listening on ${simulator.url}`);
   }
 
@@ -124,8 +124,8 @@ async function serve(args: string[]): Promise<Outcome> {
 }
 
 /** The environment with every upstream pointed at one simulator. */
-function upstreamsAt(url: string): NodeJS.ProcessEnv {
-  return { ...process.env, PASS_BASE_URL: url, DRM_BASE_URL: url, ADAPTER_BASE_URL: url };
+function simulatorEnv(url: string): NodeJS.ProcessEnv {
+  return { ...process.env, ...upstreamsAt(url) };
 }
 
 /** What to try next, for the one-command local setup (npm start). */

@@ -161,6 +161,23 @@ function resolveKeys(s: EnvSettings, secrets: SecretResolver, problems: string[]
   return keys;
 }
 
+/** Every upstream base URL pointed at one simulator (SPEC §10: one simulator stands in for all three). */
+export function upstreamsAt(url: string): Env {
+  return { PASS_BASE_URL: url, DRM_BASE_URL: url, ADAPTER_BASE_URL: url };
+}
+
+/** A throwaway local instance: loopback, ephemeral ports, its own data dir, upstreams at one simulator. */
+export function localInstanceEnv(opts: { simUrl: string; dataDir: string; configFile?: string }): Env {
+  return {
+    PASSGATE_PORT: '0',
+    PASSGATE_METRICS_PORT: '0',
+    PASSGATE_HOST: '127.0.0.1',
+    PASSGATE_DATA_DIR: opts.dataDir,
+    ...(opts.configFile ? { PASSGATE_CONFIG: opts.configFile } : {}),
+    ...upstreamsAt(opts.simUrl),
+  };
+}
+
 /** The resolved configuration as plain JSON, every secret masked (what `config check` prints). */
 export function describeConfig(config: Config): Record<string, unknown> {
   // Secret#toJSON masks, so a JSON round trip cannot leak a value.

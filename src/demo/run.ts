@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
-import { loadConfig } from '../config/load.js';
+import { loadConfig, localInstanceEnv } from '../config/load.js';
 import { bundledConfigFile } from '../config/package.js';
 import { createLogger } from '../infra/logger.js';
 import { startPassgate, type Passgate } from '../main.js';
@@ -49,17 +49,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     const configFile = await demoConfigFile(dir);
     const dataDir = join(dir, 'data');
     await mkdir(dataDir);
-    const config = loadConfig({
-      PASSGATE_PORT: '0',
-      PASSGATE_METRICS_PORT: '0',
-      PASSGATE_HOST: '127.0.0.1',
-      PASSGATE_DATA_DIR: dataDir,
-      PASSGATE_CONFIG: configFile,
-      PASSGATE_LOG_LEVEL: 'silent',
-      PASS_BASE_URL: sim.url,
-      DRM_BASE_URL: sim.url,
-      ADAPTER_BASE_URL: sim.url,
-    });
+    const config = loadConfig({ ...localInstanceEnv({ simUrl: sim.url, dataDir, configFile }), PASSGATE_LOG_LEVEL: 'silent' });
     passgate = await startPassgate(config, { logger: quiet });
 
     if (!options.json) {

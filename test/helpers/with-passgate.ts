@@ -2,7 +2,7 @@ import type { ExecutionContext } from 'ava';
 import { writeFile } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
-import { loadConfig } from '../../src/config/load.js';
+import { loadConfig, localInstanceEnv } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
 import { systemClock, type Clock, type ManualClock } from '../../src/infra/clock.js';
 import { createLogger } from '../../src/infra/logger.js';
@@ -107,14 +107,7 @@ export async function withPassgate(t: ExecutionContext, options: WithPassgateOpt
   await writeFile(configFile, JSON.stringify(file, null, 2));
 
   const config = loadConfig({
-    PASSGATE_PORT: '0',
-    PASSGATE_METRICS_PORT: '0',
-    PASSGATE_HOST: '127.0.0.1',
-    PASSGATE_DATA_DIR: dataDir,
-    PASSGATE_CONFIG: configFile,
-    PASS_BASE_URL: sim.url,
-    DRM_BASE_URL: sim.url,
-    ADAPTER_BASE_URL: sim.url,
+    ...localInstanceEnv({ simUrl: sim.url, dataDir, configFile }),
     ...options.env,
   });
 
