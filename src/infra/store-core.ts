@@ -24,6 +24,33 @@ export interface Store {
   readonly leases: LeaseStore;
   /** Fleet-wide token buckets mirroring the upstream throttle (keys `<prefix>:bucket:<key>`). */
   readonly buckets: BucketStore;
+  /** Fleet-wide notifications, publish/subscribe (channels `<prefix>:channel:<name>`). */
+  readonly channels: ChannelStore;
+}
+
+/** Called with each message published on a channel; what it throws (or rejects) is logged, never raised. */
+export type ChannelHandler = (message: string) => void | Promise<void>;
+
+/**
+ * Fleet-wide notifications ("purge this from your L1", "reload that"): a message published by one
+ * replica reaches every subscriber of the same channel on every replica sharing the backend (same
+ * keyPrefix), including the publisher's own subscribers. Delivery is AT MOST ONCE and never
+ * replayed: a subscriber that is disconnected (Redis restarting, network cut) misses everything
+ * published meanwhile, and nothing says so. A cache that relies on these notifications must
+ * therefore bound its staleness by other means as well (a short TTL on every entry).
+ * Handlers run asynchronously (never inside publish()), in publication order per channel; a
+ * handler's exception is logged through the store's logger and does not affect other handlers.
+ * Channel names follow the namespace rule; arguments are checked (TypeError); backend errors and
+ * calls after disconnect() reject.
+ */
+export interface ChannelStore {
+  /** Resolves once the backend accepted the message (not once subscribers got it). */
+  publish(channel: string, message: string): Promise<void>;
+  /**
+   * Resolves once the subscription is active: messages published after that are delivered.
+   * Resolves the function that ends this subscription (idempotent; a no-op after disconnect()).
+   */
+  subscribe(channel: string, handler: ChannelHandler): Promise<() => Promise<void>>;
 }
 
 /**
@@ -122,6 +149,14 @@ export function storageNamespace(name: string, keyPrefix: string | undefined): s
     throw new TypeError(`store namespace ${JSON.stringify(name)} is reserved (store.leases / store.buckets)`);
   }
   return keyPrefix ? `${checkKeyPrefix(keyPrefix)}:${name}` : name;
+}
+
+/** `<prefix>:channel:<name>` (or `channel:<name>`): a Store.channels channel as the backend names it. */
+export function storageChannel(name: string, keyPrefix: string | undefined): string {
+  if (typeof name !== 'string' || !NAME.test(name)) {
+    throw new TypeError(`store channel ${JSON.stringify(name)} must match ${NAME}`);
+  }
+  return keyPrefix ? `${checkKeyPrefix(keyPrefix)}:channel:${name}` : `channel:${name}`;
 }
 
 /** The prefix, checked once at start-up (it also names the Redis connection). */

@@ -12,6 +12,7 @@ import {
   type Store,
   type StoreOptions,
 } from './store-core.js';
+import { localChannels } from './store-channels.js';
 import { embeddedPrimitives, PRIMITIVES_DDL, PRIMITIVES_PURGE, type Sql } from './store-embedded-primitives.js';
 import { acquireWriteQueue, queueAdapterWrites } from './store-embedded-writes.js';
 
@@ -36,6 +37,8 @@ const DEFAULT_PURGE_INTERVAL_MS = 60_000;
  * loop and libuv's pool until the busy timeout). Reads stay concurrent (WAL). The busy timeout is
  * left for writers of other processes on the same file. On the store's own connection the queue
  * also keeps a primitive's transaction from swallowing another write.
+ *
+ * Store.channels are in-process (store-channels.ts localChannels): this store serves one process.
  */
 export async function createEmbeddedStore(opts: StoreOptions): Promise<Store> {
   const { logger, keyPrefix } = opts;
@@ -117,6 +120,7 @@ export async function createEmbeddedStore(opts: StoreOptions): Promise<Store> {
   return {
     kind: 'embedded',
     ...embeddedPrimitives(sql, keyPrefix),
+    channels: localChannels(logger, keyPrefix, () => closing !== undefined),
     namespace<T>(name: string): Keyv<T> {
       const ns = storageNamespace(name, keyPrefix);
       const cached = namespaces.get(ns);

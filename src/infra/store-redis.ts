@@ -9,6 +9,7 @@ import {
   type Store,
   type StoreOptions,
 } from './store-core.js';
+import { redisChannels } from './store-redis-channels.js';
 import { redisPrimitives } from './store-redis-primitives.js';
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
@@ -21,6 +22,8 @@ const PING_TIMEOUT_MS = 2000;
  * @keyv/redis `createKeyv` does) so keys are not prefixed twice (`ns::ns:key`, ecosystem.md §5).
  * The native primitives (leases, buckets) are Lua scripts on the same connection
  * (store-redis-primitives.ts), keys `<prefix>:lease:<name>` and `<prefix>:bucket:<key>`.
+ * Store.channels is Redis pub/sub, channels `<prefix>:channel:<name>`, subscribed on a second
+ * connection opened on the first subscribe (store-redis-channels.ts).
  */
 export async function createRedisStore(redisUrl: string, opts: StoreOptions): Promise<Store> {
   const { logger, keyPrefix } = opts;
@@ -72,10 +75,20 @@ export async function createRedisStore(redisUrl: string, opts: StoreOptions): Pr
   const namespaces = new Map<string, Keyv<unknown>>();
   let closing: Promise<void> | undefined;
   const borrowed = borrowClient(client);
+  const isClosed = () => closing !== undefined;
+  const pubsub = redisChannels(client, {
+    logger,
+    keyPrefix,
+    connectTimeoutMs,
+    closeTimeoutMs: PING_TIMEOUT_MS,
+    isClosed,
+    shownUrl,
+  });
 
   return {
     kind: 'redis',
-    ...redisPrimitives(client, keyPrefix, () => closing !== undefined),
+    ...redisPrimitives(client, keyPrefix, isClosed),
+    channels: pubsub.channels,
     namespace<T>(name: string): Keyv<T> {
       const ns = storageNamespace(name, keyPrefix);
       const cached = namespaces.get(ns);
@@ -101,6 +114,7 @@ export async function createRedisStore(redisUrl: string, opts: StoreOptions): Pr
     purgeExpired: async () => 0, // Redis expires keys itself: the adapter sets PX from the TTL
     disconnect() {
       closing ??= (async () => {
+        await pubsub.close(); // logs its own failure; never rejects
         try {
           await withTimeout(client.close(), PING_TIMEOUT_MS, 'Redis close');
         } catch (err) {

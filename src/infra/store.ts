@@ -7,6 +7,8 @@ export {
   type BucketDecision,
   type BucketRule,
   type BucketStore,
+  type ChannelHandler,
+  type ChannelStore,
   type LeaseStore,
   type Store,
   type StoreOptions,
