@@ -64,13 +64,52 @@ const drmSite = z.strictObject({
   tokenValiditySeconds: z.int().positive().default(DEFAULT_TOKEN_VALIDITY_SECONDS),
   /** base64 FPS certificate served by GET /ri/fpsKeyManager.do; null: no FairPlay service (7301). */
   fairplayCertificate: z.base64().nullable().default(FAKE_FAIRPLAY_CERTIFICATE),
+  /** The console's "Content usage information URL" (drm.md §1.6): legacy custom data is authorized by calling it; absent: 8705. */
+  callbackUrl: z.url({ protocol: /^https?$/ }).optional(),
 });
+
+/** The demo Widevine cloud provider (drm.md §3.2): key and IV are the hex of ASCII texts saying they are fake. */
+export const DEMO_WIDEVINE_PROVIDER = {
+  provider: 'passgate_demo',
+  /** "passgate-demo-widevine-not-real!" */
+  key: '70617373676174652d64656d6f2d7769646576696e652d6e6f742d7265616c21',
+  /** "demo-iv-not-real" */
+  iv: '64656d6f2d69762d6e6f742d7265616c',
+} as const;
+
+/** A provider of the Widevine cloud license service: its AES signing key (32 bytes) and IV (16 bytes), hex. */
+const widevineProvider = z.strictObject({
+  key: z.string().regex(/^[0-9A-Fa-f]{64}$/, { message: 'the key should be 32 bytes of hex' }),
+  iv: z.string().regex(/^[0-9A-Fa-f]{32}$/, { message: 'the IV should be 16 bytes of hex' }),
+});
+
+/** POST /cenc/getlicense/:provider (src/sim/drm/widevine-cloud.ts). */
+const widevineRules = z
+  .strictObject({
+    providers: z
+      .record(z.string().min(1), widevineProvider)
+      .prefault({ [DEMO_WIDEVINE_PROVIDER.provider]: { key: DEMO_WIDEVINE_PROVIDER.key, iv: DEMO_WIDEVINE_PROVIDER.iv } }),
+    /** Ids a challenge names with the ASCII marker `device=<id>`: answered revoked (internal_status 127). */
+    revokedDevices: z.array(z.string()).default([]),
+  })
+  .prefault({});
 
 const drmRules = z
   .strictObject({
     sites: z.record(z.string().min(1), drmSite).prefault({ [DEMO_DRM_SITE.siteId]: { siteKey: DEMO_DRM_SITE.siteKey, accessKey: DEMO_DRM_SITE.accessKey } }),
     /** Token user_ids whose device the Widevine proxy reports revoked: 7110 after a valid token. */
     revokedUserIds: z.array(z.string()).default([]),
+    /** The Widevine cloud license service ("Widevine direct mode", drm.md §3). */
+    widevine: widevineRules,
+    /** The RevInfo download (GET /playready/revinfo.xml, src/sim/drm/revinfo.ts). */
+    playready: z
+      .strictObject({
+        /** Bump it and the document (and its ETag, Last-Modified) changes. */
+        revinfoVersion: z.int().nonnegative().default(1),
+        /** 'html': a 200 HTML page instead; 'truncated': a 200 cut-off document. */
+        revinfoFault: z.enum(['none', 'html', 'truncated']).default('none'),
+      })
+      .prefault({}),
   })
   .prefault({});
 

@@ -6,7 +6,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { systemClock, type Clock } from '../infra/clock.js';
 import { createLogger, type Logger } from '../infra/logger.js';
 import { controlRoutes } from './control.js';
+import { callbackCallerRoutes } from './drm/callback-caller.js';
 import { licenseServiceRoutes } from './drm/license-service.js';
+import { revocationListRoutes } from './drm/revinfo.js';
+import { widevineCloudRoutes } from './drm/widevine-cloud.js';
 import { authenticateRoutes } from './pass/authenticate.js';
 import { configurationRoutes } from './pass/configuration.js';
 import { DcrError, dcrRoutes } from './pass/dcr.js';
@@ -50,6 +53,9 @@ const loggedHeaders = [
   'ap-partner-framework-status',
   'ap-temppass-identity',
   'pallycon-client-meta',
+  // Conditional GETs of the RevInfo download (drm.md §4).
+  'if-none-match',
+  'if-modified-since',
 ];
 const digestedHeaders = [
   'authorization',
@@ -178,6 +184,8 @@ export function buildSim(options: SimOptions = {}): Sim {
   // The license service reads its raw challenge bytes itself, so it goes before the body parser.
   const licenseService = licenseServiceRoutes(state);
   app.use(licenseService.routes());
+  // The Widevine cloud license service verifies a signature over the exact body it reads itself.
+  app.use(widevineCloudRoutes(state).routes());
 
   app.use(bodyParser({ enableTypes: ['json', 'form'], jsonLimit: '1mb', formLimit: '256kb' }));
 
@@ -189,7 +197,9 @@ export function buildSim(options: SimOptions = {}): Sim {
     profileRoutes(state),
     decisionRoutes(state),
     logoutRoutes(state),
+    revocationListRoutes(state),
     controlRoutes(state, { resetThrottle: () => throttle.clear() }),
+    callbackCallerRoutes(state),
   ];
   for (const router of routers) {
     app.use(router.routes());

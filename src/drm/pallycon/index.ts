@@ -1,4 +1,5 @@
 /** The PallyCon/DoveRunner license-token codec (drm.md §1): pure, shared with the simulator. */
+export * from './callback.js';
 export * from './crypto.js';
 export * from './customdata.js';
 export * from './license-errors.js';

@@ -23,7 +23,15 @@ export const licenseErrorMessages = {
   '7301': 'This Site ID does not have FairPlay Streaming service.',
   '7305': 'FairPlay Streaming SPC value is Null.',
   '7317': 'FairPlay Spc data is invalid.',
+  // The callback method (drm.md §1.6): failures of the call to the site's Content Usage Info URL.
+  '8002': 'Custom Error. Contains error code and message returned from callback page for user authentication.',
+  '8004': 'Invalid nonce value.',
+  '8006': 'Invalid XML data from callback page.',
+  '8701': 'Failed to access Content Usage Info URL.',
   '8705': 'Invalid URL for Content Usage Info.',
+  '8706': 'Failed to decrypt data from Content Usage Info URL.',
+  '8708': 'Invalid datetime format for playback period.',
+  '8712': 'Invalid HDCP setting.',
   '9001': 'Missing request parameter.',
   '9999': 'Unsupported mode.',
 } as const;

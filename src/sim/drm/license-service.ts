@@ -6,6 +6,7 @@ import { formatTimestamp } from '../../drm/pallycon/timestamp.js';
 import { decodeLicenseToken, parseTokenJson, verifyLicenseToken } from '../../drm/pallycon/token.js';
 import type { SimDrmSite } from '../rules.js';
 import type { SimState } from '../state.js';
+import { authorizeByCallback } from './callback-caller.js';
 import { fakeLicense } from './fake-license.js';
 import { MAX_CHALLENGE_BYTES, detectSystem, findToken, readChallenge, readChallengeBody, unreadableChallengeCode } from './license-request.js';
 
@@ -18,10 +19,10 @@ import { MAX_CHALLENGE_BYTES, detectSystem, findToken, readChallenge, readChalle
  * goes into the `x-sim-reason` header, which the real service does not send.
  */
 
-function answerError(ctx: Context, errorCode: LicenseErrorCode, detail: string, status = 200): void {
+function answerError(ctx: Context, errorCode: LicenseErrorCode, detail: string, status = 200, message?: string): void {
   ctx.status = status;
   ctx.set('x-sim-reason', detail.replace(/[^\x20-\x7e]/g, '?').slice(0, 500));
-  ctx.body = licenseErrorBody(errorCode);
+  ctx.body = message === undefined ? licenseErrorBody(errorCode) : { errorCode, message };
 }
 
 function methodNotAllowed(ctx: Context, allow: string): void {
@@ -54,7 +55,17 @@ export function licenseServiceRoutes(state: SimState): Router {
     const parsed = parseTokenJson(tokenText);
     if (!parsed.ok) return answerError(ctx, parsed.errorCode, parsed.reason);
     if (isCustomDataV2(parsed.raw)) {
-      return answerError(ctx, '8705', 'Callback custom data: the simulated sites have no Content Usage Info URL.');
+      // Legacy custom data: the site's callbackUrl decides (drm.md §1.6); 8705 without one.
+      const authorized = await authorizeByCallback(state, tokenText, system, body.bytes);
+      if (!authorized.ok) return answerError(ctx, authorized.errorCode, authorized.detail, 200, authorized.message);
+      if (rules.revokedUserIds.includes(authorized.token.userId)) {
+        return answerError(ctx, '7110', `The rules mark the device of user ${authorized.token.userId} revoked.`);
+      }
+      const license = fakeLicense({ system, token: authorized.token, policy: authorized.policy, challenge: authorized.challenge, issuedAt: formatTimestamp(state.now()) });
+      ctx.status = 200;
+      ctx.type = license.type;
+      ctx.body = license.body;
+      return;
     }
     const decoded = decodeLicenseToken(tokenText);
     if (!decoded.ok) return answerError(ctx, decoded.errorCode, decoded.reason);
