@@ -19,6 +19,7 @@ import { createStore, type Store } from './infra/store.js';
 import { createPassServices, type PassServices, type PassServicesDeps } from './pass/index.js';
 import { createActivationFeature, type ActivationService } from './activation/feature.js';
 import { createEntitlementFeature, type EntitlementService } from './entitlement/feature.js';
+import { createDrmFeature, type DrmFeatureService } from './drm/feature.js';
 import type { Feature, FeatureDeps } from './features.js';
 import { createSigninFeature, type SigninService } from './signin/feature.js';
 
@@ -38,7 +39,14 @@ export interface Passgate {
   metricsUrl: string;
   app: Koa<AppState>;
   /** The feature services main.ts built (operator tooling and tests act through them). */
-  services: { devices: DeviceService; pass: PassServices; signin: SigninService; entitlement: EntitlementService; activation: ActivationService };
+  services: {
+    devices: DeviceService;
+    pass: PassServices;
+    signin: SigninService;
+    entitlement: EntitlementService;
+    activation: ActivationService;
+    drm: DrmFeatureService;
+  };
   /** Graceful shutdown; idempotent. */
   close(): Promise<void>;
 }
@@ -63,7 +71,9 @@ export async function startPassgate(config: Config, overrides: PassgateOverrides
   const metricsServer = createServer(metricsEndpoint(metrics.registry, logger));
   let app: Koa<AppState>;
   let devices: DeviceService;
-  let features: { signin: Feature<SigninService>; entitlement: Feature<EntitlementService>; activation: Feature<ActivationService> } | undefined;
+  let features:
+    | { signin: Feature<SigninService>; entitlement: Feature<EntitlementService>; activation: Feature<ActivationService>; drm: Feature<DrmFeatureService> }
+    | undefined;
   // Known once the server listens; features read it lazily (activation links, redirectUrl).
   let listeningUrl = '';
   try {
@@ -84,11 +94,12 @@ export async function startPassgate(config: Config, overrides: PassgateOverrides
       keyring,
     };
     const signin = createSigninFeature(deps);
-    features = {
-      signin,
-      entitlement: createEntitlementFeature({ ...deps, signin: signin.service }),
-      activation: createActivationFeature(deps),
-    };
+    // /v1/authorize lends the DRM feature's licensing, which needs the entitlement service: a getter breaks the cycle.
+    const entitlement = createEntitlementFeature({ ...deps, signin: signin.service, licensing: () => drm.service.licensing });
+    const drm = createDrmFeature({ ...deps, entitlement: entitlement.service, signin: signin.service });
+    features = { signin, entitlement, activation: createActivationFeature(deps), drm };
+    await entitlement.start();
+    await drm.start();
     // Each /v1 feature puts requireDevice(devices.authenticate) in front of its own routes.
     const routers = [devicesRouter(devices, deviceMetrics), ...Object.values(features).flatMap((f) => f.routers)];
 
@@ -111,6 +122,7 @@ export async function startPassgate(config: Config, overrides: PassgateOverrides
     signin: features.signin.service,
     entitlement: features.entitlement.service,
     activation: features.activation.service,
+    drm: features.drm.service,
   };
   const running = features;
 

@@ -7,6 +7,7 @@ import { type AppConfig, type Config, type ConfigFile, type EnvSettings, envSche
 import { Secret } from './secret.js';
 import proxyaddr from 'proxy-addr';
 import { keyringProblem } from '../infra/keyring.js';
+import { resolveDrmConfig } from './drm.js';
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
@@ -81,6 +82,8 @@ export function loadConfig(env: Env): Config {
     problems.push(`activation.app: expected one of the apps (${Object.keys(file.apps).join(', ') || 'none configured'})`);
   }
 
+  const drm = resolveDrmConfig(file, upstreams.drm?.baseUrl, (ref, path) => secrets.resolve(ref, path), problems);
+
   if (problems.length > 0) throw new ConfigError(problems, configFile);
   return {
     http: { host: s.PASSGATE_HOST, port: s.PASSGATE_PORT },
@@ -93,6 +96,8 @@ export function loadConfig(env: Env): Config {
     upstreams,
     apps,
     ...(keys ? { keys } : {}),
+    ...(drm ? { drm } : {}),
+    ...(s.PASSGATE_ADMIN_KEY ? { adminKey: new Secret(s.PASSGATE_ADMIN_KEY) } : {}),
     trustedProxies,
     ...(s.PASSGATE_CLIENT_PORT_HEADER ? { clientPortHeader: s.PASSGATE_CLIENT_PORT_HEADER } : {}),
     upstreamClient: {

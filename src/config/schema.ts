@@ -52,6 +52,8 @@ export const envSchema = z.object({
   PASS_BASE_URL: baseUrl.optional(),
   DRM_BASE_URL: baseUrl.optional(),
   ADAPTER_BASE_URL: baseUrl.optional(),
+  /** The operator credential for /admin routes (Authorization: Bearer …); absent ⇒ the admin API is off. */
+  PASSGATE_ADMIN_KEY: z.string().min(32, { error: 'expected at least 32 characters (generate one: openssl rand -base64 32)' }).optional(),
 });
 export type EnvSettings = z.output<typeof envSchema>;
 
@@ -59,16 +61,11 @@ export type EnvSettings = z.output<typeof envSchema>;
 export const upstreamEnv = { pass: 'PASS_BASE_URL', drm: 'DRM_BASE_URL', adapter: 'ADAPTER_BASE_URL' } as const;
 export type UpstreamName = keyof typeof upstreamEnv;
 
-/** A secret in the file: a literal, `{ env: NAME }` or `{ file: /path }` (a mounted secret). */
-export const secretRef = z.union(
-  [
-    z.string().min(1),
-    z.strictObject({ env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/) }),
-    z.strictObject({ file: z.string().min(1) }),
-  ],
-  { error: 'expected a non-empty string, { env: NAME } or { file: /path/to/secret }' },
-);
-export type SecretRef = z.output<typeof secretRef>;
+export { secretRef, type SecretRef } from './secret-ref.js';
+import { secretRef } from './secret-ref.js';
+import { catalogueSchema, drmSchema, policiesSchema, type DrmConfig } from './drm.js';
+
+export type { CatalogueEntry, DrmConfig, DrmMode } from './drm.js';
 
 const upstream = z.strictObject({ base_url: baseUrl.optional() });
 
@@ -167,7 +164,7 @@ const appId = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]*$/, { error: 'expected
 
 /**
  * The YAML file. Strict objects so a misspelt key is an error, not a silently ignored setting.
- * Later issues add `catalogue`, `policies` and `drm` here.
+ * `catalogue`, `policies` and `drm` are the DRM license gate's (config/drm.ts).
  */
 export const fileSchema = z.strictObject({
   service_provider: z.string().regex(/^[A-Za-z0-9_-]+$/, { error: 'expected a service provider id such as REF30' }),
@@ -182,6 +179,9 @@ export const fileSchema = z.strictObject({
   signin,
   entitlement,
   activation,
+  catalogue: catalogueSchema,
+  policies: policiesSchema,
+  drm: drmSchema,
 });
 export type ConfigFile = z.output<typeof fileSchema>;
 
@@ -229,6 +229,10 @@ export interface Config {
   publicUrl?: string;
   signin: { domainName: string; pollIntervalMs: number; configurationTtlMs: number; hiddenMvpds: string[]; hideTempPass: boolean };
   entitlement: { preauthorizeChunk: number; preauthorizeCacheMaxMs: number; permitCapMs: number };
+  /** Absent when the file has no `drm` section: licenses are off (authorize with `drm` answers 400). */
+  drm?: DrmConfig;
+  /** PASSGATE_ADMIN_KEY; absent ⇒ every /admin route answers 401. */
+  adminKey?: Secret;
   activation: {
     /** An app id from `apps`. */
     app: string;

@@ -1,26 +1,57 @@
 import type { Feature, FeatureDeps } from '../features.js';
 import type { SigninService } from '../signin/feature.js';
 import { createEntitlementMetrics } from './metrics.js';
-import { PermitStore, type Permit } from './permits.js';
+import type { AuthenticatedDevice } from '../devices/service.js';
+import { PermitStore, type Permit, type PermitLookup } from './permits.js';
 import { PreauthorizeCache } from './preauthorize-cache.js';
 import { entitlementRouter } from './routes.js';
 import { EntitlementService as Entitlement } from './service.js';
 
-export type { Permit } from './permits.js';
+export type { Permit, PermitLookup } from './permits.js';
+export { PERMIT_PURGE_CHANNEL } from './permits.js';
 export type { AuthorizeResult, Caller, LogoutAnswer, PreauthorizeItem } from './service.js';
 
 /** What other features (the DRM gate, notifications) use. */
 export interface EntitlementService {
   /** The live Permit for (device, resource), or undefined; throws when the store cannot be read (fail closed). */
   livePermit(appId: string, fingerprint: string, resource: string): Promise<Permit | undefined>;
-  /** Every Permit of the device dies now (notifications, logout). */
+  /** The Permit's state, with the reason when it is not live; throws when the store cannot be read. */
+  permitLookup(appId: string, fingerprint: string, resource: string): Promise<PermitLookup & { cached: boolean }>;
+  /** Every Permit of the device dies now on every replica (notifications, logout). */
   purgeDevice(appId: string, fingerprint: string): Promise<void>;
 }
 
+/** `drm` of POST /v1/authorize (SPEC §2). */
+export interface LicenseRequest {
+  system: 'widevine' | 'playready' | 'fairplay';
+  contentId: string;
+}
+
+/** `license` of the /v1/authorize answer (SPEC §2). */
+export interface LicenseGrant {
+  token?: string;
+  licenseUrl: string;
+  header: string;
+  expiresAt: string;
+}
+
+/** What the DRM feature lends /v1/authorize (it is built after this feature, hence a getter). */
+export interface AuthorizeLicensing {
+  /** Before the upstream call: refuses what no Permit could license (content id not in the resource, revoked device). */
+  precheck(device: AuthenticatedDevice, resource: string, drm: LicenseRequest): Promise<void>;
+  /** After the Permit was recorded: the license for it, or a refusal (audited either way). */
+  issue(device: AuthenticatedDevice, permit: Permit, drm: LicenseRequest): Promise<LicenseGrant>;
+}
+
 /** Preauthorize, authorize and the Permit cache (SPEC §2, §4, §6). */
-export function createEntitlementFeature(deps: FeatureDeps & { signin: SigninService }): Feature<EntitlementService> {
+export function createEntitlementFeature(
+  deps: FeatureDeps & { signin: SigninService; licensing?: () => AuthorizeLicensing | undefined },
+): Feature<EntitlementService> & { start(): Promise<void> } {
   const { config, clock } = deps;
-  const permits = new PermitStore(deps.store, clock, config.entitlement.permitCapMs);
+  const permits = new PermitStore(deps.store, clock, config.entitlement.permitCapMs, {
+    l1Ms: config.drm?.permitL1Ms ?? 0,
+    logger: deps.logger.child({ component: 'permits' }),
+  });
   const cache = new PreauthorizeCache(clock, config.entitlement.preauthorizeCacheMaxMs);
   const service = new Entitlement({
     config,
@@ -36,11 +67,14 @@ export function createEntitlementFeature(deps: FeatureDeps & { signin: SigninSer
   return {
     service: {
       livePermit: (appId, fingerprint, resource) => service.livePermit(appId, fingerprint, resource),
+      permitLookup: (appId, fingerprint, resource) => service.permitLookup(appId, fingerprint, resource),
       purgeDevice: async (appId, fingerprint) => {
         cache.forgetDevice(appId, fingerprint);
         await permits.purgeDevice(appId, fingerprint);
       },
     },
-    routers: [entitlementRouter(service, deps.devices.authenticate)],
+    routers: [entitlementRouter(service, deps.devices.authenticate, deps.licensing ?? (() => undefined))],
+    start: () => permits.start(),
+    close: () => permits.stop(),
   };
 }

@@ -1,5 +1,7 @@
 import type { Keyv } from 'keyv';
 import type { Clock } from '../infra/clock.js';
+import { L1Cache } from '../infra/l1-cache.js';
+import type { Logger } from '../infra/logger.js';
 import type { Store } from '../infra/store.js';
 
 /** What the DRM gate checks before any license token (SPEC §4): a live upstream Permit. */
@@ -16,31 +18,95 @@ export interface Permit {
   requestedAt: number;
 }
 
+/**
+ * Why there is no live Permit, so that a refusal can say so: never had one (`absent`), its
+ * `notAfter` passed (`expired`), the device logged out or was purged by a notification
+ * (`logged_out`), the upstream's latest answer was a Deny (`denied`), or it starts later.
+ */
+export type PermitLookup =
+  | { state: 'live'; permit: Permit }
+  | { state: 'expired'; permit: Permit }
+  | { state: 'not_yet_valid'; permit: Permit }
+  | { state: 'logged_out' }
+  | { state: 'denied' }
+  | { state: 'absent' };
+
 const deviceKey = (appId: string, fingerprint: string) => `${appId}:${fingerprint}`;
 // The resource is last: app ids and base64 fingerprints hold no ':', so the key stays unambiguous.
 const permitKey = (appId: string, fingerprint: string, resource: string) => `${deviceKey(appId, fingerprint)}:${resource}`;
 
+/** An expired record is kept this much longer, only so that a refusal can say "expired" rather than "none". */
+const EXPIRED_RETENTION_MS = 10 * 60_000;
+/** The fleet-wide channel on which purges travel (every replica drops its L1 copies). */
+export const PERMIT_PURGE_CHANNEL = 'permit-purges';
+
+type PurgeMessage = { key: string } | { prefix: string };
+
 /**
  * Permit records in the shared store (SPEC §4 "Permit cache"):
- * - `permits` `<app>:<fingerprint>:<resource>` → Permit, TTL until its notAfter;
+ * - `permits` `<app>:<fingerprint>:<resource>` → Permit, kept until its notAfter (+ a short retention);
  * - `permit-index` `<app>:<fingerprint>` → the resources with a record (for the logout purge);
- * - `permit-revocations` `<app>:<fingerprint>` → epoch ms of the last logout: permits requested
- *   at or before it are dead even if the index missed them (concurrent writes may lose an index entry).
+ * - `permit-revocations` `<app>:<fingerprint>` → epoch ms of the last logout/purge: permits requested
+ *   at or before it are dead even if the index missed them (concurrent writes may lose an index entry);
+ * - `permit-denials` `<app>:<fingerprint>:<resource>` → epoch ms of the last Deny for it.
  * Store errors propagate (keyv throwOnErrors): "cannot read" is never a Permit.
+ *
+ * In front of the store, an in-process L1 holds live Permits only (never an absence), each at
+ * most `l1Ms` and never past its notAfter. A purge (logout, Deny, notification) drops the local
+ * copies at once and is published on PERMIT_PURGE_CHANNEL so every replica drops its own; a
+ * replica that misses the message (disconnected subscriber) serves a purged Permit for at most
+ * `l1Ms` — the documented staleness bound.
  */
 export class PermitStore {
   private readonly permits: Keyv<Permit>;
   private readonly index: Keyv<string[]>;
   private readonly revocations: Keyv<number>;
+  private readonly denials: Keyv<number>;
+  private readonly l1: L1Cache<Permit>;
+  private unsubscribe: (() => Promise<void>) | undefined;
 
   constructor(
-    store: Store,
+    private readonly store: Store,
     private readonly clock: Clock,
     private readonly capMs: number,
+    private readonly options: { l1Ms?: number; logger?: Logger } = {},
   ) {
     this.permits = store.namespace<Permit>('permits');
     this.index = store.namespace<string[]>('permit-index');
     this.revocations = store.namespace<number>('permit-revocations');
+    this.denials = store.namespace<number>('permit-denials');
+    this.l1 = new L1Cache<Permit>(clock, options.l1Ms ?? 0);
+  }
+
+  /** Listens for purges published by other replicas. */
+  async start(): Promise<void> {
+    if (this.unsubscribe || (this.options.l1Ms ?? 0) === 0) return;
+    this.unsubscribe = await this.store.channels.subscribe(PERMIT_PURGE_CHANNEL, (text) => {
+      let message: PurgeMessage;
+      try {
+        message = JSON.parse(text) as PurgeMessage;
+      } catch {
+        return;
+      }
+      if ('key' in message && typeof message.key === 'string') this.l1.delete(message.key);
+      else if ('prefix' in message && typeof message.prefix === 'string') this.l1.deletePrefix(message.prefix);
+    });
+  }
+
+  async stop(): Promise<void> {
+    const unsubscribe = this.unsubscribe;
+    this.unsubscribe = undefined;
+    await unsubscribe?.().catch(() => undefined);
+  }
+
+  private async purge(message: PurgeMessage): Promise<void> {
+    if ('key' in message) this.l1.delete(message.key);
+    else this.l1.deletePrefix(message.prefix);
+    if ((this.options.l1Ms ?? 0) === 0) return;
+    // A lost message only means bounded staleness (l1Ms), so a failed publish does not fail the purge.
+    await this.store.channels.publish(PERMIT_PURGE_CHANNEL, JSON.stringify(message)).catch((error: unknown) => {
+      this.options.logger?.warn({ err: error }, 'permits: could not publish a purge; other replicas catch up within the L1 bound');
+    });
   }
 
   /**
@@ -56,33 +122,60 @@ export class PermitStore {
     const { appId, fingerprint, resource } = permit;
     const resources = (await this.index.get(deviceKey(appId, fingerprint))) ?? [];
     if (!resources.includes(resource)) {
-      await this.index.set(deviceKey(appId, fingerprint), [...resources, resource], this.capMs);
+      await this.index.set(deviceKey(appId, fingerprint), [...resources, resource], this.capMs + EXPIRED_RETENTION_MS);
     }
-    await this.permits.set(permitKey(appId, fingerprint, resource), permit, notAfter - now);
+    const key = permitKey(appId, fingerprint, resource);
+    await Promise.all([this.permits.set(key, permit, notAfter - now + EXPIRED_RETENTION_MS), this.denials.delete(key)]);
+    this.l1.delete(key);
     return permit;
   }
 
-  /** The live Permit, or undefined (absent, expired by the injected clock, or revoked by a logout). */
-  async live(appId: string, fingerprint: string, resource: string): Promise<Permit | undefined> {
-    const [permit, revokedAt] = await Promise.all([
-      this.permits.get(permitKey(appId, fingerprint, resource)),
-      this.revocations.get(deviceKey(appId, fingerprint)),
-    ]);
-    if (!permit) return undefined;
+  /** The Permit's state for (device, resource); L1 first, then the store. */
+  async lookup(appId: string, fingerprint: string, resource: string): Promise<PermitLookup & { cached: boolean }> {
+    const key = permitKey(appId, fingerprint, resource);
     const now = this.clock.now();
-    if (now >= permit.notAfter || now < permit.notBefore) return undefined;
-    if (revokedAt !== undefined && permit.requestedAt <= revokedAt) return undefined;
-    return permit;
+    const cached = this.l1.get(key);
+    if (cached && now >= cached.notBefore && now < cached.notAfter) return { state: 'live', permit: cached, cached: true };
+
+    const [permit, revokedAt, deniedAt] = await Promise.all([
+      this.permits.get(key),
+      this.revocations.get(deviceKey(appId, fingerprint)),
+      this.denials.get(key),
+    ]);
+    if (permit) {
+      if (revokedAt !== undefined && permit.requestedAt <= revokedAt) return { state: 'logged_out', cached: false };
+      if (now >= permit.notAfter) return { state: 'expired', permit, cached: false };
+      if (now < permit.notBefore) return { state: 'not_yet_valid', permit, cached: false };
+      this.l1.set(key, permit, permit.notAfter);
+      return { state: 'live', permit, cached: false };
+    }
+    if (deniedAt !== undefined && (revokedAt === undefined || deniedAt > revokedAt)) return { state: 'denied', cached: false };
+    if (revokedAt !== undefined) return { state: 'logged_out', cached: false };
+    return { state: 'absent', cached: false };
   }
 
-  /** Logout: every Permit of the device dies now (records deleted, and a revocation mark for stragglers). */
+  /** The live Permit, or undefined (absent, expired by the injected clock, revoked by a logout, denied). */
+  async live(appId: string, fingerprint: string, resource: string): Promise<Permit | undefined> {
+    const found = await this.lookup(appId, fingerprint, resource);
+    return found.state === 'live' ? found.permit : undefined;
+  }
+
+  /** The upstream's latest answer for (device, resource) is a Deny: any earlier Permit for it dies now. */
+  async deny(appId: string, fingerprint: string, resource: string): Promise<void> {
+    const key = permitKey(appId, fingerprint, resource);
+    await Promise.all([this.denials.set(key, this.clock.now(), this.capMs + EXPIRED_RETENTION_MS), this.permits.delete(key)]);
+    await this.purge({ key });
+  }
+
+  /** Logout or notification: every Permit of the device dies now (records deleted, and a revocation mark for stragglers). */
   async purgeDevice(appId: string, fingerprint: string): Promise<number> {
     const key = deviceKey(appId, fingerprint);
     // The mark outlives every Permit requested before it (none lives longer than the cap).
-    await this.revocations.set(key, this.clock.now(), this.capMs);
+    await this.revocations.set(key, this.clock.now(), this.capMs + EXPIRED_RETENTION_MS);
     const resources = (await this.index.get(key)) ?? [];
     if (resources.length > 0) await this.permits.deleteMany(resources.map((resource) => permitKey(appId, fingerprint, resource)));
     await this.index.delete(key);
+    await this.purge({ prefix: `${key}:` });
     return resources.length;
   }
 }

@@ -3,12 +3,18 @@ import type { AppContext, AppState } from '../http/context.js';
 import { currentDevice, requireDevice, type AuthenticateDevice } from '../http/device-auth.js';
 import { validate, validInput } from '../http/validate.js';
 import { authorizeSchema, logoutSchema, preauthorizeSchema, type AuthorizeInput, type LogoutInput, type PreauthorizeInput } from './schema.js';
+import { Problem } from '../http/problem.js';
+import type { AuthorizeLicensing } from './feature.js';
 import type { Caller, EntitlementService } from './service.js';
 
 const caller = (ctx: AppContext): Caller => ({ device: currentDevice(ctx), client: ctx.state.client });
 
 /** POST /v1/preauthorize, /v1/authorize, /v1/logout (SPEC §2): auth → validate(schema) → handler. */
-export function entitlementRouter(service: EntitlementService, authenticate: AuthenticateDevice): Router<AppState> {
+export function entitlementRouter(
+  service: EntitlementService,
+  authenticate: AuthenticateDevice,
+  licensing: () => AuthorizeLicensing | undefined,
+): Router<AppState> {
   const router = new Router<AppState>();
   const device = requireDevice(authenticate);
 
@@ -20,14 +26,19 @@ export function entitlementRouter(service: EntitlementService, authenticate: Aut
   });
 
   router.post('/v1/authorize', device, validate(authorizeSchema), async (ctx: AppContext) => {
-    const { resource } = validInput<AuthorizeInput>(ctx);
+    const { resource, drm } = validInput<AuthorizeInput>(ctx);
+    const drmLicensing = drm ? licensing() : undefined;
+    if (drm && !drmLicensing) throw new Problem('bad_request', 'This passgate issues no DRM licenses (no drm section in its configuration); omit "drm".');
+    if (drm && drmLicensing) await drmLicensing.precheck(currentDevice(ctx), resource, drm);
     const result = await service.authorize(caller(ctx), resource);
+    const license = drm && drmLicensing ? await drmLicensing.issue(currentDevice(ctx), result.permit, drm) : undefined;
     // The media token is one-time use (adobe-pass.md §4.7): nothing may cache this answer.
     ctx.set('Cache-Control', 'no-store');
     ctx.body = {
       authorized: true,
       ...(result.mediaToken !== undefined ? { mediaToken: result.mediaToken } : {}),
       notAfter: new Date(result.notAfter).toISOString(),
+      ...(license ? { license } : {}),
     };
   });
 

@@ -9,7 +9,7 @@ import { UpstreamProblem, type DeviceContext, type PassClient, type PassErrorInf
 import type { DecisionError, PassDecision } from '../pass/schema.js';
 import type { SigninService } from '../signin/feature.js';
 import type { EntitlementMetrics } from './metrics.js';
-import type { Permit, PermitStore } from './permits.js';
+import type { Permit, PermitLookup, PermitStore } from './permits.js';
 import type { PreauthorizeCache } from './preauthorize-cache.js';
 
 /** adobe-pass.md §7.2 / checklist: `retry` items are resent alone, at most this many times. */
@@ -95,6 +95,11 @@ export class EntitlementService {
   /** SPEC §4: what the DRM gate reads. Store errors propagate (fail closed). */
   livePermit(appId: string, fingerprint: string, resource: string): Promise<Permit | undefined> {
     return this.deps.permits.live(appId, fingerprint, resource);
+  }
+
+  /** The Permit's state with the reason when it is not live. Store errors propagate (fail closed). */
+  permitLookup(appId: string, fingerprint: string, resource: string): Promise<PermitLookup & { cached: boolean }> {
+    return this.deps.permits.lookup(appId, fingerprint, resource);
   }
 
   private async mvpdOf(caller: Caller): Promise<string> {
@@ -246,6 +251,10 @@ export class EntitlementService {
       throw new UpstreamProblem('upstream_unavailable', `The Pass service kept failing authorize: ${error.code}.`, 'decisions.authorize', error, { 'Retry-After': '1' });
     }
     if (!decision) throw new UpstreamProblem('upstream_rejected', error.message ?? 'No decision.', 'decisions.authorize', error);
+    // The latest word for this resource is no: an earlier Permit must not keep licensing it.
+    await this.deps.permits.deny(caller.device.app.id, caller.device.fingerprint, resource).catch((failure: unknown) => {
+      this.deps.logger.error({ err: failure }, 'authorize: the Deny could not be recorded; an earlier Permit lives until its notAfter');
+    });
     throw new Problem('authorization_denied', error.message ?? 'The TV provider denied access to this resource.', { upstream: upstreamOf(error) });
   }
 

@@ -44,8 +44,10 @@ export function buildApp(deps: AppDeps): Koa<AppState> {
   app.use(clientAddress(deps.config.trustedProxies, deps.config.clientPortHeader));
   // Only JSON and forms are parsed; other types (DRM challenges, multipart) reach routes raw.
   const parseBody = bodyParser({ enableTypes: ['json', 'form'], encoding: 'utf-8', ...bodyLimits });
-  // The second-screen pages parse their own forms, so that even a malformed body gets an HTML page.
-  app.use((ctx, next) => (ctx.path === '/activate' || ctx.path.startsWith('/activate/') ? next() : parseBody(ctx, next)));
+  // The second-screen pages parse their own forms, so that even a malformed body gets an HTML page;
+  // license challenges are relayed as the bytes the CDM produced (a FairPlay SPC arrives as a form).
+  const ownBody = (path: string) => path === '/activate' || path.startsWith('/activate/') || path.startsWith('/v1/license/');
+  app.use((ctx, next) => (ownBody(ctx.path) ? next() : parseBody(ctx, next)));
 
   const root = new Router<AppState>();
   root.get('/', (ctx) => {

@@ -28,6 +28,19 @@ export const problemCatalogue = {
   upstream_unavailable: { status: 503, title: 'The Pass service is unavailable' },
   store_unavailable: { status: 503, title: 'The store is unavailable' },
   not_ready: { status: 503, title: 'Not ready' },
+  // Below the generic codes: errors.ts maps a bare HTTP status to the first code with it.
+  // The DRM license gate's refusals (SPEC §4): one code per reason, all 403.
+  no_permit: { status: 403, title: 'No Permit for this device and resource: authorize playback first' },
+  permit_expired: { status: 403, title: 'The Permit for this resource has expired: authorize playback again' },
+  permit_not_yet_valid: { status: 403, title: 'The Permit for this resource is not valid yet' },
+  logged_out: { status: 403, title: 'The device signed out (or was purged) since its Permit was issued' },
+  permit_denied: { status: 403, title: 'The TV provider\'s latest decision for this resource is a Deny' },
+  content_not_in_resource: { status: 403, title: 'The content id does not belong to this resource' },
+  resource_not_in_catalogue: { status: 403, title: 'The resource has no DRM content in the catalogue' },
+  device_revoked: { status: 403, title: 'The device is revoked for DRM licenses' },
+  drm_not_configured: { status: 404, title: 'This passgate is not configured for this DRM mode' },
+  license_refused: { status: 502, title: 'The license service refused the license request' },
+  license_service_unavailable: { status: 503, title: 'The license service is unavailable' },
 } as const satisfies Record<string, { status: number; title: string }>;
 
 export type ProblemCode = keyof typeof problemCatalogue;

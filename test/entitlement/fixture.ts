@@ -2,7 +2,7 @@ import type { ExecutionContext } from 'ava';
 import { ManualClock } from '../../src/infra/clock.js';
 import type { SimRulesInput } from '../../src/sim/rules.js';
 import type { SimLogEntry } from '../../src/sim/state.js';
-import { withPassgate, type PassgateFixture } from '../helpers/with-passgate.js';
+import { withPassgate, type PassgateFixture, type WithPassgateOptions } from '../helpers/with-passgate.js';
 
 /** The problem+json body passgate answers with. */
 export interface ProblemBody {
@@ -39,12 +39,17 @@ export const demoEntitlements = [
   { mvpd: 'Cablevision', resource: '*', decision: 'permit' as const },
 ];
 
-export async function withEntitlement(t: ExecutionContext, simRules: Partial<SimRulesInput> = {}): Promise<EntitlementFixture> {
-  const clock = new ManualClock(Date.now());
+export async function withEntitlement(
+  t: ExecutionContext,
+  simRules: Partial<SimRulesInput> = {},
+  extra: Partial<WithPassgateOptions> & { clock?: ManualClock } = {},
+): Promise<EntitlementFixture> {
+  const clock = extra.clock ?? new ManualClock(Date.now());
   const f = await withPassgate(t, {
+    ...extra,
     clock,
     simRules: { throttle: { enabled: false, ratePerSecond: 1, burst: 10 }, entitlements: demoEntitlements, ...simRules },
-    file: { throttle: { rate_per_second: 1000, burst: 100_000, max_wait_ms: 0 } },
+    file: { throttle: { rate_per_second: 1000, burst: 100_000, max_wait_ms: 0 }, ...extra.file },
   });
   const post = (device: Device, path: string, body: unknown) =>
     f.call(path, {

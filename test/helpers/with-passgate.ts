@@ -11,6 +11,7 @@ import { startPassgate, type Passgate, type PassgateOverrides } from '../../src/
 import { defaultRules, simRulesSchema, type SimRulesInput } from '../../src/sim/rules.js';
 import { startSim, type RunningSim } from '../../src/sim/server.js';
 import type { SimLogEntry } from '../../src/sim/state.js';
+import { demoDrmFile } from './drm-config.js';
 import { memoryLogger, tempDir, type MemoryLogger } from './with-app.js';
 import { appDeviceInfo, demoSoftwareStatement } from './with-sim.js';
 
@@ -100,6 +101,7 @@ export async function withPassgate(t: ExecutionContext, options: WithPassgateOpt
     },
     // Every test client is 127.0.0.1: the per-IP registration limit is set high unless a test lowers it.
     devices: { registrations_per_minute: 6_000, registration_burst: 1_000 },
+    ...demoDrmFile,
     ...fileOverrides,
   };
   const configFile = join(configDir, 'passgate.yaml');

@@ -1,0 +1,114 @@
+import Router from '@koa/router';
+import type { z } from 'zod';
+import type { EntitlementService } from '../entitlement/feature.js';
+import { requireAdmin } from '../http/admin-auth.js';
+import type { AppContext, AppState } from '../http/context.js';
+import { Problem } from '../http/problem.js';
+import { validate, validInput } from '../http/validate.js';
+import type { Secret } from '../config/secret.js';
+import type { Keyv } from 'keyv';
+import type { SigninService } from '../signin/feature.js';
+import { checkCertificateHashes } from './playready/revallowinfo.js';
+import type { RevInfoService } from './playready/revinfo.js';
+import type { DeviceRevocations } from './revocations.js';
+import { allowSchema, deviceOnlySchema, notificationSchema, revAllowInfoSchema, revokeSchema, type DeviceRef } from './schema.js';
+import type { DrmDevice, DrmUsers } from './users.js';
+
+export interface AdminDeps {
+  adminKey: Secret | undefined;
+  apps: string[];
+  users: DrmUsers;
+  revocations: DeviceRevocations;
+  entitlement: Pick<EntitlementService, 'purgeDevice'>;
+  signin: Pick<SigninService, 'forgetDevice'>;
+  revAllowInfo: Keyv<string[]>;
+  revInfo?: RevInfoService;
+}
+
+/** The stored RevAllowInfo hash list (operator-managed, SPEC §4 Revocation (b)). */
+export const REVALLOWINFO_KEY = 'hashes';
+
+/**
+ * The operator API (SPEC §4, §6): device revocation and its allow-list, the PlayReady
+ * RevAllowInfo list and RevInfo refresh, and notifications that purge a device's permits
+ * (and profiles) on every replica. All behind the admin key.
+ */
+export function adminRouter(deps: AdminDeps): Router<AppState> {
+  const router = new Router<AppState>({ prefix: '/admin' });
+  router.use(requireAdmin(deps.adminKey));
+
+  /** A device by user id (must be linked, i.e. it received a token) or by a configured app + fingerprint. */
+  async function resolve(ref: DeviceRef): Promise<DrmDevice & { userId: string }> {
+    if ('userId' in ref) {
+      const device = await deps.users.find(ref.userId);
+      if (!device) throw new Problem('not_found', `No device is known by user id ${ref.userId} (links last 7 days after the device's last license).`);
+      return { ...device, userId: ref.userId };
+    }
+    if (!deps.apps.includes(ref.app)) throw new Problem('invalid_body', `Unknown app ${JSON.stringify(ref.app)}.`, { errors: [{ path: 'device.app', message: 'not a configured app' }] });
+    const device = { appId: ref.app, fingerprint: ref.fingerprint };
+    return { ...device, userId: deps.users.userIdOf(device) };
+  }
+
+  const input = <S extends z.ZodType>(ctx: AppContext) => validInput<z.output<S>>(ctx);
+
+  router.get('/drm/revocations', async (ctx: AppContext) => {
+    ctx.body = await deps.revocations.list();
+  });
+
+  router.post('/drm/revocations', validate(revokeSchema), async (ctx: AppContext) => {
+    const { device, reason } = input<typeof revokeSchema>(ctx);
+    const record = await deps.revocations.revoke(await resolve(device), 'operator', reason);
+    ctx.status = 201;
+    ctx.body = record;
+  });
+
+  router.post('/drm/revocations/lift', validate(deviceOnlySchema), async (ctx: AppContext) => {
+    const lifted = await deps.revocations.unrevoke(await resolve(input<typeof deviceOnlySchema>(ctx).device));
+    if (!lifted) throw new Problem('not_found', 'That device is not revoked.');
+    ctx.status = 204;
+  });
+
+  router.post('/drm/allow-list', validate(allowSchema), async (ctx: AppContext) => {
+    const { device, note } = input<typeof allowSchema>(ctx);
+    ctx.status = 201;
+    ctx.body = await deps.revocations.allow(await resolve(device), note);
+  });
+
+  router.post('/drm/allow-list/remove', validate(deviceOnlySchema), async (ctx: AppContext) => {
+    const removed = await deps.revocations.disallow(await resolve(input<typeof deviceOnlySchema>(ctx).device));
+    if (!removed) throw new Problem('not_found', 'That device is not on the allow-list.');
+    ctx.status = 204;
+  });
+
+  router.get('/drm/playready/revallowinfo', async (ctx: AppContext) => {
+    ctx.body = { hashes: (await deps.revAllowInfo.get(REVALLOWINFO_KEY)) ?? [] };
+  });
+
+  router.put('/drm/playready/revallowinfo', validate(revAllowInfoSchema), async (ctx: AppContext) => {
+    const check = checkCertificateHashes(input<typeof revAllowInfoSchema>(ctx).hashes);
+    if (!check.ok) {
+      const errors = check.issues.map((issue) => ({ path: `hashes.${issue.index}`, message: issue.message }));
+      throw new Problem('invalid_body', `Invalid certificate hashes: ${errors.map((e) => e.path).join(', ')}.`, { errors });
+    }
+    await deps.revAllowInfo.set(REVALLOWINFO_KEY, check.hashes);
+    ctx.body = { hashes: check.hashes };
+  });
+
+  router.post('/drm/playready/revinfo/refresh', async (ctx: AppContext) => {
+    if (!deps.revInfo) throw new Problem('drm_not_configured', 'No drm.playready.revinfo_url is configured.');
+    const result = await deps.revInfo.refresh();
+    ctx.status = result === 'failed' ? 502 : 200;
+    ctx.body = { result };
+  });
+
+  router.post('/notifications', validate(notificationSchema), async (ctx: AppContext) => {
+    const { device, invalidate } = input<typeof notificationSchema>(ctx);
+    const target = await resolve(device);
+    const what = invalidate ?? ['permits', 'profiles'];
+    if (what.includes('permits')) await deps.entitlement.purgeDevice(target.appId, target.fingerprint);
+    if (what.includes('profiles')) await deps.signin.forgetDevice(target.appId, target.fingerprint);
+    ctx.body = { userId: target.userId, invalidated: what };
+  });
+
+  return router;
+}

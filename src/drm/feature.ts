@@ -1,0 +1,115 @@
+import type { EntitlementService, AuthorizeLicensing } from '../entitlement/feature.js';
+import type { Feature, FeatureDeps } from '../features.js';
+import { createUpstreamClient } from '../infra/upstream-http.js';
+import { createUpstreamMetrics } from '../infra/upstream-metrics.js';
+import type { SigninService } from '../signin/feature.js';
+import { adminRouter, REVALLOWINFO_KEY } from './admin-routes.js';
+import { createDrmMetrics, LicenseAudit } from './audit.js';
+import { callbackRoutes } from './callback-routes.js';
+import { Catalogue } from './catalogue.js';
+import { LicenseGate } from './gate.js';
+import { createLicenseServiceClient } from './pallycon/license-client.js';
+import { RevInfoService, revInfoRoutes } from './playready/revinfo.js';
+import { DeviceRevocations } from './revocations.js';
+import { licenseRouter } from './routes.js';
+import { DrmService } from './service.js';
+import { DrmUsers } from './users.js';
+
+export interface DrmFeatureService {
+  /** What /v1/authorize uses; undefined when the file has no drm section. */
+  licensing: AuthorizeLicensing | undefined;
+  drm: DrmService | undefined;
+  revocations: DeviceRevocations | undefined;
+  users: DrmUsers | undefined;
+  revInfo: RevInfoService | undefined;
+}
+
+/**
+ * The DRM license gate and its modes (SPEC §4) plus the operator API. Without a `drm` section
+ * only the admin notifications remain (they purge permits and profiles).
+ */
+export function createDrmFeature(
+  deps: FeatureDeps & { entitlement: EntitlementService; signin: SigninService },
+): Feature<DrmFeatureService> & { start(): Promise<void> } {
+  const { config, store, clock } = deps;
+  const logger = deps.logger.child({ component: 'drm' });
+  const drmConfig = config.drm;
+  const users = new DrmUsers(store, deps.keyring, () => clock.now());
+  const revocations = new DeviceRevocations(store, clock, drmConfig?.permitL1Ms ?? 0, logger);
+  const revAllowInfo = store.namespace<string[]>('playready-revallowinfo');
+  const apps = Object.keys(config.apps);
+
+  if (!drmConfig) {
+    return {
+      service: { licensing: undefined, drm: undefined, revocations: undefined, users: undefined, revInfo: undefined },
+      routers: [adminRouter({ adminKey: config.adminKey, apps, users, revocations, entitlement: deps.entitlement, signin: deps.signin, revAllowInfo })],
+      start: async () => undefined,
+    };
+  }
+
+  const http = createUpstreamClient({
+    name: 'drm',
+    baseUrl: config.upstreams.drm.baseUrl,
+    metrics: createUpstreamMetrics(deps.metricsRegistry),
+    logger,
+    timeouts: { connectMs: config.upstreamClient.connectTimeoutMs, requestMs: config.upstreamClient.requestTimeoutMs },
+    dns: { maxTtlSeconds: config.upstreamClient.dnsMaxTtlSeconds },
+    retry: { maxRetries: config.upstreamClient.maxRetries },
+    breaker: config.upstreamClient.breaker,
+  });
+  const catalogue = new Catalogue(drmConfig.catalogue, drmConfig.policies);
+  const gate = new LicenseGate({ catalogue, entitlement: deps.entitlement, revocations, users });
+  const audit = new LicenseAudit(deps.logger.child({ component: 'drm-audit' }), createDrmMetrics(deps.metricsRegistry));
+  const licenseService = createLicenseServiceClient({
+    http,
+    siteId: drmConfig.siteId,
+    certificateTtlMs: drmConfig.fairplayCertificateTtlMs,
+    clock,
+    logger,
+  });
+  const drm = new DrmService({
+    config: drmConfig,
+    gate,
+    catalogue,
+    users,
+    revocations,
+    audit,
+    licenseService,
+    widevineHttp: http,
+    clock,
+    logger,
+    publicUrl: deps.publicUrl,
+  });
+  const revInfo = drmConfig.playready.revinfoUrl
+    ? new RevInfoService({ store, url: drmConfig.playready.revinfoUrl, refreshMs: drmConfig.playready.revinfoRefreshMs, clock, logger, metricsRegistry: deps.metricsRegistry })
+    : undefined;
+  const allowList = async () => (await revAllowInfo.get(REVALLOWINFO_KEY)) ?? [];
+
+  const routers = [
+    licenseRouter(drm, deps.devices.authenticate),
+    callbackRoutes({ siteKey: () => drmConfig.siteKey.reveal(), decide: (request) => drm.callbackDecide(request), logger, registry: deps.metricsRegistry }),
+    adminRouter({ adminKey: config.adminKey, apps, users, revocations, entitlement: deps.entitlement, signin: deps.signin, revAllowInfo, ...(revInfo ? { revInfo } : {}) }),
+  ];
+  if (revInfo) routers.push(revInfoRoutes(revInfo, allowList));
+
+  return {
+    service: {
+      licensing: { precheck: (device, resource, request) => drm.precheck(device, resource, request), issue: (device, permit, request) => drm.issue(device, permit, request) },
+      drm,
+      revocations,
+      users,
+      revInfo,
+    },
+    routers,
+    start: async () => {
+      await revocations.start();
+      // The first download may take a while (aka.ms redirects); it must not hold up start-up.
+      if (revInfo) void revInfo.start();
+    },
+    close: async () => {
+      revInfo?.stop();
+      await revocations.stop();
+      http.close();
+    },
+  };
+}

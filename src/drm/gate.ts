@@ -1,0 +1,102 @@
+import type { EntitlementService, Permit, PermitLookup } from '../entitlement/feature.js';
+import { Problem, type ProblemCode } from '../http/problem.js';
+import type { Catalogue, CataloguePolicy } from './catalogue.js';
+import type { DeviceRevocations } from './revocations.js';
+import type { DrmDevice, DrmUsers } from './users.js';
+
+/** The gate's refusal reasons, each its own problem code (SPEC §4). */
+export type RefusalCode = Extract<
+  ProblemCode,
+  | 'no_permit'
+  | 'permit_expired'
+  | 'permit_not_yet_valid'
+  | 'logged_out'
+  | 'permit_denied'
+  | 'content_not_in_resource'
+  | 'resource_not_in_catalogue'
+  | 'device_revoked'
+>;
+
+/** A refusal, carrying what the audit line needs (the Permit's source when there was one). */
+export class LicenseRefusal extends Problem {
+  constructor(
+    readonly reason: RefusalCode,
+    detail: string,
+    readonly permitSource = 'none',
+    readonly permitCached?: boolean,
+  ) {
+    super(reason, detail);
+  }
+}
+
+const lookupRefusal: Record<Exclude<PermitLookup['state'], 'live'>, [RefusalCode, string]> = {
+  absent: ['no_permit', 'There is no Permit for this device and resource; call POST /v1/authorize first.'],
+  expired: ['permit_expired', "The Permit's notAfter has passed; call POST /v1/authorize again."],
+  not_yet_valid: ['permit_not_yet_valid', "The Permit's notBefore is still ahead."],
+  logged_out: ['logged_out', 'The device signed out (or an operator purged it) after this Permit was issued; sign in and authorize again.'],
+  denied: ['permit_denied', "The TV provider's latest decision for this resource is a Deny."],
+};
+
+export interface GateGrant {
+  permit: Permit;
+  policy: CataloguePolicy;
+  /** The user_id that goes into tokens and callbacks for this device. */
+  userId: string;
+  permitCached: boolean;
+}
+
+/**
+ * SPEC §4: no license without a live Permit for that device and resource, for a content id the
+ * catalogue maps to that resource, on a device that is not revoked. A store that cannot be read
+ * is a 503 (fail closed), never a Permit.
+ */
+export class LicenseGate {
+  constructor(
+    private readonly deps: {
+      catalogue: Catalogue;
+      entitlement: Pick<EntitlementService, 'permitLookup'>;
+      revocations: DeviceRevocations;
+      users: DrmUsers;
+    },
+  ) {}
+
+  /** What can be refused without a Permit: the catalogue and the device's revocation. */
+  async precheck(device: DrmDevice, resource: string, contentId: string): Promise<CataloguePolicy> {
+    const match = this.deps.catalogue.match(resource, contentId);
+    if (!match.ok) {
+      throw new LicenseRefusal(
+        match.reason,
+        match.reason === 'resource_not_in_catalogue'
+          ? `The catalogue has no content for resource ${JSON.stringify(resource)}.`
+          : `Content id ${JSON.stringify(contentId)} is not one of resource ${JSON.stringify(resource)}'s.`,
+      );
+    }
+    const status = await failClosed(() => this.deps.revocations.status(device));
+    if (status === 'revoked') throw new LicenseRefusal('device_revoked', 'This device is revoked for DRM licenses; contact support.');
+    return match.policy;
+  }
+
+  /** The full check; `permit` is the one /v1/authorize just recorded (no store read needed for it). */
+  async check(device: DrmDevice, resource: string, contentId: string, permit?: Permit): Promise<GateGrant> {
+    const policy = await this.precheck(device, resource, contentId);
+    let found: PermitLookup & { cached: boolean };
+    if (permit) found = { state: 'live', permit, cached: false };
+    else found = await failClosed(() => this.deps.entitlement.permitLookup(device.appId, device.fingerprint, resource));
+    if (found.state !== 'live') {
+      const [code, detail] = lookupRefusal[found.state];
+      throw new LicenseRefusal(code, detail, 'permit' in found ? found.permit.source : 'none', found.cached);
+    }
+    const userId = await failClosed(() => this.deps.users.link(device));
+    return { permit: found.permit, policy, userId, permitCached: found.cached };
+  }
+}
+
+/** A store failure while deciding is a 503: never a grant, never a 500. */
+export async function failClosed<T>(read: () => Promise<T>): Promise<T> {
+  try {
+    return await read();
+  } catch (error) {
+    if (error instanceof Problem) throw error;
+    throw new Problem('store_unavailable', 'The license gate cannot read the store, so it issues no license; retry shortly.');
+  }
+}

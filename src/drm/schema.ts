@@ -1,0 +1,48 @@
+import { z } from 'zod';
+
+/** Resource ids as /v1/authorize takes them (entitlement/schema.ts). */
+const resource = z.string().min(1, 'must not be empty').max(4096, 'at most 4096 characters');
+/** drm.md §1.2: a cid is at most 200 bytes of alphanumerics (packagers add '-', '_', '.'). */
+export const contentId = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(200, 'at most 200 characters')
+  .regex(/^[A-Za-z0-9._-]+$/, "letters, digits, '.', '_' and '-' only");
+
+export const drmSystem = z.enum(['widevine', 'playready', 'fairplay']);
+
+/** POST /v1/license-token (SPEC §2). */
+export const licenseTokenSchema = z.strictObject({
+  resource,
+  drm: z.strictObject({ system: drmSystem, contentId }),
+});
+export type LicenseTokenInput = z.output<typeof licenseTokenSchema>;
+
+/** The query of POST /v1/license/{system}. */
+export const licenseQuerySchema = z.strictObject({ resource, contentId });
+
+/** Admin: a device by its DRM user id (as tokens and the license service name it) or by app + fingerprint. */
+export const deviceRefSchema = z.union([
+  z.strictObject({ userId: z.string().regex(/^[0-9a-f]{32}$/, '32 lowercase hex characters') }),
+  z.strictObject({
+    app: z.string().min(1).max(128),
+    fingerprint: z.string().min(1).max(256),
+  }),
+]);
+export type DeviceRef = z.output<typeof deviceRefSchema>;
+
+export const revokeSchema = z.strictObject({
+  device: deviceRefSchema,
+  reason: z.string().min(1, 'say why (it is shown to other operators)').max(500),
+});
+export const allowSchema = z.strictObject({
+  device: deviceRefSchema,
+  note: z.string().min(1, 'say why the device is allowed despite a revocation').max(500),
+});
+export const deviceOnlySchema = z.strictObject({ device: deviceRefSchema });
+export const revAllowInfoSchema = z.strictObject({ hashes: z.array(z.string()).max(10_000, 'at most 10000 hashes') });
+export const notificationSchema = z.strictObject({
+  device: deviceRefSchema,
+  /** What to invalidate; both by default. */
+  invalidate: z.array(z.enum(['permits', 'profiles'])).min(1).optional(),
+});

@@ -1,0 +1,58 @@
+import { createHmac } from 'node:crypto';
+import type { Keyv } from 'keyv';
+import type { Keyring } from '../infra/keyring.js';
+import type { Store } from '../infra/store.js';
+
+export interface DrmDevice {
+  appId: string;
+  fingerprint: string;
+}
+
+/** How long the user id → device link is kept after its last use (callbacks and 7110 reports come soon after). */
+const LINK_TTL_MS = 7 * 86_400_000;
+/** A replica rewrites a link it already wrote only after this long (keeps the hot path free of store writes). */
+const RELINK_AFTER_MS = 86_400_000;
+
+/**
+ * The `user_id` passgate puts in license tokens (drm.md §1.2: at most 32 alphanumeric
+ * characters): 32 hex characters of HMAC-SHA256(keyring-derived key, app:fingerprint). It names
+ * the device to the license service without revealing the fingerprint; the store keeps the
+ * reverse link (`drm-users`) so that a callback or a revocation report finds the device.
+ * A keyring rotation gives devices new user ids (links written before stay valid for their TTL).
+ */
+export class DrmUsers {
+  private readonly key: Buffer;
+  private readonly links: Keyv<DrmDevice>;
+  private readonly written = new Map<string, number>();
+
+  constructor(
+    store: Store,
+    keyring: Keyring,
+    private readonly now: () => number,
+  ) {
+    this.key = keyring.derive('drm-user-id').active.key;
+    this.links = store.namespace<DrmDevice>('drm-users');
+  }
+
+  userIdOf(device: DrmDevice): string {
+    return createHmac('sha256', this.key).update(`${device.appId}:${device.fingerprint}`).digest('hex').slice(0, 32);
+  }
+
+  /** The user id, with its reverse link written (at most once a day per replica). */
+  async link(device: DrmDevice): Promise<string> {
+    const userId = this.userIdOf(device);
+    const last = this.written.get(userId);
+    if (last === undefined || this.now() - last > RELINK_AFTER_MS) {
+      await this.links.set(userId, { appId: device.appId, fingerprint: device.fingerprint }, LINK_TTL_MS);
+      if (this.written.size > 100_000) this.written.clear();
+      this.written.set(userId, this.now());
+    }
+    return userId;
+  }
+
+  /** The device behind a user id, or undefined (unknown, or its link expired). */
+  async find(userId: string): Promise<DrmDevice | undefined> {
+    if (!/^[0-9a-f]{32}$/.test(userId)) return undefined;
+    return this.links.get(userId);
+  }
+}
