@@ -5,6 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -32,13 +33,13 @@ interface Row {
 const rows: Row[] = [];
 
 /** Runs `op` REQUESTS times with CONCURRENCY workers; records per-op latency. */
-async function measure(name: string, op: (i: number) => Promise<void>, count = REQUESTS): Promise<void> {
+async function measure(name: string, op: (i: number) => Promise<void>, count = REQUESTS, concurrency = CONCURRENCY): Promise<void> {
   for (let i = 0; i < Math.min(50, count); i++) await op(-1 - i); // warm-up
   const latencies: number[] = [];
   let next = 0;
   const started = performance.now();
   await Promise.all(
-    Array.from({ length: CONCURRENCY }, async () => {
+    Array.from({ length: concurrency }, async () => {
       while (next < count) {
         const i = next++;
         const t0 = performance.now();
@@ -80,6 +81,63 @@ const passgate = await startPassgate(
   loadConfig({ PASSGATE_PORT: '0', PASSGATE_METRICS_PORT: '0', PASSGATE_HOST: '127.0.0.1', PASSGATE_DATA_DIR: dir, PASS_BASE_URL: sim.url }),
   { logger: silent },
 );
+
+/**
+ * Issue 5: the license gate + token mint with a cached Permit (POST /v1/license-token: device
+ * token check, Permit from the L1, catalogue, revocation status, AES + SHA-256 token), against a
+ * bare node:http server answering a fixed body of the same size, in the same run.
+ */
+async function benchLicenseGate(): Promise<void> {
+  const registered = (await (
+    await fetch(`${passgate.url}/v1/devices`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-app-key': 'demo-app-key' },
+      body: JSON.stringify({ deviceId: 'bench-drm-device', deviceInfo: { model: 'bench', version: '1', osName: 'tvOS', osVersion: '17', connectionType: 'LAN' } }),
+    })
+  ).json()) as { deviceToken: string; device: { app: string; fingerprint: string } };
+  const record = await passgate.services.pass.registry.get(registered.device.app, registered.device.fingerprint);
+  if (!record) throw new Error('bench: the device has no DCR record');
+  sim.state.saveProfile({
+    clientId: record.clientId,
+    deviceId: registered.device.fingerprint,
+    serviceProvider: 'REF30',
+    mvpd: 'Cablevision',
+    notBefore: Date.now(),
+    notAfter: Date.now() + 3600_000,
+    issuer: 'Cablevision',
+    type: 'regular',
+    attributes: { userID: { value: 'bench', state: 'plain' } },
+    userId: 'bench',
+  });
+  const auth = { authorization: `Bearer ${registered.deviceToken}`, 'content-type': 'application/json' };
+  const authorized = await fetch(`${passgate.url}/v1/authorize`, { method: 'POST', headers: auth, body: JSON.stringify({ resource: 'REF30', drm: { system: 'widevine', contentId: 'ref30-movie' } }) });
+  if (authorized.status !== 200) throw new Error(`bench: authorize answered ${authorized.status}: ${await authorized.text()}`);
+  const body = JSON.stringify({ resource: 'REF30', drm: { system: 'widevine', contentId: 'ref30-movie' } });
+  const sample = await fetch(`${passgate.url}/v1/license-token`, { method: 'POST', headers: auth, body });
+  const fixed = Buffer.from(await sample.arrayBuffer());
+
+  const bare = createHttpServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': fixed.length });
+      res.end(fixed);
+    });
+  });
+  await new Promise<void>((resolve) => bare.listen(0, '127.0.0.1', resolve));
+  const bareUrl = `http://127.0.0.1:${(bare.address() as { port: number }).port}/`;
+  try {
+    for (const concurrency of [1, CONCURRENCY]) {
+      await measure(`bare node:http fixed ${fixed.length} B body (c=${concurrency})`, () => expectStatus(fetch(bareUrl, { method: 'POST', headers: auth, body }), 200), REQUESTS, concurrency);
+      await measure(`passgate POST /v1/license-token, cached Permit (c=${concurrency})`, () =>
+        expectStatus(fetch(`${passgate.url}/v1/license-token`, { method: 'POST', headers: auth, body }), 200), REQUESTS, concurrency);
+    }
+    const drm = passgate.services.drm.drm;
+    const device = await passgate.services.devices.authenticate(registered.deviceToken);
+    if (drm) await measure('in-process gate + mint (DrmService.licenseToken)', () => drm.licenseToken(device, 'REF30', { system: 'widevine', contentId: 'ref30-movie' }).then(() => undefined));
+  } finally {
+    await new Promise<void>((resolve) => bare.close(() => resolve()));
+  }
+}
 
 try {
   await measure('passgate GET /livez', () => expectStatus(fetch(`${passgate.url}/livez`), 200));
@@ -158,6 +216,8 @@ try {
   await services.close();
   await passStore.disconnect();
 
+  await benchLicenseGate();
+
   const embedded = await createStore({ dataDir: join(dir, 'store'), logger: silent });
   await benchStore('embedded (SQLite)', embedded);
   await embedded.disconnect();
@@ -186,3 +246,9 @@ try {
 console.log(`\nconcurrency ${CONCURRENCY}, ${REQUESTS} ops per row (Node ${process.version})\n`);
 console.log('| operation | ops | ops/s | p50 ms | p99 ms |\n| --- | ---: | ---: | ---: | ---: |');
 for (const r of rows) console.log(`| ${r.name} | ${r.ops} | ${r.perSecond.toFixed(0)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} |`);
+const ratio = (c: number) => {
+  const bare = rows.find((r) => r.name.startsWith('bare node:http') && r.name.endsWith(`(c=${c})`));
+  const gate = rows.find((r) => r.name.startsWith('passgate POST /v1/license-token') && r.name.endsWith(`(c=${c})`));
+  return bare && gate ? `c=${c}: license gate + mint = ${((gate.perSecond / bare.perSecond) * 100).toFixed(0)}% of bare node:http throughput (${gate.perSecond.toFixed(0)} vs ${bare.perSecond.toFixed(0)} req/s)` : undefined;
+};
+for (const line of [ratio(1), ratio(CONCURRENCY)]) if (line) console.log(`\n${line}`);
