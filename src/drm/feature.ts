@@ -94,7 +94,11 @@ export function createDrmFeature(
 
   return {
     service: {
-      licensing: { precheck: (device, resource, request) => drm.precheck(device, resource, request), issue: (device, permit, request) => drm.issue(device, permit, request) },
+      licensing: {
+        precheck: (device, resource, request) => drm.precheck(device, resource, request),
+        issue: (device, permit, request) => drm.issue(device, permit, request),
+        refused: (device, resource, request, error) => drm.refused(device, resource, request, error),
+      },
       drm,
       revocations,
       users,

@@ -9,6 +9,7 @@ import type { LicenseAudit, LicenseDecision, LicenseMode, LicenseSystem } from '
 import { callbackDenial, type CallbackDecision, type CallbackDenyReason } from './callback-routes.js';
 import type { Catalogue } from './catalogue.js';
 import { LicenseRefusal, type GateGrant, type LicenseGate, type RefusalCode } from './gate.js';
+import { contentId as contentIdSchema } from './schema.js';
 import type { CallbackRequest } from './pallycon/callback.js';
 import { encodeCustomDataV2 } from './pallycon/customdata.js';
 import { isRevokedDeviceError, type LicenseServiceClient } from './pallycon/license-client.js';
@@ -116,22 +117,33 @@ export class DrmService {
 
   /** /v1/authorize with `drm`, before the upstream call: the catalogue and the device's revocation. */
   async precheck(device: AuthenticatedDevice, resource: string, drm: LicenseRequest): Promise<void> {
+    // /v1/authorize's schema takes any contentId up to 512 characters; a license token's cid is drm.md §1.2's (else a 500 at minting, or a token for a malformed cid).
+    const cid = contentIdSchema.safeParse(drm.contentId);
+    if (!cid.success) {
+      const errors = cid.error.issues.map((issue) => ({ path: 'drm.contentId', message: issue.message }));
+      throw new Problem('invalid_body', `The body is invalid: drm.contentId (${errors.map((e) => e.message).join('; ')}).`, { errors });
+    }
     try {
       await this.deps.gate.precheck(toDevice(device), resource, drm.contentId);
     } catch (error) {
-      this.deps.audit.record({
-        outcome: 'refuse',
-        reason: error instanceof Problem ? error.code : 'internal_error',
-        mode: this.deps.config.mode,
-        system: drm.system,
-        via: 'authorize',
-        app: device.app.id,
-        resource,
-        contentId: drm.contentId,
-        source: 'none',
-      });
+      this.refused(device, resource, drm, error);
       throw error;
     }
+  }
+
+  /** /v1/authorize with `drm` that ends without a Permit (a Deny, no sign-in, the upstream down): one refusal. */
+  refused(device: AuthenticatedDevice, resource: string, drm: LicenseRequest, error: unknown): void {
+    this.deps.audit.record({
+      outcome: 'refuse',
+      reason: error instanceof Problem ? error.code : 'internal_error',
+      mode: this.deps.config.mode,
+      system: drm.system,
+      via: 'authorize',
+      app: device.app.id,
+      resource,
+      contentId: drm.contentId,
+      source: 'none',
+    });
   }
 
   /** /v1/authorize with `drm`, after the Permit was recorded: the license in the configured mode. */

@@ -41,6 +41,8 @@ export interface AuthorizeLicensing {
   precheck(device: AuthenticatedDevice, resource: string, drm: LicenseRequest): Promise<void>;
   /** After the Permit was recorded: the license for it, or a refusal (audited either way). */
   issue(device: AuthenticatedDevice, permit: Permit, drm: LicenseRequest): Promise<LicenseGrant>;
+  /** The authorization itself failed (a Deny, no sign-in, upstream down): no license, audited as a refusal. */
+  refused(device: AuthenticatedDevice, resource: string, drm: LicenseRequest, error: unknown): void;
 }
 
 /** Preauthorize, authorize and the Permit cache (SPEC §2, §4, §6). */

@@ -30,7 +30,10 @@ export function entitlementRouter(
     const drmLicensing = drm ? licensing() : undefined;
     if (drm && !drmLicensing) throw new Problem('bad_request', 'This passgate issues no DRM licenses (no drm section in its configuration); omit "drm".');
     if (drm && drmLicensing) await drmLicensing.precheck(currentDevice(ctx), resource, drm);
-    const result = await service.authorize(caller(ctx), resource);
+    const result = await service.authorize(caller(ctx), resource).catch((error: unknown) => {
+      if (drm && drmLicensing) drmLicensing.refused(currentDevice(ctx), resource, drm, error);
+      throw error;
+    });
     const license = drm && drmLicensing ? await drmLicensing.issue(currentDevice(ctx), result.permit, drm) : undefined;
     // The media token is one-time use (adobe-pass.md §4.7): nothing may cache this answer.
     ctx.set('Cache-Control', 'no-store');
