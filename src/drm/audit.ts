@@ -50,7 +50,7 @@ export function createDrmMetrics(registry: Registry): DrmMetrics {
     }),
     tokens: new Counter({
       name: 'passgate_drm_license_tokens_total',
-      help: 'License tokens (and callback custom data) minted, by system and mode.',
+      help: 'License tokens, callback custom data and signed Widevine license requests minted, by system and mode.',
       labelNames: ['system', 'mode'] as const,
       registers: [registry],
     }),
