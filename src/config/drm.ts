@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { checkPolicyV2, type LicensePolicyV2 } from '../drm/pallycon/policy-schema.js';
+import { checkPolicyV2, licensePolicyV2Schema, type LicensePolicyV2 } from '../drm/pallycon/policy-schema.js';
 import { secretRef } from './secret-ref.js';
 import type { Secret } from './secret.js';
 
@@ -14,8 +14,9 @@ import type { Secret } from './secret.js';
 const CONTENT_ID = /^[A-Za-z0-9._-]{1,200}$/;
 const contentIdPattern = z
   .string()
-  .refine((value) => CONTENT_ID.test(value.endsWith('*') ? value.slice(0, -1) || 'x' : value), {
-    error: "expected a content id (letters, digits, '.', '_', '-'; at most 200) or a prefix ending in '*'",
+  // A bare '*' would let a resource license every content id: the gate's content check would be void.
+  .refine((value) => CONTENT_ID.test(value.endsWith('*') ? value.slice(0, -1) : value), {
+    error: "expected a content id (letters, digits, '.', '_', '-'; at most 200) or a non-empty prefix ending in '*'",
   });
 
 const policyName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]*$/, { error: 'expected a policy name of letters, digits, _ and -' });
@@ -28,18 +29,32 @@ const catalogueEntry = z.strictObject({
 
 export const catalogueSchema = z.record(z.string().min(1).max(4096), catalogueEntry).default({});
 
-/** Each policy is checked by the codec's own schema, so its messages and codes are the codec's. */
+/**
+ * One policy's problems, by the codec's own schema and with its codes; unknown fields are named
+ * one by one at their own path (zod reports them at the parent) and an old policy_version says why.
+ */
+function policyProblems(value: unknown): Array<{ path: PropertyKey[]; message: string }> {
+  const check = checkPolicyV2(value);
+  if (check.ok) return [];
+  const parsed = licensePolicyV2Schema.safeParse(value);
+  // The same schema and value: parsed's issues are check's, in the same order.
+  const issues = parsed.success ? [] : parsed.error.issues;
+  return issues.flatMap((issue, i) => {
+    if (issue.code === 'unrecognized_keys') {
+      return issue.keys.map((key) => ({ path: [...issue.path, key], message: 'unknown field in a license policy v2 (v1 fields such as limit are refused rather than ignored)' }));
+    }
+    if (issue.path.length === 1 && issue.path[0] === 'policy_version') return [{ path: issue.path, message: 'expected 2 (only license policy v2 is supported)' }];
+    const code = check.issues[i]?.code;
+    return [{ path: issue.path, message: `${issue.message}${code ? ` (license token error ${code})` : ''}` }];
+  });
+}
+
 export const policiesSchema = z
   .record(policyName, z.unknown())
   .default({})
   .superRefine((policies, ctx) => {
     for (const [name, value] of Object.entries(policies)) {
-      const check = checkPolicyV2(value);
-      if (check.ok) continue;
-      for (const issue of check.issues) {
-        const path = issue.path ? issue.path.split('.').map((p) => (/^\d+$/.test(p) ? Number(p) : p)) : [];
-        ctx.addIssue({ code: 'custom', path: [name, ...path], message: `${issue.message}${issue.code ? ` (license token error ${issue.code})` : ''}` });
-      }
+      for (const problem of policyProblems(value)) ctx.addIssue({ code: 'custom', path: [name, ...problem.path], message: problem.message });
     }
   });
 
@@ -54,7 +69,7 @@ export const drmSchema = z
      */
     mode: z.enum(['token', 'proxy', 'callback']).default('token'),
     /** drm.md §1.2: the console's site id ("4 uppercase alphabet"). */
-    site_id: z.string().regex(/^[A-Z0-9]{4}$/, { error: 'expected the 4-character site id from the license service console (error 1002)' }),
+    site_id: z.string().regex(/^[A-Z0-9]{4}$/, { error: 'expected the 4-character site id (uppercase letters and digits) from the license service console (error 1002)' }),
     /** 32 bytes as UTF-8: the AES-256 key itself (drm.md §1.3). */
     site_key: secretRef,
     access_key: secretRef,

@@ -83,6 +83,33 @@ export class AppClient {
   }
 }
 
+/**
+ * What a player does with a license token: POST the CDM's challenge to the license service with
+ * the token in `pallycon-customdata-v2` (drm.md §1.5). No device token: the license service
+ * trusts the token alone. `bytes` is the answer's length (a license is binary for Widevine).
+ */
+export async function postLicenseChallenge(url: string, token: string, challenge: { body: Buffer | string; type: string }): Promise<Answer & { bytes: number }> {
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': challenge.type, 'pallycon-customdata-v2': token },
+    body: challenge.body,
+    redirect: 'manual',
+    signal: AbortSignal.timeout(30_000),
+  });
+  const raw = Buffer.from(await response.arrayBuffer());
+  const type = response.headers.get('content-type') ?? '';
+  const text = raw.toString('utf8');
+  let json: unknown;
+  if (/json/.test(type) || text.trimStart().startsWith('{')) {
+    try {
+      json = JSON.parse(text);
+    } catch {
+      json = undefined;
+    }
+  }
+  return { status: response.status, headers: response.headers, text, json, bytes: raw.length };
+}
+
 /** The viewer's phone browser: cookies per origin, forms posted url-encoded, redirects by hand. */
 export class Browser {
   private readonly jar = new Map<string, Map<string, string>>();

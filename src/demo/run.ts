@@ -56,9 +56,9 @@ export async function runDemo(options: DemoOptions): Promise<number> {
       write(
         [
           'passgate demo — a scripted streaming app (the TV) and viewer (the phone), over HTTP only',
-          `  simulator (Adobe Pass + MVPD)  ${sim.url}`,
-          `  passgate                       ${passgate.url}`,
-          `  store                          embedded, in ${dataDir} (removed afterwards)`,
+          `  simulator (Adobe Pass, MVPD, DRM license service)  ${sim.url}`,
+          `  passgate                                          ${passgate.url}`,
+          `  store                                             embedded, in ${dataDir} (removed afterwards)`,
           '  The simulator throttles each device IP like Adobe Pass (1 call/s after a burst of 10);',
           '  passgate paces its upstream calls to match, so the later steps take about a second each.',
           '',

@@ -1,4 +1,4 @@
-import { AppClient, Browser, heading, inputValue, pageTitle, type Answer } from './http.js';
+import { AppClient, Browser, heading, inputValue, pageTitle, postLicenseChallenge, type Answer } from './http.js';
 
 /** The demo fixtures (SPEC §10): config/example.yaml's app and the simulator's default rules. */
 export const demoFixtures = {
@@ -10,6 +10,11 @@ export const demoFixtures = {
   deniedCode: 'authorization_denied_by_mvpd',
   username: 'demo-viewer',
   password: 'pass',
+  /** config/example.yaml's catalogue: REF30 covers `ref30-*`, PREMIUM `premium-*`; the simulator's DEMO site. */
+  drmSystem: 'widevine',
+  contentId: 'ref30-movie',
+  foreignContentId: 'premium-film',
+  drmSiteId: 'DEMO',
 } as const;
 
 export interface DemoStep {
@@ -55,6 +60,33 @@ const str = (value: unknown): string => (typeof value === 'string' ? value : val
 /** A bearer-grade value shown only by its start and length. */
 export const shorten = (token: string): string => (token.length <= 12 ? '…' : `${token.slice(0, 12)}… (${token.length} chars)`);
 
+/**
+ * A Widevine challenge as the simulator's license service reads it: protobuf-looking bytes with
+ * the ASCII marker `content_id=<cid>` standing in for the PSSH a real CDM would send.
+ */
+const widevineChallenge = (contentId: string) => ({
+  body: Buffer.concat([Buffer.from([0x08, 0x01, 0x12, 0x20]), Buffer.from(`passgate demo widevine challenge content_id=${contentId} `)]),
+  type: 'application/octet-stream',
+});
+
+/** The fields of a license token (base64 JSON, drm.md §1.2); undefined when it is not one. */
+function decodeLicenseToken(token: string): Record<string, unknown> | undefined {
+  try {
+    const value: unknown = JSON.parse(Buffer.from(token, 'base64').toString('utf8'));
+    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A gate refusal (403 problem+json) with the code it must carry. */
+function expectRefusal(answer: Answer, code: string, what: string): Record<string, unknown> {
+  expectStatus(answer, 403, what);
+  const problem = obj(answer.json);
+  expect(problem.code === code, `${what} refused with ${JSON.stringify(problem.code)}, expected ${code}`);
+  return problem;
+}
+
 /** Path and query of a URL, for the step lines. */
 const pathOf = (url: string): string => {
   const u = new URL(url);
@@ -79,6 +111,9 @@ export async function playDemo(target: DemoTarget, onStep: (step: DemoStep) => v
   let code = '';
   let activationUrlComplete = '';
   let next = '';
+  /** The license token and where it goes: kept for the player step, never printed. */
+  let license = { token: '', url: '' };
+  const drmRequest = (contentId: string) => `{resource: '${f.permitted}', drm: {system: '${f.drmSystem}', contentId: '${contentId}'}}`;
 
   const steps: Step[] = [
     {
@@ -297,6 +332,78 @@ export async function playDemo(target: DemoTarget, onStep: (step: DemoStep) => v
     },
     {
       actor: 'app',
+      title: `Get a Widevine license token for ${f.contentId}`,
+      async run() {
+        const answer = await app.call('POST', '/v1/authorize', { resource: f.permitted, drm: { system: f.drmSystem, contentId: f.contentId } });
+        expectStatus(answer, 200, 'POST /v1/authorize with drm');
+        const body = obj(answer.json);
+        const given = obj(body.license);
+        license = { token: str(given.token), url: str(given.licenseUrl) };
+        expect(body.authorized === true, 'authorized is not true');
+        expect(license.token !== '', 'no license token in the answer');
+        expect(license.url.startsWith(`${target.simUrl}/`), `the license URL ${JSON.stringify(license.url)} is not the simulator's license service`);
+        expect(given.header === 'pallycon-customdata-v2', `the token goes in ${JSON.stringify(given.header)}, expected pallycon-customdata-v2`);
+        const fields = decodeLicenseToken(license.token);
+        expect(fields, 'the license token is not base64 JSON');
+        const t = fields ?? {};
+        expect(t.drm_type === 'Widevine' && t.site_id === f.drmSiteId && t.cid === f.contentId, `the token says drm_type ${str(t.drm_type)}, site_id ${str(t.site_id)}, cid ${str(t.cid)}`);
+        expect(/^[0-9a-f]{32}$/.test(str(t.user_id)), `the token's user_id ${JSON.stringify(t.user_id)} is not a 32-hex device id`);
+        expect(str(t.policy) !== '' && str(t.hash) !== '', 'the token has no encrypted policy or no hash');
+        return {
+          request: `POST /v1/authorize ${drmRequest(f.contentId)} → ${answer.status}`,
+          details: [
+            ['decision', 'Permit, with a license token'],
+            ['licenseUrl', license.url],
+            ['header', str(given.header)],
+            ['expiresAt', str(given.expiresAt)],
+            ['token', `base64 JSON, ${license.token.length} chars (kept by the app, not shown); its fields:`],
+            ['token.drm_type', str(t.drm_type)],
+            ['token.site_id', str(t.site_id)],
+            ['token.user_id', `${str(t.user_id)} (the device, as the license service sees it)`],
+            ['token.cid', str(t.cid)],
+            ['token.timestamp', str(t.timestamp)],
+            ['token.policy', `AES-256 encrypted with the site key, ${str(t.policy).length} chars (not shown)`],
+            ['token.hash', 'SHA-256 over the fields and the access key (not shown)'],
+          ],
+        };
+      },
+    },
+    {
+      actor: 'app',
+      title: 'Fetch the Widevine license as the player does',
+      async run() {
+        const answer = await postLicenseChallenge(license.url, license.token, widevineChallenge(f.contentId));
+        const error = obj(answer.json);
+        expect(answer.status === 200 && error.errorCode === undefined, `the license service answered ${answer.status} ${answer.text.slice(0, 160)} ${answer.headers.get('x-sim-reason') ?? ''}`);
+        const type = answer.headers.get('content-type')?.split(';')[0] ?? '';
+        expect(type === 'application/octet-stream', `a Widevine license arrived as ${JSON.stringify(type)}, expected application/octet-stream`);
+        return {
+          request: `POST ${pathOf(license.url)} (simulator's license service; pallycon-customdata-v2: the token; a Widevine challenge for ${f.contentId}) → ${answer.status}`,
+          details: [
+            ['license', `received, ${type}, ${answer.bytes} bytes`],
+            ['says', answer.text.split('\n')[0] ?? ''],
+          ],
+        };
+      },
+    },
+    {
+      actor: 'app',
+      title: `Ask for a license outside ${f.permitted}`,
+      async run() {
+        const answer = await app.call('POST', '/v1/license-token', { resource: f.permitted, drm: { system: f.drmSystem, contentId: f.foreignContentId } });
+        const problem = expectRefusal(answer, 'content_not_in_resource', 'POST /v1/license-token');
+        return {
+          request: `POST /v1/license-token ${drmRequest(f.foreignContentId)} → ${answer.status}`,
+          details: [
+            ['decision', 'refused: no license token'],
+            ['code', str(problem.code)],
+            ['title', str(problem.title)],
+          ],
+        };
+      },
+    },
+    {
+      actor: 'app',
       title: `Play ${f.denied}`,
       async run() {
         const answer = await app.call('POST', '/v1/authorize', { resource: f.denied });
@@ -325,6 +432,22 @@ export async function playDemo(target: DemoTarget, onStep: (step: DemoStep) => v
         return {
           request: `POST /v1/logout → ${answer.status}`,
           details: [['actionName', str(body.actionName)], ...(body.url ? [['url', str(body.url)] as [string, string]] : [])],
+        };
+      },
+    },
+    {
+      actor: 'app',
+      title: 'Ask for a license after signing out',
+      async run() {
+        const answer = await app.call('POST', '/v1/license-token', { resource: f.permitted, drm: { system: f.drmSystem, contentId: f.contentId } });
+        const problem = expectRefusal(answer, 'logged_out', 'POST /v1/license-token');
+        return {
+          request: `POST /v1/license-token ${drmRequest(f.contentId)} → ${answer.status}`,
+          details: [
+            ['decision', 'refused: the Permit ended with the sign-out'],
+            ['code', str(problem.code)],
+            ['title', str(problem.title)],
+          ],
         };
       },
     },

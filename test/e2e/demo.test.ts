@@ -2,6 +2,7 @@ import test, { type ExecutionContext } from 'ava';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { packageRoot } from '../../src/config/package.js';
+import { DEMO_DRM_SITE, DEMO_WIDEVINE_PROVIDER } from '../../src/sim/rules.js';
 
 /** The environment without any passgate setting of the machine running the tests. */
 function cleanEnv(): NodeJS.ProcessEnv {
@@ -32,10 +33,21 @@ const steps = [
   'Read the profile',
   'Preauthorize the catalogue',
   'Play REF30',
+  'Get a Widevine license token for ref30-movie',
+  'Fetch the Widevine license as the player does',
+  'Ask for a license outside REF30',
   'Play PREMIUM',
   'Sign out',
+  'Ask for a license after signing out',
   'Read the profile again',
 ];
+
+/** The text of step `n` (from its numbered head to the next one). */
+function stepText(stdout: string, n: number): string {
+  const start = stdout.indexOf(`\n${String(n).padStart(2)}. `);
+  const end = stdout.indexOf(`\n${String(n + 1).padStart(2)}. `, start + 1);
+  return stdout.slice(start, end === -1 ? undefined : end);
+}
 
 test.serial('passgate demo: every step, in order, exit 0, no credential in the output', async (t) => {
   t.timeout(60_000);
@@ -49,7 +61,7 @@ test.serial('passgate demo: every step, in order, exit 0, no credential in the o
     t.true(stdout.includes(title), `names step ${i + 1}: ${title}`);
     at = found;
   }
-  for (const request of ['POST /v1/devices', 'GET /v1/mvpds', 'POST /v1/authentication', 'GET /activate?code=', 'POST /activate', '/sim/mvpd/Cablevision/login', 'GET /activate/done', '?wait=10', 'GET /v1/profile', 'POST /v1/preauthorize', 'POST /v1/authorize', 'POST /v1/logout']) {
+  for (const request of ['POST /v1/devices', 'GET /v1/mvpds', 'POST /v1/authentication', 'GET /activate?code=', 'POST /activate', '/sim/mvpd/Cablevision/login', 'GET /activate/done', '?wait=10', 'GET /v1/profile', 'POST /v1/preauthorize', 'POST /v1/authorize', 'POST /v1/logout', 'POST /v1/license-token', 'POST /ri/licenseManager.do']) {
     t.true(stdout.includes(request), `shows ${request}`);
   }
   t.regex(stdout, /status\s+authenticated/);
@@ -58,7 +70,28 @@ test.serial('passgate demo: every step, in order, exit 0, no credential in the o
   t.regex(stdout, /upstream\.code\s+authorization_denied_by_mvpd/);
   t.regex(stdout, /upstream\.message\s+\S/);
   t.regex(stdout, /profile\s+null/);
-  t.regex(stdout, /All 14 steps behaved as expected/);
+
+  const token = stepText(stdout, 12);
+  t.true(token.includes("POST /v1/authorize {resource: 'REF30', drm: {system: 'widevine', contentId: 'ref30-movie'}} → 200"));
+  t.regex(token, /header\s+pallycon-customdata-v2\n/);
+  t.regex(token, /token\s+base64 JSON, \d+ chars \(kept by the app, not shown\)/);
+  t.regex(token, /token\.drm_type\s+Widevine\n/);
+  t.regex(token, /token\.site_id\s+DEMO\n/);
+  t.regex(token, /token\.user_id\s+[0-9a-f]{32} /);
+  t.regex(token, /token\.cid\s+ref30-movie\n/);
+  t.regex(token, /token\.timestamp\s+\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\n/);
+  t.regex(token, /token\.policy\s+AES-256 encrypted .*\(not shown\)/);
+  const player = stepText(stdout, 13);
+  t.regex(player, /POST \/ri\/licenseManager\.do .*a Widevine challenge for ref30-movie\) → 200/);
+  t.regex(player, /license\s+received, application\/octet-stream, \d+ bytes/);
+  t.regex(player, /says\s+PASSGATE-SIM FAKE WIDEVINE LICENSE/);
+  const outside = stepText(stdout, 14);
+  t.true(outside.includes("POST /v1/license-token {resource: 'REF30', drm: {system: 'widevine', contentId: 'premium-film'}} → 403"));
+  t.regex(outside, /code\s+content_not_in_resource\n/);
+  const afterLogout = stepText(stdout, 17);
+  t.true(afterLogout.includes("POST /v1/license-token {resource: 'REF30', drm: {system: 'widevine', contentId: 'ref30-movie'}} → 403"));
+  t.regex(afterLogout, /code\s+logged_out\n/);
+  t.regex(stdout, /All 18 steps behaved as expected/);
   assertNoCredentials(t, stdout + stderr);
 });
 
@@ -81,6 +114,10 @@ function assertNoCredentials(t: ExecutionContext, output: string): void {
   // No JWT/JWS (the device token, the software statement, a DCR access token).
   t.notRegex(output, /eyJ[\w-]{5,}\.[\w-]{5,}\.[\w-]*/);
   t.notRegex(output, /Bearer [\w.-]{10,}/);
-  // The media token appears only shortened: no long base64 run.
+  // The media token and the license token appear only shortened or described: no long base64 run.
   t.notRegex(output, /[A-Za-z0-9+/=]{120,}/);
+  // Nor the license token's JSON (its encrypted policy, its hash) ...
+  t.notRegex(output, /"(policy|hash)"\s*:/);
+  // ... nor the keys it is made with (the site's, and the Widevine provider's).
+  for (const secret of [DEMO_DRM_SITE.siteKey, DEMO_DRM_SITE.accessKey, DEMO_WIDEVINE_PROVIDER.key, DEMO_WIDEVINE_PROVIDER.iv]) t.false(output.includes(secret));
 }
