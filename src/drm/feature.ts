@@ -90,7 +90,7 @@ export function createDrmFeature(
     callbackRoutes({ siteKey: () => drmConfig.siteKey.reveal(), decide: (request) => drm.callbackDecide(request), logger, registry: deps.metricsRegistry }),
     adminRouter({ adminKey: config.adminKey, apps, users, revocations, entitlement: deps.entitlement, signin: deps.signin, revAllowInfo, ...(revInfo ? { revInfo } : {}) }),
   ];
-  if (revInfo) routers.push(revInfoRoutes(revInfo, allowList));
+  routers.push(revInfoRoutes(revInfo, allowList));
 
   return {
     service: {

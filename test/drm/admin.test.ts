@@ -2,6 +2,7 @@ import test, { type ExecutionContext } from 'ava';
 import { readFileSync } from 'node:fs';
 import { upstreamProfiles, type ProblemBody } from '../entitlement/fixture.js';
 import { withDrm, type Device, type DrmFixture } from './drm-fixture.js';
+import { drmSection, simRevInfo } from '../helpers/drm-config.js';
 
 const ADMIN_KEY = 'test-admin-key-0123456789abcdef-0123456789';
 
@@ -18,7 +19,7 @@ interface AdminFixture extends DrmFixture {
 }
 
 async function withAdmin(t: ExecutionContext, env: Record<string, string> = { PASSGATE_ADMIN_KEY: ADMIN_KEY }): Promise<AdminFixture> {
-  const f = await withDrm(t, {}, { env });
+  const f = await withDrm(t, {}, { env, file: { drm: drmSection({ playready: simRevInfo }) } });
   return {
     ...f,
     admin: (method, path, body, key = ADMIN_KEY) =>

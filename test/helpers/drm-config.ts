@@ -24,9 +24,13 @@ export const demoDrmFile = {
     site_key: DEMO_DRM_SITE.siteKey,
     access_key: DEMO_DRM_SITE.accessKey,
     widevine: { service: 'pallycon', provider: DEMO_WIDEVINE_PROVIDER.provider, signing_key: DEMO_WIDEVINE_PROVIDER.key, signing_iv: DEMO_WIDEVINE_PROVIDER.iv },
-    playready: { revinfo_url: '/playready/revinfo.xml' },
+    // RevInfo is off by default: a download at start-up would show in tests that count upstream calls.
+    playready: {},
   },
 };
+
+/** The simulator's RevInfo document as the drm upstream path (turns the scheduled download on). */
+export const simRevInfo = { revinfo_url: '/playready/revinfo.xml' };
 
 /** The demo drm section with some settings changed (mode, widevine service, …). */
 export const drmSection = (changes: Record<string, unknown>) => ({ ...demoDrmFile.drm, ...changes });

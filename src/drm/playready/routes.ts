@@ -60,10 +60,11 @@ function lastModifiedOf(record: RevInfoRecord): string {
  * `GET /drm/playready/revallowinfo` — the operator's allow-list as the documented RevAllowInfo XML.
  * Both carry a content ETag (the same on every replica) and answer 304 to a matching If-None-Match.
  */
-export function revInfoRoutes(service: RevInfoService, allowList: () => Promise<string[]>): Router<AppState> {
+export function revInfoRoutes(service: RevInfoService | undefined, allowList: () => Promise<string[]>): Router<AppState> {
   const router = new Router<AppState>();
 
   router.get('/drm/playready/revinfo', async (ctx: AppContext) => {
+    if (!service) throw new Problem('drm_not_configured', 'No drm.playready.revinfo_url is configured, so passgate keeps no RevInfo.');
     const record = await fromStore(ctx, 'playready revinfo', () => service.current());
     if (!record) {
       throw new Problem('not_ready', 'No PlayReady RevInfo has been downloaded yet; retry later.', { headers: { 'Retry-After': '60' } });
