@@ -75,6 +75,22 @@ async function benchStore(label: string, store: Store): Promise<void> {
 }
 
 const silent = createLogger({ level: 'silent' });
+
+/** A Cablevision profile at the simulator for (DCR client, device), as an MVPD login would leave. */
+function signInAtSim(clientId: string, deviceId: string): void {
+  sim.state.saveProfile({
+    clientId,
+    deviceId,
+    serviceProvider: 'REF30',
+    mvpd: 'Cablevision',
+    notBefore: Date.now(),
+    notAfter: Date.now() + 3600_000,
+    issuer: 'Cablevision',
+    type: 'regular',
+    attributes: { userID: { value: 'bench', state: 'plain' } },
+    userId: 'bench',
+  });
+}
 const dir = mkdtempSync(join(tmpdir(), 'passgate-bench-'));
 const sim = await startSim({ port: 0, rules: { ...defaultRules(), throttle: { enabled: false, ratePerSecond: 1, burst: 10 } }, logger: silent });
 const passgate = await startPassgate(
@@ -97,18 +113,7 @@ async function benchLicenseGate(): Promise<void> {
   ).json()) as { deviceToken: string; device: { app: string; fingerprint: string } };
   const record = await passgate.services.pass.registry.get(registered.device.app, registered.device.fingerprint);
   if (!record) throw new Error('bench: the device has no DCR record');
-  sim.state.saveProfile({
-    clientId: record.clientId,
-    deviceId: registered.device.fingerprint,
-    serviceProvider: 'REF30',
-    mvpd: 'Cablevision',
-    notBefore: Date.now(),
-    notAfter: Date.now() + 3600_000,
-    issuer: 'Cablevision',
-    type: 'regular',
-    attributes: { userID: { value: 'bench', state: 'plain' } },
-    userId: 'bench',
-  });
+  signInAtSim(record.clientId, registered.device.fingerprint);
   const auth = { authorization: `Bearer ${registered.deviceToken}`, 'content-type': 'application/json' };
   const authorized = await fetch(`${passgate.url}/v1/authorize`, { method: 'POST', headers: auth, body: JSON.stringify({ resource: 'REF30', drm: { system: 'widevine', contentId: 'ref30-movie' } }) });
   if (authorized.status !== 200) throw new Error(`bench: authorize answered ${authorized.status}: ${await authorized.text()}`);
@@ -164,18 +169,7 @@ try {
   const { access_token } = (await (await tokenCall()).json()) as { access_token: string };
   const deviceId = Buffer.from('bench-device').toString('base64');
   const headers = { authorization: `Bearer ${access_token}`, 'ap-device-identifier': `fingerprint ${deviceId}`, 'x-device-info': xdi };
-  sim.state.saveProfile({
-    clientId: reg.client_id,
-    deviceId,
-    serviceProvider: 'REF30',
-    mvpd: 'Cablevision',
-    notBefore: Date.now(),
-    notAfter: Date.now() + 3600_000,
-    issuer: 'Cablevision',
-    type: 'regular',
-    attributes: { userID: { value: 'bench', state: 'plain' } },
-    userId: 'bench',
-  });
+  signInAtSim(reg.client_id, deviceId);
   await measure('sim GET configuration', () => expectStatus(fetch(`${sim.url}/api/v2/REF30/configuration`, { headers }), 200));
   await measure('sim POST decisions/authorize', () =>
     expectStatus(

@@ -1,6 +1,6 @@
 import type { EntitlementService, AuthorizeLicensing } from '../entitlement/feature.js';
 import type { Feature, FeatureDeps } from '../features.js';
-import { createUpstreamClient } from '../infra/upstream-http.js';
+import { createConfiguredUpstreamClient } from '../infra/upstream-http.js';
 import { createUpstreamMetrics } from '../infra/upstream-metrics.js';
 import type { SigninService } from '../signin/feature.js';
 import { adminRouter, REVALLOWINFO_KEY } from './admin-routes.js';
@@ -47,15 +47,9 @@ export function createDrmFeature(
     };
   }
 
-  const http = createUpstreamClient({
-    name: 'drm',
-    baseUrl: config.upstreams.drm.baseUrl,
+  const http = createConfiguredUpstreamClient('drm', config.upstreams.drm.baseUrl, config.upstreamClient, {
     metrics: createUpstreamMetrics(deps.metricsRegistry),
     logger,
-    timeouts: { connectMs: config.upstreamClient.connectTimeoutMs, requestMs: config.upstreamClient.requestTimeoutMs },
-    dns: { maxTtlSeconds: config.upstreamClient.dnsMaxTtlSeconds },
-    retry: { maxRetries: config.upstreamClient.maxRetries },
-    breaker: config.upstreamClient.breaker,
   });
   const catalogue = new Catalogue(drmConfig.catalogue, drmConfig.policies);
   const gate = new LicenseGate({ catalogue, entitlement: deps.entitlement, revocations, users });

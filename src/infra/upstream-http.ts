@@ -123,6 +123,33 @@ const positive = (value: number | undefined, fallback: number) =>
 const isTransient = (error: Error) =>
   error instanceof UpstreamUnavailableError && (error.reason === 'network' || error.reason === 'timeout');
 
+/** The `upstream_client` settings of the config file (SPEC §6), as every upstream client takes them. */
+export interface UpstreamClientSettings {
+  dnsMaxTtlSeconds: number;
+  connectTimeoutMs: number;
+  requestTimeoutMs: number;
+  maxRetries: number;
+  breaker: { consecutiveFailures: number; halfOpenAfterMs: number };
+}
+
+/** A client for one upstream with the configured timeouts, DNS cap, retries and breaker. */
+export function createConfiguredUpstreamClient(
+  name: string,
+  baseUrl: string,
+  settings: UpstreamClientSettings,
+  deps: Pick<UpstreamClientOptions, 'metrics' | 'logger'>,
+): UpstreamClient {
+  return createUpstreamClient({
+    name,
+    baseUrl,
+    ...deps,
+    timeouts: { connectMs: settings.connectTimeoutMs, requestMs: settings.requestTimeoutMs },
+    dns: { maxTtlSeconds: settings.dnsMaxTtlSeconds },
+    retry: { maxRetries: settings.maxRetries },
+    breaker: settings.breaker,
+  });
+}
+
 /** One client per upstream: one got instance, one keep-alive agent pair, one DNS cache, one breaker. */
 export function createUpstreamClient(options: UpstreamClientOptions): UpstreamClient {
   const { name, metrics, logger } = options;

@@ -4,7 +4,7 @@ import type { Clock } from '../infra/clock.js';
 import type { Keyring } from '../infra/keyring.js';
 import type { Logger } from '../infra/logger.js';
 import type { Store } from '../infra/store.js';
-import { createUpstreamClient } from '../infra/upstream-http.js';
+import { createConfiguredUpstreamClient } from '../infra/upstream-http.js';
 import { createUpstreamMetrics } from '../infra/upstream-metrics.js';
 import { PassClient } from './client.js';
 import { defaultCoordination, type CoordinationOptions } from './coordination.js';
@@ -54,15 +54,9 @@ export function createPassServices(deps: PassServicesDeps): PassServices {
 
   const ownClient =
     deps.upstreamClient === undefined
-      ? createUpstreamClient({
-          name: 'pass',
-          baseUrl: config.upstreams.pass.baseUrl,
+      ? createConfiguredUpstreamClient('pass', config.upstreams.pass.baseUrl, config.upstreamClient, {
           metrics: createUpstreamMetrics(deps.metricsRegistry),
           logger,
-          timeouts: { connectMs: config.upstreamClient.connectTimeoutMs, requestMs: config.upstreamClient.requestTimeoutMs },
-          dns: { maxTtlSeconds: config.upstreamClient.dnsMaxTtlSeconds },
-          retry: { maxRetries: config.upstreamClient.maxRetries },
-          breaker: config.upstreamClient.breaker,
         })
       : undefined;
   const http: PassHttp = deps.upstreamClient ?? (ownClient as PassHttp);

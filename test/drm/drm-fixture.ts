@@ -1,4 +1,5 @@
 import type { ExecutionContext } from 'ava';
+import type { LicenseDecision } from '../../src/drm/audit.js';
 import type { SimRulesInput } from '../../src/sim/rules.js';
 import { withEntitlement, type Device, type EntitlementFixture } from '../entitlement/fixture.js';
 
@@ -12,20 +13,7 @@ export interface License {
 }
 
 /** One audit line of the drm-audit logger. */
-export interface AuditLine {
-  audit: 'drm-license';
-  outcome: 'grant' | 'refuse';
-  reason: string;
-  mode: string;
-  system: string;
-  via: string;
-  app?: string;
-  userId?: string;
-  resource?: string;
-  contentId?: string;
-  source: string;
-  licenseServiceCode?: string;
-}
+export type AuditLine = LicenseDecision & { audit: 'drm-license' };
 
 export interface DrmFixture extends EntitlementFixture {
   /** A registered device signed in with Cablevision. */
