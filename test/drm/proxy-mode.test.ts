@@ -1,6 +1,5 @@
 import test, { type ExecutionContext } from 'ava';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer, type AddressInfo } from 'node:net';
 import { Catalogue } from '../../src/drm/catalogue.js';
 import { mintLicenseToken, type DrmType } from '../../src/drm/pallycon/token.js';
 import type { Revocation } from '../../src/drm/revocations.js';
@@ -239,17 +238,17 @@ test('proxy: a license-service error (site disabled, 1004) is 502 license_refuse
 });
 
 /** A URL nothing listens on (a port just released). */
-async function deadUrl(): Promise<string> {
-  const server = createServer();
+/** A listener that drops every connection at once: a license service that never answers (no port-reuse race). */
+async function deadUrl(t: ExecutionContext): Promise<string> {
+  const server = createServer((socket) => socket.destroy());
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return `http://127.0.0.1:${port}`;
+  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 }
 
 test('proxy: a license service that does not answer is 503 license_service_unavailable with Retry-After, never a license', async (t) => {
-  // The simulator's fault knobs apply to the Pass paths only, so the DRM upstream points at a closed port.
-  const f = await withDrm(t, {}, { env: { DRM_BASE_URL: await deadUrl() } });
+  // The simulator's fault knobs apply to the Pass paths only, so the DRM upstream is a listener that hangs up.
+  const f = await withDrm(t, {}, { env: { DRM_BASE_URL: await deadUrl(t) } });
   const device = await f.signedIn();
   t.is((await f.authorize(device, 'REF30')).status, 200);
 
