@@ -1,0 +1,706 @@
+import test from 'ava';
+import { randomBytes } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { basename, dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parse, parseAllDocuments } from 'yaml';
+import { loadConfig, type Env } from '../../src/config/load.js';
+import { envSchema } from '../../src/config/schema.js';
+import { drmSection, simRevInfo } from '../helpers/drm-config.js';
+import { tempDir } from '../helpers/with-app.js';
+import { withPassgate } from '../helpers/with-passgate.js';
+
+/**
+ * The deployment artifacts (k8s/, grafana/) checked against the code they deploy: manifests that
+ * kustomize can resolve, a Deployment whose probes, ports and variables passgate really has, a
+ * config file that passgate's own loader accepts, and a dashboard and alerts whose metric names
+ * a running passgate exposes (a renamed metric fails here, not silently in Grafana).
+ */
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const k8s = join(root, 'k8s');
+
+type Json = Record<string, unknown>;
+type Manifest = Json & { apiVersion: string; kind: string; metadata: { name: string; labels?: Record<string, string> }; spec?: Json };
+
+interface EnvVar {
+  name: string;
+  value?: string | null;
+  valueFrom?: { secretKeyRef?: { name: string; key: string; optional?: boolean } };
+}
+interface Probe {
+  httpGet?: { path: string; port: string | number };
+}
+interface Container {
+  name: string;
+  ports: Array<{ name: string; containerPort: number }>;
+  env: EnvVar[];
+  resources: { requests?: Record<string, string>; limits?: Record<string, string> };
+  securityContext: Json & { capabilities?: { drop?: string[] } };
+  livenessProbe?: Probe;
+  readinessProbe?: Probe;
+  startupProbe?: Probe;
+  lifecycle?: { preStop?: { exec?: { command: string[] } } };
+  volumeMounts: Array<{ name: string; mountPath: string }>;
+}
+interface Volume {
+  name: string;
+  emptyDir?: Json;
+  configMap?: { name: string };
+  secret?: { secretName: string; items?: Array<{ key: string; path: string }> };
+}
+interface PodSpec {
+  terminationGracePeriodSeconds: number;
+  securityContext: Json & { seccompProfile?: { type: string } };
+  topologySpreadConstraints?: unknown[];
+  affinity?: { podAntiAffinity?: unknown };
+  containers: Container[];
+  volumes: Volume[];
+}
+interface DeploymentSpec {
+  replicas: number;
+  selector: { matchLabels: Record<string, string> };
+  template: { metadata: { labels: Record<string, string> }; spec: PodSpec };
+}
+
+// ── reading the files ──────────────────────────────────────────────────────────────────────
+
+function yamlFiles(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) return yamlFiles(path);
+    return /\.ya?ml$/.test(name) ? [path] : [];
+  });
+}
+
+/** Every document of a YAML file; throws naming the file and the parser's first error. */
+function documents(path: string): unknown[] {
+  return parseAllDocuments(readFileSync(path, 'utf8')).map((doc) => {
+    if (doc.errors.length > 0) throw new Error(`${relative(root, path)}: ${doc.errors[0]?.message}`);
+    return doc.toJS() as unknown;
+  });
+}
+
+/** A Kubernetes object (kustomization files have kind and apiVersion too, but are not applied). */
+const isManifest = (doc: unknown): doc is Manifest =>
+  typeof doc === 'object' && doc !== null && 'kind' in doc && 'apiVersion' in doc && (doc as { kind: unknown }).kind !== 'Kustomization';
+
+function manifestsIn(dir: string): Manifest[] {
+  return yamlFiles(dir).flatMap((path) => documents(path).filter(isManifest));
+}
+
+function one(manifests: Manifest[], kind: string, name?: string): Manifest {
+  const found = manifests.filter((m) => m.kind === kind && (name === undefined || m.metadata.name === name));
+  if (found.length !== 1) throw new Error(`expected one ${kind}${name ? ` ${name}` : ''}, found ${found.length}`);
+  return found[0] as Manifest;
+}
+
+const base = manifestsIn(join(k8s, 'base'));
+const redis = manifestsIn(join(k8s, 'redis'));
+const deployment = one(base, 'Deployment', 'passgate');
+const deploymentSpec = deployment.spec as unknown as DeploymentSpec;
+const pod = deploymentSpec.template.spec;
+const container = pod.containers.find((c) => c.name === 'passgate') as Container;
+const secretTemplate = one(base, 'Secret', 'passgate-secrets') as Manifest & { stringData: Record<string, string> };
+const baseKustomization = parse(readFileSync(join(k8s, 'base', 'kustomization.yaml'), 'utf8')) as Json & {
+  configMapGenerator: Array<{ name: string; files: string[] }>;
+};
+
+/** The file behind the generated ConfigMap the Deployment mounts, and where it is mounted. */
+function configMapFile(): { path: string; mountPath: string } {
+  const volume = pod.volumes.find((v) => v.configMap) as Volume;
+  const generator = baseKustomization.configMapGenerator.find((g) => g.name === volume.configMap?.name);
+  if (!generator) throw new Error(`no configMapGenerator named ${volume.configMap?.name}`);
+  const mount = container.volumeMounts.find((m) => m.name === volume.name);
+  return { path: join(k8s, 'base', generator.files[0] as string), mountPath: mount?.mountPath as string };
+}
+
+/** Mounted secret files: absolute path in the pod → the Secret key it holds. */
+function secretFiles(): Map<string, string> {
+  const files = new Map<string, string>();
+  for (const volume of pod.volumes.filter((v) => v.secret)) {
+    const mount = container.volumeMounts.find((m) => m.name === volume.name);
+    for (const item of volume.secret?.items ?? []) files.set(`${mount?.mountPath}/${item.path}`, item.key);
+  }
+  return files;
+}
+
+/** `{ env: NAME }` and `{ file: /path }` references anywhere in a parsed config file. */
+function secretRefs(value: unknown, found: { env: string[]; file: string[] } = { env: [], file: [] }) {
+  if (Array.isArray(value)) for (const item of value) secretRefs(item, found);
+  else if (typeof value === 'object' && value !== null) {
+    const keys = Object.keys(value);
+    const ref = value as Record<string, unknown>;
+    if (keys.length === 1 && typeof ref.env === 'string') found.env.push(ref.env);
+    else if (keys.length === 1 && typeof ref.file === 'string') found.file.push(ref.file);
+    else for (const child of Object.values(value)) secretRefs(child, found);
+  }
+  return found;
+}
+
+/** The container env after an overlay's strategic-merge patch (env merges by name; null deletes). */
+function patchedEnv(env: EnvVar[], patch: EnvVar[] | undefined): EnvVar[] {
+  const merged = env.map((e) => ({ ...e }));
+  for (const change of patch ?? []) {
+    const target = merged.find((e) => e.name === change.name);
+    if (!target) {
+      merged.push({ ...change });
+      continue;
+    }
+    for (const [key, value] of Object.entries(change) as Array<[keyof EnvVar, never]>) {
+      if (value === null) delete target[key];
+      else target[key] = value;
+    }
+  }
+  return merged;
+}
+
+function overlayEnv(overlay: string): EnvVar[] {
+  const patch = manifestsIn(join(k8s, 'overlays', overlay)).find((m) => m.kind === 'Deployment');
+  const patchContainer = (patch?.spec as unknown as DeploymentSpec | undefined)?.template.spec.containers.find((c) => c.name === container.name);
+  return patchedEnv(container.env, patchContainer?.env);
+}
+
+// ── PromQL ──────────────────────────────────────────────────────────────────────────────────
+
+const promqlWords = new Set(
+  (
+    'sum min max avg count stddev stdvar topk bottomk quantile count_values group rate irate increase delta idelta deriv ' +
+    'histogram_quantile time vector scalar abs absent absent_over_time clamp clamp_min clamp_max ceil floor round exp ln ' +
+    'log2 log10 sqrt sort sort_desc label_replace label_join changes resets predict_linear avg_over_time min_over_time ' +
+    'max_over_time sum_over_time count_over_time last_over_time quantile_over_time stddev_over_time timestamp ' +
+    'and or unless bool offset by without on ignoring group_left group_right inf nan'
+  ).split(' '),
+);
+
+/** Strings, label matchers, ranges, grouping lists and Grafana variables taken out. */
+function skeleton(expr: string): string {
+  return expr
+    .replace(/"(?:[^"\\]|\\.)*"/g, '""')
+    .replace(/\{[^}]*\}/g, ' ')
+    .replace(/\[[^\]]*\]/g, ' ')
+    .replace(/\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)/g, ' ')
+    .replace(/\$\{?\w+\}?/g, ' ');
+}
+
+/** The metric names an expression reads (what is left once PromQL's own words are gone). */
+function metricNames(expr: string): string[] {
+  const names = new Set<string>();
+  for (const match of skeleton(expr).matchAll(/(?<![\w:.])([A-Za-z_:][\w:]*)/g)) {
+    if (!promqlWords.has(match[1] as string)) names.add(match[1] as string);
+  }
+  return [...names];
+}
+
+/** Label names used in `metric{…}` matchers, per metric. */
+function matcherLabels(expr: string): Array<{ metric: string; labels: string[] }> {
+  return [...expr.matchAll(/([A-Za-z_:][\w:]*)\{([^}]*)\}/g)].map((m) => ({
+    metric: m[1] as string,
+    labels: [...(m[2] as string).matchAll(/([A-Za-z_]\w*)\s*(?:=~|!~|!=|=)/g)].map((l) => l[1] as string),
+  }));
+}
+
+/** Label names of `by (…)` / `without (…)` clauses. */
+function groupingLabels(expr: string): string[] {
+  return [...expr.matchAll(/\b(?:by|without)\s*\(([^)]*)\)/g)].flatMap((m) => (m[1] as string).split(',').map((l) => l.trim()).filter(Boolean));
+}
+
+/** The argument text of every rate()/irate()/increase() call. */
+function rangeFunctionArguments(expr: string): Array<{ fn: string; argument: string }> {
+  const calls: Array<{ fn: string; argument: string }> = [];
+  for (const match of expr.matchAll(/\b(rate|irate|increase)\s*\(/g)) {
+    let depth = 1;
+    let i = (match.index as number) + match[0].length;
+    const start = i;
+    for (; i < expr.length && depth > 0; i++) {
+      if (expr[i] === '(') depth++;
+      else if (expr[i] === ')') depth--;
+    }
+    calls.push({ fn: match[1] as string, argument: expr.slice(start, i - 1) });
+  }
+  return calls;
+}
+
+interface Exposition {
+  types: Map<string, string>;
+  /** Label names seen on each family's samples. */
+  labels: Map<string, Set<string>>;
+}
+
+/** The Prometheus text format: `# TYPE` lines name the families, samples carry their labels. */
+function parseExposition(text: string): Exposition {
+  const types = new Map<string, string>();
+  const labels = new Map<string, Set<string>>();
+  for (const line of text.split('\n')) {
+    const type = /^# TYPE (\S+) (\S+)$/.exec(line);
+    if (type) {
+      types.set(type[1] as string, type[2] as string);
+      continue;
+    }
+    const sample = /^([A-Za-z_:][\w:]*)(?:\{(.*)\})? \S+/.exec(line);
+    if (!sample) continue;
+    const name = sample[1] as string;
+    const family = types.has(name) ? name : name.replace(/_(bucket|sum|count)$/, '');
+    const seen = labels.get(family) ?? new Set<string>();
+    for (const label of (sample[2] ?? '').matchAll(/([A-Za-z_]\w*)="(?:[^"\\]|\\.)*"/g)) if (label[1] !== 'le') seen.add(label[1] as string);
+    labels.set(family, seen);
+  }
+  return { types, labels };
+}
+
+/** A family, or a histogram's (or summary's) _bucket/_sum/_count series. */
+function familyOf(name: string, exposition: Exposition): string | undefined {
+  if (exposition.types.has(name)) return name;
+  const suffix = /^(.*)_(bucket|sum|count)$/.exec(name);
+  const type = suffix ? exposition.types.get(suffix[1] as string) : undefined;
+  if (type === 'histogram' || (type === 'summary' && suffix?.[2] !== 'bucket')) return suffix?.[1];
+  return undefined;
+}
+
+/** Labels Prometheus adds from the scrape target (ServiceMonitor), not passgate. */
+const targetLabels = new Set(['namespace', 'pod', 'job', 'instance', 'service', 'endpoint', 'container']);
+
+/** Series the alerts may read that passgate does not expose: Prometheus' own and kube-state-metrics'. */
+const externalSeries = new Set(['up', 'kube_deployment_status_replicas_available']);
+
+interface Panel {
+  id: number;
+  type: string;
+  title: string;
+  datasource?: { type: string; uid: string };
+  fieldConfig?: { defaults?: { unit?: string } };
+  targets?: Array<{ expr: string; datasource?: { uid: string } }>;
+  panels?: Panel[];
+}
+interface Dashboard {
+  panels: Panel[];
+  templating: { list: Array<{ name: string; type: string; query: unknown; definition?: string }> };
+}
+
+const readDashboard = () => JSON.parse(readFileSync(join(root, 'grafana', 'dashboards', 'passgate.json'), 'utf8')) as Dashboard;
+const allPanels = (dashboard: Dashboard): Panel[] => dashboard.panels.flatMap((p) => [p, ...(p.panels ?? [])]).filter((p) => p.type !== 'row');
+
+/** Metric names in panel targets and in the template variables' label_values(metric…) queries. */
+function dashboardMetrics(dashboard: Dashboard): string[] {
+  const names = new Set(allPanels(dashboard).flatMap((p) => (p.targets ?? []).flatMap((target) => metricNames(target.expr))));
+  for (const variable of dashboard.templating.list) {
+    const query = typeof variable.query === 'string' ? variable.query : ((variable.query as { query?: string } | undefined)?.query ?? '');
+    const metric = /label_values\(\s*([A-Za-z_:][\w:]*)/.exec(query);
+    if (metric) names.add(metric[1] as string);
+  }
+  return [...names];
+}
+
+const ruleExpressions = () => {
+  const rule = one(base, 'PrometheusRule', 'passgate').spec as { groups: Array<{ rules: Array<{ alert: string; expr: string; for?: string; labels?: Json; annotations?: Json }> }> };
+  return rule.groups.flatMap((g) => g.rules);
+};
+
+/** What the dashboard and the alerts get wrong about a running passgate's metrics. */
+function metricProblems(exposition: Exposition, dashboard: Dashboard) {
+  const known = (name: string) => familyOf(name, exposition) !== undefined;
+  const used = new Set(dashboardMetrics(dashboard).map((name) => familyOf(name, exposition) ?? name));
+  return {
+    unknownInDashboard: dashboardMetrics(dashboard).filter((name) => !known(name)),
+    unknownInRules: ruleExpressions().flatMap((r) => metricNames(r.expr)).filter((name) => !known(name) && !externalSeries.has(name)),
+    missingFromDashboard: [...exposition.types.keys()].filter((family) => family.startsWith('passgate_') && !used.has(family)),
+  };
+}
+
+// ── the manifests ───────────────────────────────────────────────────────────────────────────
+
+test('every YAML file under k8s/ and grafana/ parses, and every manifest has apiVersion, kind and a name', (t) => {
+  const files = [...yamlFiles(k8s), ...yamlFiles(join(root, 'grafana'))];
+  t.true(files.length >= 20, `found ${files.length}`);
+  for (const path of files) {
+    // documents() throws naming the file and the parser's error.
+    for (const doc of documents(path).filter(isManifest)) {
+      t.is(typeof doc.apiVersion, 'string', relative(root, path));
+      t.is(typeof doc.metadata?.name, 'string', relative(root, path));
+    }
+  }
+  const kinds = new Set([...base, ...redis].map((m) => `${m.apiVersion} ${m.kind}`));
+  for (const kind of [
+    'apps/v1 Deployment',
+    'v1 Service',
+    'autoscaling/v2 HorizontalPodAutoscaler',
+    'policy/v1 PodDisruptionBudget',
+    'networking.k8s.io/v1 NetworkPolicy',
+    'monitoring.coreos.com/v1 ServiceMonitor',
+    'monitoring.coreos.com/v1 PrometheusRule',
+    'v1 Secret',
+    'apps/v1 StatefulSet',
+  ]) {
+    t.true(kinds.has(kind), kind);
+  }
+});
+
+test('kustomizations list only existing files, list every manifest beside them, and never the Secret template', (t) => {
+  const kustomizations = yamlFiles(k8s).filter((path) => basename(path) === 'kustomization.yaml');
+  t.deepEqual(kustomizations.map((p) => relative(k8s, p)).sort(), ['base/kustomization.yaml', 'overlays/dev/kustomization.yaml', 'overlays/prod/kustomization.yaml', 'redis/kustomization.yaml']);
+  for (const path of kustomizations) {
+    const dir = dirname(path);
+    const k = parse(readFileSync(path, 'utf8')) as {
+      kind: string;
+      resources?: string[];
+      patches?: Array<{ path?: string }>;
+      configMapGenerator?: Array<{ files?: string[] }>;
+      secretGenerator?: Array<{ files?: string[] }>;
+    };
+    t.is(k.kind, 'Kustomization');
+    const resources = k.resources ?? [];
+    const patches = (k.patches ?? []).flatMap((p) => (p.path ? [p.path] : []));
+    const generated = [...(k.configMapGenerator ?? []), ...(k.secretGenerator ?? [])].flatMap((g) => g.files ?? []).map((f) => f.split('=').pop() as string);
+    for (const entry of resources) {
+      const target = join(dir, entry);
+      t.true(existsSync(target), `${relative(k8s, path)} lists missing ${entry}`);
+      if (existsSync(target) && statSync(target).isDirectory()) t.true(existsSync(join(target, 'kustomization.yaml')), `${entry} is not a kustomization`);
+    }
+    for (const entry of [...patches, ...generated]) t.true(existsSync(join(dir, entry)), `${relative(k8s, path)} lists missing ${entry}`);
+    t.false(resources.some((r) => r.includes('secret.template')), 'the Secret template is never applied');
+
+    // A manifest beside a kustomization that it does not use would silently not be deployed.
+    const used = new Set([...resources, ...patches, ...generated, 'kustomization.yaml', 'secret.template.yaml']);
+    const unused = readdirSync(dir).filter((name) => /\.ya?ml$/.test(name) && !used.has(name));
+    t.deepEqual(unused, [], relative(k8s, path));
+  }
+});
+
+test('the Deployment: ≥ 2 replicas, probes on /livez and /readyz on a declared named port, ports the env sets', (t) => {
+  t.true(deploymentSpec.replicas >= 2);
+  const ports = new Map(container.ports.map((p) => [p.name, p.containerPort]));
+  t.is(ports.get('http'), 8080);
+  t.is(ports.get('metrics'), 9464);
+  const env = new Map(container.env.map((e) => [e.name, e.value]));
+  t.is(env.get('PASSGATE_PORT'), String(ports.get('http')));
+  t.is(env.get('PASSGATE_METRICS_PORT'), String(ports.get('metrics')));
+
+  const probes = { livenessProbe: '/livez', readinessProbe: '/readyz', startupProbe: '/livez' } as const;
+  for (const [probe, path] of Object.entries(probes) as Array<[keyof typeof probes, string]>) {
+    const httpGet = container[probe]?.httpGet;
+    t.is(httpGet?.path, path, probe);
+    t.is(httpGet?.port, 'http', `${probe} uses the named http port`);
+  }
+
+  for (const kind of ['requests', 'limits'] as const) {
+    t.truthy(container.resources[kind]?.cpu, `cpu ${kind}`);
+    t.truthy(container.resources[kind]?.memory, `memory ${kind}`);
+  }
+  t.true(Boolean(pod.topologySpreadConstraints?.length) || Boolean(pod.affinity?.podAntiAffinity), 'replicas are spread');
+
+  const service = one(base, 'Service', 'passgate').spec as { selector: Record<string, string>; ports: Array<{ name: string; port: number; targetPort: string }> };
+  t.deepEqual(
+    service.ports.map((p) => [p.name, p.port, p.targetPort]),
+    [
+      ['http', 8080, 'http'],
+      ['metrics', 9464, 'metrics'],
+    ],
+  );
+  t.like(deploymentSpec.template.metadata.labels, service.selector);
+  t.like(deploymentSpec.template.metadata.labels, deploymentSpec.selector.matchLabels);
+
+  const monitor = one(base, 'ServiceMonitor').spec as { selector: { matchLabels: Record<string, string> }; endpoints: Array<{ port: string; path: string }> };
+  t.like(one(base, 'Service', 'passgate').metadata.labels, monitor.selector.matchLabels);
+  t.deepEqual(
+    monitor.endpoints.map((e) => [e.port, e.path]),
+    [['metrics', '/metrics']],
+  );
+});
+
+test('the pod is non-root with a read-only root filesystem, no capabilities, RuntimeDefault seccomp and only /tmp writable', (t) => {
+  t.is(pod.securityContext.runAsNonRoot, true);
+  t.is(pod.securityContext.seccompProfile?.type, 'RuntimeDefault');
+  t.like(container.securityContext, { readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, runAsNonRoot: true });
+  t.deepEqual(container.securityContext.capabilities?.drop, ['ALL']);
+
+  const emptyDirs = pod.volumes.filter((v) => v.emptyDir).map((v) => v.name);
+  const writable = container.volumeMounts.filter((m) => emptyDirs.includes(m.name)).map((m) => m.mountPath);
+  t.deepEqual(writable, ['/tmp']);
+  const dataDir = container.env.find((e) => e.name === 'PASSGATE_DATA_DIR')?.value;
+  t.true(dataDir === undefined || dataDir === null || dataDir.startsWith('/tmp/'), 'the data dir is on the writable volume');
+
+  for (const set of redis.filter((m) => m.kind === 'StatefulSet')) {
+    const spec = (set.spec as unknown as DeploymentSpec).template.spec;
+    t.is(spec.securityContext.runAsNonRoot, true);
+    for (const c of spec.containers) t.like(c.securityContext, { readOnlyRootFilesystem: true, allowPrivilegeEscalation: false });
+  }
+});
+
+test('termination grace covers the preStop sleep plus passgate\'s own drain (src/main.ts)', (t) => {
+  const drain = /const drainTimeoutMs = ([\d_]+);/.exec(readFileSync(join(root, 'src', 'main.ts'), 'utf8'));
+  t.truthy(drain, 'src/main.ts declares drainTimeoutMs');
+  const drainSeconds = Number((drain?.[1] ?? '').replaceAll('_', '')) / 1000;
+  const command = container.lifecycle?.preStop?.exec?.command ?? [];
+  t.is(command[0], 'sleep');
+  const sleep = Number(command[1]);
+  t.true(sleep >= 1 && sleep <= 15, `preStop sleeps ${sleep} s`);
+  // Closing the store and flushing logs after the drain needs a few seconds more.
+  t.true(pod.terminationGracePeriodSeconds >= sleep + drainSeconds + 5, `${pod.terminationGracePeriodSeconds} s grace for ${sleep} s + ${drainSeconds} s`);
+});
+
+test('HPA, PodDisruptionBudget and NetworkPolicy fit the Deployment', (t) => {
+  const labels = deploymentSpec.template.metadata.labels;
+  const hpa = one(base, 'HorizontalPodAutoscaler').spec as { scaleTargetRef: Json; minReplicas: number; maxReplicas: number; metrics: Array<{ type: string; resource?: { name: string } }> };
+  t.like(hpa.scaleTargetRef, { apiVersion: 'apps/v1', kind: 'Deployment', name: 'passgate' });
+  t.true(hpa.minReplicas >= 2 && hpa.maxReplicas > hpa.minReplicas);
+  t.deepEqual(hpa.metrics.map((m) => m.resource?.name), ['cpu']);
+
+  const pdb = one(base, 'PodDisruptionBudget').spec as { minAvailable: number; selector: { matchLabels: Record<string, string> } };
+  t.is(pdb.minAvailable, 1);
+  t.like(labels, pdb.selector.matchLabels);
+
+  type Port = { port: number | string; protocol: string };
+  type Peer = { namespaceSelector?: { matchLabels?: Record<string, string> }; podSelector?: { matchLabels?: Record<string, string> }; ipBlock?: { cidr: string } };
+  const policy = one(base, 'NetworkPolicy', 'passgate').spec as {
+    podSelector: { matchLabels: Record<string, string> };
+    policyTypes: string[];
+    ingress: Array<{ from: Peer[]; ports: Port[] }>;
+    egress: Array<{ to: Peer[]; ports: Port[] }>;
+  };
+  t.like(labels, policy.podSelector.matchLabels);
+  t.deepEqual(policy.policyTypes, ['Ingress', 'Egress']);
+  const ingressTo = (port: string) => policy.ingress.filter((rule) => rule.ports.some((p) => p.port === port));
+  t.deepEqual(ingressTo('http').flatMap((r) => r.from), [{ namespaceSelector: {} }]);
+  t.deepEqual(ingressTo('metrics').flatMap((r) => r.from), [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }]);
+
+  const egressPorts = policy.egress.flatMap((rule) => rule.ports.map((p) => `${p.protocol}/${p.port}`));
+  for (const port of ['UDP/53', 'TCP/53', 'TCP/6379', 'TCP/443']) t.true(egressPorts.includes(port), port);
+  const dns = policy.egress.find((rule) => rule.ports.some((p) => p.port === 53));
+  t.deepEqual(dns?.to[0]?.podSelector?.matchLabels, { 'k8s-app': 'kube-dns' });
+
+  const redisPolicy = one(redis, 'NetworkPolicy').spec as { ingress: Array<{ from: Peer[] }> };
+  const redisClients = redisPolicy.ingress.flatMap((r) => r.from);
+  t.is(redisClients.length, 1);
+  t.like(labels, redisClients[0]?.podSelector?.matchLabels ?? { none: 'no podSelector' }, 'only passgate pods reach Redis');
+});
+
+test('overlays: prod scales out on a managed Redis with bigger pods; dev adds the in-cluster Redis', (t) => {
+  const prod = parse(readFileSync(join(k8s, 'overlays', 'prod', 'kustomization.yaml'), 'utf8')) as { resources: string[] };
+  const dev = parse(readFileSync(join(k8s, 'overlays', 'dev', 'kustomization.yaml'), 'utf8')) as { resources: string[] };
+  t.true(dev.resources.includes('../../redis'));
+  t.false(prod.resources.includes('../../redis'));
+
+  const prodDeployment = manifestsIn(join(k8s, 'overlays', 'prod')).find((m) => m.kind === 'Deployment')?.spec as unknown as DeploymentSpec;
+  t.true(prodDeployment.replicas > deploymentSpec.replicas);
+  const prodContainer = prodDeployment.template.spec.containers[0] as Container;
+  t.true(parseMemory(prodContainer.resources.limits?.memory) > parseMemory(container.resources.limits?.memory));
+  const redisUrl = overlayEnv('prod').find((e) => e.name === 'REDIS_URL');
+  t.deepEqual(redisUrl, { name: 'REDIS_URL', valueFrom: { secretKeyRef: { name: 'passgate-secrets', key: 'redis-url' } } });
+  const prodHpa = manifestsIn(join(k8s, 'overlays', 'prod')).find((m) => m.kind === 'HorizontalPodAutoscaler')?.spec as { minReplicas: number };
+  t.is(prodHpa.minReplicas, prodDeployment.replicas);
+});
+
+function parseMemory(value: string | undefined): number {
+  const match = /^(\d+)(Mi|Gi)$/.exec(value ?? '');
+  if (!match) throw new Error(`unexpected memory quantity ${value}`);
+  return Number(match[1]) * (match[2] === 'Gi' ? 1024 : 1);
+}
+
+// ── variables, secrets and the config file ──────────────────────────────────────────────────
+
+test('every variable the Deployment and its overlays set is one passgate reads, and every secret it uses is in the template', (t) => {
+  const { path: configPath } = configMapFile();
+  const refs = secretRefs(parse(readFileSync(configPath, 'utf8')));
+  const readByPassgate = new Set([...Object.keys(envSchema.shape), ...refs.env]);
+
+  for (const overlay of ['base', 'dev', 'prod']) {
+    const env = overlay === 'base' ? container.env : overlayEnv(overlay);
+    const unread = env.map((e) => e.name).filter((name) => !readByPassgate.has(name));
+    t.deepEqual(unread, [], `${overlay}: variables passgate never reads`);
+    t.is(new Set(env.map((e) => e.name)).size, env.length, `${overlay}: no variable twice`);
+    for (const e of env) t.true((e.value === undefined) !== (e.valueFrom === undefined), `${overlay}: ${e.name} has exactly one of value and valueFrom`);
+  }
+  const names = container.env.map((e) => e.name);
+  for (const name of ['PASSGATE_CONFIG', 'REDIS_URL', 'PASSGATE_KEYS_FILE', 'PASSGATE_ADMIN_KEY', 'PASSGATE_TRUSTED_PROXIES', 'PASSGATE_PUBLIC_URL', ...refs.env]) {
+    t.true(names.includes(name), `the Deployment sets ${name}`);
+  }
+
+  // The Secret template: every key the pods use, and nothing that looks like a real value.
+  const template = secretTemplate.stringData;
+  const keysUsed = [
+    ...['base', 'dev', 'prod'].flatMap((o) => (o === 'base' ? container.env : overlayEnv(o)).flatMap((e) => (e.valueFrom?.secretKeyRef ? [e.valueFrom.secretKeyRef] : []))),
+  ];
+  for (const ref of keysUsed) {
+    t.is(ref.name, secretTemplate.metadata.name);
+    t.true(Object.hasOwn(template, ref.key), `secret key ${ref.key}`);
+  }
+  const files = secretFiles();
+  for (const key of files.values()) t.true(Object.hasOwn(template, key), `mounted secret key ${key}`);
+  for (const [key, value] of Object.entries(template)) t.is(value, 'REPLACE_ME', `${key} is a placeholder`);
+
+  // Every { file: } in the config and PASSGATE_KEYS_FILE is a mounted item of the Secret.
+  const keysFile = container.env.find((e) => e.name === 'PASSGATE_KEYS_FILE')?.value as string;
+  for (const file of [...refs.file, keysFile]) t.true(files.has(file), `${file} is mounted from the Secret`);
+  t.is(container.env.find((e) => e.name === 'PASSGATE_CONFIG')?.value, `${configMapFile().mountPath}/${basename(configPath)}`);
+});
+
+/** Plausible stand-ins for the Secret's keys (shapes passgate validates), never real values. */
+const fakeSecrets: Record<string, string> = {
+  keys: `k1:${randomBytes(32).toString('base64')}`,
+  'admin-key': 'test-admin-key-0123456789-abcdefghij',
+  'tvos-app-key': 'test-tvos-app-key',
+  'roku-app-key': 'test-roku-app-key',
+  'tvos-software-statement': 'eyJhbGciOiJub25lIn0.eyJzdWIiOiJ0dm9zIn0.test',
+  'roku-software-statement': 'eyJhbGciOiJub25lIn0.eyJzdWIiOiJyb2t1In0.test',
+  'drm-site-key': 'test-site-key-of-32-bytes-000000',
+  'drm-access-key': 'test-access-key',
+  'redis-url': 'rediss://:test-password@redis.example.com:6380/0',
+};
+
+for (const overlay of ['base', 'dev', 'prod']) {
+  test(`${overlay}: the ConfigMap's passgate.yaml passes passgate's own loadConfig with the Deployment's environment`, async (t) => {
+    t.deepEqual(Object.keys(fakeSecrets).sort(), Object.keys(secretTemplate.stringData).sort(), 'a stand-in for every key of the template');
+    const dir = await tempDir(t);
+    // The Secret's files under the temp dir, at the same paths as in the pod.
+    const files = secretFiles();
+    const localPath = (podPath: string) => join(dir, 'secrets', podPath);
+    for (const [podPath, key] of files) {
+      await mkdir(dirname(localPath(podPath)), { recursive: true });
+      await writeFile(localPath(podPath), `${fakeSecrets[key]}\n`);
+    }
+    const { path: configPath } = configMapFile();
+    const rewrite = (value: unknown): unknown => {
+      if (Array.isArray(value)) return value.map(rewrite);
+      if (typeof value !== 'object' || value === null) return value;
+      const ref = value as Record<string, unknown>;
+      if (Object.keys(ref).length === 1 && typeof ref.file === 'string') return { file: localPath(ref.file) };
+      return Object.fromEntries(Object.entries(ref).map(([k, v]) => [k, rewrite(v)]));
+    };
+    const localConfig = join(dir, 'passgate.yaml');
+    await writeFile(localConfig, JSON.stringify(rewrite(parse(readFileSync(configPath, 'utf8')))));
+
+    const env: Record<string, string> = {};
+    for (const e of overlay === 'base' ? container.env : overlayEnv(overlay)) {
+      const secretKey = e.valueFrom?.secretKeyRef?.key;
+      env[e.name] = secretKey ? (fakeSecrets[secretKey] as string) : (e.value as string);
+    }
+    env.PASSGATE_CONFIG = localConfig;
+    env.PASSGATE_KEYS_FILE = localPath(env.PASSGATE_KEYS_FILE as string);
+    env.PASSGATE_DATA_DIR = join(dir, 'data');
+
+    // A ConfigError lists every problem at once.
+    const config = loadConfig(env as Env);
+    t.deepEqual(Object.keys(config.apps).sort(), ['roku', 'tvos']);
+    t.is(config.apps.tvos?.appKey.reveal(), fakeSecrets['tvos-app-key']);
+    t.is(config.apps.roku?.softwareStatement.reveal(), fakeSecrets['roku-software-statement']);
+    t.is(config.keys?.reveal(), fakeSecrets.keys);
+    t.is(config.adminKey?.reveal(), fakeSecrets['admin-key']);
+    t.is(config.drm?.siteKey.reveal(), fakeSecrets['drm-site-key']);
+    t.is(config.drm?.playready.revinfoUrl, 'https://aka.ms/revinfo');
+    t.is(config.http.port, 8080);
+    t.is(config.metrics.port, 9464);
+    t.true(config.trustedProxies.length > 0);
+    t.regex(config.publicUrl ?? '', /^https:\/\//);
+    t.true(config.upstreams.pass.baseUrl.startsWith('https://'));
+    const redisUrl = config.redisUrl?.reveal();
+    if (overlay === 'prod') t.is(redisUrl, fakeSecrets['redis-url']);
+    else t.is(redisUrl, 'redis://passgate-redis:6379');
+    if (overlay === 'dev') t.is(config.upstreams.pass.baseUrl, 'https://sp.auth-staging.adobe.com');
+  });
+}
+
+// ── dashboard and alerts against a running passgate ────────────────────────────────────────
+
+test('the dashboard and the alerts read only metrics a running passgate exposes, and the dashboard shows every one', async (t) => {
+  // RevInfo on (tests keep it off by default), so its gauge and counter are in the registry.
+  const f = await withPassgate(t, { file: { drm: drmSection({ playready: simRevInfo }) } });
+  t.is((await f.call('/livez')).status, 200);
+  t.is((await f.call('/readyz')).status, 200);
+  const registered = await f.register();
+  t.is(registered.status, 201);
+  const { deviceToken } = (await registered.json()) as { deviceToken: string };
+  const auth = { authorization: `Bearer ${deviceToken}`, 'content-type': 'application/json' };
+  t.is((await f.call('/v1/mvpds', { headers: auth })).status, 200);
+  const refused = await f.call('/v1/license-token', { method: 'POST', headers: auth, body: JSON.stringify({ resource: 'REF30', drm: { system: 'widevine', contentId: 'ref30-movie' } }) });
+  t.is(refused.status, 403);
+
+  const scrape = await fetch(f.passgate.metricsUrl);
+  t.is(scrape.status, 200);
+  const exposition = parseExposition(await scrape.text());
+  t.true(exposition.types.size > 50, `${exposition.types.size} families`);
+  // The routes just exercised are samples the label checks below can use.
+  t.deepEqual([...(exposition.labels.get('passgate_drm_gate_refusals_total') ?? [])], ['reason']);
+
+  const dashboard = readDashboard();
+  t.deepEqual(metricProblems(exposition, dashboard), { unknownInDashboard: [], unknownInRules: [], missingFromDashboard: [] });
+
+  // Label names used in matchers and groupings exist on the metrics (where samples show them).
+  const expressions = [...allPanels(dashboard).flatMap((p) => (p.targets ?? []).map((x) => x.expr)), ...ruleExpressions().map((r) => r.expr)];
+  for (const expr of expressions) {
+    for (const { metric, labels } of matcherLabels(expr)) {
+      const family = familyOf(metric, exposition);
+      const seen = family ? exposition.labels.get(family) : undefined;
+      if (!seen || seen.size === 0) continue;
+      for (const label of labels) t.true(seen.has(label) || targetLabels.has(label), `${metric} has no label ${label}: ${expr}`);
+    }
+    const families = metricNames(expr).map((name) => familyOf(name, exposition));
+    const seen = families.map((family) => (family ? exposition.labels.get(family) : undefined));
+    if (seen.some((labels) => !labels || labels.size === 0)) continue;
+    const available = new Set([...seen.flatMap((labels) => [...(labels ?? [])]), ...targetLabels, 'le']);
+    for (const label of groupingLabels(expr)) t.true(available.has(label), `no metric in the expression has label ${label}: ${expr}`);
+  }
+
+  // The check can fail: a metric renamed in the code shows up both as unknown and as not shown.
+  const renamed = structuredClone(dashboard);
+  for (const panel of allPanels(renamed)) for (const target of panel.targets ?? []) target.expr = target.expr.replaceAll('passgate_decisions_total', 'passgate_decision_total');
+  t.deepEqual(metricProblems(exposition, renamed), { unknownInDashboard: ['passgate_decision_total'], unknownInRules: [], missingFromDashboard: ['passgate_decisions_total'] });
+});
+
+test('the dashboard: a Prometheus datasource variable used by every panel, $__rate_interval in every rate() and increase(), units that fit', (t) => {
+  const dashboard = readDashboard();
+  const datasource = dashboard.templating.list.find((v) => v.type === 'datasource');
+  t.like(datasource, { name: 'datasource', query: 'prometheus' });
+  const panels = allPanels(dashboard);
+  t.true(panels.length >= 40);
+  const titles = dashboard.panels.filter((p) => p.type === 'row').map((p) => p.title);
+  for (const row of [/HTTP/, /Upstream/, /DCR/, /Sign-in/, /Entitlement/, /DRM/, /process/]) t.true(titles.some((title) => row.test(title)), String(row));
+  t.is(new Set(dashboard.panels.flatMap((p) => [p, ...(p.panels ?? [])]).map((p) => p.id)).size, dashboard.panels.flatMap((p) => [p, ...(p.panels ?? [])]).length, 'unique panel ids');
+
+  const units = new Set(['s', 'reqps', 'ops', 'percentunit', 'short', 'bytes']);
+  for (const panel of panels) {
+    const label = `${panel.title} (${panel.id})`;
+    t.deepEqual(panel.datasource, { type: 'prometheus', uid: '${datasource}' }, label);
+    const unit = panel.fieldConfig?.defaults?.unit ?? '';
+    t.true(units.has(unit), `${label}: unit ${unit}`);
+    const targets = panel.targets ?? [];
+    t.true(targets.length > 0, label);
+    for (const target of targets) {
+      const { expr } = target;
+      t.is(target.datasource?.uid, '${datasource}', label);
+      for (const call of rangeFunctionArguments(expr)) t.regex(call.argument, /\[\$__rate_interval\]$/, `${label}: ${call.fn}(${call.argument})`);
+      t.deepEqual(expr.match(/\[[^\]]*\]/g)?.filter((range) => range !== '[$__rate_interval]') ?? [], [], `${label}: only $__rate_interval windows`);
+      const names = metricNames(expr);
+      const division = /\s\/\s/.test(expr);
+      if (expr.includes('histogram_quantile')) t.is(unit, 's', `${label}: quantiles of *_seconds histograms`);
+      if (unit === 'bytes') t.true(names.every((n) => n.endsWith('_bytes')), label);
+      if (unit === 's') t.true(names.every((n) => n.includes('_seconds')), label);
+      if (unit === 'reqps' || unit === 'ops') t.true(expr.includes('rate(') && !division, `${label}: a per-second rate`);
+      if (unit === 'percentunit') t.true(division || names.every((n) => /_seconds_(total|sum)$/.test(n)), `${label}: a ratio or seconds per second`);
+    }
+  }
+});
+
+test('the alerts: each one named, with severity and summary, and the ones SPEC §4 and §7 ask for', (t) => {
+  const rules = ruleExpressions();
+  t.is(new Set(rules.map((r) => r.alert)).size, rules.length);
+  for (const rule of rules) {
+    t.regex(String(rule.labels?.severity), /^(critical|warning)$/, rule.alert);
+    t.truthy(rule.annotations?.summary, rule.alert);
+    if (rule.for !== undefined) t.regex(rule.for, /^\d+[smh]$/, rule.alert);
+  }
+  const byName = (name: string) => rules.find((r) => r.alert === name);
+  t.regex(byName('PassgatePlayReadyRevInfoStale')?.expr ?? '', /passgate_drm_playready_revinfo_age_seconds\{[^}]*\}\)\s*>\s*604800/);
+  t.regex(byName('PassgatePlayReadyRevInfoMissing')?.expr ?? '', /passgate_drm_playready_revinfo_age_seconds\{[^}]*\}\)\s*==\s*-1/);
+  t.is(byName('PassgatePlayReadyRevInfoMissing')?.for, '1h');
+  t.regex(byName('PassgateUpstreamBreakerOpen')?.expr ?? '', /passgate_upstream_breaker_state\{[^}]*\}\)\s*==\s*2/);
+  t.regex(byName('PassgateUpstreamThrottled')?.expr ?? '', /passgate_upstream_throttled_total\{[^}]*source="upstream"/);
+  t.regex(byName('PassgateDrmStoreUnavailable')?.expr ?? '', /passgate_drm_gate_refusals_total\{[^}]*reason="store_unavailable"/);
+  t.regex(byName('PassgateLicenseServiceErrors')?.expr ?? '', /passgate_drm_license_service_errors_total/);
+  t.regex(byName('PassgateHigh5xxRate')?.expr ?? '', /status_code=~"5\.\."/);
+  t.regex(byName('PassgateSigninPollingStalled')?.expr ?? '', /passgate_signin_pending_sessions/);
+  t.regex(byName('PassgateNoReadyReplicas')?.expr ?? '', /kube_deployment_status_replicas_available\{deployment="passgate"\}\s*==\s*0/);
+  // Every external series is one a kube-prometheus-stack has; none pretends to be passgate's.
+  const external = rules.flatMap((r) => metricNames(r.expr)).filter((name) => !name.startsWith('passgate_'));
+  t.deepEqual([...new Set(external)].sort(), [...externalSeries].sort());
+});
