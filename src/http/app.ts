@@ -6,6 +6,7 @@ import type { Clock } from '../infra/clock.js';
 import type { Logger } from '../infra/logger.js';
 import type { Metrics } from '../infra/metrics.js';
 import type { Store } from '../infra/store.js';
+import { buildOpenApiDocument } from '../openapi/document.js';
 import type { AppState } from './context.js';
 import { clientAddress } from './client-address.js';
 import { problemErrors } from './errors.js';
@@ -54,6 +55,12 @@ export function buildApp(deps: AppDeps): Koa<AppState> {
     ctx.body = { name: 'passgate', version: deps.version };
   });
   healthRoutes(root, { store: deps.store, ...(deps.isShuttingDown ? { isShuttingDown: deps.isShuttingDown } : {}) });
+  // SPEC §11: the API reference, serialised once (it depends only on the code and the version).
+  const openApi = JSON.stringify(buildOpenApiDocument(deps.version));
+  root.get('/openapi.json', (ctx) => {
+    ctx.type = 'application/json; charset=utf-8';
+    ctx.body = openApi;
+  });
   app.use(root.routes());
   for (const router of deps.routers ?? []) app.use(router.routes());
 

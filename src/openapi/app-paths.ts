@@ -1,0 +1,164 @@
+import { registerDeviceSchema } from '../devices/schema.js';
+import { authorizeSchema, logoutSchema, preauthorizeSchema } from '../entitlement/schema.js';
+import { codeSchema, startAuthenticationSchema, waitQuerySchema } from '../signin/schema.js';
+import { content, errorsOf, fromZod, json, jsonBody, operation, pathParameter, queryParameters, ref, type ApiPart } from './operations.js';
+
+/** The streaming-app API (SPEC §2): devices, sign-in, entitlement. */
+export function appApi(): ApiPart {
+  const code = pathParameter('code', codeSchema, 'The code POST /v1/authentication returned (a malformed code is 404 session_not_found).');
+  const device = errorsOf.device;
+
+  return {
+    schemas: {
+      RegisterDeviceRequest: fromZod(registerDeviceSchema),
+      StartAuthenticationRequest: fromZod(startAuthenticationSchema),
+      PreauthorizeRequest: fromZod(preauthorizeSchema),
+      AuthorizeRequest: fromZod(authorizeSchema),
+      LogoutRequest: fromZod(logoutSchema),
+    },
+    paths: {
+      '/v1/devices': {
+        post: operation({
+          id: 'registerDevice',
+          summary: 'Register a device and get a device token',
+          description:
+            'Idempotent per (app, deviceId): a known device gets a new token without a new upstream registration. ' +
+            '`deviceInfo.connectionIp`/`connectionPort` are set by passgate from the connection and must not be sent. Rate-limited per client IP.',
+          tag: 'devices',
+          access: 'appKey',
+          body: jsonBody('RegisterDeviceRequest'),
+          responses: {
+            '200': json('The device was already registered: a fresh token.', ref('DeviceRegistration')),
+            '201': json('The device is registered: its token.', ref('DeviceRegistration')),
+          },
+          errors: ['invalid_app_key', 'rate_limited', ...errorsOf.jsonBody, 'store_unavailable', ...errorsOf.pass],
+        }),
+      },
+      '/v1/device': {
+        get: operation({
+          id: 'getDevice',
+          summary: 'The device the token belongs to',
+          tag: 'devices',
+          access: 'deviceToken',
+          responses: { '200': json('The registered device.', ref('Device')) },
+          errors: device,
+        }),
+      },
+      '/v1/mvpds': {
+        get: operation({
+          id: 'listMvpds',
+          summary: 'The TV providers for the picker',
+          description: 'Cached per platform; hidden (test, TempPass) MVPDs are left out per configuration.',
+          tag: 'sign-in',
+          access: 'deviceToken',
+          responses: { '200': json('The MVPD list.', ref('MvpdList')) },
+          errors: [...device, ...errorsOf.pass],
+        }),
+      },
+      '/v1/authentication': {
+        post: operation({
+          id: 'startAuthentication',
+          summary: 'Start signing in with a TV provider',
+          description: 'Without `mvpd` the viewer picks the provider on the second screen.',
+          tag: 'sign-in',
+          access: 'deviceToken',
+          body: jsonBody('StartAuthenticationRequest'),
+          responses: {
+            '200': json('Already signed in (or TempPass/degraded): no code needed.', ref('Authenticated')),
+            '201': json('A code to show; the viewer enters it at the activation URL.', ref('AuthenticationStarted')),
+          },
+          errors: [...device, ...errorsOf.jsonBody, 'unknown_mvpd', 'authentication_required', ...errorsOf.pass],
+        }),
+      },
+      '/v1/authentication/{code}': {
+        get: operation({
+          id: 'getAuthenticationStatus',
+          summary: 'The status of a sign-in',
+          tag: 'sign-in',
+          access: 'deviceToken',
+          parameters: [code, ...queryParameters(waitQuerySchema, { wait: 'Long-poll: wait up to this many whole seconds (0..30) for a change.' })],
+          responses: { '200': json('pending, authenticated (with the profile) or expired.', ref('AuthenticationStatus')) },
+          errors: [...device, 'invalid_query', 'session_not_found'],
+        }),
+      },
+      '/v1/authentication/{code}/events': {
+        get: operation({
+          id: 'followAuthentication',
+          summary: 'The status of a sign-in, pushed (Server-Sent Events)',
+          description:
+            'Each change is an `event: status` whose `data` is an AuthenticationStatus JSON; comments keep the connection alive. ' +
+            'The stream ends after `authenticated` or `expired`.',
+          tag: 'sign-in',
+          access: 'deviceToken',
+          parameters: [code],
+          responses: { '200': content('The event stream.', 'text/event-stream') },
+          errors: [...device, 'session_not_found'],
+        }),
+      },
+      '/v1/authentication/{code}/qr.svg': {
+        get: operation({
+          id: 'getActivationQrCode',
+          summary: 'A QR code of the activation URL with the code filled in',
+          tag: 'sign-in',
+          access: 'deviceToken',
+          parameters: [code],
+          responses: { '200': content('The QR code.', 'image/svg+xml') },
+          errors: [...device, 'session_not_found'],
+        }),
+      },
+      '/v1/profile': {
+        get: operation({
+          id: 'getProfile',
+          summary: 'Who is signed in',
+          tag: 'sign-in',
+          access: 'deviceToken',
+          responses: { '200': json('The current profile (null when none) and every valid one.', ref('ProfileAnswer')) },
+          errors: [...device, ...errorsOf.pass],
+        }),
+      },
+      '/v1/preauthorize': {
+        post: operation({
+          id: 'preauthorize',
+          summary: 'Which resources the viewer may watch (to filter a catalogue UI; never for playback)',
+          tag: 'entitlement',
+          access: 'deviceToken',
+          body: jsonBody('PreauthorizeRequest'),
+          responses: { '200': json('One decision per resource.', ref('PreauthorizeAnswer')) },
+          errors: [...device, ...errorsOf.jsonBody, 'authentication_required', ...errorsOf.pass],
+        }),
+      },
+      '/v1/authorize': {
+        post: operation({
+          id: 'authorize',
+          summary: 'Start playback: the upstream decision, a media token and, with `drm`, a license',
+          description: 'Always asks the upstream. A Deny is 403 authorization_denied with the upstream reason; it never signs the viewer out.',
+          tag: 'entitlement',
+          access: 'deviceToken',
+          body: jsonBody('AuthorizeRequest'),
+          responses: { '200': json('Permit.', ref('AuthorizeAnswer')) },
+          errors: [
+            ...device,
+            ...errorsOf.jsonBody,
+            'bad_request',
+            'authentication_required',
+            'authorization_denied',
+            ...errorsOf.pass,
+            ...errorsOf.gate,
+          ],
+        }),
+      },
+      '/v1/logout': {
+        post: operation({
+          id: 'logout',
+          summary: 'Sign out of one TV provider, or of all',
+          description: "Purges this device's profiles, permits and pending sessions.",
+          tag: 'entitlement',
+          access: 'deviceToken',
+          body: jsonBody('LogoutRequest'),
+          responses: { '200': json('The upstream logout; `url` only when the logout is interactive.', ref('LogoutAnswer')) },
+          errors: [...device, ...errorsOf.jsonBody, ...errorsOf.pass],
+        }),
+      },
+    },
+  };
+}

@@ -1,0 +1,144 @@
+import { content, headers, json, operation, ref, type ApiPart, type JsonSchema, type RequestBodyObject, type ResponseObject } from './operations.js';
+
+const html = (description: string, extra?: Record<string, JsonSchema>): ResponseObject => content(description, 'text/html', { type: 'string' }, extra);
+const redirect = (description: string): ResponseObject => ({ description, headers: { Location: headers.location } });
+
+/** Form fields as the pages post them (parsed by hand so that any bad form still gets an HTML page). */
+const codeForm: JsonSchema = {
+  type: 'object',
+  properties: { csrf: { type: 'string', description: 'The token from the page.' }, code: { type: 'string', maxLength: 64, description: 'The code shown on the TV (case, spaces and dashes ignored).' } },
+  required: ['csrf', 'code'],
+};
+const mvpdForm: JsonSchema = {
+  type: 'object',
+  properties: {
+    csrf: { type: 'string' },
+    ticket: { type: 'string', description: 'Proof that this browser entered the code at POST /activate.' },
+    mvpd: { type: 'string', maxLength: 128 },
+  },
+  required: ['csrf', 'ticket', 'mvpd'],
+};
+const form = (schema: JsonSchema): RequestBodyObject => ({ required: true, content: { 'application/x-www-form-urlencoded': { schema } } });
+
+/**
+ * Every submission counts against per-IP and global limits; the pages answer HTML whatever
+ * happens (a generic message for a wrong or expired code), with Cache-Control: no-store and a CSP.
+ */
+const submissionAnswers = {
+  '303': redirect('On to the TV provider\'s sign-in (only ever the configured upstream) or to /activate/done.'),
+  '400': html('A wrong or expired code, or a malformed form.'),
+  '403': html('The CSRF token did not match: the form again.'),
+  '413': html('The form is too large.'),
+  '429': html('Too many attempts.', { 'Retry-After': headers.retryAfter }),
+  '503': html('The upstream or the store is unavailable: try again shortly.'),
+};
+
+/** The operational routes (SPEC §7) and the second-screen activation pages (SPEC §3). */
+export function pagesApi(): ApiPart {
+  return {
+    schemas: {},
+    paths: {
+      '/': {
+        get: operation({
+          id: 'getServiceInfo',
+          summary: 'Name and version',
+          tag: 'operations',
+          access: 'public',
+          responses: { '200': json('passgate and its version.', ref('ServiceInfo')) },
+          errors: [],
+        }),
+      },
+      '/livez': {
+        get: operation({
+          id: 'getLiveness',
+          summary: 'Liveness: the event loop answers',
+          tag: 'operations',
+          access: 'public',
+          responses: { '200': json('Alive.', ref('Liveness')) },
+          errors: [],
+        }),
+      },
+      '/readyz': {
+        get: operation({
+          id: 'getReadiness',
+          summary: 'Readiness: the store is reachable (the upstream is not checked)',
+          tag: 'operations',
+          access: 'public',
+          responses: { '200': json('Ready.', ref('Readiness')) },
+          errors: ['not_ready'],
+        }),
+      },
+      '/openapi.json': {
+        get: operation({
+          id: 'getOpenApiDocument',
+          summary: 'This document',
+          tag: 'operations',
+          access: 'public',
+          responses: { '200': json('The OpenAPI 3.1 document.', { type: 'object' }) },
+          errors: [],
+        }),
+      },
+      '/activate': {
+        get: operation({
+          id: 'showActivationForm',
+          summary: 'The code-entry page',
+          description: '`?code=` (from the TV\'s QR code) pre-fills the field; nothing is submitted on GET.',
+          tag: 'activation',
+          access: 'public',
+          parameters: [{ name: 'code', in: 'query', required: false, description: 'Pre-fills the code field.', schema: { type: 'string', maxLength: 64 } }],
+          responses: { '200': html('The form (sets the CSRF cookie).') },
+          errors: [],
+        }),
+        post: operation({
+          id: 'submitActivationCode',
+          summary: 'Submit the code',
+          description: 'Looks the session up upstream; when it names no TV provider, answers the provider picker.',
+          tag: 'activation',
+          access: 'public',
+          body: form(codeForm),
+          responses: { '200': html('The TV provider picker.'), ...submissionAnswers },
+          errors: [],
+        }),
+      },
+      '/activate/mvpd': {
+        get: operation({
+          id: 'activationPickerRefresh',
+          summary: 'A refreshed picker URL: back to the code-entry page',
+          tag: 'activation',
+          access: 'public',
+          responses: { '303': redirect('To /activate.') },
+          errors: [],
+        }),
+        post: operation({
+          id: 'submitActivationMvpd',
+          summary: 'Pick the TV provider',
+          tag: 'activation',
+          access: 'public',
+          body: form(mvpdForm),
+          responses: { ...submissionAnswers, '400': html('A wrong or expired code, an unknown provider (the picker again) or a malformed form.') },
+          errors: [],
+        }),
+      },
+      '/activate/done': {
+        get: operation({
+          id: 'showActivationDone',
+          summary: '"You\'re signed in — return to your TV" (the upstream\'s redirectUrl)',
+          tag: 'activation',
+          access: 'public',
+          responses: { '200': html('Done.') },
+          errors: [],
+        }),
+      },
+      '/activate/style.css': {
+        get: operation({
+          id: 'getActivationStylesheet',
+          summary: 'The pages\' stylesheet',
+          tag: 'activation',
+          access: 'public',
+          responses: { '200': content('The stylesheet.', 'text/css') },
+          errors: [],
+        }),
+      },
+    },
+  };
+}

@@ -1,0 +1,165 @@
+import { problemCatalogue } from '../http/problem.js';
+import { ref, type JsonSchema } from './operations.js';
+
+/**
+ * The response bodies, written by hand from what the handlers put in ctx.body (the request
+ * bodies come from the zod schemas instead). Objects list every key a handler can set.
+ */
+
+const string = (description?: string): JsonSchema => ({ type: 'string', ...(description ? { description } : {}) });
+const dateTime = (description: string): JsonSchema => ({ type: 'string', format: 'date-time', description });
+const object = (properties: Record<string, JsonSchema>, required: string[], description?: string): JsonSchema => ({
+  type: 'object',
+  ...(description ? { description } : {}),
+  properties,
+  required,
+});
+
+export const responseSchemas: Record<string, JsonSchema> = {
+  Problem: object(
+    {
+      type: { type: 'string', pattern: '^urn:passgate:problem:[a-z_]+$', description: 'urn:passgate:problem:<code>' },
+      title: string('The catalogue title of the code.'),
+      status: { type: 'integer', description: 'The HTTP status.' },
+      detail: string('What went wrong with this request, for a person.'),
+      code: { type: 'string', enum: Object.keys(problemCatalogue), description: 'The stable machine code.' },
+      instance: string(),
+      upstream: ref('UpstreamError'),
+      errors: { type: 'array', items: ref('FieldProblem'), description: 'One entry per invalid field (invalid_body, invalid_query).' },
+    },
+    ['type', 'title', 'status', 'detail', 'code'],
+    'RFC 9457 problem details; never a stack trace.',
+  ),
+  UpstreamError: object(
+    { code: string(), action: string(), message: string(), details: string() },
+    ['code'],
+    'The upstream\'s enhanced error (Pass service or license service), passed through.',
+  ),
+  FieldProblem: object({ path: string('Dotted path of the field, or "(body)".'), message: string('Never echoes the value sent.') }, ['path', 'message']),
+
+  ServiceInfo: object({ name: { const: 'passgate' }, version: string() }, ['name', 'version']),
+  Liveness: object({ status: { const: 'ok' } }, ['status']),
+  Readiness: object(
+    { status: { const: 'ready' }, checks: object({ config: { const: 'ok' }, store: { const: 'ok' } }, ['config', 'store']) },
+    ['status', 'checks'],
+  ),
+
+  DeviceRegistration: object(
+    {
+      deviceToken: string('Send as Authorization: Bearer <deviceToken> on every other /v1 call.'),
+      expiresAt: dateTime('When the device token expires; register again to get a new one.'),
+      tokenType: { const: 'Bearer' },
+      device: object({ app: string(), fingerprint: string(), registeredAt: dateTime('First registration of this device.') }, ['app', 'fingerprint', 'registeredAt']),
+    },
+    ['deviceToken', 'expiresAt', 'tokenType', 'device'],
+  ),
+  Device: object(
+    {
+      app: string(),
+      fingerprint: string(),
+      registeredAt: { type: 'string', format: 'date-time' },
+      deviceInfo: { type: 'object', additionalProperties: true, description: 'The deviceInfo last registered.' },
+    },
+    ['app', 'fingerprint', 'registeredAt', 'deviceInfo'],
+  ),
+
+  Mvpd: object({ id: string(), displayName: string(), logoUrl: string() }, ['id', 'displayName']),
+  MvpdList: object({ mvpds: { type: 'array', items: ref('Mvpd') } }, ['mvpds']),
+  Profile: object(
+    {
+      mvpd: string(),
+      type: string(),
+      issuer: string(),
+      notBefore: { type: 'string', format: 'date-time' },
+      notAfter: dateTime('The sign-in is valid until then.'),
+      attributes: { type: 'object', additionalProperties: true, description: 'The MVPD\'s user metadata, passed through.' },
+    },
+    ['mvpd', 'notBefore', 'notAfter', 'attributes'],
+  ),
+  AuthenticationStarted: object(
+    {
+      code: string('Show it on the TV.'),
+      activationUrl: { type: 'string', format: 'uri', description: 'Where the viewer types the code.' },
+      activationUrlComplete: { type: 'string', format: 'uri', description: 'The activation URL with the code filled in (for a QR code).' },
+      expiresAt: dateTime('The code expires then.'),
+      pollIntervalMs: { type: 'integer', minimum: 0 },
+    },
+    ['code', 'activationUrl', 'activationUrlComplete', 'expiresAt', 'pollIntervalMs'],
+  ),
+  Authenticated: object({ status: { const: 'authenticated' }, profile: ref('Profile') }, ['status', 'profile']),
+  AuthenticationStatus: {
+    oneOf: [object({ status: { const: 'pending' } }, ['status']), object({ status: { const: 'expired' } }, ['status']), ref('Authenticated')],
+  },
+  ProfileAnswer: object(
+    {
+      profile: { oneOf: [ref('Profile'), { type: 'null' }], description: 'The valid profile with the latest notAfter; null when none.' },
+      profiles: { type: 'array', items: ref('Profile'), description: 'Every valid profile, latest notAfter first.' },
+    },
+    ['profile', 'profiles'],
+  ),
+
+  PreauthorizeAnswer: object(
+    {
+      decisions: {
+        type: 'array',
+        items: object({ resource: string(), authorized: { type: 'boolean' }, error: ref('UpstreamError') }, ['resource', 'authorized']),
+      },
+    },
+    ['decisions'],
+  ),
+  LicenseGrant: object(
+    {
+      token: string('The license token (absent in token-proxy mode, where passgate adds it).'),
+      licenseUrl: { type: 'string', format: 'uri', description: 'Where the player sends the license challenge.' },
+      header: string('The request header that carries `token` (or `authorization` for the device token in proxy mode).'),
+      expiresAt: { type: 'string', format: 'date-time' },
+    },
+    ['licenseUrl', 'header', 'expiresAt'],
+  ),
+  AuthorizeAnswer: object(
+    {
+      authorized: { const: true },
+      mediaToken: string('One-time media token (never cached).'),
+      notAfter: dateTime('The Permit is valid until then.'),
+      license: ref('LicenseGrant'),
+    },
+    ['authorized', 'notAfter'],
+  ),
+  LogoutAnswer: object(
+    {
+      actionName: string(),
+      actionType: string(),
+      mvpd: string(),
+      url: { type: 'string', format: 'uri', description: 'Only for an interactive logout: open it in a browser.' },
+      message: string(),
+      logouts: {
+        type: 'array',
+        items: object({ mvpd: string(), actionName: string(), actionType: string(), url: { type: 'string', format: 'uri' } }, ['mvpd', 'actionName']),
+      },
+    },
+    ['actionName', 'logouts'],
+  ),
+
+  Revocation: object(
+    {
+      appId: string(),
+      fingerprint: string(),
+      userId: string(),
+      source: { type: 'string', enum: ['operator', 'license_service'] },
+      reason: string(),
+      at: { type: 'integer', description: 'Epoch milliseconds.' },
+    },
+    ['appId', 'fingerprint', 'userId', 'source', 'reason', 'at'],
+  ),
+  AllowListing: object(
+    { appId: string(), fingerprint: string(), userId: string(), note: string(), at: { type: 'integer', description: 'Epoch milliseconds.' } },
+    ['appId', 'fingerprint', 'userId', 'note', 'at'],
+  ),
+  RevocationList: object({ revoked: { type: 'array', items: ref('Revocation') }, allowed: { type: 'array', items: ref('AllowListing') } }, ['revoked', 'allowed']),
+  CertificateHashes: object({ hashes: { type: 'array', items: string() } }, ['hashes']),
+  RevInfoRefresh: object({ result: { type: 'string', enum: ['updated', 'not_modified', 'failed'] } }, ['result']),
+  NotificationAnswer: object(
+    { userId: string(), invalidated: { type: 'array', items: { type: 'string', enum: ['permits', 'profiles'] } } },
+    ['userId', 'invalidated'],
+  ),
+};
