@@ -37,9 +37,14 @@ export interface Sim {
   throttle: DeviceThrottle;
 }
 
-/** Paths the upstream throttles and the fault knobs apply to (adobe-pass.md §8). */
-const isUpstreamPath = (path: string) => path.startsWith('/api/v2/') || path.startsWith('/o/client/');
-const isControlPath = (path: string) => path === '/sim/log' || path === '/sim/config';
+/** Adobe Pass and DCR: the paths the upstream's throttle applies to (adobe-pass.md §8). */
+const isPassPath = (path: string) => path.startsWith('/api/v2/') || path.startsWith('/o/client/');
+/** The DRM upstreams: the license service (/ri/), the Widevine cloud (/cenc/), the RevInfo download (/playready/). */
+const isDrmPath = (path: string) => path.startsWith('/ri/') || path.startsWith('/cenc/') || path.startsWith('/playready/');
+/** Every upstream call: what the fault knobs (latency, error rate, outage) apply to. */
+const isUpstreamPath = (path: string) => isPassPath(path) || isDrmPath(path);
+/** The simulator's own endpoints: not upstream calls, so never faulted nor recorded in /sim/log. */
+const isControlPath = (path: string) => path === '/sim/log' || path === '/sim/config' || path === '/sim/drm/callback';
 
 /** Headers worth recording in /sim/log; tokens are reduced to a digest so the log holds no secret. */
 const loggedHeaders = [
@@ -159,7 +164,7 @@ export function buildSim(options: SimOptions = {}): Sim {
   app.use(async (ctx: Context, next: Next) => {
     if (!isUpstreamPath(ctx.path)) return next();
     const { throttle: settings, faults } = state.rules;
-    if (settings.enabled && !throttle.take(throttleKey(ctx.get('x-forwarded-for'), ctx.request.socket.remoteAddress), settings)) {
+    if (isPassPath(ctx.path) && settings.enabled && !throttle.take(throttleKey(ctx.get('x-forwarded-for'), ctx.request.socket.remoteAddress), settings)) {
       ctx.status = 429;
       ctx.set('server', 'openresty');
       ctx.type = 'text/html';
@@ -175,7 +180,13 @@ export function buildSim(options: SimOptions = {}): Sim {
     }
     if (faults.errorRate > 0 && random() < faults.errorRate) {
       ctx.status = 500;
-      ctx.body = enhancedError('internal_server_error');
+      if (isPassPath(ctx.path)) {
+        ctx.body = enhancedError('internal_server_error');
+      } else {
+        // The DRM services document no 5xx body; a front end's generic page.
+        ctx.type = 'text/html';
+        ctx.body = '<html><head><title>500 Internal Server Error</title></head><body><h1>500 Internal Server Error</h1></body></html>';
+      }
       return;
     }
     await next();

@@ -1,6 +1,6 @@
 import type { ExecutionContext } from 'ava';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createTcpServer, type AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Registry } from 'prom-client';
 import { createLogger, type Logger } from '../../src/infra/logger.js';
@@ -61,6 +61,25 @@ export async function startLocalUpstream(
   );
   const { port } = server.address() as AddressInfo;
   return { url: `http://${host}:${port}`, port, host, seen };
+}
+
+/**
+ * An http URL on 127.0.0.1 whose listener accepts every connection and destroys it at once, so
+ * a call to it fails (socket hang up) every time. Unlike a port closed after listening, no other
+ * test can take the port meanwhile. Closed when the test ends.
+ */
+export async function hangUpUrl(t: ExecutionContext, path = '/'): Promise<string> {
+  const server = createTcpServer((socket) => socket.destroy());
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  const { port } = server.address() as AddressInfo;
+  return `http://127.0.0.1:${port}${path}`;
 }
 
 /** Answers `status` with a JSON body. */

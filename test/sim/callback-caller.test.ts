@@ -2,8 +2,9 @@ import test, { type ExecutionContext } from 'ava';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { callbackDenial, callbackRoutes, type CallbackDecision } from '../../src/drm/callback-routes.js';
-import { decodeCallbackRequest, encodeCustomDataV2, encryptPolicy, type CallbackRequest } from '../../src/drm/pallycon/index.js';
+import { decryptPolicy, encodeCustomDataV2, encryptPolicy, type CallbackRequest } from '../../src/drm/pallycon/index.js';
 import { DEMO_DRM_SITE } from '../../src/sim/rules.js';
+import { hangUpUrl } from '../helpers/local-upstream.js';
 import { memoryLogger, withBareApp } from '../helpers/with-app.js';
 import { withSim, type SimFixture } from '../helpers/with-sim.js';
 
@@ -31,18 +32,19 @@ const grant = async (): Promise<CallbackDecision> => ({
   policy: { policy_version: 2, playback_policy: { license_duration: 3600 } },
 });
 
-/** A Content Usage Info URL that answers whatever the test says, and remembers what it got. */
-async function withFakeSite(t: ExecutionContext, answer: (req: CallbackRequest | undefined, res: ServerResponse) => void) {
-  const received: { contentType: string | undefined; request?: CallbackRequest }[] = [];
+type Wire = Record<string, unknown>;
+
+/** A Content Usage Info URL that answers whatever the test says, and remembers the request JSON it got (wire names, decrypted by hand). */
+async function withFakeSite(t: ExecutionContext, answer: (req: Wire | undefined, res: ServerResponse) => void) {
+  const received: { contentType: string | undefined; wire?: Wire }[] = [];
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     let body = '';
     req.on('data', (chunk: Buffer) => (body += chunk.toString('utf8')));
     req.on('end', () => {
-      const data = new URLSearchParams(body).get('data') ?? '';
-      const decoded = decodeCallbackRequest(data, DEMO_DRM_SITE.siteKey);
-      const request = decoded.ok ? decoded.request : undefined;
-      received.push({ contentType: req.headers['content-type'], ...(request ? { request } : {}) });
-      answer(request, res);
+      const decrypted = decryptPolicy(new URLSearchParams(body).get('data') ?? '', DEMO_DRM_SITE.siteKey);
+      const wire = decrypted.ok ? (JSON.parse(decrypted.text) as Wire) : undefined;
+      received.push({ contentType: req.headers['content-type'], ...(wire ? { wire } : {}) });
+      answer(wire, res);
     });
   }).listen(0, '127.0.0.1');
   await new Promise((resolve) => server.once('listening', resolve));
@@ -91,11 +93,11 @@ test('without a nonce the simulator makes a random one and checks its echo; a de
 });
 
 test('the license-server codes for a callback URL that misbehaves', async (t) => {
-  let reply: (req: CallbackRequest | undefined, res: ServerResponse) => void = (_req, res) => res.end();
+  let reply: (req: Wire | undefined, res: ServerResponse) => void = (_req, res) => res.end();
   const site = await withFakeSite(t, (req, res) => reply(req, res));
   const f = await withSim(t);
   const call = (url = site.url) => simCall(f, { url, userId: 'viewer-1', cid: CID, drmType: 'Widevine', nonce: 'n-1' });
-  const respond = (json: object) => (_req: CallbackRequest | undefined, res: ServerResponse) => res.end(encrypted(json));
+  const respond = (json: object) => (_req: Wire | undefined, res: ServerResponse) => res.end(encrypted(json));
 
   const cases: [string, typeof reply, string][] = [
     ['a wrong nonce', respond({ error_code: '0000', error_message: '', nonce: 'n-2' }), '8004'],
@@ -117,16 +119,72 @@ test('the license-server codes for a callback URL that misbehaves', async (t) =>
     t.is(answer.json.errorCode, code, `${name}: ${JSON.stringify(answer.json)}`);
   }
   t.like((await call()).json, { status: 'granted', httpStatus: 200 });
-  t.like(site.received[0], { contentType: 'application/x-www-form-urlencoded; charset=utf-8', request: { userId: 'viewer-1', cid: CID, nonce: 'n-1', drmType: 'Widevine' } });
+  // The request JSON in the guide's field order (drm.md §1.6), oid sent empty as in its example.
+  t.is(site.received[0]?.contentType, 'application/x-www-form-urlencoded; charset=utf-8');
+  t.deepEqual(site.received[0]?.wire, { user_id: 'viewer-1', cid: CID, oid: '', nonce: 'n-1', drm_type: 'Widevine' });
+  t.deepEqual(Object.keys(site.received[0]?.wire ?? {}), ['user_id', 'cid', 'oid', 'nonce', 'drm_type']);
 
   t.like((await call('ftp://127.0.0.1/usage')).json, { status: 'failed', errorCode: '8705', message: 'Invalid URL for Content Usage Info.' });
   t.like((await call('not a url')).json, { errorCode: '8705' });
-  // A port nothing listens on: the server of withFakeSite's neighbour, closed.
-  const closed = createServer().listen(0, '127.0.0.1');
-  await new Promise((resolve) => closed.once('listening', resolve));
-  const port = (closed.address() as AddressInfo).port;
-  await new Promise((resolve) => closed.close(resolve));
-  t.like((await call(`http://127.0.0.1:${port}/usage`)).json, { status: 'failed', errorCode: '8701', message: 'Failed to access Content Usage Info URL.' });
+  // A site that hangs up on every connection.
+  t.like((await call(await hangUpUrl(t, '/usage'))).json, { status: 'failed', errorCode: '8701', message: 'Failed to access Content Usage Info URL.' });
+});
+
+test('the answer is held to the v1 schema of drm.md §1.6: every documented field passes, anything else is refused', async (t) => {
+  let body = '';
+  const site = await withFakeSite(t, (_req, res) => res.end(body));
+  const f = await withSim(t);
+  const call = async (json: object, suffix = '') => {
+    body = encrypted(json) + suffix;
+    return (await simCall(f, { url: site.url, userId: 'viewer-1', cid: CID, drmType: 'NCG', nonce: 'n-1', deviceId: 'd-1', deviceType: 'Android' })).json;
+  };
+  const policy = {
+    playback_policy: { limit: true, persistent: true, duration: 86400, expire_date: '2030-01-01T00:00:00Z' },
+    security_policy: {
+      hardware_drm: true,
+      output_protect: { allow_external_display: false, control_hdcp: 2 },
+      allow_mobile_abnormal_device: false,
+      playready_security_level: 2000,
+    },
+    external_key: {
+      mpeg_cenc: { key_id: '00112233445566778899aabbccddeeff', key: 'FFEEDDCCBBAA99887766554433221100', iv: '0123456789abcdef0123456789abcdef' },
+      hls_aes: { key: '000102030405060708090a0b0c0d0e0f', iv: '0f0e0d0c0b0a09080706050403020100' },
+      ncg: { cek: '000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f' },
+    },
+  };
+  const full = { error_code: '0000', error_message: 'success', response_user_id: 'account-77', ...policy, nonce: 'n-1' };
+  t.deepEqual(await call(full, '\n'), {
+    status: 'granted',
+    errorCode: '0000',
+    message: 'success',
+    httpStatus: 200,
+    response: { errorCode: '0000', errorMessage: 'success', responseUserId: 'account-77', policy, nonce: 'n-1' },
+  });
+  // The NCG-only device fields are sent, between nonce and drm_type.
+  t.deepEqual(site.received[0]?.wire, { user_id: 'viewer-1', cid: CID, oid: '', nonce: 'n-1', device_id: 'd-1', device_type: 'Android', drm_type: 'NCG' });
+  t.like(await call({ error_code: '0000', nonce: 'n-1' }), { status: 'granted', response: { errorMessage: '' } });
+
+  const refused: [string, object, string][] = [
+    ['an unknown top-level field', { ...full, license: 'x' }, '8006'],
+    ['a v2 field name in playback_policy', { ...full, playback_policy: { limit: true, license_duration: 60 } }, '8006'],
+    ['security_policy as a v2 array', { ...full, security_policy: [{ track_type: 'ALL' }] }, '8006'],
+    ['an unknown field in output_protect', { ...full, security_policy: { output_protect: { hdcp: 2 } } }, '8006'],
+    ['playready_security_level 3000 (v2 only)', { ...full, security_policy: { playready_security_level: 3000 } }, '8006'],
+    ['limit "Y" (the XML era)', { ...full, playback_policy: { limit: 'Y' } }, '8006'],
+    ['a negative duration', { ...full, playback_policy: { duration: -1 } }, '8006'],
+    ['a duration as text', { ...full, playback_policy: { duration: '3600' } }, '8006'],
+    ['a 17-byte key (the PDF example)', { ...full, external_key: { mpeg_cenc: { key_id: '00'.repeat(17), key: '00'.repeat(16) } } }, '8006'],
+    ['hls_aes without iv', { ...full, external_key: { hls_aes: { key: '00'.repeat(16) } } }, '8006'],
+    ['an empty response_user_id', { ...full, response_user_id: '' }, '8006'],
+    ['error_code "OK"', { ...full, error_code: 'OK' }, '8006'],
+    ['no error_code', { error_message: 'success', nonce: 'n-1' }, '8006'],
+    ['expire_date with milliseconds', { ...full, playback_policy: { expire_date: '2030-01-01T00:00:00.000Z' } }, '8708'],
+    ['control_hdcp as text', { ...full, security_policy: { output_protect: { control_hdcp: '2' } } }, '8712'],
+  ];
+  for (const [name, json, code] of refused) {
+    const answer = await call(json);
+    t.like(answer, { status: 'failed', errorCode: code, httpStatus: 200 }, `${name}: ${JSON.stringify(answer)}`);
+  }
 });
 
 test('a site whose key passgate does not share: passgate answers 400, the simulator reports 8701; bad input is a 400', async (t) => {

@@ -1,5 +1,6 @@
 import test from 'ava';
 import { encodeCustomDataV2, encryptPolicy, formatTimestamp, mintLicenseToken, tokenHash, type MintInput } from '../../src/drm/pallycon/index.js';
+import { challengeMarker } from '../../src/sim/drm/license-request.js';
 import { DEMO_DRM_SITE, FAKE_FAIRPLAY_CERTIFICATE } from '../../src/sim/rules.js';
 import { withSim, type SimFixture } from '../helpers/with-sim.js';
 
@@ -245,4 +246,16 @@ test('no input, however malformed, makes the license service answer 5xx; oversiz
   t.is(wrongMethod.status, 405);
   t.is(wrongMethod.headers.get('allow'), 'POST');
   t.is((await license(f, { token })).status, 200, 'still serving');
+});
+
+test('challenge markers start the bytes or follow a non-word byte; the value stops at whitespace, quotes, <, >, & or a control byte', (t) => {
+  const marker = (text: string, name: 'content_id' | 'device' = 'content_id') => challengeMarker(name, Buffer.from(text, 'latin1'));
+  t.is(marker('content_id=ref30-1'), 'ref30-1');
+  t.is(marker('<ContentHeader>content_id=ref30-1</ContentHeader>'), 'ref30-1');
+  t.is(marker('\x08\x01content_id=ref30-1\x00\xff'), 'ref30-1');
+  t.is(marker('xcontent_id=other content_id=mine'), 'mine');
+  t.is(marker('my_content_id=other'), undefined);
+  t.is(marker('content_id="quoted"'), undefined);
+  t.is(marker('content_id=a&device=tv-1', 'device'), 'tv-1');
+  t.is(marker(`content_id=${'c'.repeat(250)}`), 'c'.repeat(200));
 });

@@ -81,6 +81,67 @@ test('a signed message built from a policy gets a fake license that carries the 
   );
 });
 
+/**
+ * License messages written by hand from drm.md §3.1–3.2 (not by passgate's builder), signed with
+ * the vector-pinned signRequest: the simulator is checked against the documented format alone.
+ * The payloads are base64 of ASCII fakes: "fake widevine challenge content_id=ref30-episode-1 device=tv-2 "
+ * and "CAESfake widevine challenge content_id=ref30-episode-1 "; content_id is base64 of "ref30-episode-1".
+ */
+const handWritten = {
+  // §3.2, the reference proxy's content_id + allowed_track_types variant, as Python's json.dumps writes it.
+  proxy:
+    '{"payload": "ZmFrZSB3aWRldmluZSBjaGFsbGVuZ2UgY29udGVudF9pZD1yZWYzMC1lcGlzb2RlLTEgZGV2aWNlPXR2LTIg", ' +
+    '"content_id": "cmVmMzAtZXBpc29kZS0x", "provider": "passgate_demo", "allowed_track_types": "SD_HD"}',
+  // §3.1, the Azure doc's example template with a payload, a content_id and a session token.
+  template:
+    '{"payload":"Q0FFU2Zha2Ugd2lkZXZpbmUgY2hhbGxlbmdlIGNvbnRlbnRfaWQ9cmVmMzAtZXBpc29kZS0xIA==","content_id":"cmVmMzAtZXBpc29kZS0x",' +
+    '"provider":"passgate_demo","content_key_specs":[{"track_type":"SD","security_level":1,"required_output_protection":{"hdcp":"HDCP_V2"}}],' +
+    '"policy_overrides":{"can_play":true,"can_persist":true,"can_renew":false},"session_init":{"provider_session_token":"c2Vzc2lvbi0wMDAx"}}',
+};
+
+const byHand = (text: string) => ({ request: Buffer.from(text, 'utf8').toString('base64'), signature: signRequest(text, key, iv), signer: PROVIDER });
+
+test('hand-written §3.1/§3.2 messages, signed as written, get licenses that repeat what they asked for', async (t) => {
+  const f = await withSim(t);
+  const issuedAt = new Date(f.clock.now()).toISOString();
+
+  const proxy = await post(f, { json: byHand(handWritten.proxy) });
+  t.is(proxy.status, 200);
+  t.is(proxy.body.status, 'OK', JSON.stringify(proxy.body));
+  t.deepEqual(licensed(Buffer.from(String(proxy.body.license), 'base64')), {
+    banner: 'PASSGATE-SIM FAKE WIDEVINE CLOUD LICENSE',
+    summary: {
+      system: 'Widevine',
+      provider: PROVIDER,
+      content_id: CID,
+      issued_at: issuedAt,
+      device: 'tv-2',
+      allowed_track_types: 'SD_HD',
+      policy_overrides: {},
+      session_init: {},
+    },
+  });
+
+  const template = await post(f, { json: byHand(handWritten.template) });
+  t.is(template.body.status, 'OK', JSON.stringify(template.body));
+  t.deepEqual(licensed(Buffer.from(String(template.body.license), 'base64')).summary, {
+    system: 'Widevine',
+    provider: PROVIDER,
+    content_id: CID,
+    issued_at: issuedAt,
+    content_key_specs: [{ track_type: 'SD', security_level: 1, required_output_protection: { hdcp: 'HDCP_V2' } }],
+    policy_overrides: { can_play: true, can_persist: true, can_renew: false },
+    session_init: { provider_session_token: 'c2Vzc2lvbi0wMDAx' },
+  });
+
+  // The doc's JSON sample spells "can persist" with a space: refused, not ignored.
+  const typo = handWritten.template.replace('"can_persist"', '"can persist"');
+  t.like((await post(f, { json: byHand(typo) })).body, { status: 'MALFORMED_REQUEST' });
+  // The signature covers the text as written: the same JSON re-spaced no longer matches it.
+  const respaced = { ...byHand(handWritten.proxy), request: Buffer.from(JSON.stringify(JSON.parse(handWritten.proxy))).toString('base64') };
+  t.like((await post(f, { json: respaced })).body, { status: 'SIGNATURE_FAILED' });
+});
+
 test('a zero-padded signature (Google reference proxy style) is accepted too', async (t) => {
   const f = await withSim(t);
   const text = JSON.stringify(message(f, { policy: policy({ policy_version: 2, playback_policy: { allowed_track_types: 'SD_HD' } }) }));

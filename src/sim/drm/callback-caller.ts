@@ -2,20 +2,14 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
-import {
-  CALLBACK_SUCCESS,
-  decodeCallbackResponse,
-  encodeCallbackRequest,
-  type CallbackPolicyV1,
-  type CallbackRequest,
-  type CallbackResponse,
-} from '../../drm/pallycon/callback.js';
 import { decodeCustomDataV2, decryptCustomData } from '../../drm/pallycon/customdata.js';
 import { licenseErrorMessages, type LicenseErrorCode } from '../../drm/pallycon/license-errors.js';
-import type { DecodedLicenseToken } from '../../drm/pallycon/token.js';
-import { DEMO_DRM_SITE, type SimDrmSite } from '../rules.js';
+import { DEMO_DRM_SITE } from '../rules.js';
 import type { SimState } from '../state.js';
+import { USAGE_GRANTED, encodeUsageRequest, readUsageAnswer, type UsageAnswer, type UsageRequest } from './callback-wire.js';
+import type { LicenseGrant } from './fake-license.js';
 import { readChallenge, type LicenseSystem } from './license-request.js';
+import { siteInService } from './sites.js';
 
 /**
  * The license server's side of the legacy callback (drm.md §1.6): encrypt the request with the
@@ -31,18 +25,18 @@ export const CALLBACK_TIMEOUT_MS = 5_000;
 const MAX_ANSWER_BYTES = 64 * 1024;
 
 export type CallbackOutcome =
-  | { status: 'granted'; errorCode: typeof CALLBACK_SUCCESS; message: string; response: CallbackResponse; httpStatus: number }
-  | { status: 'denied'; errorCode: '8002'; message: string; response: CallbackResponse; httpStatus: number }
-  | { status: 'failed'; errorCode: LicenseErrorCode; message: string; detail: string; response?: CallbackResponse; httpStatus?: number };
+  | { status: 'granted'; errorCode: typeof USAGE_GRANTED; message: string; response: UsageAnswer; httpStatus: number }
+  | { status: 'denied'; errorCode: '8002'; message: string; response: UsageAnswer; httpStatus: number }
+  | { status: 'failed'; errorCode: LicenseErrorCode; message: string; detail: string; response?: UsageAnswer; httpStatus?: number };
 
 export interface CallbackCall {
   url: string;
   siteKey: string;
-  request: CallbackRequest;
+  request: UsageRequest;
   timeoutMs?: number;
 }
 
-const failed = (errorCode: LicenseErrorCode, detail: string, extra: { response?: CallbackResponse; httpStatus?: number } = {}): CallbackOutcome => ({
+const failed = (errorCode: LicenseErrorCode, detail: string, extra: { response?: UsageAnswer; httpStatus?: number } = {}): CallbackOutcome => ({
   status: 'failed',
   errorCode,
   message: licenseErrorMessages[errorCode],
@@ -72,13 +66,6 @@ async function readLimited(response: Response, limit: number): Promise<string | 
   return Buffer.concat(chunks).toString('utf8');
 }
 
-/** The license-server code for a response that decrypted but holds invalid values. */
-function fieldCode(paths: string[]): LicenseErrorCode {
-  if (paths.some((p) => p.startsWith('playback_policy.expire_date'))) return '8708';
-  if (paths.some((p) => p.startsWith('security_policy.output_protect.control_hdcp'))) return '8712';
-  return '8006';
-}
-
 /** One callback, as the license server makes it. Never throws. */
 export async function callContentUsageUrl(call: CallbackCall): Promise<CallbackOutcome> {
   let url: URL;
@@ -95,7 +82,7 @@ export async function callContentUsageUrl(call: CallbackCall): Promise<CallbackO
     answer = await fetch(url, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8' },
-      body: new URLSearchParams({ data: encodeCallbackRequest(call.request, call.siteKey) }).toString(),
+      body: new URLSearchParams({ data: encodeUsageRequest(call.request, call.siteKey) }).toString(),
       redirect: 'manual',
       signal: AbortSignal.timeout(call.timeoutMs ?? CALLBACK_TIMEOUT_MS),
     });
@@ -107,20 +94,16 @@ export async function callContentUsageUrl(call: CallbackCall): Promise<CallbackO
   if (httpStatus !== 200) return failed('8701', `The URL answered HTTP ${httpStatus}.`, { httpStatus });
   if (text === undefined) return failed('8706', `The answer is larger than ${MAX_ANSWER_BYTES} bytes.`, { httpStatus });
 
-  const decoded = decodeCallbackResponse(text, call.siteKey);
-  if (!decoded.ok) {
-    if (decoded.reason === 'base64' || decoded.reason === 'decrypt') return failed('8706', decoded.detail, { httpStatus });
-    if (decoded.reason === 'json') return failed('8006', decoded.detail, { httpStatus });
-    return failed(fieldCode((decoded.issues ?? []).map((i) => i.path)), decoded.detail, { httpStatus });
-  }
-  const { response } = decoded;
+  const read = readUsageAnswer(text, call.siteKey);
+  if (!read.ok) return failed(read.errorCode, read.detail, { httpStatus });
+  const response = read.answer;
   if (response.nonce !== call.request.nonce) return failed('8004', 'The answer does not echo the request nonce.', { response, httpStatus });
-  if (response.errorCode !== CALLBACK_SUCCESS) {
+  if (response.errorCode !== USAGE_GRANTED) {
     // license-errorcode.en.md: 8002 "Contains error code and message returned from callback page
     // … (JSON format)". That the message field holds exactly this JSON text is unconfirmed.
     return { status: 'denied', errorCode: '8002', message: JSON.stringify({ ERROR: response.errorCode, MESSAGE: response.errorMessage }), response, httpStatus };
   }
-  return { status: 'granted', errorCode: CALLBACK_SUCCESS, message: response.errorMessage, response, httpStatus };
+  return { status: 'granted', errorCode: USAGE_GRANTED, message: response.errorMessage, response, httpStatus };
 }
 
 const text = (max: number) => z.string().min(1).max(max);
@@ -137,14 +120,11 @@ const callSchema = z.strictObject({
   deviceType: text(32).optional(),
 });
 
-function siteOf(sites: Record<string, SimDrmSite>, siteId: string): SimDrmSite | undefined {
-  return Object.hasOwn(sites, siteId) ? sites[siteId] : undefined;
-}
-
 /**
  * POST /sim/drm/callback `{url, siteId?, userId, cid, drmType, oid?, nonce?, deviceId?, deviceType?}`
  * → 200 `{status, errorCode, message, detail?, response?, httpStatus?}`: one callback made on
- * demand, for testing a Content Usage Info URL (passgate's or any other).
+ * demand, for testing a Content Usage Info URL (passgate's or any other). Control plane: not
+ * an upstream call, so no fault knob applies and /sim/log does not record it.
  */
 export function callbackCallerRoutes(state: SimState): Router {
   const router = new Router();
@@ -157,16 +137,14 @@ export function callbackCallerRoutes(state: SimState): Router {
       return;
     }
     const input = parsed.data;
-    const site = siteOf(state.rules.drm.sites, input.siteId);
-    if (!site || !site.enabled) {
-      const errorCode = site ? '1004' : '1003';
-      const detail = site ? `Site ${input.siteId} is disabled in the rules.` : `No site ${JSON.stringify(input.siteId)} in the rules.`;
-      ctx.body = { status: 'failed', errorCode, message: licenseErrorMessages[errorCode], detail };
+    const found = siteInService(state.rules, input.siteId);
+    if (!found.ok) {
+      ctx.body = { status: 'failed', errorCode: found.errorCode, message: licenseErrorMessages[found.errorCode], detail: found.detail };
       return;
     }
     ctx.body = await callContentUsageUrl({
       url: input.url,
-      siteKey: site.siteKey,
+      siteKey: found.site.siteKey,
       request: {
         userId: input.userId,
         cid: input.cid,
@@ -183,7 +161,7 @@ export function callbackCallerRoutes(state: SimState): Router {
 }
 
 export type CallbackAuthorization =
-  | { ok: true; token: DecodedLicenseToken; policy: CallbackPolicyV1; challenge: Buffer }
+  | { ok: true; grant: Omit<LicenseGrant, 'issuedAt'> }
   | { ok: false; errorCode: LicenseErrorCode; detail: string; /** Replaces the table's message (8002). */ message?: string };
 
 /**
@@ -194,10 +172,10 @@ export type CallbackAuthorization =
 export async function authorizeByCallback(state: SimState, customData: string, system: LicenseSystem, body: Buffer): Promise<CallbackAuthorization> {
   const decoded = decodeCustomDataV2(customData);
   if (!decoded.ok) return { ok: false, errorCode: decoded.errorCode, detail: decoded.reason };
-  const { siteId, drmType, data, raw } = decoded.customData;
-  const site = siteOf(state.rules.drm.sites, siteId);
-  if (!site) return { ok: false, errorCode: '1003', detail: `Unknown site_id ${JSON.stringify(siteId)}.` };
-  if (!site.enabled) return { ok: false, errorCode: '1004', detail: `Site ${siteId} is disabled in the rules.` };
+  const { siteId, drmType, data } = decoded.customData;
+  const found = siteInService(state.rules, siteId);
+  if (!found.ok) return found;
+  const { site } = found;
   if (site.callbackUrl === undefined) return { ok: false, errorCode: '8705', detail: `Site ${siteId} has no callbackUrl (Content Usage Info URL) in the rules.` };
   const user = decryptCustomData(data, site.siteKey);
   if (!user.ok) return { ok: false, errorCode: user.errorCode, detail: user.reason };
@@ -218,19 +196,7 @@ export async function authorizeByCallback(state: SimState, customData: string, s
   const { response } = outcome;
   return {
     ok: true,
-    // The fake license names what a token would: the callback's user (response_user_id wins), no hash or policy text.
-    token: {
-      ...(drmType !== undefined ? { drmType } : {}),
-      siteId,
-      userId: response.responseUserId ?? userId,
-      cid,
-      policy: '',
-      policyField: 'policy',
-      timestamp: '',
-      hash: '',
-      raw,
-    },
-    policy: response.policy ?? {},
-    challenge: challenge.bytes,
+    // response_user_id replaces the request's user (drm.md §1.6).
+    grant: { system, siteId, userId: response.responseUserId ?? userId, cid, policy: response.policy ?? {}, challenge: challenge.bytes },
   };
 }

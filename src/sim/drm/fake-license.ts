@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import type { DecodedLicenseToken } from '../../drm/pallycon/token.js';
 import type { LicenseSystem } from './license-request.js';
 
 /**
@@ -13,26 +12,35 @@ export interface FakeLicense {
   body: Buffer | string | object;
 }
 
+/** What a license is issued for: from a verified token, or from the site's callback grant. */
 export interface LicenseGrant {
   system: LicenseSystem;
-  token: DecodedLicenseToken;
+  siteId: string;
+  userId: string;
+  cid: string;
+  /** The policy the grant carries: a token's decrypted v2 policy, a callback's v1 objects. */
   policy: unknown;
   challenge: Buffer;
+  /** yyyy-mm-ddThh:mm:ssZ on the simulator's clock. */
   issuedAt: string;
+  /** The token's key_rotation; false when absent. */
+  keyRotation?: boolean;
+  /** The token's response_format; absent means original. */
+  responseFormat?: string;
 }
 
 export function fakeLicense(grant: LicenseGrant): FakeLicense {
   const summary = {
     system: grant.system,
-    site_id: grant.token.siteId,
-    user_id: grant.token.userId,
-    cid: grant.token.cid,
+    site_id: grant.siteId,
+    user_id: grant.userId,
+    cid: grant.cid,
     issued_at: grant.issuedAt,
-    key_rotation: grant.token.keyRotation ?? false,
+    key_rotation: grant.keyRotation ?? false,
     policy: grant.policy,
   };
   const bytes = Buffer.from(`PASSGATE-SIM FAKE ${grant.system.toUpperCase()} LICENSE\n${JSON.stringify(summary)}\n`, 'utf8');
-  const format = grant.token.responseFormat ?? 'original';
+  const format = grant.responseFormat ?? 'original';
   if (format !== 'original') {
     // drm.md §1.5: the proxy sample reads `license` (Widevine: hex) and `device_info.device_id`.
     return {

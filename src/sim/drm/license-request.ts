@@ -67,16 +67,19 @@ export function findToken(header: string, query: unknown, system: LicenseSystem,
 export type Challenge = { ok: true; bytes: Buffer; contentId?: string } | { ok: false; errorCode: LicenseErrorCode; detail: string };
 
 /**
- * The simulator cannot read a real challenge's PSSH/SPC, so a challenge names its content with
- * the ASCII marker `content_id=<cid>` (ended by whitespace, quote, `<`, `>` or `&`). When there
- * is one the token's cid must match it (7012); without one the cid is not checked.
+ * The simulator cannot read a real challenge's PSSH/SPC, so a fake challenge names what it is
+ * for with ASCII markers `<name>=<value>` (`content_id=<cid>`, `device=<id>`): the name starts
+ * the bytes or follows a byte that is not a letter, digit or `_` (so `xcontent_id=` is no
+ * marker); the value runs to whitespace, a quote, `<`, `>`, `&` or a control byte, at most 200.
+ * The first such marker counts.
  */
-function contentIdIn(bytes: Buffer): string | undefined {
-  return /content_id=([^\s"'<>&\p{Cc}]{1,200})/u.exec(bytes.toString('latin1'))?.[1];
+export function challengeMarker(name: 'content_id' | 'device', bytes: Buffer): string | undefined {
+  return new RegExp(`(?:^|[^A-Za-z0-9_])${name}=([^\\s"'<>&\\p{Cc}]{1,200})`, 'u').exec(bytes.toString('latin1'))?.[1];
 }
 
+/** When the challenge has a `content_id=` marker the token's cid must match it (7012); without one the cid is not checked. */
 const withContentId = (bytes: Buffer): Challenge => {
-  const contentId = contentIdIn(bytes);
+  const contentId = challengeMarker('content_id', bytes);
   return { ok: true, bytes, ...(contentId !== undefined ? { contentId } : {}) };
 };
 

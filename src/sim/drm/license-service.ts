@@ -4,11 +4,12 @@ import { isCustomDataV2 } from '../../drm/pallycon/customdata.js';
 import { licenseErrorBody, type LicenseErrorCode } from '../../drm/pallycon/license-errors.js';
 import { formatTimestamp } from '../../drm/pallycon/timestamp.js';
 import { decodeLicenseToken, parseTokenJson, verifyLicenseToken } from '../../drm/pallycon/token.js';
-import type { SimDrmSite } from '../rules.js';
+import type { SimRules } from '../rules.js';
 import type { SimState } from '../state.js';
 import { authorizeByCallback } from './callback-caller.js';
-import { fakeLicense } from './fake-license.js';
+import { fakeLicense, type LicenseGrant } from './fake-license.js';
 import { MAX_CHALLENGE_BYTES, detectSystem, findToken, readChallenge, readChallengeBody, unreadableChallengeCode } from './license-request.js';
+import { siteInService } from './sites.js';
 
 /**
  * The PallyCon/DoveRunner-style license service (SPEC §9, drm.md §1.5):
@@ -31,9 +32,13 @@ function methodNotAllowed(ctx: Context, allow: string): void {
   ctx.body = { status: 405, code: 'method_not_allowed', message: `${ctx.path} accepts ${allow}` };
 }
 
-/** A site of the rules by id; own properties only (a site id like `__proto__` is just unknown). */
-function siteOf(sites: Record<string, SimDrmSite>, siteId: string): SimDrmSite | undefined {
-  return Object.hasOwn(sites, siteId) ? sites[siteId] : undefined;
+/** The last step of every grant: the Widevine proxy's device revocation (7110), else the fake license. */
+function issueLicense(ctx: Context, rules: SimRules, grant: LicenseGrant): void {
+  if (rules.drm.revokedUserIds.includes(grant.userId)) return answerError(ctx, '7110', `The rules mark the device of user ${grant.userId} revoked.`);
+  const license = fakeLicense(grant);
+  ctx.status = 200;
+  ctx.type = license.type;
+  ctx.body = license.body;
 }
 
 export function licenseServiceRoutes(state: SimState): Router {
@@ -41,7 +46,6 @@ export function licenseServiceRoutes(state: SimState): Router {
 
   router.all('drm.license', '/ri/licenseManager.do', async (ctx: Context) => {
     if (ctx.method !== 'POST') return methodNotAllowed(ctx, 'POST');
-    const rules = state.rules.drm;
     // NCG's `?mode=getserverinfo` and other modes are not simulated.
     if (ctx.query.mode !== undefined) return answerError(ctx, '9999', 'The simulator serves no NCG modes.');
     const body = await readChallengeBody(ctx.req);
@@ -58,20 +62,13 @@ export function licenseServiceRoutes(state: SimState): Router {
       // Legacy custom data: the site's callbackUrl decides (drm.md §1.6); 8705 without one.
       const authorized = await authorizeByCallback(state, tokenText, system, body.bytes);
       if (!authorized.ok) return answerError(ctx, authorized.errorCode, authorized.detail, 200, authorized.message);
-      if (rules.revokedUserIds.includes(authorized.token.userId)) {
-        return answerError(ctx, '7110', `The rules mark the device of user ${authorized.token.userId} revoked.`);
-      }
-      const license = fakeLicense({ system, token: authorized.token, policy: authorized.policy, challenge: authorized.challenge, issuedAt: formatTimestamp(state.now()) });
-      ctx.status = 200;
-      ctx.type = license.type;
-      ctx.body = license.body;
-      return;
+      return issueLicense(ctx, state.rules, { ...authorized.grant, issuedAt: formatTimestamp(state.now()) });
     }
     const decoded = decodeLicenseToken(tokenText);
     if (!decoded.ok) return answerError(ctx, decoded.errorCode, decoded.reason);
-    const site = siteOf(rules.sites, decoded.token.siteId);
-    if (!site) return answerError(ctx, '1003', `Unknown site_id ${JSON.stringify(decoded.token.siteId)}.`);
-    if (!site.enabled) return answerError(ctx, '1004', `Site ${decoded.token.siteId} is disabled in the rules.`);
+    const found = siteInService(state.rules, decoded.token.siteId);
+    if (!found.ok) return answerError(ctx, found.errorCode, found.detail);
+    const { site } = found;
 
     const challenge = readChallenge(system, body.bytes);
     const now = state.now();
@@ -85,20 +82,18 @@ export function licenseServiceRoutes(state: SimState): Router {
     });
     if (!outcome.valid) return answerError(ctx, outcome.errorCode, outcome.reason);
     if (!challenge.ok) return answerError(ctx, challenge.errorCode, challenge.detail);
-    if (rules.revokedUserIds.includes(outcome.token.userId)) {
-      return answerError(ctx, '7110', `The rules mark the device of user ${outcome.token.userId} revoked.`);
-    }
-
-    const license = fakeLicense({
+    const { token } = outcome;
+    return issueLicense(ctx, state.rules, {
       system,
-      token: outcome.token,
+      siteId: token.siteId,
+      userId: token.userId,
+      cid: token.cid,
       policy: outcome.policy.value,
       challenge: challenge.bytes,
       issuedAt: formatTimestamp(now),
+      keyRotation: token.keyRotation,
+      responseFormat: token.responseFormat,
     });
-    ctx.status = 200;
-    ctx.type = license.type;
-    ctx.body = license.body;
   });
 
   // drm.md §1.5 / native integration guide: `?siteId=` (the table spells it `siteid`).
@@ -108,9 +103,9 @@ export function licenseServiceRoutes(state: SimState): Router {
     const value = key === undefined ? undefined : ctx.query[key];
     const siteId = Array.isArray(value) ? value[0] : value;
     if (!siteId) return answerError(ctx, '9001', 'siteId is required.');
-    const site = siteOf(state.rules.drm.sites, siteId);
-    if (!site) return answerError(ctx, '1003', `Unknown siteId ${JSON.stringify(siteId)}.`);
-    if (!site.enabled) return answerError(ctx, '1004', `Site ${siteId} is disabled in the rules.`);
+    const found = siteInService(state.rules, siteId);
+    if (!found.ok) return answerError(ctx, found.errorCode, found.detail);
+    const { site } = found;
     if (site.fairplayCertificate === null) return answerError(ctx, '7301', `Site ${siteId} has no FairPlay certificate in the rules.`);
     ctx.status = 200;
     ctx.type = 'text/plain; charset=utf-8';

@@ -5,7 +5,7 @@ import { decodeBase64 } from '../../drm/pallycon/crypto.js';
 import { verifySignature } from '../../drm/widevine/signature.js';
 import type { SimRules } from '../rules.js';
 import type { SimState } from '../state.js';
-import { readChallengeBody } from './license-request.js';
+import { challengeMarker, readChallengeBody } from './license-request.js';
 
 /**
  * The Widevine cloud license service ("Widevine direct mode", drm.md §3.2–3.3):
@@ -92,10 +92,6 @@ const licenseMessage = z.strictObject({
 type LicenseMessage = z.infer<typeof licenseMessage>;
 
 const envelopeSchema = z.object({ request: z.string().min(1), signature: z.string().min(1), signer: z.string().min(1) });
-
-/** Markers a fake challenge carries in ASCII (as in license-request.ts): `content_id=<cid>`, `device=<id>`. */
-const marker = (name: string, bytes: Buffer): string | undefined =>
-  new RegExp(`(?:^|[^A-Za-z0-9_])${name}=([^\\s"'<>&\\p{Cc}]{1,200})`, 'u').exec(bytes.toString('latin1'))?.[1];
 
 function answer(ctx: Context, body: Answer, httpStatus = 200): void {
   ctx.status = httpStatus;
@@ -199,11 +195,11 @@ export function widevineCloudRoutes(state: SimState): Router {
     const contentIdBytes = decodeBase64(message.content_id);
     const contentId = contentIdBytes && contentIdBytes.length > 0 ? utf8(contentIdBytes) : undefined;
     if (contentId === undefined) return refuse(ctx, 'INVALID_CONTENT_INFO', 'content_id is not non-empty base64 of UTF-8 text.');
-    const named = marker('content_id', challenge);
+    const named = challengeMarker('content_id', challenge);
     if (named !== undefined && named !== contentId) {
       return refuse(ctx, 'INVALID_CONTENT_INFO', `The challenge is for ${JSON.stringify(named)}, the message for ${JSON.stringify(contentId)}.`);
     }
-    const device = marker('device', challenge);
+    const device = challengeMarker('device', challenge);
     if (device !== undefined && state.rules.drm.widevine.revokedDevices.includes(device)) {
       return refuse(ctx, 'DRM_DEVICE_CERTIFICATE_REVOKED', `The rules mark device ${device} revoked.`, { internal_status: 127 });
     }
