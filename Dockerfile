@@ -2,11 +2,16 @@
 # Build stage: install with dev dependencies (npm ci runs `prepare`, i.e. the TypeScript build),
 # then drop the dev dependencies so node_modules can be copied as is.
 FROM node:20-slim AS build
+# sqlite3 (@keyv/sqlite) falls back to node-gyp when no prebuilt binary fits; the toolchain stays
+# in this stage.
+RUN apt-get update \
+  && apt-get install -y --no-install-recommends python3 make g++ \
+  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
 COPY src ./src
 COPY config ./config
-RUN npm ci && npm run build && npm prune --omit=dev
+RUN npm ci && npm prune --omit=dev
 
 # Runtime stage: no compiler, no npm cache, a non-root user; the root filesystem may be read-only
 # (k8s/base/deployment.yaml mounts /tmp as the only writable path).

@@ -1,5 +1,9 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
+/** The outcomes of a profiles/code poll (src/signin/polling.ts). */
+export const pollOutcomes = ['found', 'empty', 'error'] as const;
+export type PollOutcome = (typeof pollOutcomes)[number];
+
 export interface SigninMetrics {
   pendingSessions: Gauge;
   polls: Counter<'outcome'>;
@@ -9,18 +13,22 @@ export interface SigninMetrics {
 }
 
 export function createSigninMetrics(registry: Registry): SigninMetrics {
+  const polls = new Counter({
+    name: 'passgate_signin_polls_total',
+    help: 'profiles/code polls by outcome (found, empty, error)',
+    labelNames: ['outcome'],
+    registers: [registry],
+  });
+  // Every outcome exists from the start at 0: PassgateSigninPollingStalled (k8s/base/prometheusrule.yaml)
+  // sees "no poll" as a zero increase rather than no series, and rate() counts the first error.
+  for (const outcome of pollOutcomes) polls.inc({ outcome }, 0);
   return {
     pendingSessions: new Gauge({
       name: 'passgate_signin_pending_sessions',
       help: 'Sign-in codes this replica is watching for waiting apps (not yet authenticated or expired)',
       registers: [registry],
     }),
-    polls: new Counter({
-      name: 'passgate_signin_polls_total',
-      help: 'profiles/code polls by outcome (found, empty, error)',
-      labelNames: ['outcome'],
-      registers: [registry],
-    }),
+    polls,
     timeToSignin: new Histogram({
       name: 'passgate_signin_time_to_signin_seconds',
       help: 'From the code being issued to passgate seeing the profile',

@@ -1,10 +1,12 @@
 import test from 'ava';
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { basename, dirname, join, relative } from 'node:path';
+import { basename, delimiter, dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parse, parseAllDocuments } from 'yaml';
+import { promisify } from 'node:util';
+import { parse, parseAllDocuments, stringify } from 'yaml';
 import { loadConfig, type Env } from '../../src/config/load.js';
 import { envSchema } from '../../src/config/schema.js';
 import { drmSection, simRevInfo } from '../helpers/drm-config.js';
@@ -16,6 +18,10 @@ import { withPassgate } from '../helpers/with-passgate.js';
  * kustomize can resolve, a Deployment whose probes, ports and variables passgate really has, a
  * config file that passgate's own loader accepts, and a dashboard and alerts whose metric names
  * a running passgate exposes (a renamed metric fails here, not silently in Grafana).
+ *
+ * The file-level checks run everywhere. Where kubectl (or kustomize) and promtool are on PATH the
+ * overlays are also built for real and the alerts run through promtool; each of those tests says
+ * with t.log which path it took.
  */
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -59,7 +65,8 @@ interface PodSpec {
   volumes: Volume[];
 }
 interface DeploymentSpec {
-  replicas: number;
+  /** Left to the HPA: a value here would reset the scaled count on every apply. */
+  replicas?: number;
   selector: { matchLabels: Record<string, string> };
   template: { metadata: { labels: Record<string, string> }; spec: PodSpec };
 }
@@ -154,6 +161,12 @@ function patchedEnv(env: EnvVar[], patch: EnvVar[] | undefined): EnvVar[] {
     }
   }
   return merged;
+}
+
+/** Variables passgate reads: its env schema plus the `{ env: }` references of the config file. */
+function variablesReadByPassgate(): Set<string> {
+  const refs = secretRefs(parse(readFileSync(configMapFile().path, 'utf8')));
+  return new Set([...Object.keys(envSchema.shape), ...refs.env]);
 }
 
 function overlayEnv(overlay: string): EnvVar[] {
@@ -367,8 +380,17 @@ test('kustomizations list only existing files, list every manifest beside them, 
   }
 });
 
-test('the Deployment: ≥ 2 replicas, probes on /livez and /readyz on a declared named port, ports the env sets', (t) => {
-  t.true(deploymentSpec.replicas >= 2);
+const hpaSpec = (manifests: Manifest[]) => one(manifests, 'HorizontalPodAutoscaler', 'passgate').spec as unknown as HpaSpec;
+interface HpaSpec {
+  scaleTargetRef: Json;
+  minReplicas: number;
+  maxReplicas: number;
+  metrics: Array<{ type: string; resource?: { name: string } }>;
+}
+
+test('the Deployment: ≥ 2 replicas (the HPA\'s floor), probes on /livez and /readyz on a declared named port, ports the env sets', (t) => {
+  t.is(deploymentSpec.replicas, undefined, 'no replicas: the HPA owns the count');
+  t.true(hpaSpec(base).minReplicas >= 2, 'the HPA keeps at least two replicas');
   const ports = new Map(container.ports.map((p) => [p.name, p.containerPort]));
   t.is(ports.get('http'), 8080);
   t.is(ports.get('metrics'), 9464);
@@ -441,7 +463,7 @@ test('termination grace covers the preStop sleep plus passgate\'s own drain (src
 
 test('HPA, PodDisruptionBudget and NetworkPolicy fit the Deployment', (t) => {
   const labels = deploymentSpec.template.metadata.labels;
-  const hpa = one(base, 'HorizontalPodAutoscaler').spec as { scaleTargetRef: Json; minReplicas: number; maxReplicas: number; metrics: Array<{ type: string; resource?: { name: string } }> };
+  const hpa = hpaSpec(base);
   t.like(hpa.scaleTargetRef, { apiVersion: 'apps/v1', kind: 'Deployment', name: 'passgate' });
   t.true(hpa.minReplicas >= 2 && hpa.maxReplicas > hpa.minReplicas);
   t.deepEqual(hpa.metrics.map((m) => m.resource?.name), ['cpu']);
@@ -482,13 +504,96 @@ test('overlays: prod scales out on a managed Redis with bigger pods; dev adds th
   t.false(prod.resources.includes('../../redis'));
 
   const prodDeployment = manifestsIn(join(k8s, 'overlays', 'prod')).find((m) => m.kind === 'Deployment')?.spec as unknown as DeploymentSpec;
-  t.true(prodDeployment.replicas > deploymentSpec.replicas);
+  const devDeployment = manifestsIn(join(k8s, 'overlays', 'dev')).find((m) => m.kind === 'Deployment')?.spec as unknown as DeploymentSpec;
+  t.is(prodDeployment.replicas, undefined, 'prod leaves the count to its HPA');
+  t.is(devDeployment.replicas, undefined, 'dev leaves the count to its HPA');
   const prodContainer = prodDeployment.template.spec.containers[0] as Container;
   t.true(parseMemory(prodContainer.resources.limits?.memory) > parseMemory(container.resources.limits?.memory));
   const redisUrl = overlayEnv('prod').find((e) => e.name === 'REDIS_URL');
   t.deepEqual(redisUrl, { name: 'REDIS_URL', valueFrom: { secretKeyRef: { name: 'passgate-secrets', key: 'redis-url' } } });
-  const prodHpa = manifestsIn(join(k8s, 'overlays', 'prod')).find((m) => m.kind === 'HorizontalPodAutoscaler')?.spec as { minReplicas: number };
-  t.is(prodHpa.minReplicas, prodDeployment.replicas);
+  const prodHpa = hpaSpec(manifestsIn(join(k8s, 'overlays', 'prod')));
+  const devHpa = hpaSpec(manifestsIn(join(k8s, 'overlays', 'dev')));
+  t.true(prodHpa.minReplicas >= 4 && prodHpa.minReplicas > hpaSpec(base).minReplicas, `prod keeps ${prodHpa.minReplicas} replicas`);
+  t.true(devHpa.minReplicas >= 2, `dev keeps ${devHpa.minReplicas} replicas`);
+  // PDB minAvailable below the floor, or a drain could never evict a pod.
+  const prodPdb = manifestsIn(join(k8s, 'overlays', 'prod')).find((m) => m.kind === 'PodDisruptionBudget')?.spec as { minAvailable: number };
+  t.true(prodPdb.minAvailable < prodHpa.minReplicas);
+});
+
+const run = promisify(execFile);
+
+/** The first of `names` found on PATH, as an absolute path. */
+function onPath(...names: string[]): string | undefined {
+  const dirs = (process.env.PATH ?? '').split(delimiter).filter(Boolean);
+  for (const name of names) {
+    for (const dir of dirs) if (existsSync(join(dir, name))) return join(dir, name);
+  }
+  return undefined;
+}
+
+/** `kustomize build DIR` or kubectl's built-in `kubectl kustomize DIR`, whichever is on PATH. */
+function kustomizeTool(): { command: string; args: (dir: string) => string[] } | undefined {
+  const kustomize = onPath('kustomize');
+  if (kustomize) return { command: kustomize, args: (dir) => ['build', dir] };
+  const kubectl = onPath('kubectl');
+  if (kubectl) return { command: kubectl, args: (dir) => ['kustomize', dir] };
+  return undefined;
+}
+
+const byName = (env: EnvVar[]) => [...env].sort((a, b) => a.name.localeCompare(b.name));
+
+test('dev and prod as kustomize builds them: variables passgate reads, probes, replicas left to the HPA, where Redis comes from', async (t) => {
+  const tool = kustomizeTool();
+  if (!tool) {
+    // Not a skip: the file-level tests above covered the overlays, with patchedEnv() standing in for kustomize.
+    t.log('neither kustomize nor kubectl on PATH: the overlays were checked at file level only (no real build)');
+    t.pass();
+    return;
+  }
+  t.log(`built with ${basename(tool.command)}: ${[basename(tool.command), ...tool.args('k8s/overlays/<overlay>')].join(' ')}`);
+  const readByPassgate = variablesReadByPassgate();
+  for (const overlay of ['dev', 'prod'] as const) {
+    const { stdout } = await run(tool.command, tool.args(join(k8s, 'overlays', overlay)), { maxBuffer: 16 * 1024 * 1024 });
+    const built = parseAllDocuments(stdout).map((doc) => doc.toJS() as unknown).filter(isManifest);
+    const namespace = overlay === 'prod' ? 'passgate' : 'passgate-dev';
+    t.deepEqual(built.filter((m) => m.kind === 'Namespace').map((m) => m.metadata.name), [namespace], overlay);
+    for (const m of built.filter((m) => m.kind !== 'Namespace')) t.is((m.metadata as { namespace?: string }).namespace, namespace, `${overlay}: ${m.kind} ${m.metadata.name}`);
+    t.false(built.some((m) => m.kind === 'Secret'), `${overlay}: the Secret is applied by hand, never built`);
+
+    const spec = one(built, 'Deployment', 'passgate').spec as unknown as DeploymentSpec;
+    t.is(spec.replicas, undefined, `${overlay}: no replicas, the HPA owns the count`);
+    const hpa = hpaSpec(built);
+    t.like(hpa.scaleTargetRef, { apiVersion: 'apps/v1', kind: 'Deployment', name: 'passgate' });
+    t.true(hpa.minReplicas >= (overlay === 'prod' ? 4 : 2), `${overlay}: HPA minReplicas ${hpa.minReplicas}`);
+    t.true(hpa.maxReplicas > hpa.minReplicas, overlay);
+
+    const c = spec.template.spec.containers.find((x) => x.name === 'passgate') as Container;
+    t.deepEqual(c.env.map((e) => e.name).filter((name) => !readByPassgate.has(name)), [], `${overlay}: variables passgate never reads`);
+    t.is(new Set(c.env.map((e) => e.name)).size, c.env.length, `${overlay}: no variable twice`);
+    for (const e of c.env) t.true((e.value === undefined) !== (e.valueFrom === undefined), `${overlay}: ${e.name} has exactly one of value and valueFrom`);
+    // The file-level tests' stand-in for kustomize's merge gives what kustomize gives.
+    t.deepEqual(byName(c.env), byName(overlayEnv(overlay)), `${overlay}: patchedEnv() agrees with kustomize`);
+    t.like(c, { livenessProbe: { httpGet: { path: '/livez', port: 'http' } }, readinessProbe: { httpGet: { path: '/readyz', port: 'http' } }, startupProbe: { httpGet: { path: '/livez', port: 'http' } } });
+
+    // The mounted ConfigMap is the generated one (hashed name), holding passgate.yaml.
+    const configVolume = spec.template.spec.volumes.find((v) => v.configMap) as Volume;
+    const configMap = one(built, 'ConfigMap', configVolume.configMap?.name) as Manifest & { data: Record<string, string> };
+    t.regex(configMap.metadata.name, /^passgate-config-[a-z0-9]+$/);
+    t.deepEqual(Object.keys(configMap.data), [basename(configMapFile().path)]);
+
+    const redisUrl = c.env.find((e) => e.name === 'REDIS_URL');
+    if (overlay === 'prod') {
+      t.deepEqual(redisUrl, { name: 'REDIS_URL', valueFrom: { secretKeyRef: { name: 'passgate-secrets', key: 'redis-url' } } });
+      t.false(built.some((m) => m.metadata.name === 'passgate-redis'), 'prod: no in-cluster Redis');
+      t.is((c as unknown as { image: string }).image, 'registry.example.com/passgate:0.1.0');
+      const egress = (one(built, 'NetworkPolicy', 'passgate').spec as { egress: Array<{ ports: Array<{ port: number }> }> }).egress;
+      t.true(egress.some((rule) => rule.ports.some((p) => p.port === 6380)), 'prod: egress to the managed Redis');
+    } else {
+      t.deepEqual(redisUrl, { name: 'REDIS_URL', value: 'redis://passgate-redis:6379' });
+      t.is(one(built, 'StatefulSet', 'passgate-redis').kind, 'StatefulSet');
+      t.is(one(built, 'Service', 'passgate-redis').kind, 'Service');
+    }
+  }
 });
 
 function parseMemory(value: string | undefined): number {
@@ -502,7 +607,7 @@ function parseMemory(value: string | undefined): number {
 test('every variable the Deployment and its overlays set is one passgate reads, and every secret it uses is in the template', (t) => {
   const { path: configPath } = configMapFile();
   const refs = secretRefs(parse(readFileSync(configPath, 'utf8')));
-  const readByPassgate = new Set([...Object.keys(envSchema.shape), ...refs.env]);
+  const readByPassgate = variablesReadByPassgate();
 
   for (const overlay of ['base', 'dev', 'prod']) {
     const env = overlay === 'base' ? container.env : overlayEnv(overlay);
@@ -703,4 +808,67 @@ test('the alerts: each one named, with severity and summary, and the ones SPEC �
   // Every external series is one a kube-prometheus-stack has; none pretends to be passgate's.
   const external = rules.flatMap((r) => metricNames(r.expr)).filter((name) => !name.startsWith('passgate_'));
   t.deepEqual([...new Set(external)].sort(), [...externalSeries].sort());
+});
+
+/** `== 0` on the increase or rate of a counter: true only where the series exists (see prometheusrule.yaml). */
+const zeroCounterComparison = (expr: string) => /\b(?:increase|rate|irate)\(\s*[\w:]+_total\s*\)[\s)]*==\s*0\b/.test(skeleton(expr));
+
+/** Series and expected alerts for `promtool test rules`: missing, zeroed and newly born counter series. */
+const ruleUnitTests = {
+  evaluation_interval: '1m',
+  tests: [
+    {
+      interval: '1m',
+      input_series: [
+        // Sessions pending in three namespaces: polls never counted, counted at 0 only, counted.
+        { series: 'passgate_signin_pending_sessions{job="passgate",namespace="never",pod="a"}', values: '3+0x40' },
+        { series: 'passgate_signin_pending_sessions{job="passgate",namespace="zeroed",pod="a"}', values: '3+0x40' },
+        { series: 'passgate_signin_polls_total{job="passgate",namespace="zeroed",pod="a",outcome="empty"}', values: '0+0x40' },
+        { series: 'passgate_signin_pending_sessions{job="passgate",namespace="polling",pod="a"}', values: '3+0x40' },
+        { series: 'passgate_signin_polls_total{job="passgate",namespace="polling",pod="a",outcome="empty"}', values: '0+12x40' },
+        // One 429 at minute 10: the series is born at 1 and never moves.
+        { series: 'passgate_upstream_throttled_total{job="passgate",namespace="p",pod="a",source="upstream",operation="profiles"}', values: '_x10 1+0x30' },
+        // One store failure at minute 10; in "quiet" the series exists at 0 and stays there.
+        { series: 'passgate_drm_gate_refusals_total{job="passgate",namespace="p",pod="a",reason="store_unavailable"}', values: '_x10 1+0x30' },
+        { series: 'passgate_drm_gate_refusals_total{job="passgate",namespace="quiet",pod="a",reason="store_unavailable"}', values: '0+0x40' },
+        // Seven errors 7011 arrive at once (above the 5 threshold), three 7009 (below).
+        { series: 'passgate_drm_license_service_errors_total{job="passgate",namespace="p",pod="a",code="7011"}', values: '_x10 7+0x30' },
+        { series: 'passgate_drm_license_service_errors_total{job="passgate",namespace="p",pod="a",code="7009"}', values: '_x10 3+0x30' },
+      ],
+      alert_rule_test: [
+        { eval_time: '20m', alertname: 'PassgateSigninPollingStalled', exp_alerts: [{ exp_labels: { severity: 'warning', namespace: 'never' } }, { exp_labels: { severity: 'warning', namespace: 'zeroed' } }] },
+        { eval_time: '12m', alertname: 'PassgateUpstreamThrottled', exp_alerts: [{ exp_labels: { severity: 'warning', namespace: 'p', operation: 'profiles' } }] },
+        { eval_time: '30m', alertname: 'PassgateUpstreamThrottled', exp_alerts: [] },
+        { eval_time: '12m', alertname: 'PassgateDrmStoreUnavailable', exp_alerts: [{ exp_labels: { severity: 'critical', namespace: 'p' } }] },
+        { eval_time: '12m', alertname: 'PassgateLicenseServiceErrors', exp_alerts: [{ exp_labels: { severity: 'warning', namespace: 'p', code: '7011' } }] },
+      ],
+    },
+  ],
+};
+
+test('the alerts: none tests a counter with == 0, promtool accepts them, and they fire on missing, zeroed and newly born series', async (t) => {
+  const rules = ruleExpressions();
+  t.deepEqual(rules.filter((r) => zeroCounterComparison(r.expr)).map((r) => r.alert), []);
+  // The check can fail: the form that never fires when polling never started.
+  t.true(zeroCounterComparison('sum by (namespace) (increase(passgate_signin_polls_total{job="passgate"}[15m])) == 0'));
+
+  const promtool = onPath('promtool');
+  if (!promtool) {
+    t.log('promtool not on PATH: the rules were checked by the file-level tests only (no promtool check/test)');
+    return;
+  }
+  t.log(`rules checked and unit-tested with ${promtool}`);
+  const dir = await tempDir(t);
+  const groups = (one(base, 'PrometheusRule', 'passgate').spec as { groups: Array<{ name: string; rules: Json[] }> }).groups;
+  await writeFile(join(dir, 'rules.yaml'), stringify({ groups }));
+  const checked = await run(promtool, ['check', 'rules', join(dir, 'rules.yaml')]);
+  t.regex(checked.stdout, new RegExp(`SUCCESS: ${rules.length} rules found`));
+
+  // The unit test compares annotations too; they are prose, so the copy under test has none.
+  const bare = groups.map((g) => ({ ...g, rules: g.rules.map(({ annotations: _annotations, ...rule }) => rule) }));
+  await writeFile(join(dir, 'unit-rules.yaml'), stringify({ groups: bare }));
+  await writeFile(join(dir, 'unit-test.yaml'), stringify({ rule_files: ['unit-rules.yaml'], ...ruleUnitTests }));
+  const tested = await run(promtool, ['test', 'rules', 'unit-test.yaml'], { cwd: dir }).catch((err: { stdout?: string; stderr?: string }) => err);
+  t.is(tested.stderr ?? '', '', 'promtool test rules: no failure');
+  t.regex(tested.stdout ?? '', /SUCCESS/);
 });
