@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { checkPolicyV2, licensePolicyV2Schema, type LicensePolicyV2 } from '../drm/pallycon/policy-schema.js';
+import { CONTENT_ID_PATTERN } from '../drm/pallycon/token.js';
 import { secretRef } from './secret-ref.js';
 import type { Secret } from './secret.js';
 
@@ -10,12 +11,10 @@ import type { Secret } from './secret.js';
  * so an operator can look them up in the vendor's table.
  */
 
-/** drm.md §1.2: cid "max 200 bytes alphanumeric"; '-', '_' and '.' as packagers use them. */
-const CONTENT_ID = /^[A-Za-z0-9._-]{1,200}$/;
 const contentIdPattern = z
   .string()
   // A bare '*' would let a resource license every content id: the gate's content check would be void.
-  .refine((value) => CONTENT_ID.test(value.endsWith('*') ? value.slice(0, -1) : value), {
+  .refine((value) => CONTENT_ID_PATTERN.test(value.endsWith('*') ? value.slice(0, -1) : value), {
     error: "expected a content id (letters, digits, '.', '_', '-'; at most 200) or a non-empty prefix ending in '*'",
   });
 

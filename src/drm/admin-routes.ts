@@ -13,9 +13,12 @@ import type { RevInfoService } from './playready/revinfo.js';
 import type { DeviceRevocations } from './revocations.js';
 import { allowSchema, deviceOnlySchema, notificationSchema, revAllowInfoSchema, revokeSchema, type DeviceRef } from './schema.js';
 import type { DrmDevice, DrmUsers } from './users.js';
+import type { Logger } from '../infra/logger.js';
+import { storeCall } from '../http/store-call.js';
 
 export interface AdminDeps {
   adminKey: Secret | undefined;
+  logger: Logger;
   apps: string[];
   users: DrmUsers;
   revocations: DeviceRevocations;
@@ -36,11 +39,13 @@ export const REVALLOWINFO_KEY = 'hashes';
 export function adminRouter(deps: AdminDeps): Router<AppState> {
   const router = new Router<AppState>({ prefix: '/admin' });
   router.use(requireAdmin(deps.adminKey));
+  // Every admin action reads or writes the store: a store failure is a 503, never a 500.
+  const stored = <T>(what: string, fn: () => Promise<T>) => storeCall(`admin: ${what}`, deps.logger, fn);
 
   /** A device by user id (must be linked, i.e. it received a token) or by a configured app + fingerprint. */
   async function resolve(ref: DeviceRef): Promise<DrmDevice & { userId: string }> {
     if ('userId' in ref) {
-      const device = await deps.users.find(ref.userId);
+      const device = await stored('find a user id', () => deps.users.find(ref.userId));
       if (!device) throw new Problem('not_found', `No device is known by user id ${ref.userId} (links last 7 days after the device's last license).`);
       return { ...device, userId: ref.userId };
     }
@@ -52,18 +57,20 @@ export function adminRouter(deps: AdminDeps): Router<AppState> {
   const input = <S extends z.ZodType>(ctx: AppContext) => validInput<z.output<S>>(ctx);
 
   router.get('/drm/revocations', async (ctx: AppContext) => {
-    ctx.body = await deps.revocations.list();
+    ctx.body = await stored('list revocations', () => deps.revocations.list());
   });
 
   router.post('/drm/revocations', validate(revokeSchema), async (ctx: AppContext) => {
     const { device, reason } = input<typeof revokeSchema>(ctx);
-    const record = await deps.revocations.revoke(await resolve(device), 'operator', reason);
+    const target = await resolve(device);
+    const record = await stored('revoke', () => deps.revocations.revoke(target, 'operator', reason));
     ctx.status = 201;
     ctx.body = record;
   });
 
   router.post('/drm/revocations/lift', validate(deviceOnlySchema), async (ctx: AppContext) => {
-    const lifted = await deps.revocations.unrevoke(await resolve(input<typeof deviceOnlySchema>(ctx).device));
+    const target = await resolve(input<typeof deviceOnlySchema>(ctx).device);
+    const lifted = await stored('lift a revocation', () => deps.revocations.unrevoke(target));
     if (!lifted) throw new Problem('not_found', 'That device is not revoked.');
     ctx.status = 204;
   });
@@ -71,17 +78,19 @@ export function adminRouter(deps: AdminDeps): Router<AppState> {
   router.post('/drm/allow-list', validate(allowSchema), async (ctx: AppContext) => {
     const { device, note } = input<typeof allowSchema>(ctx);
     ctx.status = 201;
-    ctx.body = await deps.revocations.allow(await resolve(device), note);
+    const target = await resolve(device);
+    ctx.body = await stored('allow-list', () => deps.revocations.allow(target, note));
   });
 
   router.post('/drm/allow-list/remove', validate(deviceOnlySchema), async (ctx: AppContext) => {
-    const removed = await deps.revocations.disallow(await resolve(input<typeof deviceOnlySchema>(ctx).device));
+    const target = await resolve(input<typeof deviceOnlySchema>(ctx).device);
+    const removed = await stored('allow-list removal', () => deps.revocations.disallow(target));
     if (!removed) throw new Problem('not_found', 'That device is not on the allow-list.');
     ctx.status = 204;
   });
 
   router.get('/drm/playready/revallowinfo', async (ctx: AppContext) => {
-    ctx.body = { hashes: (await deps.revAllowInfo.get(REVALLOWINFO_KEY)) ?? [] };
+    ctx.body = { hashes: (await stored('read RevAllowInfo', () => deps.revAllowInfo.get(REVALLOWINFO_KEY))) ?? [] };
   });
 
   router.put('/drm/playready/revallowinfo', validate(revAllowInfoSchema), async (ctx: AppContext) => {
@@ -90,7 +99,7 @@ export function adminRouter(deps: AdminDeps): Router<AppState> {
       const errors = check.issues.map((issue) => ({ path: `hashes.${issue.index}`, message: issue.message }));
       throw new Problem('invalid_body', `Invalid certificate hashes: ${errors.map((e) => e.path).join(', ')}.`, { errors });
     }
-    await deps.revAllowInfo.set(REVALLOWINFO_KEY, check.hashes);
+    await stored('write RevAllowInfo', () => deps.revAllowInfo.set(REVALLOWINFO_KEY, check.hashes));
     ctx.body = { hashes: check.hashes };
   });
 
@@ -105,8 +114,8 @@ export function adminRouter(deps: AdminDeps): Router<AppState> {
     const { device, invalidate } = input<typeof notificationSchema>(ctx);
     const target = await resolve(device);
     const what = invalidate ?? ['permits', 'profiles'];
-    if (what.includes('permits')) await deps.entitlement.purgeDevice(target.appId, target.fingerprint);
-    if (what.includes('profiles')) await deps.signin.forgetDevice(target.appId, target.fingerprint);
+    if (what.includes('permits')) await stored('purge permits', () => deps.entitlement.purgeDevice(target.appId, target.fingerprint));
+    if (what.includes('profiles')) await stored('forget profiles', () => deps.signin.forgetDevice(target.appId, target.fingerprint));
     ctx.body = { userId: target.userId, invalidated: what };
   });
 

@@ -9,6 +9,7 @@ import {
   callbackPolicyGaps,
   decodeCallbackRequest,
   encodeCallbackResponse,
+  type CallbackPolicyV1,
   type CallbackRequest,
   type CallbackResponse,
 } from './pallycon/callback.js';
@@ -121,14 +122,30 @@ const decodeMessages = {
   fields: 'lacks required fields or has invalid ones',
 } as const;
 
+/**
+ * The v1 form of each configured policy, mapped once (policies are the config's own objects);
+ * what v1 cannot express is warned about once per policy, not on every grant.
+ */
+const v1Policies = new WeakMap<LicensePolicyV2, CallbackPolicyV1>();
+function v1PolicyOf(policy: LicensePolicyV2, logger: Logger): CallbackPolicyV1 {
+  let mapped = v1Policies.get(policy);
+  if (!mapped) {
+    mapped = callbackPolicyFromV2(policy);
+    v1Policies.set(policy, mapped);
+    const gaps = callbackPolicyGaps(policy);
+    if (gaps.length > 0) logger.warn({ gaps }, 'license callback: the v1 callback policy cannot express parts of a v2 policy');
+  }
+  return mapped;
+}
+
 /** Fail closed: a decision that is not a well-formed grant or deny becomes a plain deny. */
-function responseFor(request: CallbackRequest, decision: CallbackDecision): CallbackResponse {
+function responseFor(request: CallbackRequest, decision: CallbackDecision, logger: Logger): CallbackResponse {
   if (decision.grant) {
     return {
       errorCode: CALLBACK_SUCCESS,
       errorMessage: 'success',
       ...(decision.responseUserId !== undefined ? { responseUserId: decision.responseUserId } : {}),
-      policy: callbackPolicyFromV2(decision.policy),
+      policy: v1PolicyOf(decision.policy, logger),
       nonce: request.nonce,
     };
   }
@@ -166,12 +183,8 @@ export function callbackRoutes(deps: CallbackRouteDeps): Router<AppState> {
     let result: CallbackAnswerResult;
     try {
       const decision = await deps.decide(request);
-      response = responseFor(request, decision);
+      response = responseFor(request, decision, deps.logger);
       result = response.errorCode === CALLBACK_SUCCESS ? 'grant' : 'deny';
-      if (decision.grant) {
-        const gaps = callbackPolicyGaps(decision.policy);
-        if (gaps.length > 0) log.warn({ gaps }, 'license callback: the v1 callback policy cannot express parts of the v2 policy');
-      }
     } catch (error) {
       // A Problem (e.g. store_unavailable) is an expected outage; anything else is a bug.
       if (error instanceof Problem) log.warn({ code: error.code, detail: error.detail }, 'license callback: decide failed; answering unavailable');

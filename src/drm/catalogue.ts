@@ -1,10 +1,13 @@
 import type { CatalogueEntry, DrmConfig } from '../config/schema.js';
+import { encryptPolicy } from './pallycon/crypto.js';
 import type { LicensePolicyV2 } from './pallycon/policy-schema.js';
 
 export interface CataloguePolicy {
   name: string;
   /** The policy JSON text that goes into tokens, as serialised once at start-up. */
   text: string;
+  /** `text` encrypted under the site key (drm.md §1.3; fixed IV, so the same for every token). */
+  encrypted: string;
   policy: LicensePolicyV2;
 }
 
@@ -12,10 +15,17 @@ export type CatalogueMatch = { ok: true; policy: CataloguePolicy } | { ok: false
 
 /** The catalogue of SPEC §4: which content ids a resource covers (exact or prefix) and their license policy. */
 export class Catalogue {
+  private readonly policies = new Map<string, CataloguePolicy>();
+
   constructor(
     private readonly entries: Record<string, CatalogueEntry>,
-    private readonly policies: DrmConfig['policies'],
-  ) {}
+    policies: DrmConfig['policies'],
+    siteKey: string,
+  ) {
+    for (const [name, { text, policy }] of Object.entries(policies)) {
+      this.policies.set(name, { name, text, encrypted: encryptPolicy(text, siteKey), policy });
+    }
+  }
 
   /** Own properties only: a resource named `__proto__` or `constructor` is just unknown. */
   private entry(resource: string): CatalogueEntry | undefined {
@@ -30,10 +40,10 @@ export class Catalogue {
     const entry = this.entry(resource);
     if (!entry) return { ok: false, reason: 'resource_not_in_catalogue' };
     if (!this.covers(entry, contentId)) return { ok: false, reason: 'content_not_in_resource' };
-    const policy = this.policies[entry.policy];
+    const policy = this.policies.get(entry.policy);
     // config/drm.ts refuses a catalogue naming an unknown policy, so this is a programming error.
     if (!policy) throw new Error(`catalogue ${resource}: policy ${entry.policy} is missing`);
-    return { ok: true, policy: { name: entry.policy, text: policy.text, policy: policy.policy } };
+    return { ok: true, policy };
   }
 
   /** The resources whose content ids include `contentId` (the callback mode may not know the resource). */

@@ -42,7 +42,7 @@ export function createDrmFeature(
   if (!drmConfig) {
     return {
       service: { licensing: undefined, drm: undefined, revocations: undefined, users: undefined, revInfo: undefined },
-      routers: [adminRouter({ adminKey: config.adminKey, apps, users, revocations, entitlement: deps.entitlement, signin: deps.signin, revAllowInfo })],
+      routers: [adminRouter({ adminKey: config.adminKey, logger, apps, users, revocations, entitlement: deps.entitlement, signin: deps.signin, revAllowInfo })],
       start: async () => undefined,
     };
   }
@@ -51,8 +51,8 @@ export function createDrmFeature(
     metrics: createUpstreamMetrics(deps.metricsRegistry),
     logger,
   });
-  const catalogue = new Catalogue(drmConfig.catalogue, drmConfig.policies);
-  const gate = new LicenseGate({ catalogue, entitlement: deps.entitlement, revocations, users });
+  const catalogue = new Catalogue(drmConfig.catalogue, drmConfig.policies, drmConfig.siteKey.reveal());
+  const gate = new LicenseGate({ catalogue, entitlement: deps.entitlement, revocations, users, clock, logger });
   const audit = new LicenseAudit(deps.logger.child({ component: 'drm-audit' }), createDrmMetrics(deps.metricsRegistry));
   const licenseService = createLicenseServiceClient({
     http,
@@ -82,17 +82,13 @@ export function createDrmFeature(
   const routers = [
     licenseRouter(drm, deps.devices.authenticate),
     callbackRoutes({ siteKey: () => drmConfig.siteKey.reveal(), decide: (request) => drm.callbackDecide(request), logger, registry: deps.metricsRegistry }),
-    adminRouter({ adminKey: config.adminKey, apps, users, revocations, entitlement: deps.entitlement, signin: deps.signin, revAllowInfo, ...(revInfo ? { revInfo } : {}) }),
+    adminRouter({ adminKey: config.adminKey, logger, apps, users, revocations, entitlement: deps.entitlement, signin: deps.signin, revAllowInfo, ...(revInfo ? { revInfo } : {}) }),
   ];
   routers.push(revInfoRoutes(revInfo, allowList));
 
   return {
     service: {
-      licensing: {
-        precheck: (device, resource, request) => drm.precheck(device, resource, request),
-        issue: (device, permit, request) => drm.issue(device, permit, request),
-        refused: (device, resource, request, error) => drm.refused(device, resource, request, error),
-      },
+      licensing: drm,
       drm,
       revocations,
       users,

@@ -1,4 +1,7 @@
-import type { EntitlementService, Permit, PermitLookup } from '../entitlement/feature.js';
+import { permitState, type EntitlementService, type Permit, type PermitLookup } from '../entitlement/feature.js';
+import type { Clock } from '../infra/clock.js';
+import type { Logger } from '../infra/logger.js';
+import { storeCall } from '../http/store-call.js';
 import { Problem, type ProblemCode } from '../http/problem.js';
 import type { Catalogue, CataloguePolicy } from './catalogue.js';
 import type { DeviceRevocations } from './revocations.js';
@@ -42,7 +45,8 @@ export interface GateGrant {
   policy: CataloguePolicy;
   /** The user_id that goes into tokens and callbacks for this device. */
   userId: string;
-  permitCached: boolean;
+  /** Served from the L1 or read from the store; absent when /v1/authorize handed the Permit in (no lookup). */
+  permitCached?: boolean;
 }
 
 /**
@@ -57,8 +61,15 @@ export class LicenseGate {
       entitlement: Pick<EntitlementService, 'permitLookup'>;
       revocations: DeviceRevocations;
       users: DrmUsers;
+      clock: Clock;
+      logger: Logger;
     },
   ) {}
+
+  /** A store failure while deciding is a 503 (storeCall logs it): never a grant, never a 500. */
+  private stored<T>(read: () => Promise<T>): Promise<T> {
+    return storeCall('license gate', this.deps.logger, read);
+  }
 
   /** What can be refused without a Permit: the catalogue and the device's revocation. */
   async precheck(device: DrmDevice, resource: string, contentId: string): Promise<CataloguePolicy> {
@@ -71,32 +82,28 @@ export class LicenseGate {
           : `Content id ${JSON.stringify(contentId)} is not one of resource ${JSON.stringify(resource)}'s.`,
       );
     }
-    const status = await failClosed(() => this.deps.revocations.status(device));
+    const status = await this.stored(() => this.deps.revocations.status(device));
     if (status === 'revoked') throw new LicenseRefusal('device_revoked', 'This device is revoked for DRM licenses; contact support.');
     return match.policy;
   }
 
-  /** The full check; `permit` is the one /v1/authorize just recorded (no store read needed for it). */
+  /**
+   * The full check; `permit` is the one /v1/authorize just recorded (no store read needed for it).
+   * After /v1/authorize's precheck this runs the catalogue and revocation checks again on purpose:
+   * a revocation may have landed during the upstream call (with the L1 warm it costs no I/O).
+   */
   async check(device: DrmDevice, resource: string, contentId: string, permit?: Permit): Promise<GateGrant> {
     const policy = await this.precheck(device, resource, contentId);
-    let found: PermitLookup & { cached: boolean };
-    if (permit) found = { state: 'live', permit, cached: false };
-    else found = await failClosed(() => this.deps.entitlement.permitLookup(device.appId, device.fingerprint, resource));
+    // A Permit /v1/authorize just recorded needs no store read, but the same validity rule.
+    const found: PermitLookup & { cached?: boolean } = permit
+      ? ((state) => (state === 'logged_out' || state === 'denied' ? { state } : { state, permit }))(permitState(permit, this.deps.clock.now()))
+      : await this.stored(() => this.deps.entitlement.permitLookup(device.appId, device.fingerprint, resource));
     if (found.state !== 'live') {
       const [code, detail] = lookupRefusal[found.state];
       throw new LicenseRefusal(code, detail, 'permit' in found ? found.permit.source : 'none', found.cached);
     }
-    const userId = await failClosed(() => this.deps.users.link(device));
-    return { permit: found.permit, policy, userId, permitCached: found.cached };
+    const userId = await this.stored(() => this.deps.users.link(device));
+    return { permit: found.permit, policy, userId, ...(found.cached !== undefined ? { permitCached: found.cached } : {}) };
   }
 }
 
-/** A store failure while deciding is a 503: never a grant, never a 500. */
-export async function failClosed<T>(read: () => Promise<T>): Promise<T> {
-  try {
-    return await read();
-  } catch (error) {
-    if (error instanceof Problem) throw error;
-    throw new Problem('store_unavailable', 'The license gate cannot read the store, so it issues no license; retry shortly.');
-  }
-}

@@ -1,6 +1,6 @@
 import type { Keyv } from 'keyv';
 import type { Clock } from '../infra/clock.js';
-import { L1Cache } from '../infra/l1-cache.js';
+import { FleetL1Cache } from '../infra/l1-cache.js';
 import type { Logger } from '../infra/logger.js';
 import type { Store } from '../infra/store.js';
 import type { DrmDevice } from './users.js';
@@ -41,30 +41,26 @@ export class DeviceRevocations {
   private readonly revoked: Keyv<Revocation>;
   private readonly allowed: Keyv<AllowListing>;
   private readonly index: Keyv<string[]>;
-  private readonly l1: L1Cache<RevocationStatus>;
-  private unsubscribe: (() => Promise<void>) | undefined;
+  private readonly l1: FleetL1Cache<RevocationStatus>;
 
   constructor(
-    private readonly store: Store,
+    store: Store,
     private readonly clock: Clock,
-    private readonly l1Ms: number,
-    private readonly logger: Logger,
+    l1Ms: number,
+    logger: Logger,
   ) {
     this.revoked = store.namespace<Revocation>('drm-revocations');
     this.allowed = store.namespace<AllowListing>('drm-allow-list');
     this.index = store.namespace<string[]>('drm-revocation-index');
-    this.l1 = new L1Cache<RevocationStatus>(clock, l1Ms);
+    this.l1 = new FleetL1Cache<RevocationStatus>(store, clock, l1Ms, REVOCATION_CHANNEL, logger);
   }
 
-  async start(): Promise<void> {
-    if (this.unsubscribe || this.l1Ms === 0) return;
-    this.unsubscribe = await this.store.channels.subscribe(REVOCATION_CHANNEL, (key) => this.l1.delete(key));
+  start(): Promise<void> {
+    return this.l1.start();
   }
 
-  async stop(): Promise<void> {
-    const unsubscribe = this.unsubscribe;
-    this.unsubscribe = undefined;
-    await unsubscribe?.().catch(() => undefined);
+  stop(): Promise<void> {
+    return this.l1.stop();
   }
 
   /** Store errors propagate: the gate fails closed. */
@@ -72,9 +68,10 @@ export class DeviceRevocations {
     const key = deviceKey(device);
     const cached = this.l1.get(key);
     if (cached) return cached;
+    const generation = this.l1.generation();
     const [revocation, allowed] = await Promise.all([this.revoked.get(key), this.allowed.get(key)]);
     const status: RevocationStatus = revocation ? (allowed ? 'allowed' : 'revoked') : 'ok';
-    this.l1.set(key, status);
+    this.l1.setIfCurrent(generation, key, status);
     return status;
   }
 
@@ -134,11 +131,6 @@ export class DeviceRevocations {
   }
 
   private async changed(device: DrmDevice): Promise<void> {
-    const key = deviceKey(device);
-    this.l1.delete(key);
-    if (this.l1Ms === 0) return;
-    await this.store.channels.publish(REVOCATION_CHANNEL, key).catch((error: unknown) => {
-      this.logger.warn({ err: error }, 'revocations: could not publish a change; other replicas catch up within the L1 bound');
-    });
+    await this.l1.purge({ key: deviceKey(device) });
   }
 }

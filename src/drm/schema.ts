@@ -1,13 +1,10 @@
 import { z } from 'zod';
+import { CONTENT_ID_PATTERN, CONTENT_ID_RULE } from './pallycon/token.js';
 
 /** Resource ids as /v1/authorize takes them (entitlement/schema.ts). */
 const resource = z.string().min(1, 'must not be empty').max(4096, 'at most 4096 characters');
-/** drm.md §1.2: a cid is at most 200 bytes of alphanumerics (packagers add '-', '_', '.'). */
-export const contentId = z
-  .string()
-  .min(1, 'must not be empty')
-  .max(200, 'at most 200 characters')
-  .regex(/^[A-Za-z0-9._-]+$/, "letters, digits, '.', '_' and '-' only");
+/** A content id as license tokens carry it (the codec's rule). */
+export const contentId = z.string().regex(CONTENT_ID_PATTERN, CONTENT_ID_RULE);
 
 export const drmSystem = z.enum(['widevine', 'playready', 'fairplay']);
 

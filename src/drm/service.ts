@@ -9,12 +9,10 @@ import type { LicenseAudit, LicenseDecision, LicenseMode, LicenseSystem } from '
 import { callbackDenial, type CallbackDecision, type CallbackDenyReason } from './callback-routes.js';
 import type { Catalogue } from './catalogue.js';
 import { LicenseRefusal, type GateGrant, type LicenseGate, type RefusalCode } from './gate.js';
-import { contentId as contentIdSchema } from './schema.js';
 import type { CallbackRequest } from './pallycon/callback.js';
 import { encodeCustomDataV2 } from './pallycon/customdata.js';
 import { isRevokedDeviceError, type LicenseServiceClient } from './pallycon/license-client.js';
-import { formatTimestamp } from './pallycon/timestamp.js';
-import { mintLicenseToken, type DrmType } from './pallycon/token.js';
+import { assembleLicenseToken, type DrmType } from './pallycon/token.js';
 import type { DeviceRevocations } from './revocations.js';
 import type { DrmDevice, DrmUsers } from './users.js';
 import { buildLicenseMessage, encodeEnvelope, isRevokedDevice, LicenseMessageInputError, parseLicenseResponse } from './widevine/index.js';
@@ -25,6 +23,15 @@ const drmTypes: Record<DrmSystem, DrmType> = { widevine: 'Widevine', playready: 
 const systemOfDrmType = (drmType: string): LicenseSystem =>
   (({ Widevine: 'widevine', PlayReady: 'playready', FairPlay: 'fairplay', NCG: 'ncg', Wiseplay: 'wiseplay' }) as Record<string, LicenseSystem>)[drmType] ??
   'unknown';
+
+/**
+ * License-service answers that blame the request, not the service (license-errorcode.en.md):
+ * 7012 the challenge's content id is not the one asked for, 7107 bad Widevine challenge,
+ * 7205/7206 bad PlayReady request, 7305/7317 bad FairPlay SPC, 9001 a missing parameter.
+ */
+const CLIENT_LICENSE_ERRORS = new Set(['7012', '7107', '7205', '7206', '7305', '7317', '9001']);
+/** The Widevine statuses that blame the challenge (src/drm/widevine/license-response.ts names them). */
+const CLIENT_WIDEVINE_STATUSES = new Set(['INVALID_LICENSE_CHALLENGE', 'INVALID_CONTENT_INFO']);
 
 /** The header apps put the token in (drm.md §1.5). */
 export const TOKEN_HEADER = 'pallycon-customdata-v2';
@@ -65,7 +72,14 @@ const toDevice = (device: AuthenticatedDevice): DrmDevice => ({ appId: device.ap
  * decision (grant or refusal) for the request it serves, whatever the outcome.
  */
 export class DrmService {
-  constructor(private readonly deps: DrmServiceDeps) {}
+  private readonly accessKey: string;
+  private readonly widevineKeys: { key: Buffer; iv: Buffer } | undefined;
+
+  constructor(private readonly deps: DrmServiceDeps) {
+    this.accessKey = deps.config.accessKey.reveal();
+    const { signingKey, signingIv } = deps.config.widevine;
+    this.widevineKeys = signingKey && signingIv ? { key: Buffer.from(signingKey.reveal(), 'hex'), iv: Buffer.from(signingIv.reveal(), 'hex') } : undefined;
+  }
 
   /** Runs `work` and records its outcome once: a grant, or the refusal it threw. */
   private async decided<T>(base: Omit<LicenseDecision, 'outcome' | 'reason' | 'source'>, work: (note: Partial<LicenseDecision>) => Promise<T>): Promise<T> {
@@ -92,37 +106,62 @@ export class DrmService {
   private noteGrant(note: Partial<LicenseDecision>, grant: GateGrant): void {
     note.userId = grant.userId;
     note.source = grant.permit.source;
-    note.permitCached = grant.permitCached;
+    if (grant.permitCached !== undefined) note.permitCached = grant.permitCached;
   }
 
   private mint(grant: GateGrant, system: DrmSystem, contentId: string, mode: LicenseMode): { token: string; expiresAt: string } {
     const { config, clock } = this.deps;
     const now = clock.now();
-    const minted = mintLicenseToken({
-      siteId: config.siteId,
-      siteKey: config.siteKey.reveal(),
-      accessKey: config.accessKey.reveal(),
-      drmType: drmTypes[system],
-      userId: grant.userId,
-      cid: contentId,
-      policy: grant.policy.text,
-      timestamp: now,
-      responseFormat: 'original',
-    });
+    // The policy was encrypted once at start-up (catalogue.ts); only the hash and JSON are per token.
+    const minted = assembleLicenseToken(
+      {
+        siteId: config.siteId,
+        accessKey: this.accessKey,
+        drmType: drmTypes[system],
+        userId: grant.userId,
+        cid: contentId,
+        timestamp: now,
+        responseFormat: 'original',
+        policyField: 'policy',
+      },
+      grant.policy.encrypted,
+    );
     this.deps.audit.minted(system, mode);
     // The license service takes the token for token_validity_seconds from its (whole-second) timestamp.
     const issuedAt = Math.floor(now / 1000) * 1000;
     return { token: minted.token, expiresAt: new Date(issuedAt + config.tokenValiditySeconds * 1000).toISOString() };
   }
 
+  /** The `license` answer in the configured mode (SPEC §2): what /v1/authorize and /v1/license-token return. */
+  private licenseFor(grant: GateGrant, resource: string, drm: LicenseRequest): LicenseGrant {
+    const { config } = this.deps;
+    const permitEnds = new Date(grant.permit.notAfter).toISOString();
+    switch (config.mode) {
+      case 'token': {
+        const { token, expiresAt } = this.mint(grant, drm.system, drm.contentId, 'token');
+        return { token, licenseUrl: config.licenseUrl, header: TOKEN_HEADER, expiresAt };
+      }
+      case 'callback': {
+        // Legacy custom data: the license service calls back with user_id, cid and oid (= the resource).
+        const token = encodeCustomDataV2({
+          drmType: drmTypes[drm.system],
+          siteId: config.siteId,
+          siteKey: config.siteKey.reveal(),
+          user: { user_id: grant.userId, cid: drm.contentId, oid: resource },
+        });
+        this.deps.audit.minted(drm.system, 'callback');
+        return { token, licenseUrl: config.licenseUrl, header: TOKEN_HEADER, expiresAt: permitEnds };
+      }
+      case 'proxy': {
+        // No token leaves passgate: the app comes back with its device token, so passgate sees every license answer (7110).
+        const query = new URLSearchParams({ resource, contentId: drm.contentId });
+        return { licenseUrl: `${this.deps.publicUrl()}/v1/license/${drm.system}?${query.toString()}`, header: 'authorization', expiresAt: permitEnds };
+      }
+    }
+  }
+
   /** /v1/authorize with `drm`, before the upstream call: the catalogue and the device's revocation. */
   async precheck(device: AuthenticatedDevice, resource: string, drm: LicenseRequest): Promise<void> {
-    // /v1/authorize's schema takes any contentId up to 512 characters; a license token's cid is drm.md §1.2's (else a 500 at minting, or a token for a malformed cid).
-    const cid = contentIdSchema.safeParse(drm.contentId);
-    if (!cid.success) {
-      const errors = cid.error.issues.map((issue) => ({ path: 'drm.contentId', message: issue.message }));
-      throw new Problem('invalid_body', `The body is invalid: drm.contentId (${errors.map((e) => e.message).join('; ')}).`, { errors });
-    }
     try {
       await this.deps.gate.precheck(toDevice(device), resource, drm.contentId);
     } catch (error) {
@@ -153,39 +192,17 @@ export class DrmService {
     return this.decided(base, async (note) => {
       const grant = await this.deps.gate.check(toDevice(device), permit.resource, drm.contentId, permit);
       this.noteGrant(note, grant);
-      const permitEnds = new Date(grant.permit.notAfter).toISOString();
-      switch (config.mode) {
-        case 'token': {
-          const { token, expiresAt } = this.mint(grant, drm.system, drm.contentId, 'token');
-          return { token, licenseUrl: config.licenseUrl, header: TOKEN_HEADER, expiresAt };
-        }
-        case 'callback': {
-          // Legacy custom data: the license service calls back with user_id, cid and oid (= the resource).
-          const token = encodeCustomDataV2({
-            drmType: drmTypes[drm.system],
-            siteId: config.siteId,
-            siteKey: config.siteKey.reveal(),
-            user: { user_id: grant.userId, cid: drm.contentId, oid: permit.resource },
-          });
-          this.deps.audit.minted(drm.system, 'callback');
-          return { token, licenseUrl: config.licenseUrl, header: TOKEN_HEADER, expiresAt: permitEnds };
-        }
-        case 'proxy': {
-          const query = new URLSearchParams({ resource: permit.resource, contentId: drm.contentId });
-          return { licenseUrl: `${this.deps.publicUrl()}/v1/license/${drm.system}?${query.toString()}`, header: 'authorization', expiresAt: permitEnds };
-        }
-      }
+      return this.licenseFor(grant, permit.resource, drm);
     });
   }
 
-  /** POST /v1/license-token: a fresh token from the cached Permit, no upstream call (renewals, other tracks). */
+  /** POST /v1/license-token: the license answer again from the cached Permit, no upstream call (renewals, other tracks). */
   licenseToken(device: AuthenticatedDevice, resource: string, drm: LicenseRequest): Promise<LicenseGrant> {
-    const base = { mode: 'token' as const, system: drm.system, via: 'license-token', app: device.app.id, resource, contentId: drm.contentId };
+    const base = { mode: this.deps.config.mode, system: drm.system, via: 'license-token', app: device.app.id, resource, contentId: drm.contentId };
     return this.decided(base, async (note) => {
       const grant = await this.deps.gate.check(toDevice(device), resource, drm.contentId);
       this.noteGrant(note, grant);
-      const { token, expiresAt } = this.mint(grant, drm.system, drm.contentId, 'token');
-      return { token, licenseUrl: this.deps.config.licenseUrl, header: TOKEN_HEADER, expiresAt };
+      return this.licenseFor(grant, resource, drm);
     });
   }
 
@@ -222,6 +239,11 @@ export class DrmService {
     if (answer.ok) return { body: answer.body, contentType: answer.contentType };
     note.licenseServiceCode = answer.errorCode;
     if (isRevokedDeviceError(answer.errorCode)) await this.revokedByService(device, grant.userId, `license service ${answer.errorCode}: ${answer.message}`);
+    if (CLIENT_LICENSE_ERRORS.has(answer.errorCode)) {
+      throw new Problem('invalid_challenge', `The license service refused the challenge: ${answer.errorCode} ${answer.message}`, {
+        upstream: { code: answer.errorCode, message: answer.message },
+      });
+    }
     throw new Problem('license_refused', `The license service refused the license: ${answer.errorCode} ${answer.message}`, {
       upstream: { code: answer.errorCode, message: answer.message },
     });
@@ -229,21 +251,25 @@ export class DrmService {
 
   private async widevineDirect(grant: GateGrant, input: ProxyLicenseInput, device: DrmDevice, note: Partial<LicenseDecision>): Promise<RelayedLicense> {
     const { widevine } = this.deps.config;
-    const { provider, signingKey, signingIv } = widevine;
+    const { provider } = widevine;
+    const keys = this.widevineKeys;
     // config/drm.ts requires all three for widevine_cloud.
-    if (!provider || !signingKey || !signingIv) throw new Problem('drm_not_configured', 'Widevine direct mode lacks its provider credentials.');
+    if (!provider || !keys) throw new Problem('drm_not_configured', 'Widevine direct mode lacks its provider credentials.');
     let message;
     try {
       message = buildLicenseMessage({ challenge: input.challenge, contentId: input.contentId, provider, policy: grant.policy.policy, now: this.deps.clock.now() });
     } catch (error) {
-      if (error instanceof LicenseMessageInputError) throw new Problem('invalid_body', `The Widevine challenge cannot be licensed: ${error.message}`);
+      if (error instanceof LicenseMessageInputError) {
+        if (error.field === 'policy') throw new Problem('policy_expired', `The license policy for this content no longer allows licenses: ${error.message}.`);
+        throw new Problem('invalid_challenge', `The Widevine challenge cannot be licensed: ${error.message}.`);
+      }
       throw error;
     }
     const response = await this.deps.widevineHttp.request({
       operation: 'widevine.license',
       method: 'POST',
       path: widevine.licensePath.replace('{provider}', encodeURIComponent(provider)),
-      json: encodeEnvelope(message, provider, Buffer.from(signingKey.reveal(), 'hex'), Buffer.from(signingIv.reveal(), 'hex')),
+      json: encodeEnvelope(message, provider, keys.key, keys.iv),
       idempotent: false,
     });
     if (response.status >= 500) throw UpstreamUnavailableError.fromResponse('drm', response);
@@ -252,6 +278,9 @@ export class DrmService {
     if (parsed.ok) return { body: parsed.license, contentType: 'application/octet-stream' };
     note.licenseServiceCode = parsed.internalStatus !== undefined ? String(parsed.internalStatus) : parsed.status;
     if (isRevokedDevice(parsed)) await this.revokedByService(device, grant.userId, `Widevine ${parsed.status}: ${parsed.detail}`);
+    if (CLIENT_WIDEVINE_STATUSES.has(parsed.status)) {
+      throw new Problem('invalid_challenge', `The Widevine service refused the challenge: ${parsed.status} (${parsed.detail})`, { upstream: { code: parsed.status, message: parsed.detail } });
+    }
     throw new Problem('license_refused', `The Widevine license service refused the license: ${parsed.status} (${parsed.detail})`, {
       upstream: { code: parsed.status, message: parsed.detail },
     });
@@ -349,4 +378,3 @@ function callbackReason(code: RefusalCode): CallbackDenyReason {
   }
 }
 
-export { formatTimestamp };

@@ -8,7 +8,7 @@ import { entitlementRouter } from './routes.js';
 import { EntitlementService as Entitlement } from './service.js';
 
 export type { Permit, PermitLookup } from './permits.js';
-export { PERMIT_PURGE_CHANNEL } from './permits.js';
+export { permitState } from './permits.js';
 export type { AuthorizeResult, Caller, LogoutAnswer, PreauthorizeItem } from './service.js';
 
 /** What other features (the DRM gate, notifications) use. */

@@ -1,6 +1,6 @@
 import type { Keyv } from 'keyv';
 import type { Clock } from '../infra/clock.js';
-import { L1Cache } from '../infra/l1-cache.js';
+import { FleetL1Cache } from '../infra/l1-cache.js';
 import type { Logger } from '../infra/logger.js';
 import type { Store } from '../infra/store.js';
 
@@ -31,6 +31,18 @@ export type PermitLookup =
   | { state: 'denied' }
   | { state: 'absent' };
 
+/**
+ * The one rule for whether a Permit record licenses now: inside [notBefore, notAfter), not
+ * requested before the device's last logout/purge, not older than a Deny for its resource.
+ */
+export function permitState(permit: Permit, now: number, marks: { revokedAt?: number | undefined; deniedAt?: number | undefined } = {}): PermitLookup['state'] {
+  if (marks.revokedAt !== undefined && permit.requestedAt <= marks.revokedAt) return 'logged_out';
+  if (marks.deniedAt !== undefined && permit.requestedAt <= marks.deniedAt) return 'denied';
+  if (now >= permit.notAfter) return 'expired';
+  if (now < permit.notBefore) return 'not_yet_valid';
+  return 'live';
+}
+
 const deviceKey = (appId: string, fingerprint: string) => `${appId}:${fingerprint}`;
 // The resource is last: app ids and base64 fingerprints hold no ':', so the key stays unambiguous.
 const permitKey = (appId: string, fingerprint: string, resource: string) => `${deviceKey(appId, fingerprint)}:${resource}`;
@@ -39,8 +51,6 @@ const permitKey = (appId: string, fingerprint: string, resource: string) => `${d
 const EXPIRED_RETENTION_MS = 10 * 60_000;
 /** The fleet-wide channel on which purges travel (every replica drops its L1 copies). */
 export const PERMIT_PURGE_CHANNEL = 'permit-purges';
-
-type PurgeMessage = { key: string } | { prefix: string };
 
 /**
  * Permit records in the shared store (SPEC §4 "Permit cache"):
@@ -62,51 +72,28 @@ export class PermitStore {
   private readonly index: Keyv<string[]>;
   private readonly revocations: Keyv<number>;
   private readonly denials: Keyv<number>;
-  private readonly l1: L1Cache<Permit>;
-  private unsubscribe: (() => Promise<void>) | undefined;
+  private readonly l1: FleetL1Cache<Permit>;
 
   constructor(
-    private readonly store: Store,
+    store: Store,
     private readonly clock: Clock,
     private readonly capMs: number,
-    private readonly options: { l1Ms?: number; logger?: Logger } = {},
+    options: { l1Ms?: number; logger: Logger },
   ) {
     this.permits = store.namespace<Permit>('permits');
     this.index = store.namespace<string[]>('permit-index');
     this.revocations = store.namespace<number>('permit-revocations');
     this.denials = store.namespace<number>('permit-denials');
-    this.l1 = new L1Cache<Permit>(clock, options.l1Ms ?? 0);
+    this.l1 = new FleetL1Cache<Permit>(store, clock, options.l1Ms ?? 0, PERMIT_PURGE_CHANNEL, options.logger);
   }
 
   /** Listens for purges published by other replicas. */
-  async start(): Promise<void> {
-    if (this.unsubscribe || (this.options.l1Ms ?? 0) === 0) return;
-    this.unsubscribe = await this.store.channels.subscribe(PERMIT_PURGE_CHANNEL, (text) => {
-      let message: PurgeMessage;
-      try {
-        message = JSON.parse(text) as PurgeMessage;
-      } catch {
-        return;
-      }
-      if ('key' in message && typeof message.key === 'string') this.l1.delete(message.key);
-      else if ('prefix' in message && typeof message.prefix === 'string') this.l1.deletePrefix(message.prefix);
-    });
+  start(): Promise<void> {
+    return this.l1.start();
   }
 
-  async stop(): Promise<void> {
-    const unsubscribe = this.unsubscribe;
-    this.unsubscribe = undefined;
-    await unsubscribe?.().catch(() => undefined);
-  }
-
-  private async purge(message: PurgeMessage): Promise<void> {
-    if ('key' in message) this.l1.delete(message.key);
-    else this.l1.deletePrefix(message.prefix);
-    if ((this.options.l1Ms ?? 0) === 0) return;
-    // A lost message only means bounded staleness (l1Ms), so a failed publish does not fail the purge.
-    await this.store.channels.publish(PERMIT_PURGE_CHANNEL, JSON.stringify(message)).catch((error: unknown) => {
-      this.options.logger?.warn({ err: error }, 'permits: could not publish a purge; other replicas catch up within the L1 bound');
-    });
+  stop(): Promise<void> {
+    return this.l1.stop();
   }
 
   /**
@@ -125,8 +112,8 @@ export class PermitStore {
       await this.index.set(deviceKey(appId, fingerprint), [...resources, resource], this.capMs + EXPIRED_RETENTION_MS);
     }
     const key = permitKey(appId, fingerprint, resource);
+    // A copy of an earlier Permit in some replica's L1 stays valid until its own notAfter: nothing to purge.
     await Promise.all([this.permits.set(key, permit, notAfter - now + EXPIRED_RETENTION_MS), this.denials.delete(key)]);
-    this.l1.delete(key);
     return permit;
   }
 
@@ -135,19 +122,18 @@ export class PermitStore {
     const key = permitKey(appId, fingerprint, resource);
     const now = this.clock.now();
     const cached = this.l1.get(key);
-    if (cached && now >= cached.notBefore && now < cached.notAfter) return { state: 'live', permit: cached, cached: true };
+    if (cached && permitState(cached, now) === 'live') return { state: 'live', permit: cached, cached: true };
 
+    const generation = this.l1.generation();
     const [permit, revokedAt, deniedAt] = await Promise.all([
       this.permits.get(key),
       this.revocations.get(deviceKey(appId, fingerprint)),
       this.denials.get(key),
     ]);
     if (permit) {
-      if (revokedAt !== undefined && permit.requestedAt <= revokedAt) return { state: 'logged_out', cached: false };
-      if (now >= permit.notAfter) return { state: 'expired', permit, cached: false };
-      if (now < permit.notBefore) return { state: 'not_yet_valid', permit, cached: false };
-      this.l1.set(key, permit, permit.notAfter);
-      return { state: 'live', permit, cached: false };
+      const state = permitState(permit, now, { revokedAt, deniedAt });
+      if (state === 'live') this.l1.setIfCurrent(generation, key, permit, permit.notAfter);
+      return state === 'logged_out' || state === 'denied' ? { state, cached: false } : { state, permit, cached: false };
     }
     if (deniedAt !== undefined && (revokedAt === undefined || deniedAt > revokedAt)) return { state: 'denied', cached: false };
     if (revokedAt !== undefined) return { state: 'logged_out', cached: false };
@@ -163,19 +149,20 @@ export class PermitStore {
   /** The upstream's latest answer for (device, resource) is a Deny: any earlier Permit for it dies now. */
   async deny(appId: string, fingerprint: string, resource: string): Promise<void> {
     const key = permitKey(appId, fingerprint, resource);
+    // Local copies go first: even if a store write below fails, this replica stops licensing.
+    await this.l1.purge({ key });
     await Promise.all([this.denials.set(key, this.clock.now(), this.capMs + EXPIRED_RETENTION_MS), this.permits.delete(key)]);
-    await this.purge({ key });
   }
 
   /** Logout or notification: every Permit of the device dies now (records deleted, and a revocation mark for stragglers). */
   async purgeDevice(appId: string, fingerprint: string): Promise<number> {
     const key = deviceKey(appId, fingerprint);
+    await this.l1.purge({ prefix: `${key}:` });
     // The mark outlives every Permit requested before it (none lives longer than the cap).
     await this.revocations.set(key, this.clock.now(), this.capMs + EXPIRED_RETENTION_MS);
     const resources = (await this.index.get(key)) ?? [];
     if (resources.length > 0) await this.permits.deleteMany(resources.map((resource) => permitKey(appId, fingerprint, resource)));
     await this.index.delete(key);
-    await this.purge({ prefix: `${key}:` });
     return resources.length;
   }
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { CONTENT_ID_PATTERN, CONTENT_ID_RULE } from '../drm/pallycon/token.js';
 
 /** A resource id (plain channel id, or an MRSS string: adobe-pass.md §4.7), as the app sends it. */
 const resource = z.string().min(1, 'must not be empty').max(4096, 'at most 4096 characters');
@@ -9,13 +10,14 @@ export const preauthorizeSchema = z.strictObject({
 });
 export type PreauthorizeInput = z.output<typeof preauthorizeSchema>;
 
-/** POST /v1/authorize (SPEC §2); `drm` is validated now and used by the DRM feature. */
+/** POST /v1/authorize (SPEC §2); `drm` asks for a license (the DRM feature's licensing). */
 export const authorizeSchema = z.strictObject({
   resource,
   drm: z
     .strictObject({
       system: z.enum(['widevine', 'playready', 'fairplay']),
-      contentId: z.string().min(1, 'must not be empty').max(512, 'at most 512 characters'),
+      // What a license token can carry (the codec's rule), so a bad id never reaches the upstream or a token.
+      contentId: z.string().regex(CONTENT_ID_PATTERN, CONTENT_ID_RULE),
     })
     .optional(),
 });

@@ -41,6 +41,8 @@ export const problemCatalogue = {
   drm_not_configured: { status: 404, title: 'This passgate is not configured for this DRM mode' },
   license_refused: { status: 502, title: 'The license service refused the license request' },
   license_service_unavailable: { status: 503, title: 'The license service is unavailable' },
+  invalid_challenge: { status: 400, title: 'The DRM challenge cannot be licensed' },
+  policy_expired: { status: 403, title: 'The license policy for this content has expired' },
 } as const satisfies Record<string, { status: number; title: string }>;
 
 export type ProblemCode = keyof typeof problemCatalogue;

@@ -1,4 +1,6 @@
 import type { Clock } from './clock.js';
+import type { Logger } from './logger.js';
+import type { Store } from './store.js';
 
 /**
  * A small in-process cache in front of the shared store, for records that must never be used
@@ -52,5 +54,85 @@ export class L1Cache<V> {
 
   get size(): number {
     return this.entries.size;
+  }
+}
+
+type PurgeMessage = { key: string } | { prefix: string };
+
+/**
+ * An L1Cache that every replica keeps in step: a purge drops the local copies at once and is
+ * published on `channel` (store pub/sub) so other replicas drop theirs. Delivery is at most once,
+ * so a replica that misses a purge serves the old value for at most `maxAgeMs` (the staleness
+ * bound). A read that started before a purge on this replica never repopulates the cache after
+ * it (`generation` / `setIfCurrent`).
+ */
+export class FleetL1Cache<V> {
+  private readonly cache: L1Cache<V>;
+  private generationCount = 0;
+  private unsubscribe: (() => Promise<void>) | undefined;
+
+  constructor(
+    private readonly store: Store,
+    clock: Clock,
+    private readonly maxAgeMs: number,
+    private readonly channel: string,
+    private readonly logger: Logger,
+  ) {
+    this.cache = new L1Cache<V>(clock, maxAgeMs);
+  }
+
+  get enabled(): boolean {
+    return this.maxAgeMs > 0;
+  }
+
+  get(key: string): V | undefined {
+    return this.cache.get(key);
+  }
+
+  /** Taken before a store read; `setIfCurrent` keeps the result only if no purge happened since. */
+  generation(): number {
+    return this.generationCount;
+  }
+
+  setIfCurrent(generation: number, key: string, value: V, validUntil?: number): void {
+    if (generation === this.generationCount) this.cache.set(key, value, validUntil);
+  }
+
+  /** Drops `key` (or every key starting with `prefix`) here, then on every replica. */
+  async purge(message: PurgeMessage): Promise<void> {
+    this.dropLocal(message);
+    if (!this.enabled) return;
+    await this.store.channels.publish(this.channel, JSON.stringify(message)).catch((error: unknown) => {
+      this.logger.warn({ err: error, channel: this.channel }, 'could not publish a cache purge; other replicas catch up within the L1 bound');
+    });
+  }
+
+  private dropLocal(message: PurgeMessage): void {
+    this.generationCount++;
+    if ('key' in message) this.cache.delete(message.key);
+    else this.cache.deletePrefix(message.prefix);
+  }
+
+  /** Listens for purges published by other replicas. */
+  async start(): Promise<void> {
+    if (this.unsubscribe || !this.enabled) return;
+    this.unsubscribe = await this.store.channels.subscribe(this.channel, (text) => {
+      let message: unknown;
+      try {
+        message = JSON.parse(text);
+      } catch {
+        return;
+      }
+      if (typeof message !== 'object' || message === null) return;
+      const { key, prefix } = message as { key?: unknown; prefix?: unknown };
+      if (typeof key === 'string') this.dropLocal({ key });
+      else if (typeof prefix === 'string') this.dropLocal({ prefix });
+    });
+  }
+
+  async stop(): Promise<void> {
+    const unsubscribe = this.unsubscribe;
+    this.unsubscribe = undefined;
+    await unsubscribe?.().catch(() => undefined);
   }
 }

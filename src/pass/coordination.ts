@@ -5,7 +5,7 @@ import type { Logger } from '../infra/logger.js';
 import type { Singleflight } from '../infra/singleflight.js';
 import type { LeaseStore } from '../infra/store.js';
 import type { CoalescedKind, PassMetrics } from './metrics.js';
-import { storeCall } from './records.js';
+import { storeCall } from '../http/store-call.js';
 
 /**
  * "Exactly once across the fleet" for DCR registration and token refresh: in-process callers

@@ -3,6 +3,7 @@ import { Problem } from '../http/problem.js';
 import { SealedBox, type Keyring } from '../infra/keyring.js';
 import type { Logger } from '../infra/logger.js';
 import type { Store } from '../infra/store.js';
+import { storeCall } from '../http/store-call.js';
 
 /**
  * What passgate keeps per device in the store. Key layout (keyv namespaces, under the store's prefix):
@@ -61,17 +62,6 @@ type StoredToken = z.infer<typeof storedToken>;
 /** `<appId>:<base64>`: the record key of a device (also names its leases); takes `fingerprint <b64>` or `<b64>`. */
 export function deviceKey(appId: string, fingerprint: string): string {
   return `${appId}:${fingerprint.replace(/^fingerprint /, '')}`;
-}
-
-/** Store failures become store_unavailable (a 503), never "absent". */
-export async function storeCall<T>(what: string, logger: Logger, fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    if (err instanceof Problem) throw err;
-    logger.error({ err, what }, 'pass: store operation failed');
-    throw new Problem('store_unavailable', 'The store could not be reached; retry shortly.');
-  }
 }
 
 export class DeviceRecords {

@@ -5,7 +5,7 @@ import type { Clock } from '../infra/clock.js';
 import type { Logger } from '../infra/logger.js';
 import type { BucketStore } from '../infra/store.js';
 import type { PassMetrics } from './metrics.js';
-import { storeCall } from './records.js';
+import { storeCall } from '../http/store-call.js';
 
 /** How the mirror waits for the next token; tests with a ManualClock replace it. */
 export type Sleep = (ms: number) => Promise<void>;

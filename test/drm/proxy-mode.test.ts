@@ -75,7 +75,7 @@ for (const system of ['widevine', 'playready', 'fairplay'] as const) {
     // The token the simulator received is the one passgate mints for this device and content (same inputs, same bytes).
     const config = f.config.drm;
     if (!config) return t.fail('the test config has a drm section');
-    const policy = new Catalogue(config.catalogue, config.policies).match('REF30', 'ref30-movie');
+    const policy = new Catalogue(config.catalogue, config.policies, DEMO_DRM_SITE.siteKey).match('REF30', 'ref30-movie');
     if (!policy.ok) return t.fail('REF30 covers ref30-movie');
     const { token } = mintLicenseToken({
       siteId: DEMO_DRM_SITE.siteId,

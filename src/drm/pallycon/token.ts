@@ -15,6 +15,13 @@ export const isDrmType = (value: unknown): value is DrmType => DRM_TYPES.include
 /** drm.md §1.2: `drm_type` is optional and defaults to PlayReady. */
 export const DEFAULT_DRM_TYPE: DrmType = 'PlayReady';
 
+/**
+ * The content ids passgate mints tokens for: drm.md §1.2 "max 200 bytes alphanumeric", plus the
+ * '-', '_' and '.' packagers use. (Verification accepts whatever the license server would.)
+ */
+export const CONTENT_ID_PATTERN = /^[A-Za-z0-9._-]{1,200}$/;
+export const CONTENT_ID_RULE = "1 to 200 letters, digits, '.', '_' or '-'";
+
 /** Guide: original | custom; samples: original | json (custom deprecated in Java). */
 export const RESPONSE_FORMATS = ['original', 'custom', 'json'] as const;
 export type ResponseFormat = (typeof RESPONSE_FORMATS)[number];
@@ -117,9 +124,19 @@ export function mintLicenseToken(input: MintInput): MintedToken {
   checkMintInput(input);
   const policyText = typeof input.policy === 'string' ? input.policy : JSON.stringify(input.policy);
   const inferredField = checkMintPolicy(policyText);
-  const policyField = input.policyField ?? inferredField;
+  const { siteKey: _siteKey, policy: _policy, ...rest } = input;
+  return assembleLicenseToken({ ...rest, policyField: input.policyField ?? inferredField }, encryptPolicy(policyText, input.siteKey));
+}
+
+/** What assembleLicenseToken needs besides the encrypted policy. */
+export type AssembleInput = Omit<MintInput, 'siteKey' | 'policy' | 'policyField'> & { policyField: PolicyField };
+
+/**
+ * The token around an already encrypted policy (a service encrypts each configured policy once:
+ * same text, key and fixed IV give the same ciphertext). No input checks: mintLicenseToken's job.
+ */
+export function assembleLicenseToken(input: AssembleInput, policy: string): MintedToken {
   const timestamp = typeof input.timestamp === 'number' ? formatTimestamp(input.timestamp) : input.timestamp;
-  const policy = encryptPolicy(policyText, input.siteKey);
   const parts: HashParts = { accessKey: input.accessKey, drmType: input.drmType, siteId: input.siteId, userId: input.userId, cid: input.cid, policy, timestamp };
   const hash = tokenHash(parts);
   const fields: Record<string, unknown> = {
@@ -127,14 +144,14 @@ export function mintLicenseToken(input: MintInput): MintedToken {
     site_id: input.siteId,
     user_id: input.userId,
     cid: input.cid,
-    [policyField]: policy,
+    [input.policyField]: policy,
     ...(input.responseFormat !== undefined ? { response_format: input.responseFormat } : {}),
     ...(input.keyRotation !== undefined ? { key_rotation: input.keyRotation } : {}),
     timestamp,
     hash,
   };
   const json = JSON.stringify(fields);
-  return { token: Buffer.from(json, 'utf8').toString('base64'), json, policy, policyField, timestamp, hashInput: hashMessage(parts), hash };
+  return { token: Buffer.from(json, 'utf8').toString('base64'), json, policy, policyField: input.policyField, timestamp, hashInput: hashMessage(parts), hash };
 }
 
 /** A token's fields as found in its JSON (any order, whitespace, `\/` escapes). */

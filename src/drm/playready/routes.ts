@@ -2,21 +2,11 @@ import Router from '@koa/router';
 import { createHash } from 'node:crypto';
 import type { AppContext, AppState } from '../../http/context.js';
 import { Problem } from '../../http/problem.js';
+import { storeCall } from '../../http/store-call.js';
 import { checkCertificateHashes, renderRevAllowInfo } from './revallowinfo.js';
 import type { RevInfoRecord, RevInfoService } from './revinfo.js';
 
 const XML = 'application/xml; charset=utf-8';
-
-/** Store failures answer 503 store_unavailable, never a 500 (the copy is still there, retry). */
-async function fromStore<T>(ctx: AppContext, what: string, read: () => Promise<T>): Promise<T> {
-  try {
-    return await read();
-  } catch (err) {
-    if (err instanceof Problem) throw err;
-    ctx.state.log.error({ err, what }, 'playready: store read failed');
-    throw new Problem('store_unavailable', 'The store could not be reached; retry shortly.', { headers: { 'Retry-After': '5' } });
-  }
-}
 
 /**
  * RFC 9110 §13.1.2–3 as an origin server evaluates them: If-None-Match (weak comparison, `*`), else
@@ -65,7 +55,7 @@ export function revInfoRoutes(service: RevInfoService | undefined, allowList: ()
 
   router.get('/drm/playready/revinfo', async (ctx: AppContext) => {
     if (!service) throw new Problem('drm_not_configured', 'No drm.playready.revinfo_url is configured, so passgate keeps no RevInfo.');
-    const record = await fromStore(ctx, 'playready revinfo', () => service.current());
+    const record = await storeCall('playready revinfo', ctx.state.log, () => service.current());
     if (!record) {
       throw new Problem('not_ready', 'No PlayReady RevInfo has been downloaded yet; retry later.', { headers: { 'Retry-After': '60' } });
     }
@@ -73,7 +63,7 @@ export function revInfoRoutes(service: RevInfoService | undefined, allowList: ()
   });
 
   router.get('/drm/playready/revallowinfo', async (ctx: AppContext) => {
-    const hashes = await fromStore(ctx, 'playready revallowinfo', allowList);
+    const hashes = await storeCall('playready revallowinfo', ctx.state.log, allowList);
     const check = checkCertificateHashes(hashes);
     if (!check.ok) {
       // The admin endpoints validate before storing, so this is corrupt data: never serve a partial list.
