@@ -15,7 +15,7 @@ import { isRevokedDeviceError, type LicenseServiceClient } from './pallycon/lice
 import { assembleLicenseToken, type DrmType } from './pallycon/token.js';
 import type { DeviceRevocations } from './revocations.js';
 import type { DrmDevice, DrmUsers } from './users.js';
-import { buildLicenseMessage, encodeEnvelope, isRevokedDevice, LicenseMessageInputError, parseLicenseResponse } from './widevine/index.js';
+import { buildLicenseMessage, encodeEnvelope, isRevokedDevice, LicenseMessageInputError, licenseFailureReason, parseLicenseResponse } from './widevine/index.js';
 
 export type DrmSystem = LicenseRequest['system'];
 
@@ -30,8 +30,6 @@ const systemOfDrmType = (drmType: string): LicenseSystem =>
  * 7205/7206 bad PlayReady request, 7305/7317 bad FairPlay SPC, 9001 a missing parameter.
  */
 const CLIENT_LICENSE_ERRORS = new Set(['7012', '7107', '7205', '7206', '7305', '7317', '9001']);
-/** The Widevine statuses that blame the challenge (src/drm/widevine/license-response.ts names them). */
-const CLIENT_WIDEVINE_STATUSES = new Set(['INVALID_LICENSE_CHALLENGE', 'INVALID_CONTENT_INFO']);
 
 /** The header apps put the token in (drm.md §1.5). */
 export const TOKEN_HEADER = 'pallycon-customdata-v2';
@@ -278,7 +276,7 @@ export class DrmService {
     if (parsed.ok) return { body: parsed.license, contentType: 'application/octet-stream' };
     note.licenseServiceCode = parsed.internalStatus !== undefined ? String(parsed.internalStatus) : parsed.status;
     if (isRevokedDevice(parsed)) await this.revokedByService(device, grant.userId, `Widevine ${parsed.status}: ${parsed.detail}`);
-    if (CLIENT_WIDEVINE_STATUSES.has(parsed.status)) {
+    if (licenseFailureReason(parsed) === 'invalid_challenge') {
       throw new Problem('invalid_challenge', `The Widevine service refused the challenge: ${parsed.status} (${parsed.detail})`, { upstream: { code: parsed.status, message: parsed.detail } });
     }
     throw new Problem('license_refused', `The Widevine license service refused the license: ${parsed.status} (${parsed.detail})`, {

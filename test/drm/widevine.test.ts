@@ -196,7 +196,8 @@ test('failures map to the gate reasons; internal_status 127 means a revoked devi
   t.is(reason({ status: 'DRM_DEVICE_CERTIFICATE_REVOKED' }), 'device_revoked');
   t.is(reason({ status: 'SIGNATURE_FAILED' }), 'invalid_signature');
   t.is(reason({ status: 'MALFORMED_REQUEST' }), 'bad_request');
-  t.is(reason({ status: 'INVALID_LICENSE_CHALLENGE', internal_status: 106 }), 'bad_request');
+  t.is(reason({ status: 'INVALID_LICENSE_CHALLENGE', internal_status: 106 }), 'invalid_challenge');
+  t.is(reason({ status: 'INVALID_CONTENT_INFO' }), 'invalid_challenge');
   t.is(reason('garbage'), 'malformed_response');
   t.is(reason({ status: 'INTERNAL_ERROR' }), 'other');
   t.false(isRevokedDevice(parseLicenseResponse({ status: 'OK', license: 'AQID' })));

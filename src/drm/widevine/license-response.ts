@@ -58,7 +58,7 @@ export function parseLicenseResponse(body: unknown): LicenseResponse {
 }
 
 /** What passgate does about a failed license call: a small set, so the gate can map it to one problem each. */
-export type LicenseFailureReason = 'device_revoked' | 'invalid_signature' | 'bad_request' | 'malformed_response' | 'other';
+export type LicenseFailureReason = 'device_revoked' | 'invalid_signature' | 'invalid_challenge' | 'bad_request' | 'malformed_response' | 'other';
 
 /**
  * drm.md §1.5: PallyCon's error 7110 reads "DRM device certificate revoked from Widevine DRM
@@ -69,7 +69,9 @@ const REVOKED_INTERNAL_STATUSES = new Set([127, 175]);
 
 /** Statuses in public proxy code and Widevine integrations; none from a primary spec [UNCONFIRMED]. */
 const signatureStatuses = new Set(['SIGNATURE_FAILED', 'INVALID_SIGNATURE']);
-const badRequestStatuses = new Set(['MALFORMED_REQUEST', 'INVALID_REQUEST', 'INVALID_LICENSE_CHALLENGE', 'INVALID_CONTENT_INFO', 'POLICY_UNKNOWN']);
+/** The request's challenge or content id is at fault (the app's doing), not the message passgate built. */
+const challengeStatuses = new Set(['INVALID_LICENSE_CHALLENGE', 'INVALID_CONTENT_INFO']);
+const badRequestStatuses = new Set(['MALFORMED_REQUEST', 'INVALID_REQUEST', 'POLICY_UNKNOWN']);
 
 type Failure = Extract<LicenseResponse, { ok: false }>;
 
@@ -82,6 +84,7 @@ export function licenseFailureReason(result: Failure): LicenseFailureReason {
   if (isRevokedDevice(result)) return 'device_revoked';
   if (result.status === MALFORMED_RESPONSE) return 'malformed_response';
   if (signatureStatuses.has(result.status)) return 'invalid_signature';
+  if (challengeStatuses.has(result.status)) return 'invalid_challenge';
   if (badRequestStatuses.has(result.status)) return 'bad_request';
   return 'other';
 }
