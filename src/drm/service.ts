@@ -299,9 +299,9 @@ export class DrmService {
    * A license request refused before the gate ran: the device check itself could not read the
    * store. Still a refusal, so still its one audit line (with what the request said).
    */
-  refusedBeforeGate(request: { via: 'license-token' | 'license'; system: LicenseSystem; resource?: string; contentId?: string }, reason: string): void {
+  refusedBeforeGate(request: { via: 'authorize' | 'license-token' | 'license'; system: LicenseSystem; resource?: string; contentId?: string }, reason: string): void {
     const direct = request.system === 'widevine' && this.deps.config.widevine.service === 'widevine_cloud';
-    const mode: LicenseMode = request.via === 'license-token' ? 'token' : direct ? 'widevine_direct' : 'proxy';
+    const mode: LicenseMode = request.via !== 'license' ? this.deps.config.mode : direct ? 'widevine_direct' : 'proxy';
     this.deps.audit.record({ ...request, mode, outcome: 'refuse', reason, source: 'none' });
   }
 

@@ -43,6 +43,8 @@ export interface AuthorizeLicensing {
   issue(device: AuthenticatedDevice, permit: Permit, drm: LicenseRequest): Promise<LicenseGrant>;
   /** The authorization itself failed (a Deny, no sign-in, upstream down): no license, audited as a refusal. */
   refused(device: AuthenticatedDevice, resource: string, drm: LicenseRequest, error: unknown): void;
+  /** The device could not even be checked (store down): still a refusal, audited. */
+  refusedBeforeGate(request: { via: 'authorize'; system: LicenseRequest['system']; resource: string; contentId: string }, reason: string): void;
 }
 
 /** Preauthorize, authorize and the Permit cache (SPEC §2, §4, §6). */

@@ -1,5 +1,5 @@
 import Router from '@koa/router';
-import type { AppContext, AppState } from '../http/context.js';
+import type { AppContext, AppMiddleware, AppState } from '../http/context.js';
 import { currentDevice, requireDevice, type AuthenticateDevice } from '../http/device-auth.js';
 import { validate, validInput } from '../http/validate.js';
 import { authorizeSchema, logoutSchema, preauthorizeSchema, type AuthorizeInput, type LogoutInput, type PreauthorizeInput } from './schema.js';
@@ -25,7 +25,23 @@ export function entitlementRouter(
     ctx.body = { decisions };
   });
 
-  router.post('/v1/authorize', device, validate(authorizeSchema), async (ctx: AppContext) => {
+  // A license request whose device cannot be checked (store down) is still one audited refusal.
+  const authorizeDevice: AppMiddleware = async (ctx, next) => {
+    try {
+      await device(ctx, async () => undefined);
+    } catch (error) {
+      const asked = authorizeSchema.safeParse(ctx.request.body);
+      const drmLicensing = licensing();
+      if (error instanceof Problem && error.code === 'store_unavailable' && asked.success && asked.data.drm && drmLicensing) {
+        const { resource, drm } = asked.data;
+        drmLicensing.refusedBeforeGate({ via: 'authorize', system: drm.system, resource, contentId: drm.contentId }, error.code);
+      }
+      throw error;
+    }
+    await next();
+  };
+
+  router.post('/v1/authorize', authorizeDevice, validate(authorizeSchema), async (ctx: AppContext) => {
     const { resource, drm } = validInput<AuthorizeInput>(ctx);
     const drmLicensing = drm ? licensing() : undefined;
     if (drm && !drmLicensing) throw new Problem('bad_request', 'This passgate issues no DRM licenses (no drm section in its configuration); omit "drm".');
