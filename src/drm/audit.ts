@@ -78,7 +78,7 @@ export function createDrmMetrics(registry: Registry): DrmMetrics {
 }
 
 /** Error codes are bounded label values: anything else is `other`. */
-const codeLabel = (code: string) => (/^[0-9A-Za-z_x]{1,12}$/.test(code) ? code : 'other');
+const codeLabel = (code: string) => (/^[0-9A-Za-z_]{1,32}$/.test(code) ? code : 'other');
 
 /**
  * The audit trail (SPEC §4): exactly one structured line per grant or refusal, on the

@@ -1,10 +1,8 @@
 import test, { type ExecutionContext } from 'ava';
 import { readFileSync } from 'node:fs';
-import { upstreamProfiles, type ProblemBody } from '../entitlement/fixture.js';
-import { withDrm, type Device, type DrmFixture } from './drm-fixture.js';
+import { upstreamProfiles } from '../entitlement/fixture.js';
 import { drmSection, simRevInfo } from '../helpers/drm-config.js';
-
-const ADMIN_KEY = 'test-admin-key-0123456789abcdef-0123456789';
+import { adminRequest, ADMIN_KEY, authorized, problemOf, refusal, sample, withAdmin, withDrm, type Device, type DrmFixture } from './drm-fixture.js';
 
 interface RevocationFixtures {
   fixtures: { name: string; xml: string }[];
@@ -14,31 +12,13 @@ const DOCUMENTED_REVALLOWINFO = vectors.fixtures.find((f) => f.name === 'RevAllo
 /** The two CertificateHash values of the documented RevAllowInfo sample. */
 const SAMPLE_HASHES = [...DOCUMENTED_REVALLOWINFO.matchAll(/<CertificateHash>([^<]+)<\/CertificateHash>/g)].map((m) => m[1] as string);
 
-interface AdminFixture extends DrmFixture {
-  admin(method: string, path: string, body?: unknown, key?: string): Promise<Response>;
-}
-
-async function withAdmin(t: ExecutionContext, env: Record<string, string> = { PASSGATE_ADMIN_KEY: ADMIN_KEY }): Promise<AdminFixture> {
-  const f = await withDrm(t, {}, { env, file: { drm: drmSection({ playready: simRevInfo }) } });
-  return {
-    ...f,
-    admin: (method, path, body, key = ADMIN_KEY) =>
-      f.call(path, {
-        method,
-        headers: { authorization: `Bearer ${key}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      }),
-  };
-}
-
-const problem = async (response: Response) => [response.status, ((await response.json()) as ProblemBody).code] as const;
 const byDevice = (device: Device) => ({ app: device.appId, fingerprint: device.fingerprint });
 
-/** A signed-in device with a REF30 Permit (and a license, which links its DRM user id); returns the user id. */
-async function authorized(t: ExecutionContext, f: DrmFixture, device: Device): Promise<string> {
-  t.is((await f.authorize(device, 'REF30', { system: 'widevine', contentId: 'ref30-movie' })).status, 200);
-  const userId = f.audit().at(-1)?.userId ?? '';
+/** A signed-in device with a REF30 Permit and a widevine license (which links its DRM user id); returns the user id. */
+async function licensed(t: ExecutionContext, f: DrmFixture, device: Device): Promise<string> {
+  const userId = await authorized(f, device, 'REF30', { drm: { system: 'widevine', contentId: 'ref30-movie' } });
   t.regex(userId, /^[0-9a-f]{32}$/);
+  t.like(f.audit().at(-1), { outcome: 'grant', via: 'authorize', userId });
   return userId;
 }
 
@@ -49,18 +29,18 @@ test('the admin API needs the admin key: 401 without it or with a wrong one, and
   const anonymous = await f.call('/admin/drm/revocations');
   t.is(anonymous.status, 401);
   t.is(anonymous.headers.get('www-authenticate'), 'Bearer realm="passgate-admin"');
-  t.is(((await anonymous.json()) as ProblemBody).code, 'unauthorized');
-  t.deepEqual(await problem(await f.admin('GET', '/admin/drm/revocations', undefined, `${ADMIN_KEY}x`)), [401, 'unauthorized']);
-  t.deepEqual(await problem(await f.admin('POST', '/admin/notifications', { device: { app: 'demo', fingerprint: 'x' } }, 'wrong')), [401, 'unauthorized']);
+  t.is((await problemOf(anonymous)).code, 'unauthorized');
+  t.deepEqual(await refusal(await f.admin('GET', '/admin/drm/revocations', undefined, `${ADMIN_KEY}x`)), [401, 'unauthorized']);
+  t.deepEqual(await refusal(await f.admin('POST', '/admin/notifications', { device: { app: 'demo', fingerprint: 'x' } }, 'wrong')), [401, 'unauthorized']);
   const allowed = await f.admin('GET', '/admin/drm/revocations');
   t.is(allowed.status, 200);
   t.is(allowed.headers.get('cache-control'), 'no-store');
   t.deepEqual(await allowed.json(), { revoked: [], allowed: [] });
 
-  const off = await withAdmin(t, {});
-  const refused = await off.admin('GET', '/admin/drm/revocations');
+  const off = await withDrm(t);
+  const refused = await adminRequest(off, 'GET', '/admin/drm/revocations');
   t.is(refused.status, 401);
-  const body = (await refused.json()) as ProblemBody;
+  const body = await problemOf(refused);
   t.is(body.code, 'unauthorized');
   t.regex(body.detail, /admin API is off.*PASSGATE_ADMIN_KEY/);
 });
@@ -69,8 +49,8 @@ test('revocation by user id and by app+fingerprint: 403 device_revoked; allow-li
   const f = await withAdmin(t);
   const first = await f.signedIn();
   const second = await f.signedIn();
-  const firstUserId = await authorized(t, f, first);
-  const secondUserId = await authorized(t, f, second);
+  const firstUserId = await licensed(t, f, first);
+  const secondUserId = await licensed(t, f, second);
 
   const revoked = await f.admin('POST', '/admin/drm/revocations', { device: { userId: firstUserId }, reason: 'reported stolen' });
   t.is(revoked.status, 201);
@@ -79,10 +59,10 @@ test('revocation by user id and by app+fingerprint: 403 device_revoked; allow-li
   t.is(byApp.status, 201);
   t.like(await byApp.json(), { userId: secondUserId, source: 'operator' });
 
-  t.deepEqual(await problem(await renew(f, first)), [403, 'device_revoked']);
-  t.deepEqual(await problem(await renew(f, second)), [403, 'device_revoked']);
+  t.deepEqual(await refusal(await renew(f, first)), [403, 'device_revoked']);
+  t.deepEqual(await refusal(await renew(f, second)), [403, 'device_revoked']);
   // /v1/authorize with drm refuses before asking the upstream.
-  t.deepEqual(await problem(await f.authorize(first, 'REF30', { system: 'widevine', contentId: 'ref30-movie' })), [403, 'device_revoked']);
+  t.deepEqual(await refusal(await f.authorize(first, 'REF30', { system: 'widevine', contentId: 'ref30-movie' })), [403, 'device_revoked']);
   t.deepEqual(
     f.audit().slice(-3).map((a) => [a.outcome, a.reason, a.via, a.app, a.resource, a.contentId]),
     [
@@ -96,41 +76,41 @@ test('revocation by user id and by app+fingerprint: 403 device_revoked; allow-li
   t.is(allowed.status, 201);
   t.like(await allowed.json(), { userId: firstUserId, note: 'replacement verified by support' });
   t.is((await renew(f, first)).status, 200, 'allow-listed: licenses flow despite the revocation');
-  t.deepEqual(await problem(await renew(f, second)), [403, 'device_revoked']);
+  t.deepEqual(await refusal(await renew(f, second)), [403, 'device_revoked']);
 
   const listed = (await (await f.admin('GET', '/admin/drm/revocations')).json()) as { revoked: { userId: string }[]; allowed: { userId: string }[] };
   t.deepEqual(listed.revoked.map((r) => r.userId).sort(), [firstUserId, secondUserId].sort());
   t.deepEqual(listed.allowed.map((a) => a.userId), [firstUserId]);
 
   t.is((await f.admin('POST', '/admin/drm/allow-list/remove', { device: { userId: firstUserId } })).status, 204);
-  t.deepEqual(await problem(await renew(f, first)), [403, 'device_revoked'], 'off the allow-list: revoked again');
-  t.deepEqual(await problem(await f.admin('POST', '/admin/drm/allow-list/remove', { device: { userId: firstUserId } })), [404, 'not_found']);
+  t.deepEqual(await refusal(await renew(f, first)), [403, 'device_revoked'], 'off the allow-list: revoked again');
+  t.deepEqual(await refusal(await f.admin('POST', '/admin/drm/allow-list/remove', { device: { userId: firstUserId } })), [404, 'not_found']);
 
   t.is((await f.admin('POST', '/admin/drm/revocations/lift', { device: { userId: firstUserId } })).status, 204);
   t.is((await renew(f, first)).status, 200, 'lifted: licenses again');
-  t.deepEqual(await problem(await f.admin('POST', '/admin/drm/revocations/lift', { device: { userId: firstUserId } })), [404, 'not_found']);
+  t.deepEqual(await refusal(await f.admin('POST', '/admin/drm/revocations/lift', { device: { userId: firstUserId } })), [404, 'not_found']);
   t.deepEqual(await f.admin('GET', '/admin/drm/revocations').then((r) => r.json()), {
     revoked: [{ appId: second.appId, fingerprint: second.fingerprint, userId: secondUserId, source: 'operator', reason: 'cloned', at: f.clock.now() }],
     allowed: [],
   });
 
   const metrics = await f.metrics();
-  t.regex(metrics, /passgate_drm_gate_refusals_total\{reason="device_revoked"\} 5/);
+  t.is(sample(metrics, 'passgate_drm_gate_refusals_total', 'reason="device_revoked"'), 5);
 });
 
 test('bad device references: an unknown user id is 404, an unknown app or a malformed id 400', async (t) => {
   const f = await withAdmin(t);
   const unknown = await f.admin('POST', '/admin/drm/revocations', { device: { userId: 'ab'.repeat(16) }, reason: 'x' });
   t.is(unknown.status, 404);
-  const body = (await unknown.json()) as ProblemBody;
+  const body = await problemOf(unknown);
   t.is(body.code, 'not_found');
   t.true(body.detail.includes('ab'.repeat(16)));
-  t.deepEqual(await problem(await f.admin('POST', '/admin/notifications', { device: { userId: 'cd'.repeat(16) } })), [404, 'not_found']);
+  t.deepEqual(await refusal(await f.admin('POST', '/admin/notifications', { device: { userId: 'cd'.repeat(16) } })), [404, 'not_found']);
   const app = await f.admin('POST', '/admin/drm/revocations', { device: { app: 'nope', fingerprint: 'x' }, reason: 'x' });
   t.is(app.status, 400);
   t.like(await app.json(), { code: 'invalid_body', errors: [{ path: 'device.app', message: 'not a configured app' }] });
-  t.deepEqual(await problem(await f.admin('POST', '/admin/drm/revocations', { device: { userId: 'NOT-HEX' }, reason: 'x' })), [400, 'invalid_body']);
-  t.deepEqual(await problem(await f.admin('POST', '/admin/drm/revocations', { device: { userId: 'ab'.repeat(16) } })), [400, 'invalid_body']);
+  t.deepEqual(await refusal(await f.admin('POST', '/admin/drm/revocations', { device: { userId: 'NOT-HEX' }, reason: 'x' })), [400, 'invalid_body']);
+  t.deepEqual(await refusal(await f.admin('POST', '/admin/drm/revocations', { device: { userId: 'ab'.repeat(16) } })), [400, 'invalid_body']);
   t.deepEqual(await f.admin('GET', '/admin/drm/revocations').then((r) => r.json()), { revoked: [], allowed: [] });
 });
 
@@ -145,7 +125,7 @@ const profileCalls = async (f: DrmFixture) => (await f.calls('profiles.all')).le
 test('POST /admin/notifications purges the device’s permits (logged_out) and cached profiles (authorize then needs a new sign-in)', async (t) => {
   const f = await withAdmin(t);
   const device = await f.signedIn();
-  const userId = await authorized(t, f, device);
+  const userId = await licensed(t, f, device);
   t.is((await renew(f, device)).status, 200);
   t.like(await profileOf(f, device), { mvpd: 'Cablevision' });
   const asked = await profileCalls(f);
@@ -158,24 +138,24 @@ test('POST /admin/notifications purges the device’s permits (logged_out) and c
   t.is(notified.status, 200);
   t.deepEqual(await notified.json(), { userId, invalidated: ['permits', 'profiles'] });
 
-  t.deepEqual(await problem(await renew(f, device)), [403, 'logged_out']);
+  t.deepEqual(await refusal(await renew(f, device)), [403, 'logged_out']);
   t.like(f.audit().at(-1), { outcome: 'refuse', reason: 'logged_out', via: 'license-token', resource: 'REF30' });
   t.is(await profileOf(f, device), null, 'the cached profile is gone: the upstream was asked and has none');
   t.is(await profileCalls(f), asked + 1);
-  t.deepEqual(await problem(await f.authorize(device, 'REF30', { system: 'widevine', contentId: 'ref30-movie' })), [403, 'authentication_required']);
+  t.deepEqual(await refusal(await f.authorize(device, 'REF30', { system: 'widevine', contentId: 'ref30-movie' })), [403, 'authentication_required']);
 });
 
 test('POST /admin/notifications with invalidate [permits] purges only the permits: the cached profile stays', async (t) => {
   const f = await withAdmin(t);
   const device = await f.signedIn();
-  const userId = await authorized(t, f, device);
+  const userId = await licensed(t, f, device);
   t.like(await profileOf(f, device), { mvpd: 'Cablevision' });
   const asked = await profileCalls(f);
 
   const notified = await f.admin('POST', '/admin/notifications', { device: byDevice(device), invalidate: ['permits'] });
   t.is(notified.status, 200);
   t.deepEqual(await notified.json(), { userId, invalidated: ['permits'] });
-  t.deepEqual(await problem(await renew(f, device)), [403, 'logged_out']);
+  t.deepEqual(await refusal(await renew(f, device)), [403, 'logged_out']);
   t.like(await profileOf(f, device), { mvpd: 'Cablevision' });
   t.is(await profileCalls(f), asked, 'served from the cache');
   // Authorizing again (later than the purge: a Permit requested in the purge's millisecond counts as purged) licenses again.
@@ -202,16 +182,16 @@ test('RevAllowInfo: PUT the documented hashes, GET serves exactly the documented
 
   const bad = await f.admin('PUT', '/admin/drm/playready/revallowinfo', { hashes: [SAMPLE_HASHES[0], 'not-a-hash', SAMPLE_HASHES[1], 'QUJD'] });
   t.is(bad.status, 400);
-  const body = (await bad.json()) as ProblemBody;
+  const body = await problemOf(bad);
   t.is(body.code, 'invalid_body');
   t.deepEqual(body.errors?.map((e) => e.path), ['hashes.1', 'hashes.3']);
   t.regex(body.detail, /hashes\.1, hashes\.3/);
-  t.deepEqual(await problem(await f.admin('PUT', '/admin/drm/playready/revallowinfo', { hashes: 'nope' })), [400, 'invalid_body']);
+  t.deepEqual(await refusal(await f.admin('PUT', '/admin/drm/playready/revallowinfo', { hashes: 'nope' })), [400, 'invalid_body']);
   t.is(await (await f.call('/drm/playready/revallowinfo')).text(), DOCUMENTED_REVALLOWINFO, 'a refused PUT changes nothing');
 });
 
 test('RevInfo: after the refresh passgate serves the simulator’s document with an ETag, 304 on If-None-Match; its age is a metric on the injected clock', async (t) => {
-  const f = await withAdmin(t);
+  const f = await withAdmin(t, { file: { drm: drmSection({ playready: simRevInfo }) } });
   const refreshed = await f.admin('POST', '/admin/drm/playready/revinfo/refresh');
   t.is(refreshed.status, 200);
   // The start-up download may have stored it already.

@@ -3,9 +3,7 @@ import { createCipheriv } from 'node:crypto';
 import { encryptPolicy, POLICY_IV, siteKeyBytes } from '../../src/drm/pallycon/crypto.js';
 import { DEMO_DRM_SITE } from '../../src/sim/rules.js';
 import type { ProblemBody } from '../entitlement/fixture.js';
-import { challengeFor, withDrm, type Device, type DrmFixture } from './drm-fixture.js';
-
-const ADMIN_KEY = 'bad-input-test-admin-key-0123456789abcdef';
+import { ADMIN_KEY, adminRequest, challengeFor, postLicense, withAdmin, type Device, type DrmFixture } from './drm-fixture.js';
 
 /** One bad request and the documented 4xx answer. */
 interface BadCase {
@@ -29,7 +27,7 @@ const challenge = (system: 'widevine' | 'playready' | 'fairplay') => challengeFo
 
 /** A Permit for REF30 exists, so any of these slipping past validation could get a license. */
 async function drmWorld(t: ExecutionContext): Promise<{ f: DrmFixture; device: Device }> {
-  const f = await withDrm(t, {}, { env: { PASSGATE_ADMIN_KEY: ADMIN_KEY } });
+  const f = await withAdmin(t);
   const device = await f.signedIn();
   const authorized = await f.authorize(device, 'REF30');
   if (authorized.status !== 200) throw new Error(`authorize REF30 answered ${authorized.status}`);
@@ -264,10 +262,8 @@ test('/admin routes: no key, a wrong key or another scheme are 401; bad bodies a
     admin('notifications: unknown invalidate', '/admin/notifications', json({ device: ref, invalidate: ['everything'] }), 400, 'invalid_body'),
   ];
   await expectRefused(t, f, device, cases);
-  const listed = await f.call('/admin/drm/revocations', { headers: { authorization: `Bearer ${ADMIN_KEY}` } });
+  const listed = await adminRequest(f, 'GET', '/admin/drm/revocations');
   t.deepEqual(await listed.json(), { revoked: [], allowed: [] }, 'no bad request revoked or allowed anything');
   // The device still gets its license: no bad admin request purged its Permit.
-  const wv = challenge('widevine');
-  const license = await f.call(licensePath('widevine'), { method: 'POST', headers: { 'content-type': wv.type, authorization: `Bearer ${device.token}` }, body: wv.body });
-  t.is(license.status, 200);
+  t.is((await postLicense(f, device, 'widevine', 'REF30', 'ref30-movie')).status, 200);
 });

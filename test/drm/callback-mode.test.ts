@@ -3,15 +3,13 @@ import { callbackDenyCodes } from '../../src/drm/callback-routes.js';
 import { decodeCustomDataV2, decryptCustomData, encodeCustomDataV2 } from '../../src/drm/pallycon/customdata.js';
 import { DEMO_DRM_SITE } from '../../src/sim/rules.js';
 import { drmSection } from '../helpers/drm-config.js';
-import { licenseError, withDrm, type AuditLine, type Device, type DrmFixture, type License } from './drm-fixture.js';
+import { adminRequest, fakeLicenseOf, licenseError, sample, userIdOf, withAdmin, type AuditLine, type Device, type DrmFixture, type License } from './drm-fixture.js';
 
 /**
  * drm.mode callback end to end (drm.md §1.6): /v1/authorize answers legacy custom data, the
  * player posts it to the simulator's license service, which calls passgate's Content Usage
  * Info URL (/drm/pallycon/callback) and issues a license only on passgate's "0000".
  */
-
-const ADMIN_KEY = 'callback-mode-test-admin-key-0123456789abcdef';
 
 interface Authorized {
   authorized: true;
@@ -28,15 +26,9 @@ interface CallerAnswer {
   response?: { errorCode: string; errorMessage: string; nonce: string; policy?: unknown };
 }
 
-/** The value of one counter sample, or 0 when the series does not exist. */
-function sample(metrics: string, name: string, labels: string): number {
-  const line = metrics.split('\n').find((l) => l.startsWith(`${name}{${labels}} `));
-  return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : 0;
-}
-
 /** passgate in callback mode; the simulator's DEMO site calls passgate's callback URL. */
 async function withCallbackMode(t: ExecutionContext): Promise<DrmFixture & { callbackUrl: string }> {
-  const f = await withDrm(t, {}, { file: { drm: drmSection({ mode: 'callback' }) }, env: { PASSGATE_ADMIN_KEY: ADMIN_KEY } });
+  const f = await withAdmin(t, { file: { drm: drmSection({ mode: 'callback' }) } });
   const callbackUrl = `${f.url}/drm/pallycon/callback`;
   // `drm` replaces that whole part of the rules, so the rest of it is carried over.
   await f.simConfig({
@@ -52,21 +44,9 @@ async function authorizedCustomData(f: DrmFixture, device: Device, resource = 'R
   return (await response.json()) as Authorized;
 }
 
-const userIdOf = (f: DrmFixture, device: Device): string => {
-  const users = f.passgate.services.drm.users;
-  if (!users) throw new Error('the test config has a drm section');
-  return users.userIdOf({ appId: device.appId, fingerprint: device.fingerprint });
-};
-
 /** Custom data as passgate would mint it, for any user, content and resource. */
 const customData = (userId: string, cid: string, oid: string): string =>
   encodeCustomDataV2({ drmType: 'Widevine', siteId: DEMO_DRM_SITE.siteId, siteKey: DEMO_DRM_SITE.siteKey, user: { user_id: userId, cid, oid } });
-
-/** The simulator's fake Widevine license (src/sim/drm/fake-license.ts), decoded. */
-function fakeLicenseOf(body: Buffer): { header: string; summary: Record<string, unknown> } {
-  const [header = '', json = '{}'] = body.toString('utf8').split('\n');
-  return { header, summary: JSON.parse(json) as Record<string, unknown> };
-}
 
 test('callback mode: authorize answers custom data; the license service asks passgate and issues the license; one audit line per decision', async (t) => {
   const f = await withCallbackMode(t);
@@ -113,6 +93,41 @@ test('callback mode: authorize answers custom data; the license service asks pas
   t.is(sample(metrics, 'passgate_drm_license_tokens_total', 'system="widevine",mode="callback"'), 1);
   t.is(sample(metrics, 'passgate_drm_callback_answers_total', 'result="grant"'), 1);
   t.is(sample(metrics, 'passgate_drm_callback_answers_total', 'result="deny"'), 0);
+});
+
+test('callback mode: POST /v1/license-token answers custom data too (user_id, cid, oid for the asked content), which the license service accepts', async (t) => {
+  const f = await withCallbackMode(t);
+  const device = await f.signedIn();
+  const userId = userIdOf(f, device);
+  const { notAfter } = await authorizedCustomData(f, device);
+
+  const response = await f.licenseToken(device, 'REF30', 'playready', 'ref30trailer');
+  t.is(response.status, 200);
+  t.is(response.headers.get('cache-control'), 'no-store');
+  const license = (await response.json()) as License;
+  t.deepEqual(Object.keys(license).sort(), ['expiresAt', 'header', 'licenseUrl', 'token']);
+  t.is(license.header, 'pallycon-customdata-v2');
+  t.is(license.licenseUrl, `${f.sim.url}/ri/licenseManager.do`);
+  t.is(license.expiresAt, notAfter);
+
+  const decoded = decodeCustomDataV2(license.token as string);
+  if (!decoded.ok) return t.fail(decoded.reason);
+  t.deepEqual(Object.keys(decoded.customData.raw).sort(), ['data', 'drm_type', 'site_id'], 'legacy custom data, not a license token');
+  t.like(decoded.customData, { drmType: 'PlayReady', siteId: DEMO_DRM_SITE.siteId });
+  const user = decryptCustomData(decoded.customData.data, DEMO_DRM_SITE.siteKey);
+  if (!user.ok) return t.fail(user.reason);
+  t.deepEqual(user.user, { user_id: userId, cid: 'ref30trailer', oid: 'REF30' });
+
+  const answer = await f.playerLicense(license.token as string, 'playready', 'ref30trailer');
+  t.is(answer.status, 200);
+  t.is(licenseError(answer.body), undefined, answer.body.toString('utf8').slice(0, 300));
+  t.like(fakeLicenseOf(answer.body, 'playready').summary, { system: 'PlayReady', user_id: userId, cid: 'ref30trailer' });
+
+  const audit = f.audit();
+  t.is(audit.length, 3, JSON.stringify(audit));
+  t.like(audit[1], { outcome: 'grant', reason: 'granted', mode: 'callback', system: 'playready', via: 'license-token', userId, resource: 'REF30', contentId: 'ref30trailer', source: 'mvpd' });
+  t.like(audit[2], { outcome: 'grant', mode: 'callback', system: 'playready', via: 'callback', userId, resource: 'REF30', contentId: 'ref30trailer' });
+  t.is(sample(await f.metrics(), 'passgate_drm_license_tokens_total', 'system="playready",mode="callback"'), 1);
 });
 
 interface DenyCase {
@@ -178,11 +193,7 @@ const denyCases: DenyCase[] = [
     before: 1,
     arrange: async (f, device) => {
       const { license } = await authorizedCustomData(f, device);
-      const revoked = await f.call('/admin/drm/revocations', {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN_KEY}` },
-        body: JSON.stringify({ device: { userId: userIdOf(f, device) }, reason: 'callback-mode test' }),
-      });
+      const revoked = await adminRequest(f, 'POST', '/admin/drm/revocations', { device: { userId: userIdOf(f, device) }, reason: 'callback-mode test' });
       if (revoked.status !== 201) throw new Error(`revoke: ${revoked.status} ${await revoked.text()}`);
       return license.token as string;
     },

@@ -1,7 +1,7 @@
 import type { ExecutionContext } from 'ava';
 import type { LicenseDecision } from '../../src/drm/audit.js';
 import type { SimRulesInput } from '../../src/sim/rules.js';
-import { withEntitlement, type Device, type EntitlementFixture } from '../entitlement/fixture.js';
+import { withEntitlement, type Device, type EntitlementFixture, type ProblemBody } from '../entitlement/fixture.js';
 
 export type { Device } from '../entitlement/fixture.js';
 
@@ -21,23 +21,35 @@ export interface DrmFixture extends EntitlementFixture {
   authorize(device: Device, resource: string, drm?: { system: string; contentId: string }): Promise<Response>;
   licenseToken(device: Device, resource: string, system: string, contentId: string): Promise<Response>;
   /** POST the license to the simulator's license service as a player would (token in pallycon-customdata-v2). */
-  playerLicense(token: string, system: 'widevine' | 'playready' | 'fairplay', contentId: string): Promise<{ status: number; body: Buffer; type: string }>;
+  playerLicense(token: string, system: DrmSystem, contentId: string): Promise<{ status: number; body: Buffer; type: string }>;
   audit(): AuditLine[];
   metrics(): Promise<string>;
 }
 
-/** The challenge a player would send, carrying the simulator's `content_id=<cid>` marker (src/sim/drm/license-request.ts). */
-export function challengeFor(system: 'widevine' | 'playready' | 'fairplay', contentId: string): { body: string | Buffer; type: string } {
+export type DrmSystem = 'widevine' | 'playready' | 'fairplay';
+
+/** A license challenge as a player posts it. */
+export interface Challenge {
+  body: string | Buffer;
+  type: string;
+}
+
+/**
+ * The challenge a player would send, carrying the simulator's `content_id=<cid>` marker and,
+ * when given, its `device=<id>` marker (src/sim/drm/license-request.ts).
+ */
+export function challengeFor(system: DrmSystem, contentId: string, options: { device?: string } = {}): Challenge {
+  const markers = `content_id=${contentId} ${options.device === undefined ? '' : `device=${options.device} `}`;
   switch (system) {
     case 'widevine':
-      return { body: Buffer.concat([Buffer.from([0x08, 0x01, 0x12, 0x20]), Buffer.from(`fake widevine challenge content_id=${contentId} `)]), type: 'application/octet-stream' };
+      return { body: Buffer.concat([Buffer.from([0x08, 0x01, 0x12, 0x20]), Buffer.from(`fake widevine challenge ${markers}`)]), type: 'application/octet-stream' };
     case 'playready':
       return {
-        body: `<?xml version="1.0" encoding="utf-8"?><soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body><AcquireLicense xmlns="http://schemas.microsoft.com/DRM/2007/03/protocols"><challenge>content_id=${contentId} </challenge></AcquireLicense></soap:Body></soap:Envelope>`,
+        body: `<?xml version="1.0" encoding="utf-8"?><soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body><AcquireLicense xmlns="http://schemas.microsoft.com/DRM/2007/03/protocols"><challenge>${markers}</challenge></AcquireLicense></soap:Body></soap:Envelope>`,
         type: 'text/xml; charset=utf-8',
       };
     case 'fairplay':
-      return { body: `spc=${encodeURIComponent(Buffer.from(`fake spc content_id=${contentId} `).toString('base64'))}`, type: 'application/x-www-form-urlencoded' };
+      return { body: `spc=${encodeURIComponent(Buffer.from(`fake spc ${markers}`).toString('base64'))}`, type: 'application/x-www-form-urlencoded' };
   }
 }
 
@@ -75,4 +87,93 @@ export function licenseError(body: Buffer): { errorCode: string; message: string
   } catch {
     return undefined;
   }
+}
+
+/** The value of one metric sample (`labels` exactly as exposed, in order), or 0 when the series does not exist. */
+export function sample(metrics: string, name: string, labels: string): number {
+  const line = metrics.split('\n').find((l) => l.startsWith(`${name}{${labels}} `));
+  return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : 0;
+}
+
+/** The problem+json body (throws on any other content type, failing the test). */
+export async function problemOf(response: Response): Promise<ProblemBody> {
+  const type = response.headers.get('content-type') ?? '';
+  if (!type.startsWith('application/problem+json')) throw new Error(`expected problem+json, got ${response.status} ${type}: ${(await response.text()).slice(0, 300)}`);
+  return (await response.json()) as ProblemBody;
+}
+
+/** [status, problem code] of a problem+json answer, for one deepEqual. */
+export const refusal = async (response: Response): Promise<readonly [number, string]> => [response.status, (await problemOf(response)).code] as const;
+
+/**
+ * The simulator's fake license (src/sim/drm/fake-license.ts, widevine-cloud.ts) decoded from
+ * the bytes a player gets: a header line and a JSON summary; PlayReady and FairPlay licenses
+ * arrive base64-encoded.
+ */
+export function fakeLicenseOf(body: Buffer, system: DrmSystem = 'widevine'): { header: string; summary: Record<string, unknown> } {
+  const text = system === 'widevine' ? body.toString('utf8') : Buffer.from(body.toString('utf8'), 'base64').toString('utf8');
+  const [header = '', json = '{}'] = text.split('\n');
+  return { header, summary: JSON.parse(json) as Record<string, unknown> };
+}
+
+/** POST /v1/license/{system}?resource=&contentId= as the device (none: no Authorization), the body a player's challenge (default: for `contentId`). */
+export function postLicense(
+  f: EntitlementFixture,
+  device: Device | undefined,
+  system: DrmSystem,
+  resource: string,
+  contentId: string,
+  challenge: Challenge = challengeFor(system, contentId),
+): Promise<Response> {
+  return f.call(`/v1/license/${system}?${new URLSearchParams({ resource, contentId }).toString()}`, {
+    method: 'POST',
+    headers: { 'content-type': challenge.type, ...(device ? { authorization: `Bearer ${device.token}` } : {}) },
+    body: challenge.body,
+  });
+}
+
+/** The DRM user id passgate derives for the device (src/drm/users.ts). */
+export function userIdOf(f: EntitlementFixture, device: Device): string {
+  const users = f.passgate.services.drm.users;
+  if (!users) throw new Error('the test config has a drm section');
+  return users.userIdOf({ appId: device.appId, fingerprint: device.fingerprint });
+}
+
+/**
+ * POST /v1/authorize for `resource` (with `drm` when given) and expect `status` (default 200),
+ * throwing otherwise; returns the device's DRM user id.
+ */
+export async function authorized(
+  f: DrmFixture,
+  device: Device,
+  resource = 'REF30',
+  options: { status?: number; drm?: { system: DrmSystem; contentId: string } } = {},
+): Promise<string> {
+  const { status = 200, drm } = options;
+  const response = await f.authorize(device, resource, drm);
+  if (response.status !== status) throw new Error(`authorize ${resource}: ${response.status} ${await response.text()}`);
+  return userIdOf(f, device);
+}
+
+/** The admin key withAdmin configures (PASSGATE_ADMIN_KEY). */
+export const ADMIN_KEY = 'drm-test-admin-key-0123456789abcdef-0123456789';
+
+/** A request to an /admin route with `Authorization: Bearer <key>` (default ADMIN_KEY) and a JSON body when given. */
+export function adminRequest(f: Pick<EntitlementFixture, 'call'>, method: string, path: string, body?: unknown, key = ADMIN_KEY): Promise<Response> {
+  return f.call(path, {
+    method,
+    headers: { authorization: `Bearer ${key}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+}
+
+export interface AdminFixture extends DrmFixture {
+  /** adminRequest on this passgate. */
+  admin(method: string, path: string, body?: unknown, key?: string): Promise<Response>;
+}
+
+/** withDrm with PASSGATE_ADMIN_KEY set to ADMIN_KEY (an `extra.env` key of its own wins). */
+export async function withAdmin(t: ExecutionContext, extra: Parameters<typeof withEntitlement>[2] = {}, simRules: Partial<SimRulesInput> = {}): Promise<AdminFixture> {
+  const f = await withDrm(t, simRules, { ...extra, env: { PASSGATE_ADMIN_KEY: ADMIN_KEY, ...extra.env } });
+  return { ...f, admin: (method, path, body, key) => adminRequest(f, method, path, body, key) };
 }

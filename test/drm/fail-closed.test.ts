@@ -1,18 +1,17 @@
 import test, { type ExecutionContext } from 'ava';
 import { decodeCallbackResponse, encodeCallbackRequest, type CallbackRequest } from '../../src/drm/pallycon/index.js';
 import { DEMO_DRM_SITE } from '../../src/sim/rules.js';
-import type { ProblemBody } from '../entitlement/fixture.js';
 import { drmSection } from '../helpers/drm-config.js';
 import { startRedisServer, type RedisServer } from '../helpers/with-redis.js';
-import { challengeFor, withDrm, type Device, type DrmFixture } from './drm-fixture.js';
+import { postLicense, refusal, sample, withAdmin, type AdminFixture, type DrmFixture } from './drm-fixture.js';
 
 const KEYS = `test:${Buffer.alloc(32, 7).toString('base64')}`;
 
-/** A private redis-server (this file stops and restarts it) and a passgate on it. */
-async function onRedis(t: ExecutionContext, file: Record<string, unknown> = {}): Promise<{ f: DrmFixture; redis: RedisServer; restart(): Promise<void> }> {
+/** A private redis-server (this file stops and restarts it) and a passgate on it (admin API on). */
+async function onRedis(t: ExecutionContext, file: Record<string, unknown> = {}): Promise<{ f: AdminFixture; redis: RedisServer; restart(): Promise<void> }> {
   let redis = await startRedisServer();
   t.teardown(() => redis.stop());
-  const f = await withDrm(t, {}, { redisUrl: redis.url, env: { PASSGATE_KEYS: KEYS }, file });
+  const f = await withAdmin(t, { redisUrl: redis.url, env: { PASSGATE_KEYS: KEYS }, file });
   return {
     f,
     get redis() {
@@ -43,17 +42,6 @@ async function askCallback(f: DrmFixture, request: CallbackRequest) {
   return { status: response.status, decoded: decodeCallbackResponse(text, DEMO_DRM_SITE.siteKey), text };
 }
 
-function proxyWidevine(f: DrmFixture, device: Device) {
-  const challenge = challengeFor('widevine', 'ref30-movie');
-  return f.call('/v1/license/widevine?resource=REF30&contentId=ref30-movie', {
-    method: 'POST',
-    headers: { 'content-type': challenge.type, authorization: `Bearer ${device.token}` },
-    body: challenge.body,
-  });
-}
-
-const problemOf = async (response: Response) => [response.status, ((await response.json()) as ProblemBody).code] as const;
-
 test('Redis stopped: past the Permit L1 bound, license-token, the license proxy and the callback refuse (503 / unavailable), one audit line each; restarted: licenses again', async (t) => {
   const env = await onRedis(t);
   const { f } = env;
@@ -72,10 +60,10 @@ test('Redis stopped: past the Permit L1 bound, license-token, the license proxy 
   // drm.permit_l1_ms defaults to 1000 ms on the injected clock: past it, nothing may come from memory.
   f.clock.advance(1_001);
 
-  t.deepEqual(await problemOf(await f.licenseToken(device, 'REF30', 'widevine', 'ref30-movie')), [503, 'store_unavailable']);
-  const proxied = await proxyWidevine(f, device);
+  t.deepEqual(await refusal(await f.licenseToken(device, 'REF30', 'widevine', 'ref30-movie')), [503, 'store_unavailable']);
+  const proxied = await postLicense(f, device, 'widevine', 'REF30', 'ref30-movie');
   t.is(proxied.headers.get('content-type'), 'application/problem+json');
-  t.deepEqual(await problemOf(proxied), [503, 'store_unavailable']);
+  t.deepEqual(await refusal(proxied), [503, 'store_unavailable']);
   const callback = await askCallback(f, callbackRequest(userId));
   t.is(callback.status, 200);
   t.like(callback.decoded, { ok: true, response: { errorCode: '6099', nonce: 'n0nce-fail-closed' } });
@@ -92,7 +80,7 @@ test('Redis stopped: past the Permit L1 bound, license-token, the license proxy 
     ],
   );
   const metrics = await f.metrics();
-  t.regex(metrics, /passgate_drm_gate_refusals_total\{reason="store_unavailable"\} 3/);
+  t.is(sample(metrics, 'passgate_drm_gate_refusals_total', 'reason="store_unavailable"'), 3);
   t.notRegex(metrics, /passgate_drm_license_tokens_total\{system="widevine",mode="proxy"\}/);
 
   // Restarted (empty: persistence is off): the same passgate serves a new sign-in and its licenses.
@@ -126,4 +114,41 @@ test('Redis stopped with permit_l1_ms 0: the very next license-token is 503 stor
   const refusals = f.audit().slice(before);
   t.is(refusals.length, 1);
   t.like(refusals[0], { outcome: 'refuse', reason: 'store_unavailable', mode: 'token', system: 'playready', via: 'license-token', resource: 'REF30', contentId: 'ref30trailer', source: 'none' });
+});
+
+test('Redis stopped: /v1/authorize with drm is 503 store_unavailable, no media token, no license, audited once', async (t) => {
+  const { f, redis } = await onRedis(t);
+  const device = await f.signedIn();
+  const before = f.audit().length;
+  const calls = (await f.calls('decisions.authorize')).length;
+
+  await redis.stop();
+  const response = await f.authorize(device, 'REF30', { system: 'widevine', contentId: 'ref30-movie' });
+  t.is(response.status, 503);
+  const body = (await response.json()) as Record<string, unknown>;
+  t.like(body, { status: 503, code: 'store_unavailable' });
+  t.false('license' in body || 'mediaToken' in body);
+  t.is((await f.calls('decisions.authorize')).length, calls, 'nothing asked upstream for a device that could not be checked');
+  const refusals = f.audit().slice(before);
+  t.is(refusals.length, 1);
+  t.like(refusals[0], { outcome: 'refuse', reason: 'store_unavailable', mode: 'token', system: 'widevine', via: 'authorize', resource: 'REF30', contentId: 'ref30-movie' });
+});
+
+test('Redis stopped: the admin API answers 503 store_unavailable (not 500); restarted, it answers again', async (t) => {
+  const env = await onRedis(t);
+  const { f } = env;
+  const listed = await f.admin('GET', '/admin/drm/revocations');
+  t.is(listed.status, 200);
+  t.deepEqual(await listed.json(), { revoked: [], allowed: [] });
+
+  await env.redis.stop();
+  const failed = await f.admin('GET', '/admin/drm/revocations');
+  t.is(failed.headers.get('content-type'), 'application/problem+json');
+  t.deepEqual(await refusal(failed), [503, 'store_unavailable']);
+  t.deepEqual(f.audit(), [], 'an admin read is no license decision');
+
+  await env.restart();
+  const again = await f.admin('GET', '/admin/drm/revocations');
+  t.is(again.status, 200);
+  t.deepEqual(await again.json(), { revoked: [], allowed: [] });
 });

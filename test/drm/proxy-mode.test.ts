@@ -1,51 +1,28 @@
-import test, { type ExecutionContext } from 'ava';
-import { createServer, type AddressInfo } from 'node:net';
+import test from 'ava';
 import { Catalogue } from '../../src/drm/catalogue.js';
 import { mintLicenseToken, type DrmType } from '../../src/drm/pallycon/token.js';
 import type { Revocation } from '../../src/drm/revocations.js';
 import { DEMO_DRM_SITE, FAKE_FAIRPLAY_CERTIFICATE } from '../../src/sim/rules.js';
 import { digest } from '../../src/sim/state.js';
-import type { ProblemBody } from '../entitlement/fixture.js';
 import { drmSection } from '../helpers/drm-config.js';
-import { challengeFor, withDrm, type Device, type DrmFixture, type License } from './drm-fixture.js';
+import { hangUpUrl } from '../helpers/local-upstream.js';
+import {
+  authorized,
+  challengeFor,
+  fakeLicenseOf,
+  postLicense,
+  problemOf,
+  sample,
+  userIdOf,
+  withAdmin,
+  withDrm,
+  type Device,
+  type DrmFixture,
+  type DrmSystem,
+  type License,
+} from './drm-fixture.js';
 
-type System = 'widevine' | 'playready' | 'fairplay';
-
-const ADMIN_KEY = 'proxy-mode-test-admin-key-0123456789abcdef';
-const drmTypes: Record<System, DrmType> = { widevine: 'Widevine', playready: 'PlayReady', fairplay: 'FairPlay' };
-
-/** POST /v1/license/{system}?resource=&contentId= as the device, the body a player's challenge for `challengeCid`. */
-function postLicense(f: DrmFixture, device: Device | undefined, system: System, resource: string, contentId: string, challengeCid = contentId): Promise<Response> {
-  const challenge = challengeFor(system, challengeCid);
-  return f.call(`/v1/license/${system}?${new URLSearchParams({ resource, contentId }).toString()}`, {
-    method: 'POST',
-    headers: { 'content-type': challenge.type, ...(device ? { authorization: `Bearer ${device.token}` } : {}) },
-    body: challenge.body,
-  });
-}
-
-/** The problem+json body (throws on any other content type, failing the test). */
-async function problemOf(response: Response): Promise<ProblemBody> {
-  const type = response.headers.get('content-type') ?? '';
-  if (!type.startsWith('application/problem+json')) throw new Error(`expected problem+json, got ${response.status} ${type}`);
-  return (await response.json()) as ProblemBody;
-}
-
-/** The value of one counter sample, or 0 when the series does not exist. */
-function sample(metrics: string, name: string, labels: string): number {
-  const line = metrics.split('\n').find((l) => l.startsWith(`${name}{${labels}} `));
-  return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : 0;
-}
-
-/** The simulator's fake license (src/sim/drm/fake-license.ts), decoded from the relayed bytes. */
-function fakeLicenseOf(system: System, body: Buffer): { header: string; summary: { system: string; site_id: string; user_id: string; cid: string } } {
-  const text = system === 'widevine' ? body.toString('utf8') : Buffer.from(body.toString('utf8'), 'base64').toString('utf8');
-  const [header = '', json = '{}'] = text.split('\n');
-  return { header, summary: JSON.parse(json) as { system: string; site_id: string; user_id: string; cid: string } };
-}
-
-const withAdmin = (t: ExecutionContext, extra: Parameters<typeof withDrm>[2] = {}) =>
-  withDrm(t, {}, { ...extra, env: { PASSGATE_ADMIN_KEY: ADMIN_KEY, ...extra.env } });
+const drmTypes: Record<DrmSystem, DrmType> = { widevine: 'Widevine', playready: 'PlayReady', fairplay: 'FairPlay' };
 
 const licenseCalls = async (f: DrmFixture) => (await f.calls('drm.license')).length;
 
@@ -66,9 +43,9 @@ for (const system of ['widevine', 'playready', 'fairplay'] as const) {
     t.is(audit.length, 1);
     t.like(audit[0], { outcome: 'grant', reason: 'granted', mode: 'proxy', system, via: 'license', app: 'demo', resource: 'REF30', contentId: 'ref30-movie', source: 'mvpd' });
     const userId = audit[0]?.userId ?? '';
-    t.is<string | undefined, string | undefined>(userId, f.passgate.services.drm.users?.userIdOf({ appId: device.appId, fingerprint: device.fingerprint }));
+    t.is(userId, userIdOf(f, device));
 
-    const license = fakeLicenseOf(system, body);
+    const license = fakeLicenseOf(body, system);
     t.is(license.header, `PASSGATE-SIM FAKE ${drmTypes[system].toUpperCase()} LICENSE`);
     t.like(license.summary, { system: drmTypes[system], site_id: DEMO_DRM_SITE.siteId, user_id: userId, cid: 'ref30-movie' });
 
@@ -103,20 +80,15 @@ for (const system of ['widevine', 'playready', 'fairplay'] as const) {
 interface RefusalCase {
   name: string;
   code: string;
-  system: System;
+  system: DrmSystem;
   resource: string;
   contentId: string;
   /** What happens before the license request. */
-  arrange(f: DrmFixture, device: Device): Promise<void>;
+  arrange(f: DrmFixture, device: Device): Promise<unknown>;
 }
 
-const authorized = (resource = 'REF30') => async (f: DrmFixture, device: Device) => {
-  const response = await f.authorize(device, resource);
-  if (response.status !== 200) throw new Error(`authorize ${resource}: ${response.status}`);
-};
-
 const refusals: RefusalCase[] = [
-  { name: 'a content id outside the resource', code: 'content_not_in_resource', system: 'widevine', resource: 'REF30', contentId: 'premium-film', arrange: authorized() },
+  { name: 'a content id outside the resource', code: 'content_not_in_resource', system: 'widevine', resource: 'REF30', contentId: 'premium-film', arrange: (f, d) => authorized(f, d) },
   {
     name: 'the Permit expired',
     code: 'permit_expired',
@@ -124,7 +96,7 @@ const refusals: RefusalCase[] = [
     resource: 'REF30',
     contentId: 'ref30-movie',
     arrange: async (f, device) => {
-      await authorized()(f, device);
+      await authorized(f, device);
       f.clock.advance(3600_000 + 1000);
     },
   },
@@ -135,24 +107,14 @@ const refusals: RefusalCase[] = [
     resource: 'REF30',
     contentId: 'ref30-movie',
     arrange: async (f, device) => {
-      await authorized()(f, device);
+      await authorized(f, device);
       const logout = await f.post(device, '/v1/logout', {});
       if (logout.status !== 200) throw new Error(`logout: ${logout.status}`);
     },
   },
-  {
-    name: 'the latest decision is a Deny',
-    code: 'permit_denied',
-    system: 'widevine',
-    resource: 'PREMIUM',
-    contentId: 'premium-film',
-    arrange: async (f, device) => {
-      const response = await f.authorize(device, 'PREMIUM');
-      if (response.status !== 403) throw new Error(`authorize PREMIUM: ${response.status}`);
-    },
-  },
+  { name: 'the latest decision is a Deny', code: 'permit_denied', system: 'widevine', resource: 'PREMIUM', contentId: 'premium-film', arrange: (f, d) => authorized(f, d, 'PREMIUM', { status: 403 }) },
   { name: 'no authorize at all', code: 'no_permit', system: 'playready', resource: 'REF30', contentId: 'ref30-movie', arrange: async () => undefined },
-  { name: 'a resource outside the catalogue', code: 'resource_not_in_catalogue', system: 'fairplay', resource: 'NEWS', contentId: 'news-1', arrange: authorized('NEWS') },
+  { name: 'a resource outside the catalogue', code: 'resource_not_in_catalogue', system: 'fairplay', resource: 'NEWS', contentId: 'news-1', arrange: (f, d) => authorized(f, d, 'NEWS') },
 ];
 
 for (const c of refusals) {
@@ -207,7 +169,7 @@ test('proxy: a device the license service reports revoked (7110) is refused, sta
   t.is(sample(metrics, 'passgate_drm_license_service_errors_total', 'code="7110"'), 1);
   t.is(sample(metrics, 'passgate_drm_gate_refusals_total', 'reason="device_revoked"'), 3);
 
-  const listed = await f.call('/admin/drm/revocations', { headers: { authorization: `Bearer ${ADMIN_KEY}` } });
+  const listed = await f.admin('GET', '/admin/drm/revocations');
   t.is(listed.status, 200);
   const { revoked: records } = (await listed.json()) as { revoked: Revocation[] };
   t.is(records.length, 1);
@@ -237,18 +199,38 @@ test('proxy: a license-service error (site disabled, 1004) is 502 license_refuse
   t.is(sample(metrics, 'passgate_drm_license_decisions_total', 'system="playready",mode="proxy",outcome="refuse",reason="license_refused"'), 1);
 });
 
-/** A URL nothing listens on (a port just released). */
-/** A listener that drops every connection at once: a license service that never answers (no port-reuse race). */
-async function deadUrl(t: ExecutionContext): Promise<string> {
-  const server = createServer((socket) => socket.destroy());
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-}
+test('proxy: a challenge for another content id than the query (7012) is 400 invalid_challenge; the device is not revoked and licenses again', async (t) => {
+  const f = await withAdmin(t);
+  const device = await f.signedIn();
+  await authorized(f, device);
+
+  // Same resource, and the query's content id is in it: only the challenge's own content id differs.
+  const response = await postLicense(f, device, 'widevine', 'REF30', 'ref30-movie', challengeFor('widevine', 'ref30-other'));
+  t.is(response.status, 400);
+  const problem = await problemOf(response);
+  t.is(problem.code, 'invalid_challenge');
+  t.is(problem.upstream?.code, '7012');
+  t.is(await licenseCalls(f), 1);
+
+  const audit = f.audit();
+  t.is(audit.length, 1, JSON.stringify(audit));
+  t.like(audit[0], { outcome: 'refuse', reason: 'invalid_challenge', mode: 'proxy', system: 'widevine', via: 'license', resource: 'REF30', contentId: 'ref30-movie', licenseServiceCode: '7012', source: 'mvpd' });
+  const metrics = await f.metrics();
+  t.is(sample(metrics, 'passgate_drm_license_service_errors_total', 'code="7012"'), 1);
+  t.is(sample(metrics, 'passgate_drm_license_decisions_total', 'system="widevine",mode="proxy",outcome="refuse",reason="invalid_challenge"'), 1);
+
+  // The challenge was wrong, not the device: nothing is recorded and the right challenge gets its license.
+  t.is(await f.passgate.services.drm.revocations?.revocation({ appId: device.appId, fingerprint: device.fingerprint }), undefined);
+  t.deepEqual(await (await f.admin('GET', '/admin/drm/revocations')).json(), { revoked: [], allowed: [] });
+  const again = await postLicense(f, device, 'widevine', 'REF30', 'ref30-movie');
+  t.is(again.status, 200);
+  t.is(fakeLicenseOf(Buffer.from(await again.arrayBuffer())).summary.cid, 'ref30-movie');
+  t.is(sample(await f.metrics(), 'passgate_drm_gate_refusals_total', 'reason="device_revoked"'), 0);
+});
 
 test('proxy: a license service that does not answer is 503 license_service_unavailable with Retry-After, never a license', async (t) => {
-  // The simulator's fault knobs apply to the Pass paths only, so the DRM upstream is a listener that hangs up.
-  const f = await withDrm(t, {}, { env: { DRM_BASE_URL: await deadUrl(t) } });
+  // The DRM upstream is a listener that hangs up on every connection.
+  const f = await withDrm(t, {}, { env: { DRM_BASE_URL: await hangUpUrl(t, '') } });
   const device = await f.signedIn();
   t.is((await f.authorize(device, 'REF30')).status, 200);
 
@@ -297,7 +279,7 @@ test('drm.mode proxy: /v1/authorize answers a passgate license URL (no token) th
     body: challenge.body,
   });
   t.is(followed.status, 200);
-  const license = fakeLicenseOf('playready', Buffer.from(await followed.arrayBuffer()));
+  const license = fakeLicenseOf(Buffer.from(await followed.arrayBuffer()), 'playready');
   t.is(license.summary.cid, 'ref30trailer');
 
   const audit = f.audit();
@@ -305,4 +287,41 @@ test('drm.mode proxy: /v1/authorize answers a passgate license URL (no token) th
   t.like(audit[0], { outcome: 'grant', mode: 'proxy', via: 'authorize', contentId: 'ref30trailer' });
   t.like(audit[1], { outcome: 'grant', mode: 'proxy', via: 'license', contentId: 'ref30trailer' });
   t.is(await licenseCalls(f), 1);
+});
+
+test('drm.mode proxy: POST /v1/license-token answers a passgate license URL and no token; the URL licenses with the device token', async (t) => {
+  const f = await withDrm(t, {}, { file: { drm: drmSection({ mode: 'proxy' }) } });
+  const device = await f.signedIn();
+  const permit = await f.authorize(device, 'REF30');
+  t.is(permit.status, 200);
+  const { notAfter } = (await permit.json()) as { notAfter: string };
+
+  const response = await f.licenseToken(device, 'REF30', 'fairplay', 'ref30-movie');
+  t.is(response.status, 200);
+  t.is(response.headers.get('cache-control'), 'no-store');
+  const license = (await response.json()) as License;
+  t.deepEqual(Object.keys(license).sort(), ['expiresAt', 'header', 'licenseUrl']);
+  t.is(license.header, 'authorization');
+  t.is(license.licenseUrl, `${f.url}/v1/license/fairplay?resource=REF30&contentId=ref30-movie`);
+  t.is(license.expiresAt, notAfter, 'the URL is good as long as the Permit');
+  t.is(await licenseCalls(f), 0);
+  t.is(sample(await f.metrics(), 'passgate_drm_license_tokens_total', 'system="fairplay",mode="proxy"'), 0, 'no token minted for the answer');
+
+  const challenge = challengeFor('fairplay', 'ref30-movie');
+  const followed = await fetch(license.licenseUrl, {
+    method: 'POST',
+    headers: { 'content-type': challenge.type, [license.header]: `Bearer ${device.token}` },
+    body: challenge.body,
+  });
+  t.is(followed.status, 200);
+  const fake = fakeLicenseOf(Buffer.from(await followed.arrayBuffer()), 'fairplay');
+  t.is(fake.header, 'PASSGATE-SIM FAKE FAIRPLAY LICENSE');
+  t.like(fake.summary, { system: 'FairPlay', user_id: userIdOf(f, device), cid: 'ref30-movie' });
+  t.is(await licenseCalls(f), 1);
+
+  const audit = f.audit();
+  t.is(audit.length, 2, JSON.stringify(audit));
+  t.like(audit[0], { outcome: 'grant', mode: 'proxy', system: 'fairplay', via: 'license-token', resource: 'REF30', contentId: 'ref30-movie', source: 'mvpd' });
+  t.like(audit[1], { outcome: 'grant', mode: 'proxy', system: 'fairplay', via: 'license', resource: 'REF30', contentId: 'ref30-movie' });
+  t.is(sample(await f.metrics(), 'passgate_drm_license_tokens_total', 'system="fairplay",mode="proxy"'), 1, 'the one token went to the license service');
 });

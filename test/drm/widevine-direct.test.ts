@@ -9,11 +9,11 @@ import { verifySignature } from '../../src/drm/widevine/index.js';
 import { ManualClock } from '../../src/infra/clock.js';
 import { DEMO_WIDEVINE_PROVIDER, defaultRules, simRulesSchema, type SimRulesInput } from '../../src/sim/rules.js';
 import { startSim } from '../../src/sim/server.js';
-import { demoEntitlements, type ProblemBody } from '../entitlement/fixture.js';
+import { demoEntitlements } from '../entitlement/fixture.js';
 import { drmSection } from '../helpers/drm-config.js';
 import { startLocalUpstream, type SeenRequest } from '../helpers/local-upstream.js';
 import { tempDir } from '../helpers/with-app.js';
-import { challengeFor, withDrm, type Device, type DrmFixture } from './drm-fixture.js';
+import { authorized, challengeFor, fakeLicenseOf, postLicense, problemOf, sample, userIdOf, withDrm, type Device, type DrmFixture } from './drm-fixture.js';
 
 /**
  * Widevine direct mode (drm.md §3): with drm.widevine.service widevine_cloud, POST
@@ -61,31 +61,6 @@ async function withDirect(t: ExecutionContext, simRules: Partial<SimRulesInput> 
   return { ...f, envelopes: () => hop.seen.filter((r) => r.url === LICENSE_PATH) };
 }
 
-/** A Widevine challenge carrying the simulator's markers (content_id=, and device= when given). */
-function challenge(contentId: string, device?: string): Buffer {
-  const base = challengeFor('widevine', contentId).body as Buffer;
-  return device === undefined ? base : Buffer.concat([base, Buffer.from(`device=${device} `)]);
-}
-
-function postLicense(f: DrmFixture, device: Device, resource: string, contentId: string, body = challenge(contentId)): Promise<Response> {
-  return f.call(`/v1/license/widevine?${new URLSearchParams({ resource, contentId }).toString()}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/octet-stream', authorization: `Bearer ${device.token}` },
-    body,
-  });
-}
-
-async function problemOf(response: Response): Promise<ProblemBody> {
-  const type = response.headers.get('content-type') ?? '';
-  if (!type.startsWith('application/problem+json')) throw new Error(`expected problem+json, got ${response.status} ${type}`);
-  return (await response.json()) as ProblemBody;
-}
-
-async function authorized(f: DrmFixture, device: Device, resource: string, status = 200): Promise<void> {
-  const response = await f.authorize(device, resource);
-  if (response.status !== status) throw new Error(`authorize ${resource}: ${response.status} ${await response.text()}`);
-}
-
 /** The decoded license message of an envelope, after checking its signature with the provider's key. */
 function messageOf(t: ExecutionContext, seen: SeenRequest | undefined): Record<string, unknown> {
   const envelope = JSON.parse(seen?.body ?? '{}') as { request: string; signature: string; signer: string };
@@ -96,26 +71,15 @@ function messageOf(t: ExecutionContext, seen: SeenRequest | undefined): Record<s
   return JSON.parse(request.toString('utf8')) as Record<string, unknown>;
 }
 
-/** The simulator's fake cloud license (src/sim/drm/widevine-cloud.ts), as relayed. */
-function fakeLicenseOf(body: Buffer): { header: string; summary: Record<string, unknown> } {
-  const [header = '', json = '{}'] = body.toString('utf8').split('\n');
-  return { header, summary: JSON.parse(json) as Record<string, unknown> };
-}
-
-function sample(metrics: string, name: string, labels: string): number {
-  const line = metrics.split('\n').find((l) => l.startsWith(`${name}{${labels}} `));
-  return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : 0;
-}
-
 const streamingOverrides = { can_play: true, can_persist: false, license_duration_seconds: 3600, rental_duration_seconds: 0, playback_duration_seconds: 0 };
 
 test('widevine direct: a Permit gets the cloud license; the signed envelope carries the streaming policy; one grant audit line', async (t) => {
   const f = await withDirect(t);
   const device = await f.signedIn();
   await authorized(f, device, 'REF30');
-  const sent = challenge('ref30-movie');
+  const sent = challengeFor('widevine', 'ref30-movie');
 
-  const response = await postLicense(f, device, 'REF30', 'ref30-movie', sent);
+  const response = await postLicense(f, device, 'widevine', 'REF30', 'ref30-movie', sent);
   const body = Buffer.from(await response.arrayBuffer());
   t.is(response.status, 200, body.toString('utf8').slice(0, 300));
   t.is(response.headers.get('content-type'), 'application/octet-stream');
@@ -138,7 +102,7 @@ test('widevine direct: a Permit gets the cloud license; the signed envelope carr
   const envelopes = f.envelopes();
   t.is(envelopes.length, 1);
   t.deepEqual(messageOf(t, envelopes[0]), {
-    payload: sent.toString('base64'),
+    payload: Buffer.from(sent.body).toString('base64'),
     content_id: Buffer.from('ref30-movie').toString('base64'),
     provider: DEMO_WIDEVINE_PROVIDER.provider,
     policy_overrides: streamingOverrides,
@@ -148,7 +112,7 @@ test('widevine direct: a Permit gets the cloud license; the signed envelope carr
   const audit = f.audit();
   t.is(audit.length, 1, JSON.stringify(audit));
   t.like(audit[0], { outcome: 'grant', reason: 'granted', mode: 'widevine_direct', system: 'widevine', via: 'license', app: 'demo', resource: 'REF30', contentId: 'ref30-movie', source: 'mvpd' });
-  t.is(audit[0]?.userId, f.passgate.services.drm.users?.userIdOf({ appId: device.appId, fingerprint: device.fingerprint }));
+  t.is(audit[0]?.userId, userIdOf(f, device));
   t.false(f.log.text().includes(DEMO_WIDEVINE_PROVIDER.key), 'the signing key is never logged');
   const metrics = await f.metrics();
   t.is(sample(metrics, 'passgate_drm_license_decisions_total', 'system="widevine",mode="widevine_direct",outcome="grant",reason="granted"'), 1);
@@ -159,7 +123,7 @@ test('widevine direct: the premium policy becomes content_key_specs (security le
   const device = await f.signedIn();
   await authorized(f, device, 'PREMIUM');
 
-  const response = await postLicense(f, device, 'PREMIUM', 'premium-film');
+  const response = await postLicense(f, device, 'widevine', 'PREMIUM', 'premium-film');
   const body = Buffer.from(await response.arrayBuffer());
   t.is(response.status, 200, body.toString('utf8').slice(0, 300));
 
@@ -183,7 +147,8 @@ interface RefusalCase {
   code: string;
   resource: string;
   contentId: string;
-  arrange(f: DrmFixture, device: Device): Promise<void>;
+  /** What happens before the license request (a Permit, a Deny, …). */
+  arrange(f: DrmFixture, device: Device): Promise<unknown>;
 }
 
 const refusals: RefusalCase[] = [
@@ -209,7 +174,7 @@ const refusals: RefusalCase[] = [
       if (logout.status !== 200) throw new Error(`logout: ${logout.status}`);
     },
   },
-  { name: 'the latest decision is a Deny', code: 'permit_denied', resource: 'PREMIUM', contentId: 'premium-film', arrange: (f, d) => authorized(f, d, 'PREMIUM', 403) },
+  { name: 'the latest decision is a Deny', code: 'permit_denied', resource: 'PREMIUM', contentId: 'premium-film', arrange: (f, d) => authorized(f, d, 'PREMIUM', { status: 403 }) },
 ];
 
 for (const c of refusals) {
@@ -218,7 +183,7 @@ for (const c of refusals) {
     const device = await f.signedIn();
     await c.arrange(f, device);
 
-    const response = await postLicense(f, device, c.resource, c.contentId);
+    const response = await postLicense(f, device, 'widevine', c.resource, c.contentId);
     t.is(response.status, 403);
     t.is((await problemOf(response)).code, c.code);
     t.is((await f.calls('drm.widevine.license')).length, 0);
@@ -235,18 +200,18 @@ test('widevine direct: a device the cloud reports revoked is refused, recorded (
   await authorized(f, device, 'REF30');
   await f.simConfig({ drm: { ...f.sim.state.rules.drm, widevine: { ...f.sim.state.rules.drm.widevine, revokedDevices: ['wv-revoked-7'] } } });
 
-  const revoked = await postLicense(f, device, 'REF30', 'ref30-movie', challenge('ref30-movie', 'wv-revoked-7'));
+  const revoked = await postLicense(f, device, 'widevine', 'REF30', 'ref30-movie', challengeFor('widevine', 'ref30-movie', { device: 'wv-revoked-7' }));
   t.is(revoked.status, 403);
   t.is((await problemOf(revoked)).code, 'device_revoked');
   t.is((await f.calls('drm.widevine.license')).length, 1);
 
-  const userId = f.passgate.services.drm.users?.userIdOf({ appId: device.appId, fingerprint: device.fingerprint });
+  const userId = userIdOf(f, device);
   const record = await f.passgate.services.drm.revocations?.revocation({ appId: device.appId, fingerprint: device.fingerprint });
   t.like(record, { appId: device.appId, fingerprint: device.fingerprint, userId, source: 'license_service', at: f.clock.now() });
   t.regex(record?.reason ?? '', /DRM_DEVICE_CERTIFICATE_REVOKED/);
 
   // Another challenge without the marker: passgate refuses by itself.
-  const again = await postLicense(f, device, 'REF30', 'ref30-movie');
+  const again = await postLicense(f, device, 'widevine', 'REF30', 'ref30-movie');
   t.is(again.status, 403);
   t.is((await problemOf(again)).code, 'device_revoked');
   t.is((await f.calls('drm.widevine.license')).length, 1, 'no second cloud call for a revoked device');
@@ -260,12 +225,36 @@ test('widevine direct: a device the cloud reports revoked is refused, recorded (
   t.is(sample(metrics, 'passgate_drm_license_service_errors_total', 'code="127"'), 1);
 });
 
+test('widevine direct: a challenge for another content id than the query is 400 invalid_challenge naming INVALID_CONTENT_INFO; nothing is revoked', async (t) => {
+  const f = await withDirect(t);
+  const device = await f.signedIn();
+  await authorized(f, device, 'REF30');
+
+  // Same resource and a query content id inside it: only the challenge's own content id differs.
+  const response = await postLicense(f, device, 'widevine', 'REF30', 'ref30-movie', challengeFor('widevine', 'ref30-other'));
+  t.is(response.status, 400);
+  const problem = await problemOf(response);
+  t.is(problem.code, 'invalid_challenge');
+  t.is(problem.upstream?.code, 'INVALID_CONTENT_INFO');
+  t.is((await f.calls('drm.widevine.license')).length, 1);
+  // passgate signed the query's content id; the cloud found the challenge names another.
+  t.like(messageOf(t, f.envelopes()[0]), { content_id: Buffer.from('ref30-movie').toString('base64') });
+
+  const audit = f.audit();
+  t.is(audit.length, 1, JSON.stringify(audit));
+  t.like(audit[0], { outcome: 'refuse', reason: 'invalid_challenge', mode: 'widevine_direct', system: 'widevine', via: 'license', resource: 'REF30', contentId: 'ref30-movie', licenseServiceCode: 'INVALID_CONTENT_INFO', source: 'mvpd' });
+  t.is(sample(await f.metrics(), 'passgate_drm_license_decisions_total', 'system="widevine",mode="widevine_direct",outcome="refuse",reason="invalid_challenge"'), 1);
+  t.is(await f.passgate.services.drm.revocations?.revocation({ appId: device.appId, fingerprint: device.fingerprint }), undefined, 'a wrong challenge revokes nothing');
+
+  t.is((await postLicense(f, device, 'widevine', 'REF30', 'ref30-movie')).status, 200, 'the right challenge is licensed');
+});
+
 test('widevine direct: a signing key the cloud does not know is 502 license_refused naming SIGNATURE_FAILED', async (t) => {
   const f = await withDirect(t, {}, { signing_key: '0f'.repeat(32) });
   const device = await f.signedIn();
   await authorized(f, device, 'REF30');
 
-  const response = await postLicense(f, device, 'REF30', 'ref30-movie');
+  const response = await postLicense(f, device, 'widevine', 'REF30', 'ref30-movie');
   t.is(response.status, 502);
   const problem = await problemOf(response);
   t.is(problem.code, 'license_refused');
@@ -301,7 +290,7 @@ test('widevine direct: with the simulator closed the answer is 503 license_servi
   open = false;
   await sim.close();
 
-  const response = await postLicense(f, device, 'REF30', 'ref30-movie');
+  const response = await postLicense(f, device, 'widevine', 'REF30', 'ref30-movie');
   t.is(response.status, 503);
   t.is((await problemOf(response)).code, 'license_service_unavailable');
   t.regex(response.headers.get('retry-after') ?? '', /^[1-9][0-9]*$/);
