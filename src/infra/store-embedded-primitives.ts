@@ -13,16 +13,14 @@
  */
 import {
   bucketGcMs,
-  checkName,
-  checkNow,
-  checkRule,
-  checkTtl,
+  type BucketState,
+  checkedBuckets,
+  checkedLeases,
   holdBucket,
   leaseGcMs,
   newToken,
   primitiveKey,
   takeFromBucket,
-  type BucketState,
 } from './store-primitives.js';
 import type { BucketStore, LeaseStore } from './store-core.js';
 
@@ -97,9 +95,6 @@ export function embeddedPrimitives(sql: Sql, keyPrefix: string | undefined): { l
 
   const leases: LeaseStore = {
     async acquire(name, ttlMs, now) {
-      checkName('lease name', name);
-      checkTtl(ttlMs);
-      checkNow('now', now);
       const token = newToken();
       // One statement: insert, or take over a row whose lease ended; a live row is left alone (0 changes).
       const changed = await sql.exclusive(() =>
@@ -117,18 +112,12 @@ export function embeddedPrimitives(sql: Sql, keyPrefix: string | undefined): { l
       return changed === 1 ? token : undefined;
     },
     async release(name, token) {
-      checkName('lease name', name);
-      checkName('lease token', token);
       const changed = await sql.exclusive(() =>
         sql.run(`DELETE FROM ${LEASE_TABLE} WHERE key = ?1 AND token = ?2`, leaseKey(name), token),
       );
       return changed === 1;
     },
     async renew(name, token, ttlMs, now) {
-      checkName('lease name', name);
-      checkName('lease token', token);
-      checkTtl(ttlMs);
-      checkNow('now', now);
       const changed = await sql.exclusive(() =>
         sql.run(
           `UPDATE ${LEASE_TABLE} SET expires_at = ?3, gc_at = ?4 WHERE key = ?1 AND token = ?2 AND expires_at > ?5`,
@@ -145,9 +134,6 @@ export function embeddedPrimitives(sql: Sql, keyPrefix: string | undefined): { l
 
   const buckets: BucketStore = {
     async take(key, rule, now) {
-      checkName('bucket key', key);
-      checkRule(rule);
-      checkNow('now', now);
       const stored = bucketKey(key);
       return transaction(async () => {
         const { decision, state } = takeFromBucket(await readBucket(stored), rule, now);
@@ -156,19 +142,16 @@ export function embeddedPrimitives(sql: Sql, keyPrefix: string | undefined): { l
       });
     },
     async holdUntil(key, untilMs, now) {
-      checkName('bucket key', key);
-      checkNow('untilMs', untilMs);
-      checkNow('now', now);
       const stored = bucketKey(key);
       await transaction(async () => {
         await writeBucket(stored, holdBucket(await readBucket(stored), untilMs, now), now);
       });
     },
     async reset(key) {
-      checkName('bucket key', key);
       await sql.exclusive(() => sql.run(`DELETE FROM ${BUCKET_TABLE} WHERE key = ?1`, bucketKey(key)));
     },
   };
 
-  return { leases, buckets };
+  // Argument checks once, in front of both backends (store-primitives.ts).
+  return { leases: checkedLeases(leases), buckets: checkedBuckets(buckets) };
 }

@@ -167,3 +167,52 @@ export function memoryPrimitives(): { leases: LeaseStore; buckets: BucketStore }
     },
   };
 }
+
+/**
+ * The argument checks of Store.leases, once for both backends: every method rejects with a
+ * TypeError on a bad argument before the backend sees it.
+ */
+export function checkedLeases(leases: LeaseStore): LeaseStore {
+  return {
+    async acquire(name, ttlMs, now) {
+      checkName('lease name', name);
+      checkTtl(ttlMs);
+      checkNow('now', now);
+      return leases.acquire(name, ttlMs, now);
+    },
+    async release(name, token) {
+      checkName('lease name', name);
+      checkName('lease token', token);
+      return leases.release(name, token);
+    },
+    async renew(name, token, ttlMs, now) {
+      checkName('lease name', name);
+      checkName('lease token', token);
+      checkTtl(ttlMs);
+      checkNow('now', now);
+      return leases.renew(name, token, ttlMs, now);
+    },
+  };
+}
+
+/** The argument checks of Store.buckets, once for both backends (as checkedLeases). */
+export function checkedBuckets(buckets: BucketStore): BucketStore {
+  return {
+    async take(key, rule, now) {
+      checkName('bucket key', key);
+      checkRule(rule);
+      checkNow('now', now);
+      return buckets.take(key, rule, now);
+    },
+    async holdUntil(key, untilMs, now) {
+      checkName('bucket key', key);
+      checkNow('untilMs', untilMs);
+      checkNow('now', now);
+      return buckets.holdUntil(key, untilMs, now);
+    },
+    async reset(key) {
+      checkName('bucket key', key);
+      return buckets.reset(key);
+    },
+  };
+}

@@ -12,10 +12,8 @@ import type { RedisClientType } from '@keyv/redis';
 import type { BucketDecision, BucketStore, LeaseStore } from './store-core.js';
 import {
   BUCKET_GC_MS,
-  checkName,
-  checkNow,
-  checkRule,
-  checkTtl,
+  checkedBuckets,
+  checkedLeases,
   leaseGcMs,
   newToken,
   primitiveKey,
@@ -127,23 +125,14 @@ export function redisPrimitives(
 
   const leases: LeaseStore = {
     async acquire(name, ttlMs, now) {
-      checkName('lease name', name);
-      checkTtl(ttlMs);
-      checkNow('now', now);
       const token = newToken();
       const reply = await evaluate(ACQUIRE, leaseKey(name), [token, now + ttlMs, now, leaseGcMs(ttlMs)]);
       return asFlag(reply, 'lease acquire') ? token : undefined;
     },
     async release(name, token) {
-      checkName('lease name', name);
-      checkName('lease token', token);
       return asFlag(await evaluate(RELEASE, leaseKey(name), [token]), 'lease release');
     },
     async renew(name, token, ttlMs, now) {
-      checkName('lease name', name);
-      checkName('lease token', token);
-      checkTtl(ttlMs);
-      checkNow('now', now);
       const reply = await evaluate(RENEW, leaseKey(name), [token, now + ttlMs, now, leaseGcMs(ttlMs)]);
       return asFlag(reply, 'lease renew');
     },
@@ -151,9 +140,6 @@ export function redisPrimitives(
 
   const buckets: BucketStore = {
     async take(key, rule, now): Promise<BucketDecision> {
-      checkName('bucket key', key);
-      checkRule(rule);
-      checkNow('now', now);
       const reply = await evaluate(TAKE, bucketKey(key), [now, rule.ratePerSecond, rule.burst, BUCKET_GC_MS]);
       if (!Array.isArray(reply) || reply.length !== 2 || typeof reply[1] !== 'number') {
         throw new Error(`unexpected Redis reply to bucket take: ${JSON.stringify(reply)}`);
@@ -162,17 +148,14 @@ export function redisPrimitives(
       return { allowed, retryAfterMs: allowed ? 0 : reply[1] };
     },
     async holdUntil(key, untilMs, now) {
-      checkName('bucket key', key);
-      checkNow('untilMs', untilMs);
-      checkNow('now', now);
       asFlag(await evaluate(HOLD, bucketKey(key), [untilMs, now, BUCKET_GC_MS]), 'bucket hold');
     },
     async reset(key) {
-      checkName('bucket key', key);
       if (isClosed()) throw new Error('store is disconnected');
       await client.del(bucketKey(key));
     },
   };
 
-  return { leases, buckets };
+  // Argument checks once, in front of both backends (store-primitives.ts).
+  return { leases: checkedLeases(leases), buckets: checkedBuckets(buckets) };
 }
