@@ -1,4 +1,5 @@
 import { Counter, type Registry } from 'prom-client';
+import { oncePerRegistry } from '../infra/metrics.js';
 
 export type RegistrationResult = 'created' | 'known' | 'refused';
 export type TokenVerificationResult = 'valid' | 'missing' | 'malformed' | 'invalid' | 'expired' | 'unknown_app' | 'unknown_device' | 'revoked';
@@ -10,11 +11,7 @@ export interface DeviceMetrics {
   readonly tokenVerifications: Counter<'result'>;
 }
 
-const byRegistry = new WeakMap<Registry, DeviceMetrics>();
-
-export function createDeviceMetrics(registry: Registry): DeviceMetrics {
-  const existing = byRegistry.get(registry);
-  if (existing) return existing;
+export const createDeviceMetrics = oncePerRegistry((registry: Registry): DeviceMetrics => {
   const metrics: DeviceMetrics = {
     registrations: new Counter({
       name: 'passgate_device_registrations_total',
@@ -29,6 +26,5 @@ export function createDeviceMetrics(registry: Registry): DeviceMetrics {
       registers: [registry],
     }),
   };
-  byRegistry.set(registry, metrics);
   return metrics;
-}
+});

@@ -1,4 +1,5 @@
 import { Counter, type Registry } from 'prom-client';
+import { oncePerRegistry } from '../infra/metrics.js';
 import type { Logger } from '../infra/logger.js';
 
 /** How a license was asked for (SPEC §4 modes; `authorize` = the license in a /v1/authorize answer). */
@@ -35,12 +36,8 @@ export interface DrmMetrics {
   licenseServiceErrors: Counter<'code'>;
 }
 
-const byRegistry = new WeakMap<Registry, DrmMetrics>();
-
 /** Labels are small enums (never device ids, resources or content ids). */
-export function createDrmMetrics(registry: Registry): DrmMetrics {
-  const existing = byRegistry.get(registry);
-  if (existing) return existing;
+export const createDrmMetrics = oncePerRegistry((registry: Registry): DrmMetrics => {
   const metrics: DrmMetrics = {
     decisions: new Counter({
       name: 'passgate_drm_license_decisions_total',
@@ -73,9 +70,8 @@ export function createDrmMetrics(registry: Registry): DrmMetrics {
       registers: [registry],
     }),
   };
-  byRegistry.set(registry, metrics);
   return metrics;
-}
+});
 
 /** Error codes are bounded label values: anything else is `other`. */
 const codeLabel = (code: string) => (/^[0-9A-Za-z_]{1,32}$/.test(code) ? code : 'other');

@@ -1,5 +1,6 @@
 import Router from '@koa/router';
 import { Counter, type Registry } from 'prom-client';
+import { oncePerRegistry } from '../infra/metrics.js';
 import type { AppContext, AppState } from '../http/context.js';
 import { Problem } from '../http/problem.js';
 import type { Logger } from '../infra/logger.js';
@@ -86,20 +87,15 @@ export interface CallbackRouteDeps {
   registry?: Registry;
 }
 
-const counters = new WeakMap<Registry, Counter<'result'>>();
-function answersCounter(registry: Registry): Counter<'result'> {
-  let counter = counters.get(registry);
-  if (!counter) {
-    counter = new Counter({
+const answersCounter = oncePerRegistry(
+  (registry) =>
+    new Counter({
       name: 'passgate_drm_callback_answers_total',
       help: 'License callbacks answered, by result: grant, deny, unavailable (decide failed; denied), malformed (400/415).',
       labelNames: ['result'] as const,
       registers: [registry],
-    });
-    counters.set(registry, counter);
-  }
-  return counter;
-}
+    }),
+);
 
 /** The single `data` form field, or a 4xx naming what is wrong. */
 function formData(ctx: AppContext): string {

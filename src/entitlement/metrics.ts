@@ -1,4 +1,5 @@
 import { Counter, type Registry } from 'prom-client';
+import { oncePerRegistry } from '../infra/metrics.js';
 
 export type DecisionKind = 'preauthorize' | 'authorize';
 export type DecisionOutcome = 'permit' | 'deny' | 'error';
@@ -11,11 +12,7 @@ export interface EntitlementMetrics {
   readonly permitsWritten: Counter;
 }
 
-const byRegistry = new WeakMap<Registry, EntitlementMetrics>();
-
-export function createEntitlementMetrics(registry: Registry): EntitlementMetrics {
-  const existing = byRegistry.get(registry);
-  if (existing) return existing;
+export const createEntitlementMetrics = oncePerRegistry((registry: Registry): EntitlementMetrics => {
   const metrics: EntitlementMetrics = {
     decisions: new Counter({
       name: 'passgate_decisions_total',
@@ -35,6 +32,5 @@ export function createEntitlementMetrics(registry: Registry): EntitlementMetrics
       registers: [registry],
     }),
   };
-  byRegistry.set(registry, metrics);
   return metrics;
-}
+});

@@ -17,6 +17,22 @@ export interface Metrics {
   readonly buildInfo: Gauge<'version'>;
 }
 
+/**
+ * A feature's metrics, created once per registry: prom-client refuses a second registration of a
+ * name, and several parts of one app (or one test process with many apps) ask for the same set.
+ */
+export function oncePerRegistry<T>(create: (registry: Registry) => T): (registry: Registry) => T {
+  const made = new WeakMap<Registry, T>();
+  return (registry) => {
+    let metrics = made.get(registry);
+    if (metrics === undefined) {
+      metrics = create(registry);
+      made.set(registry, metrics);
+    }
+    return metrics;
+  };
+}
+
 export function createMetrics(options: { version: string }): Metrics {
   const registry = new Registry();
   // Process and Node metrics (CPU, memory, event-loop lag, GC), collected on scrape.

@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { oncePerRegistry } from './metrics.js';
 
 /** What a caller got from one `request()` (after retries). */
 export type UpstreamOutcome =
@@ -42,12 +43,8 @@ export interface UpstreamMetrics {
 
 // One set per registry: every upstream client built on a registry shares it, and asking twice
 // is not a "metric already registered" error.
-const byRegistry = new WeakMap<Registry, UpstreamMetrics>();
-
 /** The upstream clients' metrics (seconds, small label sets: upstream and operation names only). */
-export function createUpstreamMetrics(registry: Registry): UpstreamMetrics {
-  const existing = byRegistry.get(registry);
-  if (existing) return existing;
+export const createUpstreamMetrics = oncePerRegistry((registry: Registry): UpstreamMetrics => {
 
   interface Watched {
     source: DnsCacheSource;
@@ -131,6 +128,5 @@ export function createUpstreamMetrics(registry: Registry): UpstreamMetrics {
       };
     },
   };
-  byRegistry.set(registry, metrics);
   return metrics;
-}
+});

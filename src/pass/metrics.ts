@@ -1,4 +1,5 @@
 import { Counter, type Registry } from 'prom-client';
+import { oncePerRegistry } from '../infra/metrics.js';
 
 export type RegistrationOutcome = 'registered' | 'misconfigured' | 'rejected' | 'throttled' | 'unavailable' | 'error';
 export type TokenReason = 'initial' | 'proactive' | 'expired' | 'unauthorized';
@@ -19,11 +20,7 @@ export interface PassMetrics {
 }
 
 // Once per registry: several service instances (tests, replicas in one process) share one set.
-const byRegistry = new WeakMap<Registry, PassMetrics>();
-
-export function createPassMetrics(registry: Registry): PassMetrics {
-  const existing = byRegistry.get(registry);
-  if (existing) return existing;
+export const createPassMetrics = oncePerRegistry((registry: Registry): PassMetrics => {
   const metrics: PassMetrics = {
     registrations: new Counter({
       name: 'passgate_dcr_registrations_total',
@@ -50,6 +47,5 @@ export function createPassMetrics(registry: Registry): PassMetrics {
       registers: [registry],
     }),
   };
-  byRegistry.set(registry, metrics);
   return metrics;
-}
+});
