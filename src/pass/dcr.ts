@@ -30,6 +30,14 @@ export interface IssuedToken {
   expiresInSeconds: number;
 }
 
+/** DCR calls carry no access token, but the device headers as every upstream call (SPEC §6). */
+const dcrHeaders = (contentType: string, deviceInfo: Record<string, unknown>, client: ClientAddress): Record<string, string> => ({
+  'content-type': contentType,
+  accept: ACCEPT_JSON,
+  'x-device-info': encodeDeviceInfo(deviceInfo, client),
+  'x-forwarded-for': client.ip,
+});
+
 export class DcrCalls {
   constructor(private readonly deps: { transport: PassTransport; logger: Logger }) {}
 
@@ -40,12 +48,7 @@ export class DcrCalls {
       operation,
       method: 'POST',
       path: '/o/client/register',
-      headers: {
-        'content-type': 'application/json;charset=utf-8',
-        accept: ACCEPT_JSON,
-        'x-device-info': encodeDeviceInfo(deviceInfo, client),
-        'x-forwarded-for': client.ip,
-      },
+      headers: dcrHeaders('application/json;charset=utf-8', deviceInfo, client),
       json: { software_statement: app.softwareStatement.reveal(), ...(app.redirectUri ? { redirect_uri: app.redirectUri } : {}) },
       idempotent: false,
     });
@@ -72,12 +75,7 @@ export class DcrCalls {
       operation,
       method: 'POST',
       path: '/o/client/token',
-      headers: {
-        'content-type': 'application/x-www-form-urlencoded',
-        accept: ACCEPT_JSON,
-        'x-device-info': encodeDeviceInfo(deviceInfo, client),
-        'x-forwarded-for': client.ip,
-      },
+      headers: dcrHeaders('application/x-www-form-urlencoded', deviceInfo, client),
       form: { client_id: credentials.clientId, client_secret: credentials.clientSecret, grant_type: 'client_credentials' },
       idempotent: false,
     });
