@@ -29,6 +29,8 @@ export interface FeatureDeps {
 export interface Feature<S> {
   service: S;
   routers: Router<AppState>[];
+  /** Routers of the ops listener (the admin API, SPEC §7): never mounted on the public port. */
+  opsRouters?: Router<AppState>[];
   /** Stops timers and in-flight background work on shutdown. */
   close?: () => Promise<void>;
 }

@@ -10,7 +10,7 @@ import { createDeviceService, type DeviceService } from './devices/service.js';
 import { DeviceTokens } from './devices/tokens.js';
 import { buildApp } from './http/app.js';
 import type { AppState } from './http/context.js';
-import { metricsEndpoint } from './http/metrics-endpoint.js';
+import { buildOpsApp } from './http/ops-app.js';
 import { systemClock, type Clock } from './infra/clock.js';
 import { Keyring, loadOrCreateLocalKeyring } from './infra/keyring.js';
 import { createLogger, type Logger } from './infra/logger.js';
@@ -37,7 +37,11 @@ export interface Passgate {
   url: string;
   /** The metrics endpoint, e.g. http://127.0.0.1:9464/metrics. */
   metricsUrl: string;
+  /** The ops listener (PASSGATE_METRICS_PORT): /metrics and the admin API, e.g. http://127.0.0.1:9464. */
+  opsUrl: string;
   app: Koa<AppState>;
+  /** The ops listener's app: /metrics and the admin API. */
+  opsApp: Koa<AppState>;
   /** The feature services main.ts built (operator tooling and tests act through them). */
   services: {
     devices: DeviceService;
@@ -68,8 +72,9 @@ export async function startPassgate(config: Config, overrides: PassgateOverrides
   let pass: PassServices | undefined;
   let shuttingDown = false;
   const server = createServer();
-  const metricsServer = createServer(metricsEndpoint(metrics.registry, logger));
+  const metricsServer = createServer();
   let app: Koa<AppState>;
+  let opsApp: Koa<AppState>;
   let devices: DeviceService;
   let features:
     | { signin: Feature<SigninService>; entitlement: Feature<EntitlementService>; activation: Feature<ActivationService>; drm: Feature<DrmFeatureService> }
@@ -105,6 +110,9 @@ export async function startPassgate(config: Config, overrides: PassgateOverrides
 
     app = buildApp({ config, logger, metrics, store, clock, version, isShuttingDown: () => shuttingDown, routers });
     server.on('request', app.callback());
+    const opsRouters = Object.values(features).flatMap((f) => f.opsRouters ?? []);
+    opsApp = buildOpsApp({ logger, metrics, routers: opsRouters, adminEnabled: config.adminKey !== undefined });
+    metricsServer.on('request', opsApp.callback());
     await listen(server, config.http.port, config.http.host);
     // Same bind address as the API; the port keeps it apart (the Service exposes it as `metrics`).
     await listen(metricsServer, config.metrics.port, config.http.host);
@@ -128,7 +136,8 @@ export async function startPassgate(config: Config, overrides: PassgateOverrides
 
   const url = displayUrl(config.http.host, (server.address() as AddressInfo).port);
   listeningUrl = url;
-  const metricsUrl = `${displayUrl(config.http.host, (metricsServer.address() as AddressInfo).port)}/metrics`;
+  const opsUrl = displayUrl(config.http.host, (metricsServer.address() as AddressInfo).port);
+  const metricsUrl = `${opsUrl}/metrics`;
   logger.info({ url, metricsUrl, store: store.kind, version }, 'passgate started');
 
   let closing: Promise<void> | undefined;
@@ -147,7 +156,7 @@ export async function startPassgate(config: Config, overrides: PassgateOverrides
     return closing;
   };
 
-  return { url, metricsUrl, app, services, close };
+  return { url, metricsUrl, opsUrl, app, opsApp, services, close };
 }
 
 async function closeFeatures(features: Record<string, Feature<unknown>> | undefined): Promise<void> {

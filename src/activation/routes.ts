@@ -1,5 +1,6 @@
 import { bodyParser } from '@koa/bodyparser';
-import Router from '@koa/router';
+import type Router from '@koa/router';
+import { routeTable } from '../http/route-table.js';
 import type { AppContext, AppState } from '../http/context.js';
 import { Problem } from '../http/problem.js';
 import { parseCode, normalizeCode } from './code.js';
@@ -24,7 +25,7 @@ const contentSecurityPolicy = "default-src 'none'; style-src 'self'; img-src 'se
 /** Second-screen pages (SPEC §3). Every answer is HTML, errors included; nothing here answers 5xx for bad input. */
 export function activationRoutes(deps: ActivationRouteDeps): Router<AppState> {
   const { service, guard, limiter, metrics } = deps;
-  const router = new Router<AppState>();
+  const router = routeTable();
   const cookieName = () => (deps.secure() ? '__Host-passgate-activation' : 'passgate-activation');
 
   /** The browser's CSRF secret, issuing a fresh cookie when it brought none (or a foreign one). */

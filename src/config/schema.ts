@@ -52,7 +52,7 @@ export const envSchema = z.object({
   PASS_BASE_URL: baseUrl.optional(),
   DRM_BASE_URL: baseUrl.optional(),
   ADAPTER_BASE_URL: baseUrl.optional(),
-  /** The operator credential for /admin routes (Authorization: Bearer …); absent ⇒ the admin API is off. */
+  /** The operator credential for /admin routes on the ops listener (Authorization: Bearer …); absent ⇒ the admin API is off. */
   PASSGATE_ADMIN_KEY: z.string().min(32, { error: 'expected at least 32 characters (generate one: openssl rand -base64 32)' }).optional(),
 });
 export type EnvSettings = z.output<typeof envSchema>;
@@ -231,7 +231,7 @@ export interface Config {
   entitlement: { preauthorizeChunk: number; preauthorizeCacheMaxMs: number; permitCapMs: number };
   /** Absent when the file has no `drm` section: licenses are off (authorize with `drm` answers 400). */
   drm?: DrmConfig;
-  /** PASSGATE_ADMIN_KEY; absent ⇒ every /admin route answers 401. */
+  /** PASSGATE_ADMIN_KEY; absent ⇒ the admin API (ops listener) is not mounted: 404. */
   adminKey?: Secret;
   activation: {
     /** An app id from `apps`. */

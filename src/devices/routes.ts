@@ -1,4 +1,5 @@
-import Router from '@koa/router';
+import type Router from '@koa/router';
+import { routeTable } from '../http/route-table.js';
 import type { AppConfig } from '../config/schema.js';
 import type { AppContext, AppMiddleware, AppState } from '../http/context.js';
 import { currentDevice, requireDevice } from '../http/device-auth.js';
@@ -20,7 +21,7 @@ declare module '../http/context.js' {
  * main.ts) in front of their /v1 routes the same way.
  */
 export function devicesRouter(service: DeviceService, metrics: DeviceMetrics): Router<AppState> {
-  const router = new Router<AppState>();
+  const router = routeTable();
 
   const countRegistration: AppMiddleware = async (ctx, next) => {
     try {

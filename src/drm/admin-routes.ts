@@ -1,4 +1,4 @@
-import Router from '@koa/router';
+import type Router from '@koa/router';
 import type { z } from 'zod';
 import type { EntitlementService } from '../entitlement/feature.js';
 import { requireAdmin } from '../http/admin-auth.js';
@@ -6,6 +6,7 @@ import type { AppContext, AppState } from '../http/context.js';
 import { Problem } from '../http/problem.js';
 import { validate, validInput } from '../http/validate.js';
 import type { Secret } from '../config/secret.js';
+import { routeTable } from '../http/route-table.js';
 import type { Keyv } from 'keyv';
 import type { SigninService } from '../signin/feature.js';
 import { checkCertificateHashes } from './playready/revallowinfo.js';
@@ -17,7 +18,7 @@ import type { Logger } from '../infra/logger.js';
 import { storeCall } from '../http/store-call.js';
 
 export interface AdminDeps {
-  adminKey: Secret | undefined;
+  adminKey: Secret;
   logger: Logger;
   apps: string[];
   users: DrmUsers;
@@ -34,11 +35,13 @@ export const REVALLOWINFO_KEY = 'hashes';
 /**
  * The operator API (SPEC §4, §6): device revocation and its allow-list, the PlayReady
  * RevAllowInfo list and RevInfo refresh, and notifications that purge a device's permits
- * (and profiles) on every replica. All behind the admin key.
+ * (and profiles) on every replica. Served on the ops listener only (SPEC §7), and only when
+ * PASSGATE_ADMIN_KEY is set. The key check is on every route itself (not a prefix middleware),
+ * so it holds for whatever matched; the route table matches one spelling only (route-table.ts).
  */
 export function adminRouter(deps: AdminDeps): Router<AppState> {
-  const router = new Router<AppState>({ prefix: '/admin' });
-  router.use(requireAdmin(deps.adminKey));
+  const router = routeTable({ prefix: '/admin' });
+  const admin = requireAdmin(deps.adminKey);
   // Every admin action reads or writes the store: a store failure is a 503, never a 500.
   const stored = <T>(what: string, fn: () => Promise<T>) => storeCall(`admin: ${what}`, deps.logger, fn);
 
@@ -56,11 +59,11 @@ export function adminRouter(deps: AdminDeps): Router<AppState> {
 
   const input = <S extends z.ZodType>(ctx: AppContext) => validInput<z.output<S>>(ctx);
 
-  router.get('/drm/revocations', async (ctx: AppContext) => {
+  router.get('/drm/revocations', admin, async (ctx: AppContext) => {
     ctx.body = await stored('list revocations', () => deps.revocations.list());
   });
 
-  router.post('/drm/revocations', validate(revokeSchema), async (ctx: AppContext) => {
+  router.post('/drm/revocations', admin, validate(revokeSchema), async (ctx: AppContext) => {
     const { device, reason } = input<typeof revokeSchema>(ctx);
     const target = await resolve(device);
     const record = await stored('revoke', () => deps.revocations.revoke(target, 'operator', reason));
@@ -68,32 +71,32 @@ export function adminRouter(deps: AdminDeps): Router<AppState> {
     ctx.body = record;
   });
 
-  router.post('/drm/revocations/lift', validate(deviceOnlySchema), async (ctx: AppContext) => {
+  router.post('/drm/revocations/lift', admin, validate(deviceOnlySchema), async (ctx: AppContext) => {
     const target = await resolve(input<typeof deviceOnlySchema>(ctx).device);
     const lifted = await stored('lift a revocation', () => deps.revocations.unrevoke(target));
     if (!lifted) throw new Problem('not_found', 'That device is not revoked.');
     ctx.status = 204;
   });
 
-  router.post('/drm/allow-list', validate(allowSchema), async (ctx: AppContext) => {
+  router.post('/drm/allow-list', admin, validate(allowSchema), async (ctx: AppContext) => {
     const { device, note } = input<typeof allowSchema>(ctx);
     ctx.status = 201;
     const target = await resolve(device);
     ctx.body = await stored('allow-list', () => deps.revocations.allow(target, note));
   });
 
-  router.post('/drm/allow-list/remove', validate(deviceOnlySchema), async (ctx: AppContext) => {
+  router.post('/drm/allow-list/remove', admin, validate(deviceOnlySchema), async (ctx: AppContext) => {
     const target = await resolve(input<typeof deviceOnlySchema>(ctx).device);
     const removed = await stored('allow-list removal', () => deps.revocations.disallow(target));
     if (!removed) throw new Problem('not_found', 'That device is not on the allow-list.');
     ctx.status = 204;
   });
 
-  router.get('/drm/playready/revallowinfo', async (ctx: AppContext) => {
+  router.get('/drm/playready/revallowinfo', admin, async (ctx: AppContext) => {
     ctx.body = { hashes: (await stored('read RevAllowInfo', () => deps.revAllowInfo.get(REVALLOWINFO_KEY))) ?? [] };
   });
 
-  router.put('/drm/playready/revallowinfo', validate(revAllowInfoSchema), async (ctx: AppContext) => {
+  router.put('/drm/playready/revallowinfo', admin, validate(revAllowInfoSchema), async (ctx: AppContext) => {
     const check = checkCertificateHashes(input<typeof revAllowInfoSchema>(ctx).hashes);
     if (!check.ok) {
       const errors = check.issues.map((issue) => ({ path: `hashes.${issue.index}`, message: issue.message }));
@@ -103,14 +106,14 @@ export function adminRouter(deps: AdminDeps): Router<AppState> {
     ctx.body = { hashes: check.hashes };
   });
 
-  router.post('/drm/playready/revinfo/refresh', async (ctx: AppContext) => {
+  router.post('/drm/playready/revinfo/refresh', admin, async (ctx: AppContext) => {
     if (!deps.revInfo) throw new Problem('drm_not_configured', 'No drm.playready.revinfo_url is configured.');
     const result = await deps.revInfo.refresh();
     ctx.status = result === 'failed' ? 502 : 200;
     ctx.body = { result };
   });
 
-  router.post('/notifications', validate(notificationSchema), async (ctx: AppContext) => {
+  router.post('/notifications', admin, validate(notificationSchema), async (ctx: AppContext) => {
     const { device, invalidate } = input<typeof notificationSchema>(ctx);
     const target = await resolve(device);
     const what = invalidate ?? ['permits', 'profiles'];

@@ -1,4 +1,5 @@
-import Router from '@koa/router';
+import type Router from '@koa/router';
+import { routeTable } from '../http/route-table.js';
 import { Counter, type Registry } from 'prom-client';
 import { oncePerRegistry } from '../infra/metrics.js';
 import type { AppContext, AppState } from '../http/context.js';
@@ -154,7 +155,7 @@ function responseFor(request: CallbackRequest, decision: CallbackDecision, logge
 }
 
 export function callbackRoutes(deps: CallbackRouteDeps): Router<AppState> {
-  const router = new Router<AppState>();
+  const router = routeTable();
   const count = deps.registry ? answersCounter(deps.registry) : undefined;
 
   router.post('drm.pallycon.callback', '/drm/pallycon/callback', async (ctx: AppContext) => {

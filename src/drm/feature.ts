@@ -25,8 +25,9 @@ export interface DrmFeatureService {
 }
 
 /**
- * The DRM license gate and its modes (SPEC §4) plus the operator API. Without a `drm` section
- * only the admin notifications remain (they purge permits and profiles).
+ * The DRM license gate and its modes (SPEC §4) plus the operator API (on the ops listener, only
+ * with PASSGATE_ADMIN_KEY). Without a `drm` section only the admin notifications remain (they
+ * purge permits and profiles).
  */
 export function createDrmFeature(
   deps: FeatureDeps & { entitlement: EntitlementService; signin: SigninService },
@@ -38,11 +39,15 @@ export function createDrmFeature(
   const revocations = new DeviceRevocations(store, clock, drmConfig?.permitL1Ms ?? 0, logger);
   const revAllowInfo = store.namespace<string[]>('playready-revallowinfo');
   const apps = Object.keys(config.apps);
+  const adminKey = config.adminKey;
+  const adminRouters = (revInfo?: RevInfoService) =>
+    adminKey ? [adminRouter({ adminKey, logger, apps, users, revocations, entitlement: deps.entitlement, signin: deps.signin, revAllowInfo, ...(revInfo ? { revInfo } : {}) })] : [];
 
   if (!drmConfig) {
     return {
       service: { licensing: undefined, drm: undefined, revocations: undefined, users: undefined, revInfo: undefined },
-      routers: [adminRouter({ adminKey: config.adminKey, logger, apps, users, revocations, entitlement: deps.entitlement, signin: deps.signin, revAllowInfo })],
+      routers: [],
+      opsRouters: adminRouters(),
       start: async () => undefined,
     };
   }
@@ -82,7 +87,6 @@ export function createDrmFeature(
   const routers = [
     licenseRouter(drm, deps.devices.authenticate),
     callbackRoutes({ siteKey: () => drmConfig.siteKey.reveal(), decide: (request) => drm.callbackDecide(request), logger, registry: deps.metricsRegistry }),
-    adminRouter({ adminKey: config.adminKey, logger, apps, users, revocations, entitlement: deps.entitlement, signin: deps.signin, revAllowInfo, ...(revInfo ? { revInfo } : {}) }),
   ];
   routers.push(revInfoRoutes(revInfo, allowList));
 
@@ -95,6 +99,7 @@ export function createDrmFeature(
       revInfo,
     },
     routers,
+    opsRouters: adminRouters(revInfo),
     start: async () => {
       await revocations.start();
       // The first download may take a while (aka.ms redirects); it must not hold up start-up.

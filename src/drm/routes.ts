@@ -1,4 +1,5 @@
-import Router from '@koa/router';
+import type Router from '@koa/router';
+import { routeTable } from '../http/route-table.js';
 import getRawBody from 'raw-body';
 import type { AppContext, AppMiddleware, AppState } from '../http/context.js';
 import { currentDevice, requireDevice, type AuthenticateDevice } from '../http/device-auth.js';
@@ -92,7 +93,7 @@ function proxyRequest(ctx: AppContext): RefusedRequest {
 
 /** POST /v1/license-token, POST /v1/license/{system}, GET /v1/license/fairplay/certificate (SPEC §2, §4). */
 export function licenseRouter(service: DrmService, authenticate: AuthenticateDevice): Router<AppState> {
-  const router = new Router<AppState>();
+  const router = routeTable();
   const device = requireDevice(authenticate);
 
   router.post('/v1/license-token', licenseDevice(service, authenticate, tokenRequest), validate(licenseTokenSchema), async (ctx: AppContext) => {

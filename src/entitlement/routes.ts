@@ -1,4 +1,5 @@
-import Router from '@koa/router';
+import type Router from '@koa/router';
+import { routeTable } from '../http/route-table.js';
 import type { AppContext, AppMiddleware, AppState } from '../http/context.js';
 import { currentDevice, requireDevice, type AuthenticateDevice } from '../http/device-auth.js';
 import { validate, validInput } from '../http/validate.js';
@@ -15,7 +16,7 @@ export function entitlementRouter(
   authenticate: AuthenticateDevice,
   licensing: () => AuthorizeLicensing | undefined,
 ): Router<AppState> {
-  const router = new Router<AppState>();
+  const router = routeTable();
   const device = requireDevice(authenticate);
 
   router.post('/v1/preauthorize', device, validate(preauthorizeSchema), async (ctx: AppContext) => {

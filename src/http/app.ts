@@ -1,5 +1,6 @@
 import { bodyParser } from '@koa/bodyparser';
-import Router from '@koa/router';
+import type Router from '@koa/router';
+import { routeTable } from './route-table.js';
 import Koa from 'koa';
 import type { Config } from '../config/schema.js';
 import type { Clock } from '../infra/clock.js';
@@ -30,7 +31,7 @@ export interface AppDeps {
 }
 
 /** SPEC §8 request size limits: JSON bodies are small; forms are the activation page's. */
-const bodyLimits = { jsonLimit: '64kb', formLimit: '16kb' };
+export const bodyLimits = { jsonLimit: '64kb', formLimit: '16kb' };
 
 /** The HTTP app (no listen: main.ts and tests own the sockets). */
 export function buildApp(deps: AppDeps): Koa<AppState> {
@@ -50,7 +51,7 @@ export function buildApp(deps: AppDeps): Koa<AppState> {
   const ownBody = (path: string) => path === '/activate' || path.startsWith('/activate/') || path.startsWith('/v1/license/');
   app.use((ctx, next) => (ownBody(ctx.path) ? next() : parseBody(ctx, next)));
 
-  const root = new Router<AppState>();
+  const root = routeTable();
   root.get('/', (ctx) => {
     ctx.body = { name: 'passgate', version: deps.version };
   });

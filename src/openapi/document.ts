@@ -1,6 +1,6 @@
 import { appApi } from './app-paths.js';
 import { drmApi } from './drm-paths.js';
-import type { ApiPart, HttpMethod, JsonSchema, PathItem } from './operations.js';
+import type { ApiPart, HttpMethod, JsonSchema, PathItem, ServerObject } from './operations.js';
 import { pagesApi } from './page-paths.js';
 import { responseSchemas } from './schemas.js';
 
@@ -21,9 +21,21 @@ const description = [
   '',
   '- Every error is `application/problem+json` (RFC 9457) with a stable `code`, and `upstream` when the cause is upstream; never a stack trace.',
   '- Every `/v1` route needs `Authorization: Bearer <device token>` except `POST /v1/devices`, which needs the app\'s `X-App-Key`.',
-  '- `/admin` routes need `Authorization: Bearer <PASSGATE_ADMIN_KEY>`.',
-  '- Prometheus metrics are served at `GET /metrics` on the separate metrics port (`PASSGATE_METRICS_PORT`), not on this one.',
+  '- `/admin` routes are served only on the ops listener (`PASSGATE_METRICS_PORT`, beside `/metrics`; each of those paths names that server), only when `PASSGATE_ADMIN_KEY` is set, and need `Authorization: Bearer <PASSGATE_ADMIN_KEY>`. The public port answers 404 for them.',
+  '- Paths match exactly: case, percent-encoding, double slashes, dot segments and trailing slashes are not folded (another spelling is a 404).',
+  '- Prometheus metrics are served at `GET /metrics` on the ops listener (`PASSGATE_METRICS_PORT`), not on this one.',
 ].join('\n');
+
+/** SPEC §7: the admin API lives on the ops listener, never on the public port. */
+const opsServers: ServerObject[] = [
+  {
+    url: 'http://{host}:{port}',
+    description: 'The ops listener (beside /metrics; not routed by any ingress)',
+    variables: { host: { default: '127.0.0.1' }, port: { default: '9464', description: 'PASSGATE_METRICS_PORT' } },
+  },
+];
+
+const onOpsListener = (path: string) => path === '/metrics' || path.startsWith('/admin/');
 
 const tags = [
   { name: 'devices', description: 'Device registration and device tokens.' },
@@ -59,7 +71,7 @@ export function buildOpenApiDocument(version: string): OpenApiDocument {
         if (merged[method]) throw new Error(`openapi: ${method.toUpperCase()} ${path} is described twice`);
         merged[method] = op;
       }
-      paths[path] = merged;
+      paths[path] = onOpsListener(path) ? { ...merged, servers: opsServers } : merged;
     }
   }
   return {

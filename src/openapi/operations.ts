@@ -41,7 +41,14 @@ export interface OperationObject {
 }
 
 export type HttpMethod = 'get' | 'put' | 'post' | 'delete' | 'patch';
-export type PathItem = Partial<Record<HttpMethod, OperationObject>>;
+export interface ServerObject {
+  url: string;
+  description?: string;
+  variables?: Record<string, { default: string; description?: string }>;
+}
+
+/** A path's operations; `servers` when the path is served elsewhere than the document's server. */
+export type PathItem = Partial<Record<HttpMethod, OperationObject>> & { servers?: ServerObject[] };
 
 /** One area of the API: its paths and the component schemas they refer to. */
 export interface ApiPart {
@@ -180,5 +187,6 @@ export const errorsOf = {
   pass: ['upstream_throttled', 'upstream_rejected', 'upstream_misconfigured', 'upstream_unavailable'],
   /** The DRM license gate's refusals (SPEC §4), fail-closed when the store is down. */
   gate: ['no_permit', 'permit_expired', 'permit_not_yet_valid', 'logged_out', 'permit_denied', 'content_not_in_resource', 'resource_not_in_catalogue', 'device_revoked', 'store_unavailable'],
-  admin: ['unauthorized'],
+  /** requireAdmin; not_found: the admin API is off (no PASSGATE_ADMIN_KEY). */
+  admin: ['unauthorized', 'not_found'],
 } as const satisfies Record<string, readonly ProblemCode[]>;

@@ -68,6 +68,16 @@ export function pagesApi(): ApiPart {
           errors: ['not_ready'],
         }),
       },
+      '/metrics': {
+        get: operation({
+          id: 'getMetrics',
+          summary: 'Prometheus metrics (on the ops listener, PASSGATE_METRICS_PORT)',
+          tag: 'operations',
+          access: 'public',
+          responses: { '200': content('The Prometheus text exposition format.', 'text/plain') },
+          errors: [],
+        }),
+      },
       '/openapi.json': {
         get: operation({
           id: 'getOpenApiDocument',

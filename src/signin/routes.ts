@@ -1,4 +1,5 @@
-import Router from '@koa/router';
+import type Router from '@koa/router';
+import { routeTable } from '../http/route-table.js';
 import { PassThrough } from 'node:stream';
 import QRCode from 'qrcode';
 import type { DeviceService } from '../devices/service.js';
@@ -49,7 +50,7 @@ function hangUpSignal(ctx: AppContext): AbortSignal {
 }
 
 export function signinRouter(service: SigninService, devices: DeviceService, options: { publicUrl: () => string; pollIntervalMs: number }): Router<AppState> {
-  const router = new Router<AppState>();
+  const router = routeTable();
   const device = requireDevice(devices.authenticate);
   const activationUrl = () => `${options.publicUrl()}/activate`;
   const activationUrlComplete = (code: string) => `${activationUrl()}?code=${encodeURIComponent(code)}`;

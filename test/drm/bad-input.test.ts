@@ -43,7 +43,9 @@ async function expectRefused(t: ExecutionContext, f: DrmFixture, device: Device,
       'basic-admin': `Basic ${ADMIN_KEY}`,
       none: undefined,
     }[c.auth];
-    const response = await f.call(c.path, {
+    // The admin API lives on the ops listener (SPEC §7); test/http/admin-paths.test.ts covers the public port.
+    const send = c.path.startsWith('/admin/') ? (path: string, init: RequestInit) => fetch(`${f.passgate.opsUrl}${path}`, init) : f.call;
+    const response = await send(c.path, {
       method: c.method ?? 'POST',
       headers: { ...(c.type ? { 'content-type': c.type } : {}), ...(authorization ? { authorization } : {}), ...c.headers },
       ...(c.body !== undefined ? { body: c.body } : {}),

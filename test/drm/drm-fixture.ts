@@ -158,9 +158,12 @@ export async function authorized(
 /** The admin key withAdmin configures (PASSGATE_ADMIN_KEY). */
 export const ADMIN_KEY = 'drm-test-admin-key-0123456789abcdef-0123456789';
 
-/** A request to an /admin route with `Authorization: Bearer <key>` (default ADMIN_KEY) and a JSON body when given. */
-export function adminRequest(f: Pick<EntitlementFixture, 'call'>, method: string, path: string, body?: unknown, key = ADMIN_KEY): Promise<Response> {
-  return f.call(path, {
+/**
+ * A request to an /admin route on the ops listener (SPEC §7: never the public port) with
+ * `Authorization: Bearer <key>` (default ADMIN_KEY) and a JSON body when given.
+ */
+export function adminRequest(f: Pick<EntitlementFixture, 'passgate'>, method: string, path: string, body?: unknown, key = ADMIN_KEY): Promise<Response> {
+  return fetch(`${f.passgate.opsUrl}${path}`, {
     method,
     headers: { authorization: `Bearer ${key}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),

@@ -29,7 +29,7 @@ function routesOf(f: PassgateFixture): { exact: Set<string>; anyMethod: Set<stri
   const exact = new Set<string>();
   const anyMethod = new Set<string>();
   let routers = 0;
-  for (const middleware of f.passgate.app.middleware) {
+  for (const middleware of [...f.passgate.app.middleware, ...f.passgate.opsApp.middleware]) {
     const router = (middleware as { router?: { stack: { path: string | RegExp; methods: string[] }[] } }).router;
     if (!router) continue;
     routers++;
@@ -225,7 +225,14 @@ test('GET /openapi.json serves an OpenAPI 3.1.0 document: versioned, relative se
   t.is(doc.openapi, '3.1.0');
   t.is(doc.info.version, packageVersion());
   t.deepEqual(doc.servers, [{ url: '/' }]);
-  t.regex(doc.info.description, /\/metrics.*metrics port/);
+  // The admin paths and /metrics name the ops listener as their server; no other path does.
+  for (const [path, item] of Object.entries(doc.paths)) {
+    const servers = (item as { servers?: { variables?: { port?: { description?: string } } }[] }).servers;
+    if (path.startsWith('/admin/') || path === '/metrics') t.is(servers?.[0]?.variables?.port?.description, 'PASSGATE_METRICS_PORT', path);
+    else t.is(servers, undefined, path);
+  }
+  t.regex(doc.info.description, /\/metrics.*ops listener/);
+  t.regex(doc.info.description, /\/admin.*only on the ops listener/);
 
   const ops = operations(doc);
   t.true(ops.length > 20);
@@ -343,7 +350,9 @@ test('request schemas agree with validation: what the document rejects is 400 in
     const label = `POST ${path} ${JSON.stringify(body).slice(0, 80)}`;
     t.is(accepts(doc, requestSchema(doc, 'post', path), body), valid, `the document ${valid ? 'accepts' : 'rejects'} ${label}`);
     const headers = path === '/v1/devices' ? { 'x-app-key': f.apps.demo.key } : path.startsWith('/admin/') ? { authorization: `Bearer ${ADMIN_KEY}` } : auth;
-    const response = await f.call(path, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+    const init = { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) };
+    // The admin API answers on the ops listener only (SPEC §7).
+    const response = path.startsWith('/admin/') ? await fetch(`${f.passgate.opsUrl}${path}`, init) : await f.call(path, init);
     const answer = (await response.json()) as { code?: string };
     if (valid) t.not(answer.code, 'invalid_body', `passgate accepts ${label}`);
     else t.is(answer.code, 'invalid_body', `passgate rejects ${label}`);
@@ -385,7 +394,7 @@ test('real answers match the documented responses (status listed, media type dec
   await conforms(t, doc, 'post', '/v1/authorize', await f.call('/v1/authorize', { method: 'POST', headers: json, body: JSON.stringify({ resource: 'REF30' }) }));
   await conforms(t, doc, 'post', '/v1/authorize', await f.call('/v1/authorize', { method: 'POST', headers: json, body: '{"resource":' }));
   await conforms(t, doc, 'post', '/v1/license-token', await f.call('/v1/license-token', { method: 'POST', headers: json, body: JSON.stringify({ resource: 'REF30', drm: { system: 'widevine', contentId: 'ref30-a' } }) }));
-  await conforms(t, doc, 'get', '/admin/drm/revocations', await f.call('/admin/drm/revocations'));
+  await conforms(t, doc, 'get', '/admin/drm/revocations', await fetch(`${f.passgate.opsUrl}/admin/drm/revocations`));
 
 
   // Not JSON: the status and the media type are the documented ones.

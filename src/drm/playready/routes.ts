@@ -1,4 +1,5 @@
-import Router from '@koa/router';
+import type Router from '@koa/router';
+import { routeTable } from '../../http/route-table.js';
 import { createHash } from 'node:crypto';
 import type { AppContext, AppState } from '../../http/context.js';
 import { Problem } from '../../http/problem.js';
@@ -51,7 +52,7 @@ function lastModifiedOf(record: RevInfoRecord): string {
  * Both carry a content ETag (the same on every replica) and answer 304 to a matching If-None-Match.
  */
 export function revInfoRoutes(service: RevInfoService | undefined, allowList: () => Promise<string[]>): Router<AppState> {
-  const router = new Router<AppState>();
+  const router = routeTable();
 
   router.get('/drm/playready/revinfo', async (ctx: AppContext) => {
     if (!service) throw new Problem('drm_not_configured', 'No drm.playready.revinfo_url is configured, so passgate keeps no RevInfo.');
