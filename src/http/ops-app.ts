@@ -52,7 +52,7 @@ export function buildOpsApp(deps: OpsAppDeps): Koa<AppState> {
   app.use(async (ctx, next) => {
     ctx.set('Cache-Control', 'no-store');
     await next();
-    if (ctx.status === 404 && ctx.body == null && !deps.adminEnabled && /^\/admin(\/|$)/i.test(ctx.path)) {
+    if (ctx.status === 404 && (ctx.body === undefined || ctx.body === null) && !deps.adminEnabled && /^\/admin(\/|$)/i.test(ctx.path)) {
       // Only the wording: nothing is mounted, so nothing can be reached under any spelling.
       throw new Problem('not_found', 'The admin API is off: set PASSGATE_ADMIN_KEY to enable it.');
     }
