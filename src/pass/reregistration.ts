@@ -23,7 +23,10 @@ export interface ClientReregistrationDeps {
   coordination: CoordinationOptions;
 }
 
-/** Called once per replacement, by the process that made it (e.g. to drop cached profiles). */
+/**
+ * Called once per replacement, by the process that made it (e.g. to drop cached profiles).
+ * `fingerprint`: the base64 id (without the `fingerprint ` scheme), as device tokens carry it.
+ */
 export type ClientReplacedListener = (appId: string, fingerprint: string) => Promise<void> | void;
 
 const REPLACED_MAX_ENTRIES = 10_000;
@@ -136,7 +139,7 @@ export class ClientReregistration {
     this.deps.logger.warn({ app: appId }, 'pass: the upstream forgot a device\'s DCR client (invalid_client); registered it again under the same record');
     for (const listener of this.listeners) {
       try {
-        await listener(appId, rejected.fingerprint);
+        await listener(appId, rejected.fingerprint.replace(/^fingerprint /, ''));
       } catch (err) {
         this.deps.logger.warn({ err, app: appId }, 'pass: a listener of a DCR re-registration failed');
       }
