@@ -9,6 +9,7 @@ import type { LeaseStore } from '../infra/store.js';
 import { coalesce, leasedOnce, type CoordinationOptions } from './coordination.js';
 import type { AccessTokens } from './credentials.js';
 import { isInvalidClient, type DcrCalls } from './dcr.js';
+import { UpstreamProblem } from './errors.js';
 import { deviceFingerprint } from './device-identity.js';
 import type { PassMetrics, RegistrationOutcome } from './metrics.js';
 import { deviceKey, type DeviceRecord, type DeviceRecords } from './records.js';
@@ -114,7 +115,13 @@ export class DeviceRegistry {
     } catch (err) {
       if (!isInvalidClient(err)) throw err;
       const replaced = await this.deps.reregistration.replace(current, client);
-      return { record: replaced, token: await this.deps.tokens.get(replaced, client) };
+      try {
+        return { record: replaced, token: await this.deps.tokens.get(replaced, client) };
+      } catch (again) {
+        if (!isInvalidClient(again)) throw again;
+        this.deps.logger.error({ app: record.appId }, 'pass: DCR refuses even a client it has just registered (invalid_client); check the app\'s software statement');
+        throw new UpstreamProblem('upstream_misconfigured', 'The Pass service does not accept this app\'s new registrations; retry later.', 'dcr.token', again.info);
+      }
     }
   }
 
