@@ -111,7 +111,11 @@ export function loadConfig(env: Env): Config {
       },
     },
     throttle: { ratePerSecond: file.throttle.rate_per_second, burst: file.throttle.burst, maxWaitMs: file.throttle.max_wait_ms },
-    dcr: { tokenExpirySkewSeconds: file.dcr.token_expiry_skew_seconds, tokenRefreshAheadSeconds: file.dcr.token_refresh_ahead_seconds },
+    dcr: {
+      tokenExpirySkewSeconds: file.dcr.token_expiry_skew_seconds,
+      tokenRefreshAheadSeconds: file.dcr.token_refresh_ahead_seconds,
+      reregistrations: { burst: file.dcr.reregistrations.burst, perMinute: file.dcr.reregistrations.per_minute },
+    },
     ...(s.PASSGATE_PUBLIC_URL ? { publicUrl: s.PASSGATE_PUBLIC_URL } : {}),
     signin: {
       domainName: file.signin.domain_name,

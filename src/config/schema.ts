@@ -108,8 +108,12 @@ const dcr = z
     token_expiry_skew_seconds: z.number().int().min(0).default(60),
     /** Within this long of expiry a call still uses the token but refreshes it in the background. */
     token_refresh_ahead_seconds: z.number().int().min(0).default(600),
+    /** Re-registrations after invalid_client, per app across the fleet: a one-time `burst`, then `per_minute`. */
+    reregistrations: z
+      .strictObject({ burst: positiveInt.default(100), per_minute: positiveInt.default(600) })
+      .default({ burst: 100, per_minute: 600 }),
   })
-  .default({ token_expiry_skew_seconds: 60, token_refresh_ahead_seconds: 600 });
+  .default({ token_expiry_skew_seconds: 60, token_refresh_ahead_seconds: 600, reregistrations: { burst: 100, per_minute: 600 } });
 
 const devices = z
   .strictObject({
@@ -223,7 +227,12 @@ export interface Config {
     breaker: { consecutiveFailures: number; halfOpenAfterMs: number };
   };
   throttle: { ratePerSecond: number; burst: number; maxWaitMs: number };
-  dcr: { tokenExpirySkewSeconds: number; tokenRefreshAheadSeconds: number };
+  dcr: {
+    tokenExpirySkewSeconds: number;
+    tokenRefreshAheadSeconds: number;
+    /** Fleet-wide bucket per app for DCR re-registrations after invalid_client. */
+    reregistrations: { burst: number; perMinute: number };
+  };
   devices: { tokenTtlSeconds: number; registrationsPerMinute: number; registrationBurst: number };
   /** Set when PASSGATE_PUBLIC_URL is; otherwise main.ts uses the listening URL. */
   publicUrl?: string;

@@ -8,7 +8,6 @@ import { Singleflight } from '../infra/singleflight.js';
 import type { LeaseStore } from '../infra/store.js';
 import { coalesce, leasedOnce, type CoordinationOptions } from './coordination.js';
 import { isInvalidClient, type DcrCalls } from './dcr.js';
-import { UpstreamProblem } from './errors.js';
 import type { PassMetrics, TokenOutcome, TokenReason } from './metrics.js';
 import { deviceKey, type AccessToken, type DeviceRecord, type TokenRecords } from './records.js';
 
@@ -55,8 +54,6 @@ export interface AccessTokensDeps {
   metrics: PassMetrics;
   logger: Logger;
   coordination: CoordinationOptions;
-  /** The upstream answered invalid_client: the device's credentials are gone (registry drops the record). */
-  onInvalidClient(record: DeviceRecord): Promise<void>;
 }
 
 /**
@@ -158,15 +155,9 @@ export class AccessTokens {
     } catch (err) {
       this.deps.metrics.tokenRequests.inc({ app: record.appId, reason, outcome: tokenOutcome(err) });
       if (isInvalidClient(err)) {
-        // adobe-pass.md §2.3: "the client needs to obtain new client credentials".
-        this.deps.logger.error({ app: record.appId }, 'pass: the upstream no longer knows this device\'s client credentials (invalid_client); dropping the device record');
-        await this.deps.onInvalidClient(record);
-        throw new UpstreamProblem(
-          'upstream_misconfigured',
-          'The Pass service no longer accepts this device\'s registration; register the device again.',
-          'dcr.token',
-          err.info,
-        );
+        // adobe-pass.md §2.3: "the client needs to obtain new client credentials" — the registry
+        // registers the device again (reregistration.ts) and asks for a token of the new client.
+        this.deps.logger.warn({ app: record.appId }, 'pass: the upstream no longer knows this device\'s client credentials (invalid_client)');
       }
       throw err;
     }

@@ -5,7 +5,9 @@ export type RegistrationOutcome = 'registered' | 'misconfigured' | 'rejected' | 
 export type TokenReason = 'initial' | 'proactive' | 'expired' | 'unauthorized';
 export type TokenOutcome = 'ok' | 'invalid_client' | 'rejected' | 'throttled' | 'unavailable' | 'error';
 export type ThrottleSource = 'mirror' | 'upstream';
-export type CoalescedKind = 'read' | 'registration' | 'token';
+export type CoalescedKind = 'read' | 'registration' | 'token' | 'reregistration';
+/** `limited`: refused by passgate's own re-registration bucket, no upstream call made. */
+export type ReregistrationOutcome = 'reregistered' | 'limited' | 'misconfigured' | 'rejected' | 'throttled' | 'unavailable' | 'error';
 
 /** The Pass client's own metrics (labels: app ids from config and small enums only, never device ids). */
 export interface PassMetrics {
@@ -17,6 +19,8 @@ export interface PassMetrics {
   readonly throttled: Counter<'source' | 'operation'>;
   /** Callers that joined work already in flight instead of starting their own. */
   readonly coalesced: Counter<'kind'>;
+  /** invalid_client from the token call: the device's DCR client registered anew (or why not). */
+  readonly reregistrations: Counter<'app' | 'outcome'>;
 }
 
 // Once per registry: several service instances (tests, replicas in one process) share one set.
@@ -44,6 +48,12 @@ export const createPassMetrics = oncePerRegistry((registry: Registry): PassMetri
       name: 'passgate_pass_coalesced_total',
       help: 'Pass callers served by work already in flight in this process (identical reads, registrations, token refreshes).',
       labelNames: ['kind'] as const,
+      registers: [registry],
+    }),
+    reregistrations: new Counter({
+      name: 'passgate_pass_dcr_reregistrations_total',
+      help: 'Devices whose DCR client the upstream forgot (invalid_client) and passgate registered anew, by app and outcome (reregistered, limited by passgate\'s bucket, or the register call\'s failure).',
+      labelNames: ['app', 'outcome'] as const,
       registers: [registry],
     }),
   };

@@ -120,15 +120,6 @@ export class DeviceRecords {
     await storeCall('write device', this.deps.logger, () => this.devices.set(key, stored));
   }
 
-  /** Deletes the record if it still holds `clientId` (a newer registration is left alone). */
-  async deleteIfClient(appId: string, fingerprint: string, clientId: string): Promise<boolean> {
-    const key = deviceKey(appId, fingerprint);
-    const raw = await storeCall('read device', this.deps.logger, () => this.devices.get(key));
-    const parsed = storedDevice.safeParse(raw);
-    if (raw !== undefined && parsed.success && parsed.data.clientId !== clientId) return false;
-    return storeCall('delete device', this.deps.logger, () => this.devices.delete(key));
-  }
-
   async delete(appId: string, fingerprint: string): Promise<boolean> {
     return storeCall('delete device', this.deps.logger, () => this.devices.delete(deviceKey(appId, fingerprint)));
   }

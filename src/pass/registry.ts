@@ -8,10 +8,12 @@ import { Singleflight } from '../infra/singleflight.js';
 import type { LeaseStore } from '../infra/store.js';
 import { coalesce, leasedOnce, type CoordinationOptions } from './coordination.js';
 import type { AccessTokens } from './credentials.js';
-import type { DcrCalls } from './dcr.js';
+import { isInvalidClient, type DcrCalls } from './dcr.js';
+import { UpstreamProblem } from './errors.js';
 import { deviceFingerprint } from './device-identity.js';
 import type { PassMetrics, RegistrationOutcome } from './metrics.js';
 import { deviceKey, type DeviceRecord, type DeviceRecords } from './records.js';
+import type { ClientReplacedListener, ClientReregistration } from './reregistration.js';
 
 export interface RegisterInput {
   appId: string;
@@ -32,6 +34,8 @@ export interface DeviceRegistryDeps {
   metrics: PassMetrics;
   logger: Logger;
   coordination: CoordinationOptions;
+  /** invalid_client → the device's DCR client registered anew under the same record. */
+  reregistration: ClientReregistration;
 }
 
 /**
@@ -63,24 +67,31 @@ export class DeviceRegistry {
       await this.deps.records.write(record);
     }
     // The first token comes with the registration, so the app's first call does not wait for it.
-    await this.deps.tokens.get(record, input.client);
-    return record;
+    return (await this.usableToken(record, input.client)).record;
   }
 
   /**
-   * The registered device, or undefined (never registered, or dropped after invalid_client).
+   * The registered device, or undefined (never registered, or forgotten by an operator).
    * `fingerprint`: the header value `fingerprint <base64>` or just its base64 part.
    */
   get(appId: string, fingerprint: string): Promise<DeviceRecord | undefined> {
     return this.deps.records.read(appId, fingerprint);
   }
 
-  /** A usable access token for the device; `rejected` = the token a 401 answered (refresh once). */
-  accessToken(record: DeviceRecord, client: ClientAddress, options: { rejected?: string } = {}): Promise<string> {
-    return this.deps.tokens.get(record, client, options);
+  /**
+   * A usable access token for the device; `rejected` = the token a 401 answered (refresh once).
+   * When the upstream forgot the device's client, it is registered again first (once).
+   */
+  async accessToken(record: DeviceRecord, client: ClientAddress, options: { rejected?: string } = {}): Promise<string> {
+    return (await this.usableToken(record, client, options)).token;
   }
 
-  /** Drops the device's credentials and token (operator action, or invalid_client). */
+  /** Called on the replica that re-registered a device after invalid_client (e.g. to drop cached profiles). */
+  onClientReplaced(listener: ClientReplacedListener): void {
+    this.deps.reregistration.onReplaced(listener);
+  }
+
+  /** Drops the device's credentials and token (operator action). */
   async forget(appId: string, fingerprint: string): Promise<void> {
     await this.deps.records.delete(appId, fingerprint);
     await this.deps.tokens.forget(deviceKey(appId, fingerprint));
@@ -91,10 +102,27 @@ export class DeviceRegistry {
     return this.deps.tokens.idle();
   }
 
-  /** invalid_client: drop the record only if it still holds the credentials that failed. */
-  async dropRejected(record: DeviceRecord): Promise<void> {
-    const dropped = await this.deps.records.deleteIfClient(record.appId, record.fingerprint, record.clientId);
-    if (dropped) await this.deps.tokens.forget(deviceKey(record.appId, record.fingerprint));
+  /**
+   * A token, and the record it belongs to. invalid_client (adobe-pass.md §2.3) re-registers the
+   * device once (reregistration.ts) and asks for the new client's token; a second invalid_client
+   * for brand-new credentials is the upstream refusing the app (upstream_misconfigured), not retried.
+   */
+  private async usableToken(record: DeviceRecord, client: ClientAddress, options: { rejected?: string } = {}): Promise<{ record: DeviceRecord; token: string }> {
+    // A request that read the record before its client was replaced here uses the replacement.
+    const current = this.deps.reregistration.current(record);
+    try {
+      return { record: current, token: await this.deps.tokens.get(current, client, options) };
+    } catch (err) {
+      if (!isInvalidClient(err)) throw err;
+      const replaced = await this.deps.reregistration.replace(current, client);
+      try {
+        return { record: replaced, token: await this.deps.tokens.get(replaced, client) };
+      } catch (again) {
+        if (!isInvalidClient(again)) throw again;
+        this.deps.logger.error({ app: record.appId }, 'pass: DCR refuses even a client it has just registered (invalid_client); check the app\'s software statement');
+        throw new UpstreamProblem('upstream_misconfigured', 'The Pass service does not accept this app\'s new registrations; retry later.', 'dcr.token', again.info);
+      }
+    }
   }
 
   private ensure(app: AppConfig, fingerprint: string, deviceInfo: Record<string, unknown>, client: ClientAddress): Promise<DeviceRecord> {

@@ -13,6 +13,7 @@ import { DcrCalls } from './dcr.js';
 import { createPassMetrics } from './metrics.js';
 import { DeviceRecords, TokenRecords } from './records.js';
 import { DeviceRegistry } from './registry.js';
+import { ClientReregistration } from './reregistration.js';
 import { ThrottleMirror, timerSleep, type Sleep } from './throttle.js';
 import { PassTransport, type PassHttp } from './transport.js';
 
@@ -82,12 +83,12 @@ export function createPassServices(deps: PassServicesDeps): PassServices {
     metrics,
     logger,
     coordination,
-    // Called only after construction (on a token call), so `registry` is initialised by then.
-    onInvalidClient: (record) => registry.dropRejected(record),
   });
-  const registry: DeviceRegistry = new DeviceRegistry({
+  const records = new DeviceRecords({ store, keyring, logger });
+  const reregistration = new ClientReregistration({ config, records, dcr, leases: store.leases, buckets: store.buckets, clock, metrics, logger, coordination });
+  const registry = new DeviceRegistry({
     config,
-    records: new DeviceRecords({ store, keyring, logger }),
+    records,
     tokens,
     dcr,
     leases: store.leases,
@@ -95,6 +96,7 @@ export function createPassServices(deps: PassServicesDeps): PassServices {
     metrics,
     logger,
     coordination,
+    reregistration,
   });
   const pass = new PassClient({ serviceProvider: config.serviceProvider, transport, tokens: registry, metrics, logger });
 

@@ -38,6 +38,8 @@ export function createSigninFeature(deps: FeatureDeps): Feature<SigninService> {
     metrics: createSigninMetrics(deps.metricsRegistry),
     publicUrl: deps.publicUrl,
   });
+  // The upstream forgot the device's DCR client and with it the profiles: stop showing the cached ones.
+  deps.pass.registry.onClientReplaced((appId, fingerprint) => service.refreshProfiles(appId, fingerprint));
   let running = false;
   const timer = setInterval(() => {
     if (running) return;

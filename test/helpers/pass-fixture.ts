@@ -45,7 +45,7 @@ export function passConfig(simUrl: string, overrides: Partial<PassConfig> = {}):
       breaker: { consecutiveFailures: 5, halfOpenAfterMs: 10_000 },
     },
     throttle: { ratePerSecond: 1, burst: 10, maxWaitMs: 1_000 },
-    dcr: { tokenExpirySkewSeconds: 60, tokenRefreshAheadSeconds: 600 },
+    dcr: { tokenExpirySkewSeconds: 60, tokenRefreshAheadSeconds: 600, reregistrations: { burst: 100, perMinute: 600 } },
     ...overrides,
   };
 }

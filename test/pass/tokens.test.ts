@@ -142,22 +142,34 @@ test('a second 401 after the refresh is upstream_rejected (no further refresh)',
   );
 });
 
-test('invalid_client drops the device record (logged, counted); the next registration registers anew', async (t) => {
-  const { f, p, ctx, deviceId } = await setup(t);
+test('invalid_client registers the device again under the same record (logged, counted) and retries the call once', async (t) => {
+  const { f, p, ctx } = await setup(t);
   // The upstream forgets the client (credentials revoked) and its tokens.
   f.sim.state.clients.delete(ctx.device.clientId);
   await simConfig(f, { expireTokens: true });
 
-  const error = await t.throwsAsync(p.services.pass.configuration(ctx));
-  t.true(error instanceof Problem);
-  t.is((error as Problem).code, 'upstream_misconfigured');
-  t.like((error as Problem).toBody().upstream, { code: 'invalid_client', action: 'application-registration' });
-  t.is(await p.services.registry.get(APP_ID, ctx.device.fingerprint), undefined);
+  const configuration = await p.services.pass.configuration(ctx);
+  t.true(configuration.mvpds.length > 0);
+  const again = await p.services.registry.get(APP_ID, ctx.device.fingerprint);
+  t.truthy(again);
+  t.not(again?.clientId, ctx.device.clientId);
+  t.is(again?.registeredAt, ctx.device.registeredAt);
+  t.deepEqual(
+    (await simLog(f)).slice(2).map((e) => [e.operation, e.status]),
+    [
+      ['configuration', 401],
+      ['dcr.token', 400],
+      ['dcr.register', 201],
+      ['dcr.token', 201],
+      ['configuration', 200],
+    ],
+  );
   t.is(await metricValue(p.metrics, 'passgate_dcr_token_requests_total', { reason: 'unauthorized', outcome: 'invalid_client' }), 1);
+  t.is(await metricValue(p.metrics, 'passgate_pass_dcr_reregistrations_total', { app: APP_ID, outcome: 'reregistered' }), 1);
   t.true(p.log.text().includes('invalid_client'));
 
-  const again = await p.services.registry.register({ appId: APP_ID, deviceId, deviceInfo: registeredInfo, client: ctx.client });
-  t.not(again.clientId, ctx.device.clientId);
-  t.is(byOperation(await simLog(f), 'dcr.register').length, 2);
-  await p.services.pass.configuration({ device: again, client: ctx.client });
+  // The caller still holding the old record: no second registration, no call with the dead client.
+  await p.services.pass.profiles(ctx);
+  const after = (await simLog(f)).slice(7).map((e) => [e.operation, e.status]);
+  t.deepEqual(after, [['profiles.all', 200]]);
 });
