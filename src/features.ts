@@ -29,6 +29,11 @@ export interface FeatureDeps {
 export interface Feature<S> {
   service: S;
   routers: Router<AppState>[];
+  /**
+   * Shutdown, first step (after readiness fails, before the HTTP drain): answer requests that
+   * would otherwise wait out the drain (long-polls, event streams).
+   */
+  release?: () => Promise<void>;
   /** Stops timers and in-flight background work on shutdown. */
   close?: () => Promise<void>;
 }

@@ -9,6 +9,7 @@ import { devicesRouter } from './devices/routes.js';
 import { createDeviceService, type DeviceService } from './devices/service.js';
 import { DeviceTokens } from './devices/tokens.js';
 import { buildApp } from './http/app.js';
+import { HttpDrain } from './http/drain.js';
 import type { AppState } from './http/context.js';
 import { metricsEndpoint } from './http/metrics-endpoint.js';
 import { systemClock, type Clock } from './infra/clock.js';
@@ -69,6 +70,7 @@ export async function startPassgate(config: Config, overrides: PassgateOverrides
   let shuttingDown = false;
   const server = createServer();
   const metricsServer = createServer(metricsEndpoint(metrics.registry, logger));
+  const drains = [new HttpDrain(server), new HttpDrain(metricsServer)];
   let app: Koa<AppState>;
   let devices: DeviceService;
   let features:
@@ -134,9 +136,14 @@ export async function startPassgate(config: Config, overrides: PassgateOverrides
   let closing: Promise<void> | undefined;
   const close = () => {
     closing ??= (async () => {
+      // Readiness fails first (/readyz answers 503 from here on).
       shuttingDown = true;
-      logger.info('shutting down');
-      await Promise.all([drain(server, drainTimeoutMs), drain(metricsServer, drainTimeoutMs)]);
+      logger.info({ inFlight: drains[0]?.pending ?? 0 }, 'shutting down');
+      for (const drain of drains) drain.stop();
+      // Long-polls answer and event streams end now, with the current status, instead of being cut.
+      await releaseFeatures(running).catch((err: unknown) => logger.warn({ err }, 'shutdown: releasing waiting requests failed'));
+      // Everything else in flight (e.g. an authorize waiting on the upstream) finishes, within the bound.
+      await Promise.all(drains.map((drain) => drain.finish(drainTimeoutMs)));
       // After the drain (no request still needs the upstream), before the store goes.
       await closeFeatures(running);
       await services.pass.close();
@@ -148,6 +155,10 @@ export async function startPassgate(config: Config, overrides: PassgateOverrides
   };
 
   return { url, metricsUrl, app, services, close };
+}
+
+async function releaseFeatures(features: Record<string, Feature<unknown>>): Promise<void> {
+  await Promise.all(Object.values(features).map((feature) => feature.release?.()));
 }
 
 async function closeFeatures(features: Record<string, Feature<unknown>> | undefined): Promise<void> {
@@ -178,18 +189,4 @@ export function displayUrl(host: string, port: number): string {
 async function listen(server: Server, port: number, host: string): Promise<void> {
   server.listen(port, host);
   await once(server, 'listening');
-}
-
-/** Stop accepting, let in-flight requests finish, then cut whatever is left after `ms`. */
-async function drain(server: Server, ms: number): Promise<void> {
-  if (!server.listening) return;
-  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-  // close() only ends idle keep-alive sockets; busy ones finish their response first.
-  server.closeIdleConnections();
-  const timer = setTimeout(() => server.closeAllConnections(), ms);
-  try {
-    await closed;
-  } finally {
-    clearTimeout(timer);
-  }
 }
