@@ -14,7 +14,7 @@ import type { AppState } from './http/context.js';
 import { metricsEndpoint } from './http/metrics-endpoint.js';
 import { systemClock, type Clock } from './infra/clock.js';
 import { Keyring, loadOrCreateLocalKeyring } from './infra/keyring.js';
-import { createLogger, type Logger } from './infra/logger.js';
+import { createLogger, flushSampledLines, type Logger } from './infra/logger.js';
 import { createMetrics } from './infra/metrics.js';
 import { createStore, type Store } from './infra/store.js';
 import { createPassServices, type PassServices, type PassServicesDeps } from './pass/index.js';
@@ -57,7 +57,7 @@ const drainTimeoutMs = 10_000;
 
 /** The composition root: config → logger → metrics → store → keyring → upstream clients → features → app → listeners. */
 export async function startPassgate(config: Config, overrides: PassgateOverrides = {}): Promise<Passgate> {
-  const logger = overrides.logger ?? createLogger({ level: config.logLevel });
+  const logger = overrides.logger ?? createLogger({ level: config.logLevel, sampleIntervalMs: config.logSampleIntervalMs });
   const version = packageVersion();
   const metrics = createMetrics({ version });
   const clock = overrides.clock ?? systemClock;
@@ -149,6 +149,8 @@ export async function startPassgate(config: Config, overrides: PassgateOverrides
       await services.pass.close();
       if (ownStore) await store.disconnect();
       logger.info('stopped');
+      // The counts of repeated lines still held back (log-sampler.ts).
+      flushSampledLines(logger);
       await new Promise<void>((resolve) => logger.flush(() => resolve()));
     })();
     return closing;
