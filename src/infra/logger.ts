@@ -120,7 +120,7 @@ interface ErrorLike {
 function errorKind(err: unknown): string {
   if (typeof err !== 'object' || err === null) return err === undefined ? '' : String(err).slice(0, 200);
   const e = err as ErrorLike;
-  return `${String(e.name ?? '')}:${String(e.code ?? '')}:${String(e.message ?? '').slice(0, 200)}`;
+  return `${className(err)}:${String(e.code ?? '')}:${String(e.message ?? '').slice(0, 200)}`;
 }
 
 /** Network failures of a dependency that is down or restarting: expected, the message says it all. */
@@ -169,10 +169,19 @@ export function isExpectedError(err: unknown): boolean {
   if (typeof err !== 'object' || err === null) return false;
   const e = err as ErrorLike;
   if (typeof e.code === 'string' && expectedCodes.has(e.code)) return true;
-  if (typeof e.name === 'string' && (expectedNames.has(e.name) || e.name.endsWith('TimeoutError'))) return true;
+  const name = className(err);
+  if (expectedNames.has(name) || name.endsWith('TimeoutError')) return true;
   if (e.status === 429 || e.status === 503) return true;
   // Node's connect errors may be an AggregateError of one failure per address.
   return Array.isArray(e.errors) && e.errors.length > 0 && e.errors.every(isExpectedError);
+}
+
+/** `name`, or the class when it left `name` as plain 'Error' (node-redis's errors do). */
+function className(err: object): string {
+  const e = err as ErrorLike;
+  const name = typeof e.name === 'string' ? e.name : 'Error';
+  const ctor = (err as { constructor?: { name?: unknown } }).constructor?.name;
+  return name === 'Error' && typeof ctor === 'string' && ctor !== '' && ctor !== 'Object' ? ctor : name;
 }
 
 function serializeError(err: unknown): unknown {
@@ -180,5 +189,5 @@ function serializeError(err: unknown): unknown {
   const e = err as ErrorLike;
   const nested = Array.isArray(e.errors) ? e.errors.map((inner: ErrorLike) => String(inner.message ?? '')).filter(Boolean) : [];
   const message = String(e.message ?? '') || nested.join('; ');
-  return { type: String(e.name ?? 'Error'), ...(typeof e.code === 'string' ? { code: e.code } : {}), message };
+  return { type: className(err as object), ...(typeof e.code === 'string' ? { code: e.code } : {}), message };
 }
