@@ -52,7 +52,11 @@ export interface Passgate {
   close(): Promise<void>;
 }
 
-/** In-flight requests get this long to finish on shutdown (under Kubernetes' 30 s grace period). */
+/**
+ * In-flight requests get this long to finish on shutdown (k8s/base/deployment.yaml: 5 s preStop +
+ * this + closing, under the 30 s grace period). Long-polls and event streams do not wait it out:
+ * they are answered first (Feature.release).
+ */
 const drainTimeoutMs = 10_000;
 
 /** The composition root: config → logger → metrics → store → keyring → upstream clients → features → app → listeners. */
