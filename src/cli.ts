@@ -55,6 +55,7 @@ Environment (serve, config check):
   PASSGATE_METRICS_PORT  Prometheus /metrics port (default 9464)
   PASSGATE_DATA_DIR      embedded store directory (default ./data)
   PASSGATE_LOG_LEVEL     fatal|error|warn|info|debug|trace|silent (default info)
+  PASSGATE_LOG_SAMPLE_INTERVAL_MS   repeated identical warn/error lines: one per interval, counted (default 10000; 0 = all)
   PASSGATE_CONFIG        YAML file: service provider, upstreams, apps (default: bundled config/example.yaml)
   REDIS_URL              redis[s]://… shared store for many replicas (absent: embedded store)
   PASS_BASE_URL, DRM_BASE_URL, ADAPTER_BASE_URL   override the file's upstream base URLs
@@ -100,7 +101,7 @@ async function serve(args: string[]): Promise<Outcome> {
   const simPort = portOption(values['sim-port'], '--sim-port', 8081);
   // Validate before anything starts (with --with-sim the upstreams will be the simulator).
   let config = loadConfig(values['with-sim'] ? simulatorEnv(`http://127.0.0.1:${simPort || 8081}`) : process.env);
-  const logger = createLogger({ level: config.logLevel });
+  const logger = createLogger({ level: config.logLevel, sampleIntervalMs: config.logSampleIntervalMs });
 
   let simulator: RunningSim | undefined;
   if (values['with-sim']) {

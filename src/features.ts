@@ -31,6 +31,11 @@ export interface Feature<S> {
   routers: Router<AppState>[];
   /** Routers of the ops listener (the admin API, SPEC §7): never mounted on the public port. */
   opsRouters?: Router<AppState>[];
+  /**
+   * Shutdown, first step (after readiness fails, before the HTTP drain): answer requests that
+   * would otherwise wait out the drain (long-polls, event streams).
+   */
+  release?: () => Promise<void>;
   /** Stops timers and in-flight background work on shutdown. */
   close?: () => Promise<void>;
 }

@@ -9,11 +9,12 @@ import { devicesRouter } from './devices/routes.js';
 import { createDeviceService, type DeviceService } from './devices/service.js';
 import { DeviceTokens } from './devices/tokens.js';
 import { buildApp } from './http/app.js';
+import { HttpDrain } from './http/drain.js';
 import type { AppState } from './http/context.js';
 import { buildOpsApp } from './http/ops-app.js';
 import { systemClock, type Clock } from './infra/clock.js';
 import { Keyring, loadOrCreateLocalKeyring } from './infra/keyring.js';
-import { createLogger, type Logger } from './infra/logger.js';
+import { createLogger, flushSampledLines, type Logger } from './infra/logger.js';
 import { createMetrics } from './infra/metrics.js';
 import { createStore, type Store } from './infra/store.js';
 import { createPassServices, type PassServices, type PassServicesDeps } from './pass/index.js';
@@ -55,12 +56,16 @@ export interface Passgate {
   close(): Promise<void>;
 }
 
-/** In-flight requests get this long to finish on shutdown (under Kubernetes' 30 s grace period). */
+/**
+ * In-flight requests get this long to finish on shutdown (k8s/base/deployment.yaml: 5 s preStop +
+ * this + closing, under the 30 s grace period). Long-polls and event streams do not wait it out:
+ * they are answered first (Feature.release).
+ */
 const drainTimeoutMs = 10_000;
 
 /** The composition root: config → logger → metrics → store → keyring → upstream clients → features → app → listeners. */
 export async function startPassgate(config: Config, overrides: PassgateOverrides = {}): Promise<Passgate> {
-  const logger = overrides.logger ?? createLogger({ level: config.logLevel });
+  const logger = overrides.logger ?? createLogger({ level: config.logLevel, sampleIntervalMs: config.logSampleIntervalMs });
   const version = packageVersion();
   const metrics = createMetrics({ version });
   const clock = overrides.clock ?? systemClock;
@@ -73,6 +78,7 @@ export async function startPassgate(config: Config, overrides: PassgateOverrides
   let shuttingDown = false;
   const server = createServer();
   const metricsServer = createServer();
+  const drains = [new HttpDrain(server), new HttpDrain(metricsServer)];
   let app: Koa<AppState>;
   let opsApp: Koa<AppState>;
   let devices: DeviceService;
@@ -143,20 +149,31 @@ export async function startPassgate(config: Config, overrides: PassgateOverrides
   let closing: Promise<void> | undefined;
   const close = () => {
     closing ??= (async () => {
+      // Readiness fails first (/readyz answers 503 from here on).
       shuttingDown = true;
-      logger.info('shutting down');
-      await Promise.all([drain(server, drainTimeoutMs), drain(metricsServer, drainTimeoutMs)]);
+      logger.info({ inFlight: drains[0]?.pending ?? 0 }, 'shutting down');
+      for (const drain of drains) drain.stop();
+      // Long-polls answer and event streams end now, with the current status, instead of being cut.
+      await releaseFeatures(running).catch((err: unknown) => logger.warn({ err }, 'shutdown: releasing waiting requests failed'));
+      // Everything else in flight (e.g. an authorize waiting on the upstream) finishes, within the bound.
+      await Promise.all(drains.map((drain) => drain.finish(drainTimeoutMs)));
       // After the drain (no request still needs the upstream), before the store goes.
       await closeFeatures(running);
       await services.pass.close();
       if (ownStore) await store.disconnect();
       logger.info('stopped');
+      // The counts of repeated lines still held back (log-sampler.ts).
+      flushSampledLines(logger);
       await new Promise<void>((resolve) => logger.flush(() => resolve()));
     })();
     return closing;
   };
 
   return { url, metricsUrl, opsUrl, app, opsApp, services, close };
+}
+
+async function releaseFeatures(features: Record<string, Feature<unknown>>): Promise<void> {
+  await Promise.all(Object.values(features).map((feature) => feature.release?.()));
 }
 
 async function closeFeatures(features: Record<string, Feature<unknown>> | undefined): Promise<void> {
@@ -187,18 +204,4 @@ export function displayUrl(host: string, port: number): string {
 async function listen(server: Server, port: number, host: string): Promise<void> {
   server.listen(port, host);
   await once(server, 'listening');
-}
-
-/** Stop accepting, let in-flight requests finish, then cut whatever is left after `ms`. */
-async function drain(server: Server, ms: number): Promise<void> {
-  if (!server.listening) return;
-  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-  // close() only ends idle keep-alive sockets; busy ones finish their response first.
-  server.closeIdleConnections();
-  const timer = setTimeout(() => server.closeAllConnections(), ms);
-  try {
-    await closed;
-  } finally {
-    clearTimeout(timer);
-  }
 }

@@ -33,6 +33,12 @@ export const envSchema = z.object({
   PASSGATE_METRICS_PORT: port(9464),
   PASSGATE_DATA_DIR: z.string().min(1).default('./data'),
   PASSGATE_LOG_LEVEL: z.enum(logLevels, { error: `expected one of ${logLevels.join(', ')}` }).default('info'),
+  /** Repeated identical warn/error lines: one per kind per this many ms, with a count; 0 = every line. */
+  PASSGATE_LOG_SAMPLE_INTERVAL_MS: z
+    .string()
+    .regex(/^\d{1,7}$/, { error: 'expected milliseconds from 0 to 9999999 (0 = no sampling)' })
+    .transform(Number)
+    .default(10_000),
   PASSGATE_CONFIG: z.string().min(1).optional(),
   REDIS_URL: z.url({ protocol: /^rediss?$/, error: 'expected a redis:// or rediss:// URL' }).optional(),
   /** The keyring: `kid:base64(32 bytes)[,kid:…]`, first = active (src/infra/keyring.ts). */
@@ -205,6 +211,8 @@ export interface Config {
   http: { host: string; port: number };
   metrics: { port: number };
   logLevel: LogLevel;
+  /** PASSGATE_LOG_SAMPLE_INTERVAL_MS (src/infra/log-sampler.ts). */
+  logSampleIntervalMs: number;
   /** Absolute path of the embedded store's directory (unused when redisUrl is set). */
   dataDir: string;
   /** Absent ⇒ embedded store. */

@@ -1,6 +1,7 @@
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { DATA_FILE_MODE, ensurePrivateDataDir, tightenDataFiles } from './data-files.js';
 
 /**
  * passgate's keys: `kid:base64(32 random bytes)` entries, comma-separated, the FIRST one active.
@@ -118,19 +119,21 @@ export class SealedBox {
 
 /**
  * The embedded store's keyring when PASSGATE_KEYS is not set: generated once into
- * `<dataDir>/keyring` (mode 0600) and reused, so credentials sealed before a restart still open.
+ * `<dataDir>/keyring` (mode 0600, a looser existing one is tightened; the directory 0700) and reused, so credentials sealed before a restart still open.
  * `created` tells the caller to warn: production sets PASSGATE_KEYS from a secret.
  */
 export function loadOrCreateLocalKeyring(dataDir: string): { keyring: Keyring; file: string; created: boolean } {
   const file = join(dataDir, 'keyring');
-  mkdirSync(dataDir, { recursive: true });
+  ensurePrivateDataDir(dataDir);
   let created = false;
   try {
     // 'wx' fails when the file exists, so two processes starting together keep one keyring.
-    writeFileSync(file, `${generateKeyringText()}\n`, { flag: 'wx', mode: 0o600 });
+    writeFileSync(file, `${generateKeyringText()}\n`, { flag: 'wx', mode: DATA_FILE_MODE });
     created = true;
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    // A keyring written by an older version, or copied in, may be readable by others.
+    tightenDataFiles(dataDir, ['keyring']);
   }
   return { keyring: Keyring.parse(readFileSync(file, 'utf8').trim()), file, created };
 }

@@ -1,4 +1,5 @@
-import { pino, type DestinationStream, type Logger } from 'pino';
+import { pino, type DestinationStream, type LogFn, type Logger } from 'pino';
+import { LogSampler } from './log-sampler.js';
 
 export type { Logger };
 
@@ -45,18 +46,148 @@ export interface LoggerOptions {
   name?: string;
   /** Where lines go; defaults to stdout. Tests pass a stream to read the lines back. */
   destination?: DestinationStream;
+  /** Repeated identical warn/error lines: one per kind per this many ms, with a count (log-sampler.ts); 0 = every line. */
+  sampleIntervalMs?: number;
+  /** Tests inject a manual clock for the sampler. */
+  now?: () => number;
 }
 
+/** The default interval of repeated identical warn/error lines (PASSGATE_LOG_SAMPLE_INTERVAL_MS). */
+export const DEFAULT_SAMPLE_INTERVAL_MS = 10_000;
+
+const samplers = new WeakMap<Logger, LogSampler>();
+
 export function createLogger(options: LoggerOptions = {}): Logger {
-  return pino(
+  const intervalMs = options.sampleIntervalMs ?? DEFAULT_SAMPLE_INTERVAL_MS;
+  const sampler = intervalMs > 0 ? new LogSampler({ intervalMs, ...(options.now ? { now: options.now } : {}) }) : undefined;
+  const logger = pino(
     {
       level: options.level ?? 'info',
       ...(options.name ? { name: options.name } : {}),
       redact: { paths: redactPaths, censor: '[Redacted]' },
-      serializers: { err: pino.stdSerializers.err },
+      serializers: { err: serializeError },
       base: { pid: process.pid },
       timestamp: pino.stdTimeFunctions.isoTime,
+      ...(sampler ? { hooks: { logMethod: sampledLogMethod(sampler) } } : {}),
     },
     options.destination ?? pino.destination({ fd: 1, sync: false }),
   );
+  if (sampler) samplers.set(logger, sampler);
+  return logger;
+}
+
+/** Writes the sampled lines still held back (their counts), e.g. before the process exits. */
+export function flushSampledLines(logger: Logger): void {
+  samplers.get(logger)?.finish();
+}
+
+/** pino's warn level; sampling applies from it up. */
+const WARN = 40;
+/** The access log line: one per request by design, never sampled. */
+const ACCESS_LOG_MSG = 'request';
+
+function sampledLogMethod(sampler: LogSampler) {
+  return function (this: Logger, args: Parameters<LogFn>, method: LogFn, level: number): void {
+    const [first, ...rest] = args as unknown[];
+    const fields = typeof first === 'object' && first !== null && !(first instanceof Error) ? (first as Record<string, unknown>) : undefined;
+    const msg = first instanceof Error ? (rest[0] ?? first.message) : fields ? rest[0] : first;
+    if (level < WARN || msg === ACCESS_LOG_MSG) {
+      method.apply(this, args);
+      return;
+    }
+    const err = first instanceof Error ? first : fields?.err;
+    const kind = `${level}|${String(msg)}|${errorKind(err)}|${typeof fields?.code === 'string' ? fields.code : ''}`;
+    sampler.offer(kind, (suppressed) => {
+      if (suppressed === 0) {
+        method.apply(this, args);
+        return;
+      }
+      const counted = first instanceof Error ? [{ err: first, suppressed }, ...rest] : fields ? [{ ...fields, suppressed }, ...rest] : [{ suppressed }, ...args];
+      method.apply(this, counted as Parameters<LogFn>);
+    });
+  };
+}
+
+interface ErrorLike {
+  name?: unknown;
+  code?: unknown;
+  message?: unknown;
+  status?: unknown;
+  errors?: unknown;
+}
+
+/** What makes two errors "identical" for sampling: class, code and message (not the stack). */
+function errorKind(err: unknown): string {
+  if (typeof err !== 'object' || err === null) return err === undefined ? '' : String(err).slice(0, 200);
+  const e = err as ErrorLike;
+  return `${className(err)}:${String(e.code ?? '')}:${String(e.message ?? '').slice(0, 200)}`;
+}
+
+/** Network failures of a dependency that is down or restarting: expected, the message says it all. */
+const expectedCodes = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ECONNABORTED',
+  'ESOCKETTIMEDOUT',
+  'ERR_SOCKET_CLOSED',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CONNECT_TIMEOUT',
+  // The problem codes of conditions passgate answers for by design (problem.ts).
+  'store_unavailable',
+  'upstream_unavailable',
+  'upstream_throttled',
+  'rate_limited',
+  'license_service_unavailable',
+  'not_ready',
+]);
+/** Error classes of a store, breaker or client that is down, closed or reconnecting. */
+const expectedNames = new Set([
+  'StoreUnavailableError',
+  'BrokenCircuitError',
+  'IsolatedCircuitError',
+  'TaskCancelledError',
+  'ClientClosedError',
+  'ClientOfflineError',
+  'SocketClosedUnexpectedlyError',
+  'ConnectionTimeoutError',
+  'ReconnectStrategyError',
+  'AbortError',
+]);
+
+/**
+ * Expected conditions (a dependency down, a rate limit, a store unavailable) are logged as
+ * their class, code and message, without a stack: the stack says nothing new and a short outage
+ * wrote thousands of them. Anything else keeps pino's full serialisation (stack, cause).
+ */
+export function isExpectedError(err: unknown): boolean {
+  if (typeof err !== 'object' || err === null) return false;
+  const e = err as ErrorLike;
+  if (typeof e.code === 'string' && expectedCodes.has(e.code)) return true;
+  const name = className(err);
+  if (expectedNames.has(name) || name.endsWith('TimeoutError')) return true;
+  if (e.status === 429 || e.status === 503) return true;
+  // Node's connect errors may be an AggregateError of one failure per address.
+  return Array.isArray(e.errors) && e.errors.length > 0 && e.errors.every(isExpectedError);
+}
+
+/** `name`, or the class when it left `name` as plain 'Error' (node-redis's errors do). */
+function className(err: object): string {
+  const e = err as ErrorLike;
+  const name = typeof e.name === 'string' ? e.name : 'Error';
+  const ctor = (err as { constructor?: { name?: unknown } }).constructor?.name;
+  return name === 'Error' && typeof ctor === 'string' && ctor !== '' && ctor !== 'Object' ? ctor : name;
+}
+
+function serializeError(err: unknown): unknown {
+  if (!isExpectedError(err)) return pino.stdSerializers.err(err as Error);
+  const e = err as ErrorLike;
+  const nested = Array.isArray(e.errors) ? e.errors.map((inner: ErrorLike) => String(inner.message ?? '')).filter(Boolean) : [];
+  const message = String(e.message ?? '') || nested.join('; ');
+  return { type: className(err as object), ...(typeof e.code === 'string' ? { code: e.code } : {}), message };
 }

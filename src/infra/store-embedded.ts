@@ -1,4 +1,4 @@
-import { mkdir, realpath } from 'node:fs/promises';
+import { realpath } from 'node:fs/promises';
 import path from 'node:path';
 import { Keyv } from 'keyv';
 import KeyvSqlite from '@keyv/sqlite';
@@ -12,11 +12,14 @@ import {
   type Store,
   type StoreOptions,
 } from './store-core.js';
+import { createPrivateFile, ensurePrivateDataDir, tightenDataFiles } from './data-files.js';
 import { localChannels } from './store-channels.js';
 import { embeddedPrimitives, PRIMITIVES_DDL, PRIMITIVES_PURGE, type Sql } from './store-embedded-primitives.js';
 import { acquireWriteQueue, queueAdapterWrites } from './store-embedded-writes.js';
 
 export const EMBEDDED_FILE = 'passgate.sqlite';
+/** The database and the files SQLite keeps beside it. */
+const EMBEDDED_FILES = [EMBEDDED_FILE, `${EMBEDDED_FILE}-wal`, `${EMBEDDED_FILE}-shm`, `${EMBEDDED_FILE}-journal`];
 /** @keyv/sqlite's default table; every namespace shares it (keys are `<namespace>:<key>`). */
 const TABLE = 'keyv';
 const BUSY_TIMEOUT_MS = 5000;
@@ -52,9 +55,17 @@ export async function createEmbeddedStore(opts: StoreOptions): Promise<Store> {
     );
 
   try {
-    await mkdir(dataDir, { recursive: true });
+    // Owner only (data-files.ts): the file holds sealed credentials. SQLite gives its -wal, -shm
+    // and -journal files the database file's mode, so creating that one 0600 covers them.
+    const tightened = [...ensurePrivateDataDir(dataDir), ...tightenDataFiles(dataDir, EMBEDDED_FILES)];
+    if (tightened.length > 0) logger.warn({ tightened }, 'store: data files were readable by others; now owner only');
   } catch (err) {
     throw unusable(`create the data directory ${dataDir}`, err);
+  }
+  try {
+    createPrivateFile(file);
+  } catch (err) {
+    throw unusable(`create the database ${file}`, err);
   }
 
   let canonicalFile: string;

@@ -53,6 +53,7 @@ export function createSigninFeature(deps: FeatureDeps): Feature<SigninService> {
   return {
     service,
     routers: [signinRouter(service, deps.devices, { publicUrl: deps.publicUrl, pollIntervalMs: deps.config.signin.pollIntervalMs })],
+    release: () => service.release(),
     close: async () => {
       clearInterval(timer);
       await service.close();

@@ -20,6 +20,16 @@ interface Waiter {
   deliver(status: SigninStatus, now: number): boolean;
   keepAlive?: () => void;
   cancel(): void;
+  /** Shutdown: answer now with `status` (a long-poll resolves, a stream sends it as its last event) and leave. */
+  release(status: SigninStatus): void;
+}
+
+/** What an event stream hears: changes, keep-alives, and at shutdown one last status to end on. */
+export interface FollowListener {
+  send: (status: SigninStatus) => void;
+  keepAlive: () => void;
+  /** The replica is shutting down: the stream's last event (with a reconnect hint); the stream ends after it. */
+  last: (status: SigninStatus) => void;
 }
 
 export interface SigninPollingDeps {
@@ -51,6 +61,8 @@ export class SigninPolling {
   private readonly waiters = new Set<Waiter>();
   private queue: Promise<void> = Promise.resolve();
   private closed = false;
+  /** Set at shutdown: waiters are answered at once instead of waiting. */
+  private releasing = false;
 
   constructor(private readonly deps: SigninPollingDeps) {}
 
@@ -78,13 +90,14 @@ export class SigninPolling {
           return true;
         },
         cancel: () => resolve({ status: 'pending' }),
+        release: (status) => resolve(status),
       };
       this.add(session, waiter, signal);
     });
   }
 
   /** Event stream: every change until a terminal status, keep-alives in between. */
-  follow(session: PendingSession, listener: { send: (status: SigninStatus) => void; keepAlive: () => void }, signal?: AbortSignal): Promise<void> {
+  follow(session: PendingSession, listener: FollowListener, signal?: AbortSignal): Promise<void> {
     return new Promise((resolve) => {
       const waiter: Waiter = {
         code: session.code,
@@ -102,6 +115,10 @@ export class SigninPolling {
         },
         keepAlive: listener.keepAlive,
         cancel: () => resolve(),
+        release: (status) => {
+          listener.last(status);
+          resolve();
+        },
       };
       this.add(session, waiter, signal);
     });
@@ -110,6 +127,11 @@ export class SigninPolling {
   private add(session: PendingSession, waiter: Waiter, signal?: AbortSignal): void {
     if (this.closed || signal?.aborted) {
       waiter.cancel();
+      return;
+    }
+    if (this.releasing) {
+      // Arrived during shutdown: the caller has just read the status (pending); answer with it now.
+      waiter.release({ status: 'pending' });
       return;
     }
     this.waiters.add(waiter);
@@ -202,6 +224,31 @@ export class SigninPolling {
     const ttl = await this.deps.onFound(session, profile);
     await records.results.set(session.code, result, ttl);
     return result;
+  }
+
+  /**
+   * Shutdown, before the HTTP drain: every waiter answers now with the status the store holds
+   * (no upstream poll), so long-polls get a normal answer and streams a last event instead of
+   * being cut; waiters arriving later answer at once. Idempotent.
+   */
+  async release(): Promise<void> {
+    this.releasing = true;
+    const waiters = [...this.waiters];
+    this.waiters.clear();
+    const now = this.deps.clock.now();
+    const statuses = new Map<string, SigninStatus>();
+    await Promise.all(
+      [...new Map(waiters.map((w) => [w.code, w.session])).values()].map(async (session) => {
+        try {
+          statuses.set(session.code, await this.deps.statusOf(session, now));
+        } catch (err) {
+          // The store is down: the waiter's last known status is still an honest answer.
+          this.deps.logger.warn({ err }, 'signin: could not read a status at shutdown; answering with the last known one');
+        }
+      }),
+    );
+    // A waiter still here has only seen `pending` (any other status ends it).
+    for (const waiter of waiters) waiter.release(statuses.get(waiter.code) ?? { status: 'pending' });
   }
 
   async close(): Promise<void> {

@@ -22,6 +22,9 @@ export function profileView(profile: CurrentProfile) {
   };
 }
 
+/** The `retry:` hint of an event stream ended by a shutdown (ms): soon, the other replicas are up. */
+export const RECONNECT_AFTER_SHUTDOWN_MS = 1_000;
+
 const statusView = (status: SigninStatus) => (status.status === 'authenticated' ? { status: status.status, profile: profileView(status.profile) } : { status: status.status });
 
 function codeParam(ctx: AppContext): string {
@@ -100,8 +103,15 @@ export function signinRouter(service: SigninService, devices: DeviceService, opt
     ctx.set('X-Accel-Buffering', 'no');
     ctx.body = stream;
     const signal = hangUpSignal(ctx);
+    const event = (status: SigninStatus) => `event: status\ndata: ${JSON.stringify(statusView(status))}\n\n`;
+    const listener = {
+      send: (status: SigninStatus) => stream.write(event(status)),
+      keepAlive: () => stream.write(': keep-alive\n\n'),
+      // Shutdown: the current status, and when to reconnect (EventSource does so, to another replica).
+      last: (status: SigninStatus) => stream.write(`retry: ${RECONNECT_AFTER_SHUTDOWN_MS}\n${event(status)}`),
+    };
     void service
-      .follow(who, code, { send: (status) => stream.write(`event: status\ndata: ${JSON.stringify(statusView(status))}\n\n`), keepAlive: () => stream.write(': keep-alive\n\n') }, signal)
+      .follow(who, code, listener, signal)
       .catch((err: unknown) => ctx.state.log.warn({ err }, 'signin: event stream failed'))
       .finally(() => stream.end());
   });

@@ -8,7 +8,7 @@ import { Singleflight } from '../infra/singleflight.js';
 import type { Store } from '../infra/store.js';
 import { UpstreamProblem, type DeviceContext, type PassProfiles, type PassServices } from '../pass/index.js';
 import type { SigninMetrics } from './metrics.js';
-import { SigninPolling } from './polling.js';
+import { SigninPolling, type FollowListener } from './polling.js';
 import {
   deviceKey,
   signinRecords,
@@ -240,7 +240,7 @@ export function createSigninService(deps: SigninServiceDeps) {
     async follow(
       device: AuthenticatedDevice,
       code: string,
-      listener: { send: (status: SigninStatus) => void; keepAlive: () => void },
+      listener: FollowListener,
       signal?: AbortSignal,
     ): Promise<void> {
       const session = await ownedSession(device, code);
@@ -288,6 +288,8 @@ export function createSigninService(deps: SigninServiceDeps) {
     tick: () => polling.tick(),
     /** Apps waiting on this replica (long-polls and event streams). */
     localWaiters: () => polling.waiterCount(),
+    /** Shutdown: waiting long-polls answer and event streams end now, with the current status. */
+    release: () => polling.release(),
     close: () => polling.close(),
   };
 }
