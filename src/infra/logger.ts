@@ -23,6 +23,7 @@ export const redactPaths = [
   'software_statement',
   'softwareStatement',
   'deviceToken',
+  'deviceSecret',
   'appKey',
   'app_key',
   'siteKey',
@@ -36,6 +37,8 @@ export const redactPaths = [
   '*.software_statement',
   '*.softwareStatement',
   '*.password',
+  '*.deviceToken',
+  '*.deviceSecret',
   '*.appKey',
   '*.app_key',
 ];

@@ -11,7 +11,7 @@ import type { AccessTokens } from './credentials.js';
 import type { DcrCalls } from './dcr.js';
 import { deviceFingerprint } from './device-identity.js';
 import type { PassMetrics, RegistrationOutcome } from './metrics.js';
-import { deviceKey, type DeviceRecord, type DeviceRecords } from './records.js';
+import { deviceKey, firstBindingOf, type DeviceRecord, type DeviceRecords } from './records.js';
 
 export interface RegisterInput {
   appId: string;
@@ -20,6 +20,11 @@ export interface RegisterInput {
   /** X-Device-Info keys (SPEC §2); connectionIp/Port are dropped: they come from each request. */
   deviceInfo: Record<string, unknown>;
   client: ClientAddress;
+  /**
+   * The binding to register or renew (SPEC §2; records.ts): default the device id's first
+   * binding. Another binding's id must start with `<fingerprint base64>.`.
+   */
+  binding?: string;
 }
 
 export interface DeviceRegistryDeps {
@@ -35,10 +40,11 @@ export interface DeviceRegistryDeps {
 }
 
 /**
- * DCR clients per device, keyed by (app, fingerprint). A device is registered upstream ONCE,
+ * DCR clients per device binding, keyed by (app, binding). A binding is registered upstream ONCE,
  * ever (adobe-pass.md §2.1: lost credentials log the viewer out): concurrent registrations in
- * this process share one call (Singleflight), across processes a store lease `dcr:<app>:<fp>`
- * lets one holder register while the others poll the store for its record.
+ * this process share one call (Singleflight), across processes a store lease `dcr:<app>:<binding>`
+ * lets one holder register while the others poll the store for its record. Every binding of a
+ * device id sends the same `AP-Device-Identifier`; the upstream tells them apart by DCR client.
  */
 export class DeviceRegistry {
   private readonly flights = new Singleflight<DeviceRecord>();
@@ -46,16 +52,21 @@ export class DeviceRegistry {
   constructor(private readonly deps: DeviceRegistryDeps) {}
 
   /**
-   * The device's record, registering it with DCR if it is new, and a usable access token
-   * (fetched once if none is stored). Idempotent per (app, deviceId). Throws a Problem.
+   * The binding's record, registering it with DCR if it is new, and a usable access token
+   * (fetched once if none is stored). Idempotent per (app, binding). Throws a Problem.
    */
   async register(input: RegisterInput): Promise<DeviceRecord> {
     const app = this.deps.config.apps[input.appId];
     if (!app) throw new TypeError(`unknown app ${JSON.stringify(input.appId)}`);
     const fingerprint = deviceFingerprint(input.deviceId);
+    const first = firstBindingOf(fingerprint);
+    const binding = input.binding ?? first;
+    if (binding !== first && !(binding.startsWith(`${first}.`) && !binding.includes(':'))) {
+      throw new TypeError('the binding does not belong to this device id');
+    }
     const { connectionIp: _ip, connectionPort: _port, ...deviceInfo } = input.deviceInfo;
-    const key = deviceKey(app.id, fingerprint);
-    let record = await coalesce(this.flights, key, 'registration', this.deps.metrics, () => this.ensure(app, fingerprint, deviceInfo, input.client));
+    const key = deviceKey(app.id, binding);
+    let record = await coalesce(this.flights, key, 'registration', this.deps.metrics, () => this.ensure(app, binding, fingerprint, deviceInfo, input.client));
     if (!isDeepStrictEqual(record.deviceInfo, deviceInfo)) {
       // An OS or app update: X-Device-Info must reflect the device as it is now (§3.3); the
       // credentials stay (never re-register).
@@ -68,11 +79,11 @@ export class DeviceRegistry {
   }
 
   /**
-   * The registered device, or undefined (never registered, or dropped after invalid_client).
-   * `fingerprint`: the header value `fingerprint <base64>` or just its base64 part.
+   * The registered binding, or undefined (never registered, or dropped after invalid_client).
+   * A `fingerprint <base64>` header value names the device id's first binding.
    */
-  get(appId: string, fingerprint: string): Promise<DeviceRecord | undefined> {
-    return this.deps.records.read(appId, fingerprint);
+  get(appId: string, binding: string): Promise<DeviceRecord | undefined> {
+    return this.deps.records.read(appId, binding);
   }
 
   /** A usable access token for the device; `rejected` = the token a 401 answered (refresh once). */
@@ -80,10 +91,10 @@ export class DeviceRegistry {
     return this.deps.tokens.get(record, client, options);
   }
 
-  /** Drops the device's credentials and token (operator action, or invalid_client). */
-  async forget(appId: string, fingerprint: string): Promise<void> {
-    await this.deps.records.delete(appId, fingerprint);
-    await this.deps.tokens.forget(deviceKey(appId, fingerprint));
+  /** Drops the binding's credentials and token (operator action, or invalid_client). */
+  async forget(appId: string, binding: string): Promise<void> {
+    await this.deps.records.delete(appId, binding);
+    await this.deps.tokens.forget(deviceKey(appId, binding));
   }
 
   /** Resolves once no background (proactive) token refresh is running. */
@@ -93,25 +104,25 @@ export class DeviceRegistry {
 
   /** invalid_client: drop the record only if it still holds the credentials that failed. */
   async dropRejected(record: DeviceRecord): Promise<void> {
-    const dropped = await this.deps.records.deleteIfClient(record.appId, record.fingerprint, record.clientId);
-    if (dropped) await this.deps.tokens.forget(deviceKey(record.appId, record.fingerprint));
+    const dropped = await this.deps.records.deleteIfClient(record.appId, record.binding, record.clientId);
+    if (dropped) await this.deps.tokens.forget(deviceKey(record.appId, record.binding));
   }
 
-  private ensure(app: AppConfig, fingerprint: string, deviceInfo: Record<string, unknown>, client: ClientAddress): Promise<DeviceRecord> {
+  private ensure(app: AppConfig, binding: string, fingerprint: string, deviceInfo: Record<string, unknown>, client: ClientAddress): Promise<DeviceRecord> {
     return leasedOnce<DeviceRecord>({
       leases: this.deps.leases,
       clock: this.deps.clock,
       logger: this.deps.logger,
       options: this.deps.coordination,
-      leaseName: `dcr:${deviceKey(app.id, fingerprint)}`,
+      leaseName: `dcr:${deviceKey(app.id, binding)}`,
       what: 'the DCR registration',
-      lookup: () => this.deps.records.read(app.id, fingerprint),
-      work: () => this.registerUpstream(app, fingerprint, deviceInfo, client),
+      lookup: () => this.deps.records.read(app.id, binding),
+      work: () => this.registerUpstream(app, binding, fingerprint, deviceInfo, client),
     });
   }
 
   /** POST /o/client/register, then the record (lease held). */
-  private async registerUpstream(app: AppConfig, fingerprint: string, deviceInfo: Record<string, unknown>, client: ClientAddress): Promise<DeviceRecord> {
+  private async registerUpstream(app: AppConfig, binding: string, fingerprint: string, deviceInfo: Record<string, unknown>, client: ClientAddress): Promise<DeviceRecord> {
     let credentials;
     try {
       credentials = await this.deps.dcr.register(app, deviceInfo, client);
@@ -120,7 +131,7 @@ export class DeviceRegistry {
       throw err;
     }
     this.deps.metrics.registrations.inc({ app: app.id, outcome: 'registered' });
-    const record: DeviceRecord = { appId: app.id, fingerprint, deviceInfo, ...credentials, registeredAt: this.deps.clock.now() };
+    const record: DeviceRecord = { appId: app.id, binding, fingerprint, deviceInfo, ...credentials, registeredAt: this.deps.clock.now() };
     try {
       await this.deps.records.write(record);
     } catch (err) {

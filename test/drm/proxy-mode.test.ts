@@ -220,7 +220,7 @@ test('proxy: a challenge for another content id than the query (7012) is 400 inv
   t.is(sample(metrics, 'passgate_drm_license_decisions_total', 'system="widevine",mode="proxy",outcome="refuse",reason="invalid_challenge"'), 1);
 
   // The challenge was wrong, not the device: nothing is recorded and the right challenge gets its license.
-  t.is(await f.passgate.services.drm.revocations?.revocation({ appId: device.appId, fingerprint: device.fingerprint }), undefined);
+  t.is(await f.passgate.services.drm.revocations?.revocation({ appId: device.appId, binding: device.binding }), undefined);
   t.deepEqual(await (await f.admin('GET', '/admin/drm/revocations')).json(), { revoked: [], allowed: [] });
   const again = await postLicense(f, device, 'widevine', 'REF30', 'ref30-movie');
   t.is(again.status, 200);
