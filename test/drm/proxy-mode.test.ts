@@ -173,7 +173,7 @@ test('proxy: a device the license service reports revoked (7110) is refused, sta
   t.is(listed.status, 200);
   const { revoked: records } = (await listed.json()) as { revoked: Revocation[] };
   t.is(records.length, 1);
-  t.like(records[0], { appId: device.appId, fingerprint: device.fingerprint, userId, source: 'license_service' });
+  t.like(records[0], { appId: device.appId, binding: device.binding, userId, source: 'license_service' });
   t.regex(records[0]?.reason ?? '', /7110/);
 });
 
