@@ -3,7 +3,7 @@ import { decodeJwt } from 'jose';
 import { SECRETS_NAMESPACE } from '../../src/devices/secrets.js';
 import { createLogger } from '../../src/infra/logger.js';
 import { createStore } from '../../src/infra/store.js';
-import { problemOf, refusal, sample, withDrm, type Device, type DrmFixture } from '../drm/drm-fixture.js';
+import { problemOf, refusal, sample, userIdOf, withAdmin, withDrm, type Device, type DrmFixture } from '../drm/drm-fixture.js';
 import { ofOperation } from '../helpers/with-passgate.js';
 import { withRedis } from '../helpers/with-redis.js';
 
@@ -158,4 +158,22 @@ test('migration: a binding registered before device secrets gets its secret on r
   t.is(bySecret.status, 200);
   t.is(bySecret.body?.device.binding, victim.binding);
   t.is(sample(await f.metrics(), 'passgate_device_secret_checks_total', 'result="migrated"'), 1);
+});
+
+test('the admin API names a binding: revoking an impostor binding by {app, binding} leaves the first binding of the same device id licensed', async (t) => {
+  const f = await withAdmin(t);
+  const victim = await victimWithPermit(t, f);
+  const impostor = (await registerAs(f, victim.deviceId)).body as RegistrationBody;
+  const impostorDevice: Device = { ...victim, token: impostor.deviceToken, binding: impostor.device.binding };
+
+  const revoked = await f.admin('POST', '/admin/drm/revocations', { device: { app: 'demo', binding: impostor.device.binding }, reason: 'impostor' });
+  t.is(revoked.status, 201);
+  t.like(await revoked.json(), { appId: 'demo', binding: impostor.device.binding, userId: userIdOf(f, impostorDevice) });
+  t.not(userIdOf(f, impostorDevice), userIdOf(f, victim), 'each binding has its own DRM user id');
+  t.deepEqual(await refusal(await f.licenseToken(impostorDevice, 'REF30', 'widevine', 'ref30-movie')), [403, 'device_revoked']);
+  t.is((await f.licenseToken(victim, 'REF30', 'widevine', 'ref30-movie')).status, 200, 'the first binding is not revoked');
+  // {app, fingerprint} still names the first binding.
+  t.is((await f.admin('POST', '/admin/drm/revocations', { device: { app: 'demo', fingerprint: victim.fingerprint }, reason: 'stolen' })).status, 201);
+  t.deepEqual(await refusal(await f.licenseToken(victim, 'REF30', 'widevine', 'ref30-movie')), [403, 'device_revoked']);
+  t.deepEqual(await refusal(await f.admin('POST', '/admin/drm/revocations', { device: { app: 'demo', binding: 'a:b' }, reason: 'x' })), [400, 'invalid_body']);
 });
