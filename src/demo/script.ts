@@ -120,23 +120,31 @@ export async function playDemo(target: DemoTarget, onStep: (step: DemoStep) => v
       actor: 'app',
       title: 'Register the device',
       async run() {
-        const answer = await app.call('POST', '/v1/devices', {
-          deviceId,
-          deviceInfo: { primaryHardwareType: 'SetTopBox', model: 'TV 5th Gen', manufacturer: 'Apple', version: '5.0.0', osName: 'tvOS', osVendor: 'Apple', osVersion: '17.1', connectionType: 'WiFi' },
-        });
-        expect(answer.status === 201 || answer.status === 200, `POST /v1/devices answered ${answer.status}: ${summary(answer)}`);
+        const deviceInfo = { primaryHardwareType: 'SetTopBox', model: 'TV 5th Gen', manufacturer: 'Apple', version: '5.0.0', osName: 'tvOS', osVendor: 'Apple', osVersion: '17.1', connectionType: 'WiFi' };
+        const answer = await app.call('POST', '/v1/devices', { deviceId, deviceInfo });
+        expect(answer.status === 201, `POST /v1/devices answered ${answer.status}: ${summary(answer)}`);
         const body = obj(answer.json);
-        const token = str(body.deviceToken);
-        expect(token !== '' && body.tokenType === 'Bearer', 'no bearer device token in the answer');
-        app.useDeviceToken(token);
+        // SPEC §2: the first registration returns the binding's secret once; the app keeps it to renew.
+        const deviceSecret = str(body.deviceSecret);
+        expect(deviceSecret !== '', 'no deviceSecret in the answer of a first registration');
         const device = obj(body.device);
+        // What the app does when its token runs out: renew the same binding with the secret.
+        const renewal = await app.call('POST', '/v1/devices', { deviceId, deviceInfo, deviceSecret });
+        expect(renewal.status === 200, `POST /v1/devices with the deviceSecret answered ${renewal.status}: ${summary(renewal)}`);
+        const renewed = obj(renewal.json);
+        expect(str(obj(renewed.device).binding) === str(device.binding), 'the renewal did not keep the binding');
+        const token = str(renewed.deviceToken);
+        expect(token !== '' && renewed.tokenType === 'Bearer', 'no bearer device token in the answer');
+        app.useDeviceToken(token);
         return {
-          request: `POST /v1/devices (X-App-Key ${f.appKey}) → ${answer.status}`,
+          request: `POST /v1/devices (X-App-Key ${f.appKey}) → ${answer.status}; again with {deviceSecret} → ${renewal.status}`,
           details: [
             ['deviceId', deviceId],
             ['app', str(device.app)],
+            ['binding', str(device.binding)],
             ['fingerprint', str(device.fingerprint)],
-            ['device token', `Bearer …, expires ${str(body.expiresAt)} (kept by the app, not shown)`],
+            ['device secret', 'shown once (kept by the app in secure storage, not shown); renews this binding'],
+            ['device token', `Bearer …, expires ${str(renewed.expiresAt)} (kept by the app, not shown)`],
           ],
         };
       },

@@ -2,11 +2,11 @@ import type Router from '@koa/router';
 import { routeTable } from '../http/route-table.js';
 import type { AppConfig } from '../config/schema.js';
 import type { AppContext, AppMiddleware, AppState } from '../http/context.js';
-import { currentDevice, requireDevice } from '../http/device-auth.js';
+import { bearerToken, currentDevice, requireDevice } from '../http/device-auth.js';
 import { validate, validInput } from '../http/validate.js';
 import type { DeviceMetrics } from './metrics.js';
 import { registerDeviceSchema, type RegisterDeviceInput } from './schema.js';
-import type { DeviceService } from './service.js';
+import { fingerprintId, type DeviceService } from './service.js';
 
 declare module '../http/context.js' {
   interface AppState {
@@ -43,7 +43,9 @@ export function devicesRouter(service: DeviceService, metrics: DeviceMetrics): R
 
   router.post('/v1/devices', countRegistration, rateLimit, appKey, validate(registerDeviceSchema), async (ctx: AppContext) => {
     const input = validInput<RegisterDeviceInput>(ctx);
-    const registration = await service.register(ctx.state.app as AppConfig, input, ctx.state.client);
+    const { deviceSecret, ...registered } = input;
+    const proof = { ...(deviceSecret === undefined ? {} : { deviceSecret }), ...withToken(bearerToken(ctx)) };
+    const registration = await service.register(ctx.state.app as AppConfig, registered, ctx.state.client, proof);
     ctx.status = registration.created ? 201 : 200;
     // A bearer credential: never cached by anything between the app and passgate.
     ctx.set('Cache-Control', 'no-store');
@@ -51,8 +53,11 @@ export function devicesRouter(service: DeviceService, metrics: DeviceMetrics): R
       deviceToken: registration.deviceToken,
       expiresAt: registration.expiresAt.toISOString(),
       tokenType: 'Bearer',
+      // Shown once: the app keeps it to renew this binding (SPEC §2).
+      ...(registration.deviceSecret === undefined ? {} : { deviceSecret: registration.deviceSecret }),
       device: {
         app: registration.device.app,
+        binding: registration.device.binding,
         fingerprint: registration.device.fingerprint,
         registeredAt: registration.device.registeredAt.toISOString(),
       },
@@ -60,10 +65,12 @@ export function devicesRouter(service: DeviceService, metrics: DeviceMetrics): R
   });
 
   router.get('/v1/device', requireDevice(service.authenticate), (ctx: AppContext) => {
-    const { app, fingerprint, record } = currentDevice(ctx);
+    const { app, binding, record } = currentDevice(ctx);
     ctx.set('Cache-Control', 'no-store');
-    ctx.body = { app: app.id, fingerprint, registeredAt: new Date(record.registeredAt).toISOString(), deviceInfo: record.deviceInfo };
+    ctx.body = { app: app.id, binding, fingerprint: fingerprintId(record.fingerprint), registeredAt: new Date(record.registeredAt).toISOString(), deviceInfo: record.deviceInfo };
   });
 
   return router;
 }
+
+const withToken = (token: string | undefined) => (token === undefined ? {} : { deviceToken: token });

@@ -59,6 +59,11 @@ export const registerDeviceSchema = z.strictObject({
   /** The OS-provided stable device id (e.g. identifierForVendor, ANDROID_ID, Roku channel client id). */
   deviceId: text(256),
   deviceInfo: deviceInfoSchema,
+  /**
+   * Proof for renewing this device's binding (SPEC §2): the `deviceSecret` an earlier
+   * registration returned. Any shape is accepted here: a wrong one is a 401, like a wrong value.
+   */
+  deviceSecret: z.string().min(1, { error: 'expected a non-empty string' }).max(256, { error: 'expected at most 256 characters' }).optional(),
 });
 
 export type DeviceInfoInput = z.output<typeof deviceInfoSchema>;

@@ -4,15 +4,16 @@ import { Problem } from '../http/problem.js';
 import type { Clock } from '../infra/clock.js';
 import type { Logger } from '../infra/logger.js';
 import type { Store } from '../infra/store.js';
-import { deviceFingerprint, type DeviceRecord } from '../pass/index.js';
+import { deviceFingerprint, firstBindingOf, type DeviceRecord } from '../pass/index.js';
 import type { DeviceMetrics } from './metrics.js';
 import type { DeviceInfoInput, RegisterDeviceInput } from './schema.js';
+import { bindingFor, DeviceSecrets, isBindingOf, newDeviceSecret } from './secrets.js';
 import { DeviceTokenError, type DeviceTokens } from './tokens.js';
 
 /** What the devices feature needs of the Pass registry (src/pass/registry.ts). */
 export interface DeviceRegistryPort {
-  register(input: { appId: string; deviceId: string; deviceInfo: Record<string, unknown>; client: ClientAddress }): Promise<DeviceRecord>;
-  get(appId: string, fingerprint: string): Promise<DeviceRecord | undefined>;
+  register(input: { appId: string; deviceId: string; deviceInfo: Record<string, unknown>; client: ClientAddress; binding: string }): Promise<DeviceRecord>;
+  get(appId: string, binding: string): Promise<DeviceRecord | undefined>;
 }
 
 export interface DeviceServiceDeps {
@@ -26,17 +27,32 @@ export interface DeviceServiceDeps {
 }
 
 export interface Registration {
+  /** A new binding was made (201); false = an existing binding was renewed (200). */
   created: boolean;
   deviceToken: string;
   expiresAt: Date;
-  device: { app: string; fingerprint: string; registeredAt: Date };
+  /** Only when this registration gave the binding its secret (first registration, or migration). */
+  deviceSecret?: string;
+  device: { app: string; binding: string; fingerprint: string; registeredAt: Date };
 }
 
-/** A request's device, proven by its device token (`ctx.state.device`). */
+/** What proves a registration renews an existing binding (SPEC §2). */
+export interface RegistrationProof {
+  /** The body's `deviceSecret`. */
+  deviceSecret?: string;
+  /** The `Authorization: Bearer` device token, if the request carried one. */
+  deviceToken?: string;
+}
+
+/**
+ * A request's device binding, proven by its device token (`ctx.state.device`). Everything
+ * passgate keeps per device (permits, sessions, profiles, revocations) is keyed by `binding`;
+ * only `record.fingerprint` goes upstream.
+ */
 export interface AuthenticatedDevice {
   app: AppConfig;
-  /** The base64 identifier of `AP-Device-Identifier: fingerprint <base64>`. */
-  fingerprint: string;
+  /** The binding id (records.ts): the token's `sub`. */
+  binding: string;
   record: DeviceRecord;
 }
 
@@ -44,7 +60,7 @@ export type DeviceService = ReturnType<typeof createDeviceService>;
 
 /**
  * Token generations live beside the Pass device records (which passgate's pass/ owns) under
- * `devices.generations:<app>:<fingerprint>`; absent = 0. Revoking bumps it, and every token
+ * `devices.generations:<app>:<binding>`; absent = 0. Revoking bumps it, and every token
  * carrying an older `gen` stops verifying, while the DCR credentials stay (dropping them would
  * log the viewer out upstream).
  */
@@ -57,6 +73,7 @@ export function createDeviceService(deps: DeviceServiceDeps) {
   const { config, registry, tokens, store, clock, metrics } = deps;
   const logger = deps.logger.child({ component: 'devices' });
   const generations = store.namespace<number>(GENERATIONS_NAMESPACE);
+  const secrets = new DeviceSecrets({ store, clock, logger });
   const registrationRule = { ratePerSecond: config.devices.registrationsPerMinute / 60, burst: config.devices.registrationBurst };
 
   /** Store failures are a 503 store_unavailable, never "absent" (or a 500). */
@@ -69,11 +86,51 @@ export function createDeviceService(deps: DeviceServiceDeps) {
     }
   }
 
-  async function generationOf(appId: string, fingerprint: string): Promise<number> {
-    return (await fromStore('read a token generation', () => generations.get(`${appId}:${fingerprint}`))) ?? 0;
+  async function generationOf(appId: string, binding: string): Promise<number> {
+    return (await fromStore('read a token generation', () => generations.get(`${appId}:${binding}`))) ?? 0;
   }
 
-  return {
+  /**
+   * The existing binding the proof renews (undefined: no proof), and the secret to hand out when
+   * it has none yet (migration: bindings registered before secrets existed get one on their
+   * first renewal with a valid token). A wrong secret or an invalid token is a 401.
+   */
+  async function provenBinding(app: AppConfig, firstBinding: string, proof: RegistrationProof): Promise<{ binding: string; newSecret?: string } | undefined> {
+    if (proof.deviceSecret !== undefined) {
+      const binding = await secrets.find(app.id, firstBinding, proof.deviceSecret);
+      if (binding === undefined) {
+        metrics.secretChecks.inc({ result: 'invalid' });
+        throw new Problem('invalid_device_secret', 'The deviceSecret is not the one this device was given; send the secret of this app and deviceId, or register without one to create a new binding.');
+      }
+      metrics.secretChecks.inc({ result: 'valid' });
+      return { binding };
+    }
+    if (proof.deviceToken === undefined) return undefined;
+    const device = await service.authenticate(proof.deviceToken);
+    // A token of another app or device id proves nothing about this one.
+    if (device.app.id !== app.id || !isBindingOf(device.binding, firstBinding)) return undefined;
+    if (await secrets.has(app.id, device.binding)) return { binding: device.binding };
+    const secret = newDeviceSecret();
+    if (!(await secrets.claim(app.id, device.binding, secret))) return { binding: device.binding };
+    metrics.secretChecks.inc({ result: 'migrated' });
+    logger.info({ app: app.id, binding: device.binding }, 'devices: a binding registered before device secrets received its secret');
+    return { binding: device.binding, newSecret: secret };
+  }
+
+  /**
+   * A new binding for a registration without proof: the device id's first binding if nobody has
+   * it yet (legacy records without a secret count as taken), otherwise a separate one.
+   */
+  async function newBinding(app: AppConfig, firstBinding: string): Promise<{ binding: string; secret: string }> {
+    const secret = newDeviceSecret();
+    const vacant = async () => (await registry.get(app.id, firstBinding)) === undefined;
+    if (await secrets.claim(app.id, firstBinding, secret, vacant)) return { binding: firstBinding, secret };
+    const binding = bindingFor(firstBinding, secret);
+    await secrets.write(app.id, binding, secret);
+    return { binding, secret };
+  }
+
+  const service = {
     /**
      * The app whose key this is. Every configured key is compared, in constant time, whatever
      * matched before: the time taken says nothing about which key (or which part) was close.
@@ -97,20 +154,35 @@ export function createDeviceService(deps: DeviceServiceDeps) {
       });
     },
 
-    /** DCR once per (app, deviceId) (the registry makes it idempotent), then a device token. */
-    async register(app: AppConfig, input: RegisterDeviceInput, client: ClientAddress): Promise<Registration> {
-      const fingerprint = fingerprintId(deviceFingerprint(input.deviceId));
-      // "created" = the device was unknown when this request arrived (concurrent first
-      // registrations all say so; the registry still registers upstream only once).
-      const known = (await registry.get(app.id, fingerprint)) !== undefined;
-      const record = await registry.register({ appId: app.id, deviceId: input.deviceId, deviceInfo: deviceInfoRecord(input.deviceInfo), client });
-      const generation = await generationOf(app.id, fingerprint);
-      const issued = await tokens.issue({ app: app.id, fingerprint, generation });
+    /**
+     * SPEC §2: renews the binding the proof names, or makes a new binding (DCR once per binding:
+     * the registry makes it idempotent), then a device token. Knowing a device id and the app key
+     * never yields an existing binding.
+     */
+    async register(app: AppConfig, input: RegisterDeviceInput, client: ClientAddress, proof: RegistrationProof = {}): Promise<Registration> {
+      const fingerprint = deviceFingerprint(input.deviceId);
+      const firstBinding = firstBindingOf(fingerprint);
+      const renewed = await provenBinding(app, firstBinding, proof);
+      const made = renewed ? undefined : await newBinding(app, firstBinding);
+      const binding = renewed?.binding ?? (made as { binding: string }).binding;
+      let record: DeviceRecord;
+      try {
+        record = await registry.register({ appId: app.id, deviceId: input.deviceId, deviceInfo: deviceInfoRecord(input.deviceInfo), client, binding });
+      } catch (err) {
+        // The app never saw this secret: free the binding so its retry is a first registration again.
+        if (made) await secrets.release(app.id, made.binding, made.secret).catch((error: unknown) => logger.warn({ err: error }, 'devices: releasing an unused device secret failed'));
+        throw err;
+      }
+      if (made && made.binding !== firstBinding) logger.info({ app: app.id, binding }, 'devices: registration without proof for a known device id: a separate binding was made');
+      const generation = await generationOf(app.id, binding);
+      const issued = await tokens.issue({ app: app.id, binding, generation });
+      const deviceSecret = made?.secret ?? renewed?.newSecret;
       return {
-        created: !known,
+        created: made !== undefined,
         deviceToken: issued.token,
         expiresAt: issued.expiresAt,
-        device: { app: app.id, fingerprint, registeredAt: new Date(record.registeredAt) },
+        ...(deviceSecret === undefined ? {} : { deviceSecret }),
+        device: { app: app.id, binding, fingerprint: fingerprintId(fingerprint), registeredAt: new Date(record.registeredAt) },
       };
     },
 
@@ -133,7 +205,7 @@ export function createDeviceService(deps: DeviceServiceDeps) {
         metrics.tokenVerifications.inc({ result: 'unknown_app' });
         throw invalidToken('The device token is not valid.');
       }
-      const [record, generation] = await Promise.all([registry.get(app.id, claims.fingerprint), generationOf(app.id, claims.fingerprint)]);
+      const [record, generation] = await Promise.all([registry.get(app.id, claims.binding), generationOf(app.id, claims.binding)]);
       if (!record) {
         metrics.tokenVerifications.inc({ result: 'unknown_device' });
         throw invalidToken('The device is not registered; register it again.');
@@ -143,22 +215,24 @@ export function createDeviceService(deps: DeviceServiceDeps) {
         throw invalidToken('The device token was revoked; register the device again.');
       }
       metrics.tokenVerifications.inc({ result: 'valid' });
-      return { app, fingerprint: claims.fingerprint, record };
+      return { app, binding: claims.binding, record };
     },
 
     /**
-     * Revokes every device token issued so far for the device (operator action; later the admin
-     * API). The device keeps its DCR credentials; the app gets a new token by registering again.
+     * Revokes every device token issued so far for the binding (operator action). The binding
+     * keeps its DCR credentials and secret; the app gets a new token by renewing with its secret.
+     * `binding`: a binding id, or a `fingerprint <base64>` for the device id's first binding.
      * Returns the new generation.
      */
-    async revokeDevice(appId: string, fingerprint: string): Promise<number> {
-      const id = fingerprintId(fingerprint);
+    async revokeDevice(appId: string, binding: string): Promise<number> {
+      const id = fingerprintId(binding);
       const next = (await generationOf(appId, id)) + 1;
       await fromStore('write a token generation', () => generations.set(`${appId}:${id}`, next));
-      logger.info({ app: appId, generation: next }, 'devices: device tokens revoked');
+      logger.info({ app: appId, binding: id, generation: next }, 'devices: device tokens revoked');
       return next;
     },
   };
+  return service;
 }
 
 function invalidToken(detail: string, presented = true): Problem {

@@ -7,8 +7,9 @@ import type { Keyring } from '../infra/keyring.js';
  * Device tokens (SPEC §2): compact JWS, HS256 under the keyring's `device-token` key. The `kid`
  * header names the key, so after a rotation (new key first in PASSGATE_KEYS) tokens signed with
  * the old key still verify until it is removed. Claims:
- *   iss "passgate", aud "passgate:v1", sub = device fingerprint, app = app id,
- *   gen = the device record's token generation (bumped to revoke), iat, exp, jti.
+ *   iss "passgate", aud "passgate:v1", sub = the device binding (SPEC §2: the first binding's id
+ *   is the base64 fingerprint, so tokens issued before bindings existed name it), app = app id,
+ *   gen = the binding's token generation (bumped to revoke), iat, exp, jti.
  * This module checks the cryptography and the claims; whether the app and the device still
  * exist (and the generation still matches) is the service's part.
  */
@@ -18,7 +19,8 @@ const algorithm = 'HS256';
 
 export interface DeviceTokenClaims {
   app: string;
-  fingerprint: string;
+  /** The binding id (`sub`). */
+  binding: string;
   generation: number;
   jti: string;
   /** Epoch seconds. */
@@ -50,7 +52,7 @@ export class DeviceTokens {
     private readonly ttlSeconds: number,
   ) {}
 
-  async issue(subject: { app: string; fingerprint: string; generation: number }): Promise<IssuedDeviceToken> {
+  async issue(subject: { app: string; binding: string; generation: number }): Promise<IssuedDeviceToken> {
     const { id, key } = this.keys.active;
     const issuedAt = Math.floor(this.clock.now() / 1000);
     const expiresAt = issuedAt + this.ttlSeconds;
@@ -58,7 +60,7 @@ export class DeviceTokens {
       .setProtectedHeader({ alg: algorithm, kid: id, typ: 'JWT' })
       .setIssuer(deviceTokenIssuer)
       .setAudience(deviceTokenAudience)
-      .setSubject(subject.fingerprint)
+      .setSubject(subject.binding)
       .setIssuedAt(issuedAt)
       .setExpirationTime(expiresAt)
       .setJti(randomUUID())
@@ -95,6 +97,6 @@ export class DeviceTokens {
     const { app, gen, sub, jti, iat, exp } = payload;
     if (typeof app !== 'string' || typeof sub !== 'string' || typeof jti !== 'string') throw new DeviceTokenError('invalid');
     if (typeof gen !== 'number' || !Number.isSafeInteger(gen) || gen < 0) throw new DeviceTokenError('invalid');
-    return { app, fingerprint: sub, generation: gen, jti, issuedAt: iat as number, expiresAt: exp as number };
+    return { app, binding: sub, generation: gen, jti, issuedAt: iat as number, expiresAt: exp as number };
   }
 }

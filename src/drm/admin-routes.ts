@@ -45,7 +45,7 @@ export function adminRouter(deps: AdminDeps): Router<AppState> {
   // Every admin action reads or writes the store: a store failure is a 503, never a 500.
   const stored = <T>(what: string, fn: () => Promise<T>) => storeCall(`admin: ${what}`, deps.logger, fn);
 
-  /** A device by user id (must be linked, i.e. it received a token) or by a configured app + fingerprint. */
+  /** A device binding by user id (must be linked, i.e. it received a token), or by a configured app + binding (or fingerprint: its first binding). */
   async function resolve(ref: DeviceRef): Promise<DrmDevice & { userId: string }> {
     if ('userId' in ref) {
       const device = await stored('find a user id', () => deps.users.find(ref.userId));
@@ -53,7 +53,7 @@ export function adminRouter(deps: AdminDeps): Router<AppState> {
       return { ...device, userId: ref.userId };
     }
     if (!deps.apps.includes(ref.app)) throw new Problem('invalid_body', `Unknown app ${JSON.stringify(ref.app)}.`, { errors: [{ path: 'device.app', message: 'not a configured app' }] });
-    const device = { appId: ref.app, fingerprint: ref.fingerprint };
+    const device = { appId: ref.app, binding: 'binding' in ref ? ref.binding : ref.fingerprint.replace(/^fingerprint /, '') };
     return { ...device, userId: deps.users.userIdOf(device) };
   }
 
@@ -117,8 +117,8 @@ export function adminRouter(deps: AdminDeps): Router<AppState> {
     const { device, invalidate } = input<typeof notificationSchema>(ctx);
     const target = await resolve(device);
     const what = invalidate ?? ['permits', 'profiles'];
-    if (what.includes('permits')) await stored('purge permits', () => deps.entitlement.purgeDevice(target.appId, target.fingerprint));
-    if (what.includes('profiles')) await stored('forget profiles', () => deps.signin.forgetDevice(target.appId, target.fingerprint));
+    if (what.includes('permits')) await stored('purge permits', () => deps.entitlement.purgeDevice(target.appId, target.binding));
+    if (what.includes('profiles')) await stored('forget profiles', () => deps.signin.forgetDevice(target.appId, target.binding));
     ctx.body = { userId: target.userId, invalidated: what };
   });
 

@@ -97,7 +97,7 @@ export class LicenseGate {
     // A Permit /v1/authorize just recorded needs no store read, but the same validity rule.
     const found: PermitLookup & { cached?: boolean } = permit
       ? ((state) => (state === 'logged_out' || state === 'denied' ? { state } : { state, permit }))(permitState(permit, this.deps.clock.now()))
-      : await this.stored(() => this.deps.entitlement.permitLookup(device.appId, device.fingerprint, resource));
+      : await this.stored(() => this.deps.entitlement.permitLookup(device.appId, device.binding, resource));
     if (found.state !== 'live') {
       const [code, detail] = lookupRefusal[found.state];
       throw new LicenseRefusal(code, detail, 'permit' in found ? found.permit.source : 'none', found.cached);

@@ -3,11 +3,11 @@ import type { Clock } from '../infra/clock.js';
 import { FleetL1Cache } from '../infra/l1-cache.js';
 import type { Logger } from '../infra/logger.js';
 import type { Store } from '../infra/store.js';
-import type { DrmDevice } from './users.js';
+import { withBinding, type DrmDevice } from './users.js';
 
 export interface Revocation {
   appId: string;
-  fingerprint: string;
+  binding: string;
   userId: string;
   /** `operator` (admin API) or `license_service` (it answered 7110 / 0x8004C065 for this device). */
   source: 'operator' | 'license_service';
@@ -17,7 +17,7 @@ export interface Revocation {
 
 export interface AllowListing {
   appId: string;
-  fingerprint: string;
+  binding: string;
   userId: string;
   note: string;
   at: number;
@@ -29,7 +29,7 @@ const REVOCATION_CHANNEL = 'drm-revocations';
 /** Index lists are bounded: revocations are operator-scale, not viewer-scale. */
 const MAX_LISTED = 10_000;
 
-const deviceKey = (device: DrmDevice) => `${device.appId}:${device.fingerprint}`;
+const deviceKey = (device: DrmDevice) => `${device.appId}:${device.binding}`;
 
 /**
  * Device revocation for DRM licenses (SPEC §4 Revocation (c)): devices an operator revokes or
@@ -76,11 +76,11 @@ export class DeviceRevocations {
   }
 
   async revocation(device: DrmDevice): Promise<Revocation | undefined> {
-    return this.revoked.get(deviceKey(device));
+    return withBinding<Revocation>(await this.revoked.get(deviceKey(device)));
   }
 
   async revoke(device: DrmDevice & { userId: string }, source: Revocation['source'], reason: string): Promise<Revocation> {
-    const record: Revocation = { appId: device.appId, fingerprint: device.fingerprint, userId: device.userId, source, reason, at: this.clock.now() };
+    const record: Revocation = { appId: device.appId, binding: device.binding, userId: device.userId, source, reason, at: this.clock.now() };
     await this.revoked.set(deviceKey(device), record);
     await this.addToIndex('revoked', deviceKey(device));
     await this.changed(device);
@@ -96,7 +96,7 @@ export class DeviceRevocations {
   }
 
   async allow(device: DrmDevice & { userId: string }, note: string): Promise<AllowListing> {
-    const record: AllowListing = { appId: device.appId, fingerprint: device.fingerprint, userId: device.userId, note, at: this.clock.now() };
+    const record: AllowListing = { appId: device.appId, binding: device.binding, userId: device.userId, note, at: this.clock.now() };
     await this.allowed.set(deviceKey(device), record);
     await this.addToIndex('allowed', deviceKey(device));
     await this.changed(device);
@@ -115,8 +115,8 @@ export class DeviceRevocations {
     const revoked = revokedKeys?.length ? await this.revoked.getMany(revokedKeys) : [];
     const allowed = allowedKeys?.length ? await this.allowed.getMany(allowedKeys) : [];
     return {
-      revoked: revoked.filter((r): r is Revocation => r !== undefined),
-      allowed: allowed.filter((a): a is AllowListing => a !== undefined),
+      revoked: revoked.map((r) => withBinding<Revocation>(r)).filter((r): r is Revocation => r !== undefined),
+      allowed: allowed.map((a) => withBinding<AllowListing>(a)).filter((a): a is AllowListing => a !== undefined),
     };
   }
 

@@ -18,9 +18,17 @@ export type LicenseTokenInput = z.output<typeof licenseTokenSchema>;
 /** The query of POST /v1/license/{system}. */
 export const licenseQuerySchema = z.strictObject({ resource, contentId });
 
-/** Admin: a device by its DRM user id (as tokens and the license service name it) or by app + fingerprint. */
+/**
+ * Admin: a device binding (SPEC §2) by its DRM user id (as tokens and the license service name
+ * it), by app + binding id (`device.binding` of POST /v1/devices), or by app + fingerprint (the
+ * device id's first binding: every binding of a device id shares the fingerprint).
+ */
 export const deviceRefSchema = z.union([
   z.strictObject({ userId: z.string().regex(/^[0-9a-f]{32}$/, '32 lowercase hex characters') }),
+  z.strictObject({
+    app: z.string().min(1).max(128),
+    binding: z.string().regex(/^[^:\s]{1,300}$/, 'a binding id (no ":" or spaces)'),
+  }),
   z.strictObject({
     app: z.string().min(1).max(128),
     fingerprint: z.string().min(1).max(256),

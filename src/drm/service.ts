@@ -63,7 +63,7 @@ export interface DrmServiceDeps {
   publicUrl: () => string;
 }
 
-const toDevice = (device: AuthenticatedDevice): DrmDevice => ({ appId: device.app.id, fingerprint: device.fingerprint });
+const toDevice = (device: AuthenticatedDevice): DrmDevice => ({ appId: device.app.id, binding: device.binding });
 
 /**
  * The license modes of SPEC §4 over one gate. Every public method records exactly one audit

@@ -3,9 +3,17 @@ import type { Keyv } from 'keyv';
 import type { Keyring } from '../infra/keyring.js';
 import type { Store } from '../infra/store.js';
 
+/** A device binding as the DRM side names it (devices/service.ts AuthenticatedDevice). */
 export interface DrmDevice {
   appId: string;
-  fingerprint: string;
+  binding: string;
+}
+
+/** Records stored before device bindings name the device `fingerprint`: the id of its first binding. */
+export function withBinding<T extends { binding: string }>(stored: (T & { fingerprint?: string }) | undefined): T | undefined {
+  if (!stored || typeof stored.binding === 'string') return stored;
+  const { fingerprint, ...rest } = stored;
+  return typeof fingerprint === 'string' ? ({ ...rest, binding: fingerprint } as unknown as T) : undefined;
 }
 
 /** How long the user id → device link is kept after its last use (callbacks and 7110 reports come soon after). */
@@ -15,8 +23,9 @@ const RELINK_AFTER_MS = 86_400_000;
 
 /**
  * The `user_id` passgate puts in license tokens (drm.md §1.2: at most 32 alphanumeric
- * characters): 32 hex characters of HMAC-SHA256(keyring-derived key, app:fingerprint). It names
- * the device to the license service without revealing the fingerprint; the store keeps the
+ * characters): 32 hex characters of HMAC-SHA256(keyring-derived key, app:binding). It names
+ * the device binding to the license service without revealing its fingerprint (a first binding's
+ * id is its fingerprint, so user ids issued before bindings stay the same); the store keeps the
  * reverse link (`drm-users`) so that a callback or a revocation report finds the device.
  * A keyring rotation gives devices new user ids (links written before stay valid for their TTL).
  */
@@ -35,7 +44,7 @@ export class DrmUsers {
   }
 
   userIdOf(device: DrmDevice): string {
-    return createHmac('sha256', this.key).update(`${device.appId}:${device.fingerprint}`).digest('hex').slice(0, 32);
+    return createHmac('sha256', this.key).update(`${device.appId}:${device.binding}`).digest('hex').slice(0, 32);
   }
 
   /** The user id, with its reverse link written (at most once a day per replica). */
@@ -43,7 +52,7 @@ export class DrmUsers {
     const userId = this.userIdOf(device);
     const last = this.written.get(userId);
     if (last === undefined || this.now() - last > RELINK_AFTER_MS) {
-      await this.links.set(userId, { appId: device.appId, fingerprint: device.fingerprint }, LINK_TTL_MS);
+      await this.links.set(userId, { appId: device.appId, binding: device.binding }, LINK_TTL_MS);
       if (this.written.size > 100_000) this.written.clear();
       this.written.set(userId, this.now());
     }
@@ -53,6 +62,6 @@ export class DrmUsers {
   /** The device behind a user id, or undefined (unknown, or its link expired). */
   async find(userId: string): Promise<DrmDevice | undefined> {
     if (!/^[0-9a-f]{32}$/.test(userId)) return undefined;
-    return this.links.get(userId);
+    return withBinding<DrmDevice>(await this.links.get(userId));
   }
 }

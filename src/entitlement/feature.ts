@@ -14,11 +14,11 @@ export type { AuthorizeResult, Caller, LogoutAnswer, PreauthorizeItem } from './
 /** What other features (the DRM gate, notifications) use. */
 export interface EntitlementService {
   /** The live Permit for (device, resource), or undefined; throws when the store cannot be read (fail closed). */
-  livePermit(appId: string, fingerprint: string, resource: string): Promise<Permit | undefined>;
+  livePermit(appId: string, binding: string, resource: string): Promise<Permit | undefined>;
   /** The Permit's state, with the reason when it is not live; throws when the store cannot be read. */
-  permitLookup(appId: string, fingerprint: string, resource: string): Promise<PermitLookup & { cached: boolean }>;
+  permitLookup(appId: string, binding: string, resource: string): Promise<PermitLookup & { cached: boolean }>;
   /** Every Permit of the device dies now on every replica (notifications, logout). */
-  purgeDevice(appId: string, fingerprint: string): Promise<void>;
+  purgeDevice(appId: string, binding: string): Promise<void>;
 }
 
 /** `drm` of POST /v1/authorize (SPEC §2). */
@@ -70,11 +70,11 @@ export function createEntitlementFeature(
   });
   return {
     service: {
-      livePermit: (appId, fingerprint, resource) => service.livePermit(appId, fingerprint, resource),
-      permitLookup: (appId, fingerprint, resource) => service.permitLookup(appId, fingerprint, resource),
-      purgeDevice: async (appId, fingerprint) => {
-        cache.forgetDevice(appId, fingerprint);
-        await permits.purgeDevice(appId, fingerprint);
+      livePermit: (appId, binding, resource) => service.livePermit(appId, binding, resource),
+      permitLookup: (appId, binding, resource) => service.permitLookup(appId, binding, resource),
+      purgeDevice: async (appId, binding) => {
+        cache.forgetDevice(appId, binding);
+        await permits.purgeDevice(appId, binding);
       },
     },
     routers: [entitlementRouter(service, deps.devices.authenticate, deps.licensing ?? (() => undefined))],

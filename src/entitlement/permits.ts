@@ -7,7 +7,7 @@ import type { Store } from '../infra/store.js';
 /** What the DRM gate checks before any license token (SPEC §4): a live upstream Permit. */
 export interface Permit {
   appId: string;
-  fingerprint: string;
+  binding: string;
   resource: string;
   mvpd: string;
   /** The decision's source: mvpd, degradation, temppass, dummy. */
@@ -43,9 +43,9 @@ export function permitState(permit: Permit, now: number, marks: { revokedAt?: nu
   return 'live';
 }
 
-const deviceKey = (appId: string, fingerprint: string) => `${appId}:${fingerprint}`;
-// The resource is last: app ids and base64 fingerprints hold no ':', so the key stays unambiguous.
-const permitKey = (appId: string, fingerprint: string, resource: string) => `${deviceKey(appId, fingerprint)}:${resource}`;
+const deviceKey = (appId: string, binding: string) => `${appId}:${binding}`;
+// The resource is last: app ids and binding ids hold no ':', so the key stays unambiguous.
+const permitKey = (appId: string, binding: string, resource: string) => `${deviceKey(appId, binding)}:${resource}`;
 
 /** An expired record is kept this much longer, only so that a refusal can say "expired" rather than "none". */
 const EXPIRED_RETENTION_MS = 10 * 60_000;
@@ -54,11 +54,11 @@ export const PERMIT_PURGE_CHANNEL = 'permit-purges';
 
 /**
  * Permit records in the shared store (SPEC §4 "Permit cache"):
- * - `permits` `<app>:<fingerprint>:<resource>` → Permit, kept until its notAfter (+ a short retention);
- * - `permit-index` `<app>:<fingerprint>` → the resources with a record (for the logout purge);
- * - `permit-revocations` `<app>:<fingerprint>` → epoch ms of the last logout/purge: permits requested
+ * - `permits` `<app>:<binding>:<resource>` → Permit, kept until its notAfter (+ a short retention);
+ * - `permit-index` `<app>:<binding>` → the resources with a record (for the logout purge);
+ * - `permit-revocations` `<app>:<binding>` → epoch ms of the last logout/purge: permits requested
  *   at or before it are dead even if the index missed them (concurrent writes may lose an index entry);
- * - `permit-denials` `<app>:<fingerprint>:<resource>` → epoch ms of the last Deny for it.
+ * - `permit-denials` `<app>:<binding>:<resource>` → epoch ms of the last Deny for it.
  * Store errors propagate (keyv throwOnErrors): "cannot read" is never a Permit.
  *
  * In front of the store, an in-process L1 holds live Permits only (never an absence), each at
@@ -106,20 +106,20 @@ export class PermitStore {
     const notAfter = Math.min(fields.notAfter ?? Number.POSITIVE_INFINITY, now + this.capMs);
     if (notAfter <= now) return undefined;
     const permit: Permit = { ...fields, notBefore: fields.notBefore ?? now, notAfter };
-    const { appId, fingerprint, resource } = permit;
-    const resources = (await this.index.get(deviceKey(appId, fingerprint))) ?? [];
+    const { appId, binding, resource } = permit;
+    const resources = (await this.index.get(deviceKey(appId, binding))) ?? [];
     if (!resources.includes(resource)) {
-      await this.index.set(deviceKey(appId, fingerprint), [...resources, resource], this.capMs + EXPIRED_RETENTION_MS);
+      await this.index.set(deviceKey(appId, binding), [...resources, resource], this.capMs + EXPIRED_RETENTION_MS);
     }
-    const key = permitKey(appId, fingerprint, resource);
+    const key = permitKey(appId, binding, resource);
     // A copy of an earlier Permit in some replica's L1 stays valid until its own notAfter: nothing to purge.
     await Promise.all([this.permits.set(key, permit, notAfter - now + EXPIRED_RETENTION_MS), this.denials.delete(key)]);
     return permit;
   }
 
   /** The Permit's state for (device, resource); L1 first, then the store. */
-  async lookup(appId: string, fingerprint: string, resource: string): Promise<PermitLookup & { cached: boolean }> {
-    const key = permitKey(appId, fingerprint, resource);
+  async lookup(appId: string, binding: string, resource: string): Promise<PermitLookup & { cached: boolean }> {
+    const key = permitKey(appId, binding, resource);
     const now = this.clock.now();
     const cached = this.l1.get(key);
     if (cached && permitState(cached, now) === 'live') return { state: 'live', permit: cached, cached: true };
@@ -127,7 +127,7 @@ export class PermitStore {
     const generation = this.l1.generation();
     const [permit, revokedAt, deniedAt] = await Promise.all([
       this.permits.get(key),
-      this.revocations.get(deviceKey(appId, fingerprint)),
+      this.revocations.get(deviceKey(appId, binding)),
       this.denials.get(key),
     ]);
     if (permit) {
@@ -141,27 +141,27 @@ export class PermitStore {
   }
 
   /** The live Permit, or undefined (absent, expired by the injected clock, revoked by a logout, denied). */
-  async live(appId: string, fingerprint: string, resource: string): Promise<Permit | undefined> {
-    const found = await this.lookup(appId, fingerprint, resource);
+  async live(appId: string, binding: string, resource: string): Promise<Permit | undefined> {
+    const found = await this.lookup(appId, binding, resource);
     return found.state === 'live' ? found.permit : undefined;
   }
 
   /** The upstream's latest answer for (device, resource) is a Deny: any earlier Permit for it dies now. */
-  async deny(appId: string, fingerprint: string, resource: string): Promise<void> {
-    const key = permitKey(appId, fingerprint, resource);
+  async deny(appId: string, binding: string, resource: string): Promise<void> {
+    const key = permitKey(appId, binding, resource);
     // Local copies go first: even if a store write below fails, this replica stops licensing.
     await this.l1.purge({ key });
     await Promise.all([this.denials.set(key, this.clock.now(), this.capMs + EXPIRED_RETENTION_MS), this.permits.delete(key)]);
   }
 
   /** Logout or notification: every Permit of the device dies now (records deleted, and a revocation mark for stragglers). */
-  async purgeDevice(appId: string, fingerprint: string): Promise<number> {
-    const key = deviceKey(appId, fingerprint);
+  async purgeDevice(appId: string, binding: string): Promise<number> {
+    const key = deviceKey(appId, binding);
     await this.l1.purge({ prefix: `${key}:` });
     // The mark outlives every Permit requested before it (none lives longer than the cap).
     await this.revocations.set(key, this.clock.now(), this.capMs + EXPIRED_RETENTION_MS);
     const resources = (await this.index.get(key)) ?? [];
-    if (resources.length > 0) await this.permits.deleteMany(resources.map((resource) => permitKey(appId, fingerprint, resource)));
+    if (resources.length > 0) await this.permits.deleteMany(resources.map((resource) => permitKey(appId, binding, resource)));
     await this.index.delete(key);
     return resources.length;
   }

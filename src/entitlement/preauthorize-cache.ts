@@ -15,12 +15,12 @@ export class PreauthorizeCache {
     private readonly maxEntries = 100_000,
   ) {}
 
-  private static key(appId: string, fingerprint: string, mvpd: string, resource: string): string {
-    return [appId, fingerprint, mvpd, resource].join('\n');
+  private static key(appId: string, binding: string, mvpd: string, resource: string): string {
+    return [appId, binding, mvpd, resource].join('\n');
   }
 
-  has(appId: string, fingerprint: string, mvpd: string, resource: string): boolean {
-    const key = PreauthorizeCache.key(appId, fingerprint, mvpd, resource);
+  has(appId: string, binding: string, mvpd: string, resource: string): boolean {
+    const key = PreauthorizeCache.key(appId, binding, mvpd, resource);
     const expiresAt = this.entries.get(key);
     if (expiresAt === undefined) return false;
     if (this.clock.now() < expiresAt) return true;
@@ -29,11 +29,11 @@ export class PreauthorizeCache {
   }
 
   /** Remembers a permit; `notAfter` is the decision's own validity when it has one. */
-  remember(appId: string, fingerprint: string, mvpd: string, resource: string, notAfter?: number): void {
+  remember(appId: string, binding: string, mvpd: string, resource: string, notAfter?: number): void {
     const now = this.clock.now();
     const expiresAt = Math.min(notAfter ?? Number.POSITIVE_INFINITY, now + this.maxMs);
     if (expiresAt <= now) return;
-    const key = PreauthorizeCache.key(appId, fingerprint, mvpd, resource);
+    const key = PreauthorizeCache.key(appId, binding, mvpd, resource);
     this.entries.delete(key);
     this.entries.set(key, expiresAt);
     while (this.entries.size > this.maxEntries) {
@@ -44,8 +44,8 @@ export class PreauthorizeCache {
   }
 
   /** Logout: forget the device's permits (every MVPD). */
-  forgetDevice(appId: string, fingerprint: string): void {
-    const prefix = `${appId}\n${fingerprint}\n`;
+  forgetDevice(appId: string, binding: string): void {
+    const prefix = `${appId}\n${binding}\n`;
     for (const key of this.entries.keys()) if (key.startsWith(prefix)) this.entries.delete(key);
   }
 }

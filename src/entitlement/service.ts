@@ -93,13 +93,13 @@ export class EntitlementService {
   constructor(private readonly deps: EntitlementDeps) {}
 
   /** SPEC §4: what the DRM gate reads. Store errors propagate (fail closed). */
-  livePermit(appId: string, fingerprint: string, resource: string): Promise<Permit | undefined> {
-    return this.deps.permits.live(appId, fingerprint, resource);
+  livePermit(appId: string, binding: string, resource: string): Promise<Permit | undefined> {
+    return this.deps.permits.live(appId, binding, resource);
   }
 
   /** The Permit's state with the reason when it is not live. Store errors propagate (fail closed). */
-  permitLookup(appId: string, fingerprint: string, resource: string): Promise<PermitLookup & { cached: boolean }> {
-    return this.deps.permits.lookup(appId, fingerprint, resource);
+  permitLookup(appId: string, binding: string, resource: string): Promise<PermitLookup & { cached: boolean }> {
+    return this.deps.permits.lookup(appId, binding, resource);
   }
 
   private async mvpdOf(caller: Caller): Promise<string> {
@@ -129,12 +129,12 @@ export class EntitlementService {
   async preauthorize(caller: Caller, resources: string[]): Promise<PreauthorizeItem[]> {
     const { cache, metrics } = this.deps;
     const mvpd = await this.mvpdOf(caller);
-    const { app, fingerprint } = caller.device;
+    const { app, binding } = caller.device;
     const unique = [...new Set(resources)];
     const answers = new Map<string, PreauthorizeItem>();
     let pending: string[] = [];
     for (const resource of unique) {
-      if (cache.has(app.id, fingerprint, mvpd, resource)) {
+      if (cache.has(app.id, binding, mvpd, resource)) {
         metrics.preauthorizeCache.inc({ result: 'hit' });
         answers.set(resource, { resource, authorized: true });
       } else {
@@ -169,7 +169,7 @@ export class EntitlementService {
           const source = decision?.source ?? 'none';
           if (decision?.authorized) {
             metrics.decisions.inc({ kind: 'preauthorize', outcome: 'permit', source });
-            cache.remember(app.id, fingerprint, mvpd, resource, decision.notAfter);
+            cache.remember(app.id, binding, mvpd, resource, decision.notAfter);
             answers.set(resource, { resource, authorized: true });
             return;
           }
@@ -195,8 +195,8 @@ export class EntitlementService {
    */
   async authorize(caller: Caller, resource: string): Promise<AuthorizeResult> {
     const mvpd = await this.mvpdOf(caller);
-    const { app, fingerprint } = caller.device;
-    const key = [app.id, fingerprint, mvpd, resource].join('\n');
+    const { app, binding } = caller.device;
+    const key = [app.id, binding, mvpd, resource].join('\n');
     return this.authorizations.do(key, () => this.authorizeUpstream(caller, mvpd, resource));
   }
 
@@ -219,7 +219,7 @@ export class EntitlementService {
       metrics.decisions.inc({ kind: 'authorize', outcome: 'permit', source });
       const permit = await this.writePermit({
         appId: caller.device.app.id,
-        fingerprint: caller.device.fingerprint,
+        binding: caller.device.binding,
         resource,
         mvpd,
         source,
@@ -235,7 +235,7 @@ export class EntitlementService {
         });
       }
       // Checklist (authentication, M): re-read the profile after authorization; attributes may change.
-      await this.deps.signin.refreshProfiles(caller.device.app.id, caller.device.fingerprint).catch((error: unknown) => {
+      await this.deps.signin.refreshProfiles(caller.device.app.id, caller.device.binding).catch((error: unknown) => {
         this.deps.logger.warn({ err: error }, 'authorize: could not drop the cached profiles');
       });
       const mediaToken = decision.token?.serializedToken;
@@ -252,7 +252,7 @@ export class EntitlementService {
     }
     if (!decision) throw new UpstreamProblem('upstream_rejected', error.message ?? 'No decision.', 'decisions.authorize', error);
     // The latest word for this resource is no: an earlier Permit must not keep licensing it.
-    await this.deps.permits.deny(caller.device.app.id, caller.device.fingerprint, resource).catch((failure: unknown) => {
+    await this.deps.permits.deny(caller.device.app.id, caller.device.binding, resource).catch((failure: unknown) => {
       this.deps.logger.error({ err: failure }, 'authorize: the Deny could not be recorded; an earlier Permit lives until its notAfter');
     });
     throw new Problem('authorization_denied', error.message ?? 'The TV provider denied access to this resource.', { upstream: upstreamOf(error) });
@@ -276,7 +276,7 @@ export class EntitlementService {
    * device's permits and signin state are purged, whether or not the upstream answered.
    */
   async logout(caller: Caller, mvpd?: string): Promise<LogoutAnswer> {
-    const { app, fingerprint } = caller.device;
+    const { app, binding } = caller.device;
     const redirectUrl = `${this.deps.publicUrl()}/activate/done`;
     const logouts: LogoutAnswer['logouts'] = [];
     try {
@@ -293,11 +293,11 @@ export class EntitlementService {
         });
       }
     } finally {
-      this.deps.cache.forgetDevice(app.id, fingerprint);
-      await this.deps.permits.purgeDevice(app.id, fingerprint).catch((error: unknown) => {
+      this.deps.cache.forgetDevice(app.id, binding);
+      await this.deps.permits.purgeDevice(app.id, binding).catch((error: unknown) => {
         throw new Problem('store_unavailable', `The device's permits could not be purged; retry the logout. (${String(error)})`);
       });
-      await this.deps.signin.forgetDevice(app.id, fingerprint);
+      await this.deps.signin.forgetDevice(app.id, binding);
     }
     // The app acts on one answer: an interactive logout (needs a user agent) wins, then Apple SSO.
     const primary = logouts.find((l) => l.actionType === 'interactive') ?? logouts.find((l) => l.actionName === 'partner_logout') ?? logouts[0];

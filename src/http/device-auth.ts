@@ -29,7 +29,7 @@ export function currentDevice(ctx: AppContext): AuthenticatedDevice {
 }
 
 /** The credential of `Authorization: Bearer <token>` (scheme case-insensitive), or undefined. */
-function bearerToken(ctx: AppContext): string | undefined {
+export function bearerToken(ctx: AppContext): string | undefined {
   const match = /^Bearer +([^\s]+) *$/i.exec(ctx.get('authorization'));
   return match?.[1];
 }

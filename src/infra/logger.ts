@@ -24,6 +24,7 @@ export const redactPaths = [
   'software_statement',
   'softwareStatement',
   'deviceToken',
+  'deviceSecret',
   'appKey',
   'app_key',
   'siteKey',
@@ -37,6 +38,8 @@ export const redactPaths = [
   '*.software_statement',
   '*.softwareStatement',
   '*.password',
+  '*.deviceToken',
+  '*.deviceSecret',
   '*.appKey',
   '*.app_key',
 ];

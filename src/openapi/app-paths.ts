@@ -20,18 +20,22 @@ export function appApi(): ApiPart {
       '/v1/devices': {
         post: operation({
           id: 'registerDevice',
-          summary: 'Register a device and get a device token',
+          summary: 'Register a device binding, or renew one, and get a device token',
           description:
-            'Idempotent per (app, deviceId): a known device gets a new token without a new upstream registration. ' +
+            'The first registration of (app, deviceId) creates its binding and returns a `deviceSecret`, shown once (passgate keeps only its hash). ' +
+            'Renewal of that binding (a new token, no new upstream registration) needs proof: the body field `deviceSecret`, or a still-valid device token ' +
+            'of the binding as `Authorization: Bearer`. A wrong secret is 401 `invalid_device_secret`, an invalid token 401 `invalid_device_token`. ' +
+            'Without proof, a known deviceId gets a NEW, separate binding (its own upstream client, no profile, no Permit, its own `deviceSecret`); ' +
+            'the existing binding is untouched. A binding registered before device secrets existed receives its `deviceSecret` on its first renewal with a valid token. ' +
             '`deviceInfo.connectionIp`/`connectionPort` are set by passgate from the connection and must not be sent. Rate-limited per client IP.',
           tag: 'devices',
           access: 'appKey',
           body: jsonBody('RegisterDeviceRequest'),
           responses: {
-            '200': json('The device was already registered: a fresh token.', ref('DeviceRegistration')),
-            '201': json('The device is registered: its token.', ref('DeviceRegistration')),
+            '200': json('An existing binding was renewed (proof accepted): a fresh token.', ref('DeviceRegistration')),
+            '201': json('A new binding was created: its token and its deviceSecret.', ref('DeviceRegistration')),
           },
-          errors: ['invalid_app_key', 'rate_limited', ...errorsOf.jsonBody, 'store_unavailable', ...errorsOf.pass],
+          errors: ['invalid_app_key', 'invalid_device_secret', 'invalid_device_token', 'rate_limited', ...errorsOf.jsonBody, 'store_unavailable', ...errorsOf.pass],
         }),
       },
       '/v1/device': {

@@ -47,20 +47,30 @@ export const responseSchemas: Record<string, JsonSchema> = {
   DeviceRegistration: object(
     {
       deviceToken: string('Send as Authorization: Bearer <deviceToken> on every other /v1 call.'),
-      expiresAt: dateTime('When the device token expires; register again to get a new one.'),
+      expiresAt: dateTime('When the device token expires; renew (deviceSecret or a valid token) to get a new one.'),
       tokenType: { const: 'Bearer' },
-      device: object({ app: string(), fingerprint: string(), registeredAt: dateTime('First registration of this device.') }, ['app', 'fingerprint', 'registeredAt']),
+      deviceSecret: string('Only when the binding was created (201) or, once, when a binding registered before device secrets is renewed with its token: keep it (secure storage) to renew this binding. Never shown again.'),
+      device: object(
+        {
+          app: string(),
+          binding: string("passgate's id of this binding (the admin API names a binding by it); the first binding of a deviceId is named by its fingerprint."),
+          fingerprint: string('The base64 AP-Device-Identifier fingerprint: the same for every binding of a deviceId.'),
+          registeredAt: dateTime('First registration of this binding.'),
+        },
+        ['app', 'binding', 'fingerprint', 'registeredAt'],
+      ),
     },
     ['deviceToken', 'expiresAt', 'tokenType', 'device'],
   ),
   Device: object(
     {
       app: string(),
+      binding: string(),
       fingerprint: string(),
       registeredAt: { type: 'string', format: 'date-time' },
       deviceInfo: { type: 'object', additionalProperties: true, description: 'The deviceInfo last registered.' },
     },
-    ['app', 'fingerprint', 'registeredAt', 'deviceInfo'],
+    ['app', 'binding', 'fingerprint', 'registeredAt', 'deviceInfo'],
   ),
 
   Mvpd: object({ id: string(), displayName: string(), logoUrl: string() }, ['id', 'displayName']),
@@ -143,17 +153,17 @@ export const responseSchemas: Record<string, JsonSchema> = {
   Revocation: object(
     {
       appId: string(),
-      fingerprint: string(),
+      binding: string('The device binding (POST /v1/devices `device.binding`).'),
       userId: string(),
       source: { type: 'string', enum: ['operator', 'license_service'] },
       reason: string(),
       at: { type: 'integer', description: 'Epoch milliseconds.' },
     },
-    ['appId', 'fingerprint', 'userId', 'source', 'reason', 'at'],
+    ['appId', 'binding', 'userId', 'source', 'reason', 'at'],
   ),
   AllowListing: object(
-    { appId: string(), fingerprint: string(), userId: string(), note: string(), at: { type: 'integer', description: 'Epoch milliseconds.' } },
-    ['appId', 'fingerprint', 'userId', 'note', 'at'],
+    { appId: string(), binding: string(), userId: string(), note: string(), at: { type: 'integer', description: 'Epoch milliseconds.' } },
+    ['appId', 'binding', 'userId', 'note', 'at'],
   ),
   RevocationList: object({ revoked: { type: 'array', items: ref('Revocation') }, allowed: { type: 'array', items: ref('AllowListing') } }, ['revoked', 'allowed']),
   CertificateHashes: object({ hashes: { type: 'array', items: string() } }, ['hashes']),

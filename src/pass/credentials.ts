@@ -72,7 +72,7 @@ export class AccessTokens {
    * to — a different one is fetched (reason `unauthorized`), unless another caller already did.
    */
   async get(record: DeviceRecord, client: ClientAddress, options: { rejected?: string } = {}): Promise<string> {
-    const key = deviceKey(record.appId, record.fingerprint);
+    const key = deviceKey(record.appId, record.binding);
     if (options.rejected !== undefined) {
       this.dropL1(key, options.rejected);
       return (await this.refresh(record, client, 'unauthorized', options.rejected)).accessToken;
@@ -116,7 +116,7 @@ export class AccessTokens {
 
   /** One refresh per device and kind at a time in this process; across processes via the lease. */
   private async refresh(record: DeviceRecord, client: ClientAddress, reason: TokenReason, rejected?: string, current?: AccessToken): Promise<AccessToken> {
-    const key = deviceKey(record.appId, record.fingerprint);
+    const key = deviceKey(record.appId, record.binding);
     // Waiting callers never join a background refresh (it returns early when another process refreshes).
     const flight = reason === 'proactive' ? `${key}|proactive` : reason === 'unauthorized' ? `${key}|401|${digest(rejected ?? '')}` : `${key}|needed`;
     const acceptable = (t: AccessToken | undefined): t is AccessToken => {
@@ -147,7 +147,7 @@ export class AccessTokens {
 
   /** The token call itself (lease held). */
   private async fetch(record: DeviceRecord, client: ClientAddress, reason: TokenReason): Promise<AccessToken> {
-    const key = deviceKey(record.appId, record.fingerprint);
+    const key = deviceKey(record.appId, record.binding);
     const obtainedAt = this.deps.clock.now();
     let issued;
     try {

@@ -6,4 +6,5 @@ export { deviceFingerprint, encodeDeviceInfo } from './device-identity.js';
 export { readAnswer, readEnhancedError, remedyFor, isRetryable, toProblem, UpstreamProblem, type PassAnswer, type PassErrorInfo, type Remedy } from './errors.js';
 export { ThrottleMirror, type Sleep } from './throttle.js';
 export type { DeviceRecord, AccessToken } from './records.js';
+export { firstBindingOf } from './records.js';
 export type * from './schema.js';

@@ -6,9 +6,12 @@ import type { Store } from '../infra/store.js';
 import { storeCall } from '../http/store-call.js';
 
 /**
- * What passgate keeps per device in the store. Key layout (keyv namespaces, under the store's prefix):
- *   pass.devices:<appId>:<fingerprint base64>  → the DCR client of that device (never expires)
- *   pass.tokens:<appId>:<fingerprint base64>   → its access token (TTL = until expiresAt)
+ * What passgate keeps per device binding in the store. Key layout (keyv namespaces, under the store's prefix):
+ *   pass.devices:<appId>:<binding>  → the DCR client of that binding (never expires)
+ *   pass.tokens:<appId>:<binding>   → its access token (TTL = until expiresAt)
+ * A binding (SPEC §2) is one registration of (app, deviceId) with its own DCR client. Its id has
+ * no ':'; the first binding of a device has the base64 fingerprint as its id (so records written
+ * before bindings existed are that binding), later ones `<fingerprint base64>.<tag>`.
  * Secrets (client_secret, access_token) are sealed with SealedBox(keyring.derive('store')),
  * bound to the record key, so they are unreadable at rest and cannot be moved to another record.
  */
@@ -19,7 +22,9 @@ export const TOKENS_NAMESPACE = 'pass.tokens';
 /** A device registered with DCR, secrets opened (in memory only). */
 export interface DeviceRecord {
   appId: string;
-  /** The `AP-Device-Identifier` value, `fingerprint <base64>`. */
+  /** passgate's id of this binding (the record key's last part); never sent upstream. */
+  binding: string;
+  /** The `AP-Device-Identifier` value, `fingerprint <base64>`: the same for every binding of a device id. */
   fingerprint: string;
   /** X-Device-Info keys the app registered (without connectionIp/Port: those are per request). */
   deviceInfo: Record<string, unknown>;
@@ -59,10 +64,13 @@ const storedToken = z.object({
 });
 type StoredToken = z.infer<typeof storedToken>;
 
-/** `<appId>:<base64>`: the record key of a device (also names its leases); takes `fingerprint <b64>` or `<b64>`. */
-export function deviceKey(appId: string, fingerprint: string): string {
-  return `${appId}:${fingerprint.replace(/^fingerprint /, '')}`;
+/** `<appId>:<binding>`: the record key of a binding (also names its leases); a `fingerprint <b64>` header value names the first binding. */
+export function deviceKey(appId: string, binding: string): string {
+  return `${appId}:${binding.replace(/^fingerprint /, '')}`;
 }
+
+/** The id of a device id's first binding: the base64 part of its `fingerprint <base64>`. */
+export const firstBindingOf = (fingerprint: string) => fingerprint.replace(/^fingerprint /, '');
 
 export class DeviceRecords {
   private readonly box: SealedBox;
@@ -73,19 +81,19 @@ export class DeviceRecords {
     this.devices = deps.store.namespace<StoredDevice>(DEVICES_NAMESPACE);
   }
 
-  private binding(key: string): string {
+  private sealedFor(key: string): string {
     return `${DEVICES_NAMESPACE}:${key}`;
   }
 
-  async read(appId: string, fingerprint: string): Promise<DeviceRecord | undefined> {
-    const key = deviceKey(appId, fingerprint);
+  async read(appId: string, binding: string): Promise<DeviceRecord | undefined> {
+    const key = deviceKey(appId, binding);
     const raw = await storeCall('read device', this.deps.logger, () => this.devices.get(key));
     if (raw === undefined) return undefined;
     const parsed = storedDevice.safeParse(raw);
     let opened: { plaintext: string; stale: boolean };
     try {
       if (!parsed.success) throw new Error('record does not have the expected shape');
-      opened = this.box.open(parsed.data.sealedClientSecret, this.binding(key));
+      opened = this.box.open(parsed.data.sealedClientSecret, this.sealedFor(key));
     } catch (err) {
       // Never re-register over it: that would silently log the viewer out (adobe-pass.md §2.1).
       this.deps.logger.error({ err, app: appId }, 'pass: a stored device record cannot be opened (keyring missing the key it was sealed with?)');
@@ -93,6 +101,7 @@ export class DeviceRecords {
     }
     const record: DeviceRecord = {
       appId: parsed.data.appId,
+      binding: binding.replace(/^fingerprint /, ''),
       fingerprint: parsed.data.fingerprint,
       deviceInfo: parsed.data.deviceInfo,
       clientId: parsed.data.clientId,
@@ -107,21 +116,21 @@ export class DeviceRecords {
   }
 
   async write(record: DeviceRecord): Promise<void> {
-    const key = deviceKey(record.appId, record.fingerprint);
+    const key = deviceKey(record.appId, record.binding);
     const stored: StoredDevice = {
       v: 1,
       appId: record.appId,
       fingerprint: record.fingerprint,
       deviceInfo: record.deviceInfo,
       clientId: record.clientId,
-      sealedClientSecret: this.box.seal(record.clientSecret, this.binding(key)),
+      sealedClientSecret: this.box.seal(record.clientSecret, this.sealedFor(key)),
       registeredAt: record.registeredAt,
     };
     await storeCall('write device', this.deps.logger, () => this.devices.set(key, stored));
   }
 
-  async delete(appId: string, fingerprint: string): Promise<boolean> {
-    return storeCall('delete device', this.deps.logger, () => this.devices.delete(deviceKey(appId, fingerprint)));
+  async delete(appId: string, binding: string): Promise<boolean> {
+    return storeCall('delete device', this.deps.logger, () => this.devices.delete(deviceKey(appId, binding)));
   }
 }
 
@@ -134,7 +143,7 @@ export class TokenRecords {
     this.tokens = deps.store.namespace<StoredToken>(TOKENS_NAMESPACE);
   }
 
-  private binding(key: string, clientId: string): string {
+  private sealedFor(key: string, clientId: string): string {
     return `${TOKENS_NAMESPACE}:${key}:${clientId}`;
   }
 
@@ -145,7 +154,7 @@ export class TokenRecords {
     const parsed = storedToken.safeParse(raw);
     if (!parsed.success || parsed.data.clientId !== clientId) return undefined;
     try {
-      const { plaintext } = this.box.open(parsed.data.sealedAccessToken, this.binding(key, clientId));
+      const { plaintext } = this.box.open(parsed.data.sealedAccessToken, this.sealedFor(key, clientId));
       // A stale seal is not rewritten: tokens live hours, the next refresh seals with the active key.
       return { accessToken: plaintext, clientId, obtainedAt: parsed.data.obtainedAt, expiresAt: parsed.data.expiresAt };
     } catch (err) {
@@ -159,7 +168,7 @@ export class TokenRecords {
     const stored: StoredToken = {
       v: 1,
       clientId: token.clientId,
-      sealedAccessToken: this.box.seal(token.accessToken, this.binding(key, token.clientId)),
+      sealedAccessToken: this.box.seal(token.accessToken, this.sealedFor(key, token.clientId)),
       obtainedAt: token.obtainedAt,
       expiresAt: token.expiresAt,
     };

@@ -12,7 +12,7 @@ import { isInvalidClient, type DcrCalls } from './dcr.js';
 import { UpstreamProblem } from './errors.js';
 import { deviceFingerprint } from './device-identity.js';
 import type { PassMetrics, RegistrationOutcome } from './metrics.js';
-import { deviceKey, type DeviceRecord, type DeviceRecords } from './records.js';
+import { deviceKey, firstBindingOf, type DeviceRecord, type DeviceRecords } from './records.js';
 import type { ClientReplacedListener, ClientReregistration } from './reregistration.js';
 
 export interface RegisterInput {
@@ -22,6 +22,11 @@ export interface RegisterInput {
   /** X-Device-Info keys (SPEC §2); connectionIp/Port are dropped: they come from each request. */
   deviceInfo: Record<string, unknown>;
   client: ClientAddress;
+  /**
+   * The binding to register or renew (SPEC §2; records.ts): default the device id's first
+   * binding. Another binding's id must start with `<fingerprint base64>.`.
+   */
+  binding?: string;
 }
 
 export interface DeviceRegistryDeps {
@@ -39,10 +44,11 @@ export interface DeviceRegistryDeps {
 }
 
 /**
- * DCR clients per device, keyed by (app, fingerprint). A device is registered upstream ONCE,
+ * DCR clients per device binding, keyed by (app, binding). A binding is registered upstream ONCE,
  * ever (adobe-pass.md §2.1: lost credentials log the viewer out): concurrent registrations in
- * this process share one call (Singleflight), across processes a store lease `dcr:<app>:<fp>`
- * lets one holder register while the others poll the store for its record.
+ * this process share one call (Singleflight), across processes a store lease `dcr:<app>:<binding>`
+ * lets one holder register while the others poll the store for its record. Every binding of a
+ * device id sends the same `AP-Device-Identifier`; the upstream tells them apart by DCR client.
  */
 export class DeviceRegistry {
   private readonly flights = new Singleflight<DeviceRecord>();
@@ -50,16 +56,21 @@ export class DeviceRegistry {
   constructor(private readonly deps: DeviceRegistryDeps) {}
 
   /**
-   * The device's record, registering it with DCR if it is new, and a usable access token
-   * (fetched once if none is stored). Idempotent per (app, deviceId). Throws a Problem.
+   * The binding's record, registering it with DCR if it is new, and a usable access token
+   * (fetched once if none is stored). Idempotent per (app, binding). Throws a Problem.
    */
   async register(input: RegisterInput): Promise<DeviceRecord> {
     const app = this.deps.config.apps[input.appId];
     if (!app) throw new TypeError(`unknown app ${JSON.stringify(input.appId)}`);
     const fingerprint = deviceFingerprint(input.deviceId);
+    const first = firstBindingOf(fingerprint);
+    const binding = input.binding ?? first;
+    if (binding !== first && !(binding.startsWith(`${first}.`) && !binding.includes(':'))) {
+      throw new TypeError('the binding does not belong to this device id');
+    }
     const { connectionIp: _ip, connectionPort: _port, ...deviceInfo } = input.deviceInfo;
-    const key = deviceKey(app.id, fingerprint);
-    let record = await coalesce(this.flights, key, 'registration', this.deps.metrics, () => this.ensure(app, fingerprint, deviceInfo, input.client));
+    const key = deviceKey(app.id, binding);
+    let record = await coalesce(this.flights, key, 'registration', this.deps.metrics, () => this.ensure(app, binding, fingerprint, deviceInfo, input.client));
     if (!isDeepStrictEqual(record.deviceInfo, deviceInfo)) {
       // An OS or app update: X-Device-Info must reflect the device as it is now (§3.3); the
       // credentials stay (never re-register).
@@ -71,11 +82,11 @@ export class DeviceRegistry {
   }
 
   /**
-   * The registered device, or undefined (never registered, or forgotten by an operator).
-   * `fingerprint`: the header value `fingerprint <base64>` or just its base64 part.
+   * The registered binding, or undefined (never registered, or forgotten by an operator).
+   * A `fingerprint <base64>` header value names the device id's first binding.
    */
-  get(appId: string, fingerprint: string): Promise<DeviceRecord | undefined> {
-    return this.deps.records.read(appId, fingerprint);
+  get(appId: string, binding: string): Promise<DeviceRecord | undefined> {
+    return this.deps.records.read(appId, binding);
   }
 
   /**
@@ -91,10 +102,10 @@ export class DeviceRegistry {
     this.deps.reregistration.onReplaced(listener);
   }
 
-  /** Drops the device's credentials and token (operator action). */
-  async forget(appId: string, fingerprint: string): Promise<void> {
-    await this.deps.records.delete(appId, fingerprint);
-    await this.deps.tokens.forget(deviceKey(appId, fingerprint));
+  /** Drops the binding's credentials and token (operator action). */
+  async forget(appId: string, binding: string): Promise<void> {
+    await this.deps.records.delete(appId, binding);
+    await this.deps.tokens.forget(deviceKey(appId, binding));
   }
 
   /** Resolves once no background (proactive) token refresh is running. */
@@ -125,21 +136,21 @@ export class DeviceRegistry {
     }
   }
 
-  private ensure(app: AppConfig, fingerprint: string, deviceInfo: Record<string, unknown>, client: ClientAddress): Promise<DeviceRecord> {
+  private ensure(app: AppConfig, binding: string, fingerprint: string, deviceInfo: Record<string, unknown>, client: ClientAddress): Promise<DeviceRecord> {
     return leasedOnce<DeviceRecord>({
       leases: this.deps.leases,
       clock: this.deps.clock,
       logger: this.deps.logger,
       options: this.deps.coordination,
-      leaseName: `dcr:${deviceKey(app.id, fingerprint)}`,
+      leaseName: `dcr:${deviceKey(app.id, binding)}`,
       what: 'the DCR registration',
-      lookup: () => this.deps.records.read(app.id, fingerprint),
-      work: () => this.registerUpstream(app, fingerprint, deviceInfo, client),
+      lookup: () => this.deps.records.read(app.id, binding),
+      work: () => this.registerUpstream(app, binding, fingerprint, deviceInfo, client),
     });
   }
 
   /** POST /o/client/register, then the record (lease held). */
-  private async registerUpstream(app: AppConfig, fingerprint: string, deviceInfo: Record<string, unknown>, client: ClientAddress): Promise<DeviceRecord> {
+  private async registerUpstream(app: AppConfig, binding: string, fingerprint: string, deviceInfo: Record<string, unknown>, client: ClientAddress): Promise<DeviceRecord> {
     let credentials;
     try {
       credentials = await this.deps.dcr.register(app, deviceInfo, client);
@@ -148,7 +159,7 @@ export class DeviceRegistry {
       throw err;
     }
     this.deps.metrics.registrations.inc({ app: app.id, outcome: 'registered' });
-    const record: DeviceRecord = { appId: app.id, fingerprint, deviceInfo, ...credentials, registeredAt: this.deps.clock.now() };
+    const record: DeviceRecord = { appId: app.id, binding, fingerprint, deviceInfo, ...credentials, registeredAt: this.deps.clock.now() };
     try {
       await this.deps.records.write(record);
     } catch (err) {

@@ -25,9 +25,9 @@ export interface ClientReregistrationDeps {
 
 /**
  * Called once per replacement, by the process that made it (e.g. to drop cached profiles).
- * `fingerprint`: the base64 id (without the `fingerprint ` scheme), as device tokens carry it.
+ * `binding`: the device binding whose client was replaced, as device tokens name it.
  */
-export type ClientReplacedListener = (appId: string, fingerprint: string) => Promise<void> | void;
+export type ClientReplacedListener = (appId: string, binding: string) => Promise<void> | void;
 
 const REPLACED_MAX_ENTRIES = 10_000;
 
@@ -69,7 +69,7 @@ export class ClientReregistration {
    * 503 upstream_unavailable (with Retry-After) when the app's re-registration bucket is empty.
    */
   replace(rejected: DeviceRecord, client: ClientAddress): Promise<DeviceRecord> {
-    const key = deviceKey(rejected.appId, rejected.fingerprint);
+    const key = deviceKey(rejected.appId, rejected.binding);
     return coalesce(this.flights, `${key}|${rejected.clientId}`, 'reregistration', this.deps.metrics, async () => {
       const record = await leasedOnce<DeviceRecord>({
         leases: this.deps.leases,
@@ -89,7 +89,7 @@ export class ClientReregistration {
 
   /** The stored record when its client is no longer the rejected one; undefined ⇒ still to do. */
   private async replacedInStore(rejected: DeviceRecord): Promise<DeviceRecord | undefined> {
-    const stored = await this.deps.records.read(rejected.appId, rejected.fingerprint);
+    const stored = await this.deps.records.read(rejected.appId, rejected.binding);
     if (!stored) {
       // An operator forgot the device meanwhile: nothing to re-register.
       throw new Problem('invalid_device_token', 'The device is not registered; register it again.', {
@@ -104,7 +104,7 @@ export class ClientReregistration {
     const { appId } = rejected;
     const app = this.deps.config.apps[appId];
     if (!app) throw new Problem('internal_error', 'The device belongs to an app that is no longer configured.');
-    const stored = (await this.deps.records.read(appId, rejected.fingerprint)) ?? rejected;
+    const stored = (await this.deps.records.read(appId, rejected.binding)) ?? rejected;
     const limit = this.deps.config.dcr.reregistrations;
     const decision = await storeCall('take a re-registration token', this.deps.logger, () =>
       this.deps.buckets.take(`dcr-reregister:${appId}`, { ratePerSecond: limit.perMinute / 60, burst: limit.burst }, this.deps.clock.now()),
@@ -128,7 +128,7 @@ export class ClientReregistration {
     }
     this.deps.metrics.registrations.inc({ app: appId, outcome: 'registered' });
     this.deps.metrics.reregistrations.inc({ app: appId, outcome: 'reregistered' });
-    // Same key, fingerprint, device info and registeredAt: only the DCR client changes.
+    // Same key (binding), fingerprint, device info and registeredAt: only the DCR client changes.
     const record: DeviceRecord = { ...stored, ...credentials };
     try {
       await this.deps.records.write(record);
@@ -139,7 +139,7 @@ export class ClientReregistration {
     this.deps.logger.warn({ app: appId }, 'pass: the upstream forgot a device\'s DCR client (invalid_client); registered it again under the same record');
     for (const listener of this.listeners) {
       try {
-        await listener(appId, rejected.fingerprint.replace(/^fingerprint /, ''));
+        await listener(appId, rejected.binding);
       } catch (err) {
         this.deps.logger.warn({ err, app: appId }, 'pass: a listener of a DCR re-registration failed');
       }

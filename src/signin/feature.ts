@@ -14,16 +14,16 @@ export interface SigninService {
   /** The profile this device plays under (longest notAfter), from cache or upstream; undefined when signed out. */
   currentProfile(device: AuthenticatedDevice, client: ClientAddress): Promise<CurrentProfile | undefined>;
   /** Drops the device's cached profiles, current code and pending sessions (logout, notifications). */
-  forgetDevice(appId: string, fingerprint: string): Promise<void>;
+  forgetDevice(appId: string, binding: string): Promise<void>;
   /**
    * Drops only the device's cached profiles, so the next read asks the upstream: after an
    * authorization, because MVPDs may update profile attributes then (adobe-pass.md §4.6).
    */
-  refreshProfiles(appId: string, fingerprint: string): Promise<void>;
+  refreshProfiles(appId: string, binding: string): Promise<void>;
   /** One round of fleet-wide polling and delivery to waiting apps (the feature's timer calls it; tests too). */
   tick(): Promise<void>;
   /** The MVPD this device's viewer last chose (persisted). */
-  chosenMvpd(appId: string, fingerprint: string): Promise<PickerMvpd | undefined>;
+  chosenMvpd(appId: string, binding: string): Promise<PickerMvpd | undefined>;
   /** Apps waiting on this replica (long-polls and event streams). */
   localWaiters(): number;
 }
@@ -39,7 +39,7 @@ export function createSigninFeature(deps: FeatureDeps): Feature<SigninService> {
     publicUrl: deps.publicUrl,
   });
   // The upstream forgot the device's DCR client and with it the profiles: stop showing the cached ones.
-  deps.pass.registry.onClientReplaced((appId, fingerprint) => service.refreshProfiles(appId, fingerprint));
+  deps.pass.registry.onClientReplaced((appId, binding) => service.refreshProfiles(appId, binding));
   let running = false;
   const timer = setInterval(() => {
     if (running) return;

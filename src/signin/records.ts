@@ -28,7 +28,8 @@ export interface CachedConfiguration {
 export interface PendingSession {
   code: string;
   appId: string;
-  fingerprint: string;
+  /** The device binding that asked (devices/service.ts). */
+  binding: string;
   notAfter: number;
   createdAt: number;
   mvpd?: string;
@@ -45,7 +46,7 @@ export interface CachedProfiles {
 }
 
 /**
- * The signin feature's store namespaces (keys: code, platform, or `<app>:<fingerprint>`):
+ * The signin feature's store namespaces (keys: code, platform, or `<app>:<binding>`):
  * - signin.configuration  platform → CachedConfiguration
  * - signin.sessions       code → PendingSession
  * - signin.current        device → its newest code (a newer one supersedes it)
@@ -67,4 +68,11 @@ export function signinRecords(store: Store) {
 }
 export type SigninRecords = ReturnType<typeof signinRecords>;
 
-export const deviceKey = (appId: string, fingerprint: string) => `${appId}:${fingerprint}`;
+export const deviceKey = (appId: string, binding: string) => `${appId}:${binding}`;
+
+/** Sessions stored before device bindings name the device `fingerprint`: the id of its first binding. */
+export function withBinding(session: (PendingSession & { fingerprint?: string }) | undefined): PendingSession | undefined {
+  if (!session || typeof session.binding === 'string') return session;
+  const { fingerprint, ...rest } = session;
+  return typeof fingerprint === 'string' ? { ...rest, binding: fingerprint } : undefined;
+}

@@ -12,6 +12,7 @@ import { SigninPolling, type FollowListener } from './polling.js';
 import {
   deviceKey,
   signinRecords,
+  withBinding,
   type CachedConfiguration,
   type CurrentProfile,
   type PendingSession,
@@ -84,17 +85,17 @@ export function createSigninService(deps: SigninServiceDeps) {
     const result = await records.results.get(session.code);
     if (result) return result;
     if (now >= session.notAfter) return { status: 'expired' };
-    const current = await records.current.get(deviceKey(session.appId, session.fingerprint));
+    const current = await records.current.get(deviceKey(session.appId, session.binding));
     if (current !== session.code) return { status: 'expired' };
     return { status: 'pending' };
   }
 
-  async function rememberMvpd(appId: string, fingerprint: string, id: string): Promise<void> {
+  async function rememberMvpd(appId: string, binding: string, id: string): Promise<void> {
     const listed = [...configurationL1.values()].flatMap((c) => c.mvpds).find((m) => m.id === id);
-    const known = listed ?? (await records.chosenMvpd.get(deviceKey(appId, fingerprint)));
+    const known = listed ?? (await records.chosenMvpd.get(deviceKey(appId, binding)));
     const chosen: PickerMvpd =
       known && known.id === id ? { id, displayName: known.displayName, ...(known.logoUrl ? { logoUrl: known.logoUrl } : {}) } : { id, displayName: id };
-    await records.chosenMvpd.set(deviceKey(appId, fingerprint), chosen);
+    await records.chosenMvpd.set(deviceKey(appId, binding), chosen);
   }
 
   const polling = new SigninPolling({
@@ -106,28 +107,28 @@ export function createSigninService(deps: SigninServiceDeps) {
     pollIntervalMs: settings.pollIntervalMs,
     statusOf,
     pollUpstream: async (session) => {
-      const record = await pass.registry.get(session.appId, session.fingerprint);
+      const record = await pass.registry.get(session.appId, session.binding);
       if (!record) return undefined;
       return validProfiles(await pass.pass.profileByCode({ device: record, client: session.client }, session.code), clock.now());
     },
     onFound: async (session, profile) => {
       // The new profile changes what GET /v1/profile and authorize see: drop the device's cache.
-      await records.profiles.delete(deviceKey(session.appId, session.fingerprint));
-      await rememberMvpd(session.appId, session.fingerprint, profile.mvpd);
+      await records.profiles.delete(deviceKey(session.appId, session.binding));
+      await rememberMvpd(session.appId, session.binding, profile.mvpd);
       return ttlUntil(session.notAfter);
     },
   });
 
   async function ownedSession(device: AuthenticatedDevice, code: string): Promise<PendingSession> {
-    const session = await records.sessions.get(code);
-    if (!session || session.appId !== device.app.id || session.fingerprint !== device.fingerprint) {
+    const session = withBinding(await records.sessions.get(code));
+    if (!session || session.appId !== device.app.id || session.binding !== device.binding) {
       throw new Problem('session_not_found', 'This device has no sign-in session with this code.');
     }
     return session;
   }
 
   async function profilesOf(device: AuthenticatedDevice, client: ClientAddress): Promise<CurrentProfile[]> {
-    const key = deviceKey(device.app.id, device.fingerprint);
+    const key = deviceKey(device.app.id, device.binding);
     const now = clock.now();
     const cached = await records.profiles.get(key);
     if (cached && cached.validUntil > now) {
@@ -186,7 +187,7 @@ export function createSigninService(deps: SigninServiceDeps) {
     /** POST /v1/authentication: a code to show (authenticate/resume), or the profile (authorize). */
     async start(device: AuthenticatedDevice, client: ClientAddress, mvpd: string | undefined): Promise<StartOutcome> {
       const ctx = contextOf(device, client);
-      const key = deviceKey(device.app.id, device.fingerprint);
+      const key = deviceKey(device.app.id, device.binding);
       const params = { domainName: settings.domainName, redirectUrl: `${publicUrl()}/activate/done`, ...(mvpd ? { mvpd } : {}) };
       const action = await pass.pass.createSession(ctx, params).catch((err: unknown) => {
         throw asUnknownMvpd(err);
@@ -200,7 +201,7 @@ export function createSigninService(deps: SigninServiceDeps) {
         const profiles = validProfiles(await pass.pass.profileForMvpd(ctx, chosen), clock.now());
         const profile = profiles.find((p) => p.mvpd === chosen) ?? profiles[0];
         if (!profile) throw new Problem('authentication_required', 'The Pass service has no valid profile for this MVPD; start again.');
-        await rememberMvpd(device.app.id, device.fingerprint, chosen);
+        await rememberMvpd(device.app.id, device.binding, chosen);
         return { kind: 'authenticated', profile };
       }
 
@@ -209,7 +210,7 @@ export function createSigninService(deps: SigninServiceDeps) {
         const session: PendingSession = {
           code: action.code,
           appId: device.app.id,
-          fingerprint: device.fingerprint,
+          binding: device.binding,
           notAfter: action.notAfter ?? now + DEFAULT_SESSION_MS,
           createdAt: now,
           client,
@@ -221,7 +222,7 @@ export function createSigninService(deps: SigninServiceDeps) {
         const previous = await records.current.get(key);
         await records.current.set(key, session.code, ttl);
         if (previous && previous !== session.code) polling.unwatch(previous);
-        if (mvpd) await rememberMvpd(device.app.id, device.fingerprint, mvpd);
+        if (mvpd) await rememberMvpd(device.app.id, device.binding, mvpd);
         return { kind: 'code', code: session.code, notAfter: session.notAfter };
       }
       throw new Problem('upstream_rejected', `The Pass service answered the session with an unexpected action (${action.actionName}).`);
@@ -263,16 +264,16 @@ export function createSigninService(deps: SigninServiceDeps) {
     },
 
     /** The MVPD the viewer last chose (persisted; checklist "configuration"). */
-    chosenMvpd(appId: string, fingerprint: string): Promise<PickerMvpd | undefined> {
-      return records.chosenMvpd.get(deviceKey(appId, fingerprint));
+    chosenMvpd(appId: string, binding: string): Promise<PickerMvpd | undefined> {
+      return records.chosenMvpd.get(deviceKey(appId, binding));
     },
 
-    async refreshProfiles(appId: string, fingerprint: string): Promise<void> {
-      await records.profiles.delete(deviceKey(appId, fingerprint));
+    async refreshProfiles(appId: string, binding: string): Promise<void> {
+      await records.profiles.delete(deviceKey(appId, binding));
     },
 
-    async forgetDevice(appId: string, fingerprint: string): Promise<void> {
-      const key = deviceKey(appId, fingerprint);
+    async forgetDevice(appId: string, binding: string): Promise<void> {
+      const key = deviceKey(appId, binding);
       const code = await records.current.get(key);
       await records.profiles.delete(key);
       await records.current.delete(key);

@@ -12,13 +12,15 @@ const TTL_MS = 86_400_000; // devices.token_ttl_seconds default
 interface Registered {
   token: string;
   fingerprint: string;
+  binding: string;
+  deviceSecret: string;
 }
 
 async function registerDevice(f: PassgateFixture, deviceId = newDeviceId()): Promise<Registered> {
   const response = await f.register({ deviceId });
   if (response.status !== 201 && response.status !== 200) throw new Error(`POST /v1/devices answered ${response.status}: ${await response.text()}`);
-  const body = (await response.json()) as { deviceToken: string; device: { fingerprint: string } };
-  return { token: body.deviceToken, fingerprint: body.device.fingerprint };
+  const body = (await response.json()) as { deviceToken: string; deviceSecret: string; device: { fingerprint: string; binding: string } };
+  return { token: body.deviceToken, fingerprint: body.device.fingerprint, binding: body.device.binding, deviceSecret: body.deviceSecret };
 }
 
 const me = (f: PassgateFixture, authorization?: string) => f.call('/v1/device', authorization === undefined ? {} : { headers: { authorization } });
@@ -137,7 +139,7 @@ test('a token expires after devices.token_ttl_seconds on the injected clock', as
   t.regex(metrics, /passgate_device_registrations_total\{app="demo",result="created"\} 1/);
 });
 
-test('revokeDevice bumps the generation: earlier tokens stop working, a new registration gets a working one (no new DCR)', async (t) => {
+test('revokeDevice bumps the generation: earlier tokens stop working, a renewal with the secret gets a working one (no new DCR)', async (t) => {
   const clock = new ManualClock();
   const f = await withPassgate(t, { clock, env: { PASSGATE_KEYS: OLD_KEYS } });
   const deviceId = newDeviceId();
@@ -145,11 +147,14 @@ test('revokeDevice bumps the generation: earlier tokens stop working, a new regi
   const other = await registerDevice(f);
   t.is((await me(f, `Bearer ${first.token}`)).status, 200);
 
-  t.is(await f.passgate.services.devices.revokeDevice('demo', first.fingerprint), 1);
+  t.is(await f.passgate.services.devices.revokeDevice('demo', first.binding), 1);
   await assertRefused(t, await me(f, `Bearer ${first.token}`));
   t.is((await me(f, `Bearer ${other.token}`)).status, 200, 'other devices are untouched');
 
-  const renewed = await registerDevice(f, deviceId);
+  const renewal = await f.register({ deviceId, deviceSecret: first.deviceSecret });
+  t.is(renewal.status, 200);
+  const renewed = { token: ((await renewal.json()) as { deviceToken: string }).deviceToken };
+  t.is(decodeJwt(renewed.token).sub, first.binding);
   t.is(decodeJwt(renewed.token).gen, 1);
   t.is((await me(f, `Bearer ${renewed.token}`)).status, 200);
   await assertRefused(t, await me(f, `Bearer ${first.token}`));

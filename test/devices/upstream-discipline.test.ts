@@ -171,8 +171,9 @@ test('the log of a registration round trip holds no client secret, access token,
   const deviceId = newDeviceId();
   const first = await f.register({ deviceId });
   t.is(first.status, 201);
-  const { deviceToken } = (await first.json()) as { deviceToken: string };
-  t.is((await f.register({ deviceId })).status, 200);
+  const { deviceToken, deviceSecret } = (await first.json()) as { deviceToken: string; deviceSecret: string };
+  t.is((await f.register({ deviceId, deviceSecret })).status, 200);
+  t.is((await f.register({ deviceId, deviceSecret: `${deviceSecret}x` })).status, 401);
   t.is((await f.call('/v1/device', { headers: { authorization: `Bearer ${deviceToken}` } })).status, 200);
   t.is((await f.call('/v1/device', { headers: { authorization: `Bearer ${deviceToken}x` } })).status, 401);
 
@@ -182,7 +183,7 @@ test('the log of a registration round trip holds no client secret, access token,
   const tokens = [...f.sim.state.tokens.keys()];
   t.is(secrets.length, 1);
   t.is(tokens.length, 1);
-  for (const secret of [...secrets, ...tokens, deviceToken, f.apps.demo.key]) t.false(text.includes(secret));
+  for (const secret of [...secrets, ...tokens, deviceToken, deviceSecret, f.apps.demo.key]) t.false(text.includes(secret));
   // The token's signature alone is not there either.
   t.false(text.includes(deviceToken.split('.')[2] ?? 'x'));
 });

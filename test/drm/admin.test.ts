@@ -54,7 +54,7 @@ test('revocation by user id and by app+fingerprint: 403 device_revoked; allow-li
 
   const revoked = await f.admin('POST', '/admin/drm/revocations', { device: { userId: firstUserId }, reason: 'reported stolen' });
   t.is(revoked.status, 201);
-  t.like(await revoked.json(), { appId: first.appId, fingerprint: first.fingerprint, userId: firstUserId, source: 'operator', reason: 'reported stolen', at: f.clock.now() });
+  t.like(await revoked.json(), { appId: first.appId, binding: first.binding, userId: firstUserId, source: 'operator', reason: 'reported stolen', at: f.clock.now() });
   const byApp = await f.admin('POST', '/admin/drm/revocations', { device: byDevice(second), reason: 'cloned' });
   t.is(byApp.status, 201);
   t.like(await byApp.json(), { userId: secondUserId, source: 'operator' });
@@ -90,7 +90,7 @@ test('revocation by user id and by app+fingerprint: 403 device_revoked; allow-li
   t.is((await renew(f, first)).status, 200, 'lifted: licenses again');
   t.deepEqual(await refusal(await f.admin('POST', '/admin/drm/revocations/lift', { device: { userId: firstUserId } })), [404, 'not_found']);
   t.deepEqual(await f.admin('GET', '/admin/drm/revocations').then((r) => r.json()), {
-    revoked: [{ appId: second.appId, fingerprint: second.fingerprint, userId: secondUserId, source: 'operator', reason: 'cloned', at: f.clock.now() }],
+    revoked: [{ appId: second.appId, binding: second.binding, userId: secondUserId, source: 'operator', reason: 'cloned', at: f.clock.now() }],
     allowed: [],
   });
 

@@ -136,7 +136,7 @@ export function postLicense(
 export function userIdOf(f: EntitlementFixture, device: Device): string {
   const users = f.passgate.services.drm.users;
   if (!users) throw new Error('the test config has a drm section');
-  return users.userIdOf({ appId: device.appId, fingerprint: device.fingerprint });
+  return users.userIdOf({ appId: device.appId, binding: device.binding });
 }
 
 /**

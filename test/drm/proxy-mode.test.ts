@@ -173,7 +173,7 @@ test('proxy: a device the license service reports revoked (7110) is refused, sta
   t.is(listed.status, 200);
   const { revoked: records } = (await listed.json()) as { revoked: Revocation[] };
   t.is(records.length, 1);
-  t.like(records[0], { appId: device.appId, fingerprint: device.fingerprint, userId, source: 'license_service' });
+  t.like(records[0], { appId: device.appId, binding: device.binding, userId, source: 'license_service' });
   t.regex(records[0]?.reason ?? '', /7110/);
 });
 
@@ -220,7 +220,7 @@ test('proxy: a challenge for another content id than the query (7012) is 400 inv
   t.is(sample(metrics, 'passgate_drm_license_decisions_total', 'system="widevine",mode="proxy",outcome="refuse",reason="invalid_challenge"'), 1);
 
   // The challenge was wrong, not the device: nothing is recorded and the right challenge gets its license.
-  t.is(await f.passgate.services.drm.revocations?.revocation({ appId: device.appId, fingerprint: device.fingerprint }), undefined);
+  t.is(await f.passgate.services.drm.revocations?.revocation({ appId: device.appId, binding: device.binding }), undefined);
   t.deepEqual(await (await f.admin('GET', '/admin/drm/revocations')).json(), { revoked: [], allowed: [] });
   const again = await postLicense(f, device, 'widevine', 'REF30', 'ref30-movie');
   t.is(again.status, 200);

@@ -206,8 +206,8 @@ test('widevine direct: a device the cloud reports revoked is refused, recorded (
   t.is((await f.calls('drm.widevine.license')).length, 1);
 
   const userId = userIdOf(f, device);
-  const record = await f.passgate.services.drm.revocations?.revocation({ appId: device.appId, fingerprint: device.fingerprint });
-  t.like(record, { appId: device.appId, fingerprint: device.fingerprint, userId, source: 'license_service', at: f.clock.now() });
+  const record = await f.passgate.services.drm.revocations?.revocation({ appId: device.appId, binding: device.binding });
+  t.like(record, { appId: device.appId, binding: device.binding, userId, source: 'license_service', at: f.clock.now() });
   t.regex(record?.reason ?? '', /DRM_DEVICE_CERTIFICATE_REVOKED/);
 
   // Another challenge without the marker: passgate refuses by itself.
@@ -244,7 +244,7 @@ test('widevine direct: a challenge for another content id than the query is 400 
   t.is(audit.length, 1, JSON.stringify(audit));
   t.like(audit[0], { outcome: 'refuse', reason: 'invalid_challenge', mode: 'widevine_direct', system: 'widevine', via: 'license', resource: 'REF30', contentId: 'ref30-movie', licenseServiceCode: 'INVALID_CONTENT_INFO', source: 'mvpd' });
   t.is(sample(await f.metrics(), 'passgate_drm_license_decisions_total', 'system="widevine",mode="widevine_direct",outcome="refuse",reason="invalid_challenge"'), 1);
-  t.is(await f.passgate.services.drm.revocations?.revocation({ appId: device.appId, fingerprint: device.fingerprint }), undefined, 'a wrong challenge revokes nothing');
+  t.is(await f.passgate.services.drm.revocations?.revocation({ appId: device.appId, binding: device.binding }), undefined, 'a wrong challenge revokes nothing');
 
   t.is((await postLicense(f, device, 'widevine', 'REF30', 'ref30-movie')).status, 200, 'the right challenge is licensed');
 });
@@ -270,7 +270,7 @@ test('widevine direct: a signing key the cloud does not know is 502 license_refu
   const audit = f.audit();
   t.is(audit.length, 1);
   t.like(audit[0], { outcome: 'refuse', reason: 'license_refused', mode: 'widevine_direct', licenseServiceCode: 'SIGNATURE_FAILED', source: 'mvpd' });
-  t.is(await f.passgate.services.drm.revocations?.revocation({ appId: device.appId, fingerprint: device.fingerprint }), undefined, 'a signature failure revokes nothing');
+  t.is(await f.passgate.services.drm.revocations?.revocation({ appId: device.appId, binding: device.binding }), undefined, 'a signature failure revokes nothing');
 });
 
 test('widevine direct: with the simulator closed the answer is 503 license_service_unavailable with Retry-After', async (t) => {

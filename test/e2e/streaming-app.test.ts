@@ -19,13 +19,20 @@ test('streaming app + viewer in Chromium: register → sign in on the second scr
   });
 
   // --- The app (TV): everything below is plain HTTP against passgate's /v1.
-  const registered = await fetch(`${f.url}/v1/devices`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', 'x-app-key': f.apps.demo.key },
-    body: JSON.stringify({ deviceId: newDeviceId(), deviceInfo: sampleDeviceInfo }),
-  });
+  const deviceId = newDeviceId();
+  const registerDevice = (deviceSecret?: string) =>
+    fetch(`${f.url}/v1/devices`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-app-key': f.apps.demo.key },
+      body: JSON.stringify({ deviceId, deviceInfo: sampleDeviceInfo, ...(deviceSecret ? { deviceSecret } : {}) }),
+    });
+  const registered = await registerDevice();
   t.is(registered.status, 201);
-  const { deviceToken } = (await registered.json()) as { deviceToken: string };
+  const { deviceSecret } = (await registered.json()) as { deviceSecret: string };
+  // The app keeps the secret and renews its binding with it (SPEC §2).
+  const renewed = await registerDevice(deviceSecret);
+  t.is(renewed.status, 200);
+  const { deviceToken } = (await renewed.json()) as { deviceToken: string };
   const api = async (method: 'GET' | 'POST', path: string, body?: unknown) => {
     const response = await fetch(`${f.url}${path}`, {
       method,

@@ -21,15 +21,15 @@ test('authorize: a Permit answers the media token and writes a Permit record tha
   // The simulator's authZ TTL is 1 h.
   t.is(Date.parse(body.notAfter), requested + 3600_000);
 
-  const permit = await f.passgate.services.entitlement.livePermit(device.appId, device.fingerprint, 'REF30');
-  t.like(permit, { appId: device.appId, fingerprint: device.fingerprint, resource: 'REF30', mvpd: 'Cablevision', source: 'mvpd', notAfter: requested + 3600_000 });
+  const permit = await f.passgate.services.entitlement.livePermit(device.appId, device.binding, 'REF30');
+  t.like(permit, { appId: device.appId, binding: device.binding, resource: 'REF30', mvpd: 'Cablevision', source: 'mvpd', notAfter: requested + 3600_000 });
   t.false(JSON.stringify(permit).includes(body.mediaToken), 'the media token is never stored');
-  t.is(await f.passgate.services.entitlement.livePermit(device.appId, device.fingerprint, 'PREMIUM'), undefined);
+  t.is(await f.passgate.services.entitlement.livePermit(device.appId, device.binding, 'PREMIUM'), undefined);
 
   f.clock.advance(3600_000 - 1);
-  t.truthy(await f.passgate.services.entitlement.livePermit(device.appId, device.fingerprint, 'REF30'));
+  t.truthy(await f.passgate.services.entitlement.livePermit(device.appId, device.binding, 'REF30'));
   f.clock.advance(1);
-  t.is(await f.passgate.services.entitlement.livePermit(device.appId, device.fingerprint, 'REF30'), undefined);
+  t.is(await f.passgate.services.entitlement.livePermit(device.appId, device.binding, 'REF30'), undefined);
 
   const metrics = await (await fetch(f.passgate.metricsUrl)).text();
   t.regex(metrics, /passgate_permits_written_total 1/);
@@ -67,7 +67,7 @@ test('authorize: a Deny is 403 authorization_denied with the upstream reason, an
   t.is(problem.code, 'authorization_denied');
   t.like(problem.upstream, { code: 'authorization_denied_by_mvpd', action: 'none', details: 'Your subscription package does not include the "PREMIUM" channel' });
   t.truthy(problem.upstream?.message);
-  t.is(await f.passgate.services.entitlement.livePermit(device.appId, device.fingerprint, 'PREMIUM'), undefined);
+  t.is(await f.passgate.services.entitlement.livePermit(device.appId, device.binding, 'PREMIUM'), undefined);
   // Still signed in: no logout call, the profile is there, and the next title plays.
   t.is((await f.calls('logout')).length, 0);
   t.is(upstreamProfiles(f, device).length, 1);
@@ -93,7 +93,7 @@ test('authorize without a profile is 403 authentication_required and writes noth
   const response = await f.post(device, '/v1/authorize', { resource: 'REF30' });
   t.is(response.status, 403);
   t.is(((await response.json()) as ProblemBody).code, 'authentication_required');
-  t.is(await f.passgate.services.entitlement.livePermit(device.appId, device.fingerprint, 'REF30'), undefined);
+  t.is(await f.passgate.services.entitlement.livePermit(device.appId, device.binding, 'REF30'), undefined);
 });
 
 test('authorize: after a Permit the profile is read again from the upstream, so attributes an MVPD updated show (checklist: authentication "re-read after authorization")', async (t) => {

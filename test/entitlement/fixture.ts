@@ -2,7 +2,7 @@ import type { ExecutionContext } from 'ava';
 import { ManualClock } from '../../src/infra/clock.js';
 import type { SimRulesInput } from '../../src/sim/rules.js';
 import type { SimLogEntry } from '../../src/sim/state.js';
-import { withPassgate, type PassgateFixture, type WithPassgateOptions } from '../helpers/with-passgate.js';
+import { newDeviceId, withPassgate, type PassgateFixture, type WithPassgateOptions } from '../helpers/with-passgate.js';
 
 /** The problem+json body passgate answers with. */
 export interface ProblemBody {
@@ -16,9 +16,14 @@ export interface ProblemBody {
 export interface Device {
   token: string;
   appId: string;
-  /** The base64 identifier (what the simulator keys profiles by). */
+  /** passgate's id of the device binding (what permits, sessions and revocations are keyed by). */
+  binding: string;
+  /** The base64 identifier (what the simulator keys profiles by, with the client id). */
   fingerprint: string;
   clientId: string;
+  deviceId: string;
+  /** The binding's secret, as POST /v1/devices returned it (apps keep it to renew). */
+  deviceSecret: string;
 }
 
 export interface EntitlementFixture extends PassgateFixture {
@@ -62,12 +67,21 @@ export async function withEntitlement(
     clock,
     post,
     async device() {
-      const response = await f.register();
+      const deviceId = newDeviceId();
+      const response = await f.register({ deviceId });
       if (response.status !== 201) throw new Error(`POST /v1/devices answered ${response.status}: ${await response.text()}`);
-      const body = (await response.json()) as { deviceToken: string; device: { app: string; fingerprint: string } };
-      const record = await f.passgate.services.pass.registry.get(body.device.app, body.device.fingerprint);
+      const body = (await response.json()) as { deviceToken: string; deviceSecret: string; device: { app: string; binding: string; fingerprint: string } };
+      const record = await f.passgate.services.pass.registry.get(body.device.app, body.device.binding);
       if (!record) throw new Error('the registered device has no DCR record');
-      return { token: body.deviceToken, appId: body.device.app, fingerprint: body.device.fingerprint, clientId: record.clientId };
+      return {
+        token: body.deviceToken,
+        appId: body.device.app,
+        binding: body.device.binding,
+        fingerprint: body.device.fingerprint,
+        clientId: record.clientId,
+        deviceId,
+        deviceSecret: body.deviceSecret,
+      };
     },
     signIn(device, mvpd = 'Cablevision') {
       const now = f.sim.state.now();

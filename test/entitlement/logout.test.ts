@@ -6,7 +6,7 @@ test('logout: upstream logout with redirectUrl, permits purged, profile gone ups
   const device = await f.device();
   f.signIn(device);
   t.is((await f.post(device, '/v1/authorize', { resource: 'REF30' })).status, 200);
-  t.truthy(await f.passgate.services.entitlement.livePermit(device.appId, device.fingerprint, 'REF30'));
+  t.truthy(await f.passgate.services.entitlement.livePermit(device.appId, device.binding, 'REF30'));
 
   const response = await f.post(device, '/v1/logout', {});
   t.is(response.status, 200);
@@ -18,7 +18,7 @@ test('logout: upstream logout with redirectUrl, permits purged, profile gone ups
   t.is(calls.length, 1);
   t.true(calls[0]?.path.endsWith('/logout/Cablevision'));
   t.is(calls[0]?.query.redirectUrl, `${f.url}/activate/done`);
-  t.is(await f.passgate.services.entitlement.livePermit(device.appId, device.fingerprint, 'REF30'), undefined);
+  t.is(await f.passgate.services.entitlement.livePermit(device.appId, device.binding, 'REF30'), undefined);
   t.is(upstreamProfiles(f, device).length, 0);
 
   // Signed out: playback needs a new sign-in.

@@ -21,7 +21,7 @@ async function permits(t: ExecutionContext, l1Ms = 1_000) {
   return { clock, store, records };
 }
 
-const fields = (requestedAt: number) => ({ appId: 'demo', fingerprint: 'fp', resource: 'REF30', mvpd: 'Cablevision', source: 'mvpd', requestedAt });
+const fields = (requestedAt: number) => ({ appId: 'demo', binding: 'fp', resource: 'REF30', mvpd: 'Cablevision', source: 'mvpd', requestedAt });
 
 test('permitState: live only inside [notBefore, notAfter), after the last logout and after the last Deny', (t) => {
   const permit: Permit = { ...fields(1_000), notBefore: 2_000, notAfter: 5_000 };

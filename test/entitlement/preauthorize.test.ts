@@ -18,7 +18,7 @@ test('preauthorize: 12 resources go upstream in 3 calls of at most 5 (checklist:
   t.true(body.decisions.every((d) => d.authorized));
   t.is((await f.calls('decisions.preauthorize')).length, 3);
   // Preauthorize is never used for playback: no Permit record.
-  t.is(await f.passgate.services.entitlement.livePermit(device.appId, device.fingerprint, 'CH1'), undefined);
+  t.is(await f.passgate.services.entitlement.livePermit(device.appId, device.binding, 'CH1'), undefined);
 });
 
 test('preauthorize: permits are cached per device (no upstream call), denies are asked again, and the cache expires with the clock', async (t) => {

@@ -63,7 +63,7 @@ export interface PassgateFixture {
   url: string;
   call(path: string, init?: RequestInit): Promise<Response>;
   /** POST /v1/devices as the `demo` app (or `appKey`), JSON body. */
-  register(body?: { deviceId?: string; deviceInfo?: unknown }, headers?: Record<string, string>): Promise<Response>;
+  register(body?: { deviceId?: string; deviceInfo?: unknown; deviceSecret?: string }, headers?: Record<string, string>): Promise<Response>;
   simLog(): Promise<SimLogEntry[]>;
   simConfig(rules: Record<string, unknown>): Promise<void>;
 }
@@ -147,7 +147,11 @@ export async function withPassgate(t: ExecutionContext, options: WithPassgateOpt
       call('/v1/devices', {
         method: 'POST',
         headers: { 'content-type': 'application/json', 'x-app-key': apps.demo.key, ...headers },
-        body: JSON.stringify({ deviceId: body.deviceId ?? newDeviceId(), deviceInfo: body.deviceInfo ?? sampleDeviceInfo }),
+        body: JSON.stringify({
+          deviceId: body.deviceId ?? newDeviceId(),
+          deviceInfo: body.deviceInfo ?? sampleDeviceInfo,
+          ...(body.deviceSecret === undefined ? {} : { deviceSecret: body.deviceSecret }),
+        }),
       }),
     simLog: async () => (await (await fetch(`${simUrl}/sim/log`)).json()) as SimLogEntry[],
     simConfig: async (rules) => {

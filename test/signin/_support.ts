@@ -25,6 +25,9 @@ export function signinFixture(t: ExecutionContext, clock: ManualClock, options: 
 
 export interface Device {
   token: string;
+  /** passgate's binding id (keys of sessions, profiles, the chosen MVPD). */
+  binding: string;
+  /** The upstream identifier (what the simulator keys profiles by, with the client id). */
   fingerprint: string;
   headers: Record<string, string>;
 }
@@ -32,8 +35,8 @@ export interface Device {
 export async function registerDevice(f: PassgateFixture): Promise<Device> {
   const response = await f.register({ deviceId: newDeviceId() });
   if (response.status !== 201) throw new Error(`register answered ${response.status}: ${await response.text()}`);
-  const body = (await response.json()) as { deviceToken: string; device: { fingerprint: string } };
-  return { token: body.deviceToken, fingerprint: body.device.fingerprint, headers: { authorization: `Bearer ${body.deviceToken}` } };
+  const body = (await response.json()) as { deviceToken: string; device: { binding: string; fingerprint: string } };
+  return { token: body.deviceToken, binding: body.device.binding, fingerprint: body.device.fingerprint, headers: { authorization: `Bearer ${body.deviceToken}` } };
 }
 
 export const getJson = async (f: PassgateFixture, device: Device, path: string, init: RequestInit = {}) => {

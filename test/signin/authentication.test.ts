@@ -52,7 +52,7 @@ test('POST /v1/authentication with an MVPD: 201, sign in at the MVPD page, the l
   const current = await getJson(f, device, '/v1/profile');
   t.is((current.body.profile as { mvpd: string }).mvpd, 'Cablevision');
   // The chosen MVPD is persisted for the device.
-  t.deepEqual(await f.passgate.services.signin.chosenMvpd('demo', device.fingerprint), { id: 'Cablevision', displayName: 'Cablevision' });
+  t.deepEqual(await f.passgate.services.signin.chosenMvpd('demo', device.binding), { id: 'Cablevision', displayName: 'Cablevision' });
 });
 
 test('POST /v1/authentication without an MVPD: 201 and a resume session upstream (no mvpd sent)', async (t) => {
@@ -69,7 +69,7 @@ test('POST /v1/authentication without an MVPD: 201 and a resume session upstream
 
   // The second screen resumes the session with the MVPD, the viewer signs in, the TV's long-poll learns it.
   const code = started.body.code as string;
-  const record = await f.passgate.services.pass.registry.get('demo', device.fingerprint);
+  const record = await f.passgate.services.pass.registry.get('demo', device.binding);
   if (!record) throw new Error('device not registered');
   const resumed = await f.passgate.services.pass.pass.resumeSession({ device: record, client: { ip: '127.0.0.1' } }, code, { mvpd: 'Cablevision' });
   t.is(resumed.actionName, 'authenticate');

@@ -31,8 +31,8 @@ test('bad input on every signin route is a 4xx problem, never a 5xx', async (t) 
   const unknown = await startAuthentication(f, device, { mvpd: 'NoSuchMvpd' });
   await expect('unknown mvpd', Promise.resolve(unknown), 400, 'unknown_mvpd');
   t.is((unknown.body.upstream as { code: string }).code, 'invalid_parameter_mvpd');
-  await expect('no device token', getJson(f, { token: '', fingerprint: '', headers: {} }, '/v1/mvpds'), 401, 'invalid_device_token');
-  await expect('no device token (profile)', getJson(f, { token: '', fingerprint: '', headers: {} }, '/v1/profile'), 401, 'invalid_device_token');
+  await expect('no device token', getJson(f, { token: '', binding: '', fingerprint: '', headers: {} }, '/v1/mvpds'), 401, 'invalid_device_token');
+  await expect('no device token (profile)', getJson(f, { token: '', binding: '', fingerprint: '', headers: {} }, '/v1/profile'), 401, 'invalid_device_token');
   // The code still works for its owner.
   t.deepEqual((await getJson(f, device, `/v1/authentication/${code}`)).body, { status: 'pending' });
 });

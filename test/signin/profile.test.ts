@@ -5,7 +5,7 @@ import { getJson, registerDevice, signinFixture, type Device } from './_support.
 
 /** A profile saved straight into the simulator for the passgate device (as if its viewer had signed in). */
 async function giveProfile(f: PassgateFixture, device: Device, mvpd: string, validForMs: number, userId: string) {
-  const record = await f.passgate.services.pass.registry.get('demo', device.fingerprint);
+  const record = await f.passgate.services.pass.registry.get('demo', device.binding);
   if (!record) throw new Error('device not registered');
   const now = f.sim.state.now();
   f.sim.state.saveProfile({
@@ -32,7 +32,7 @@ test('GET /v1/profile: several profiles → the longest notAfter wins, all liste
   const none = await getJson(f, device, '/v1/profile');
   t.deepEqual(none.body, { profile: null, profiles: [] });
 
-  await f.passgate.services.signin.forgetDevice('demo', device.fingerprint);
+  await f.passgate.services.signin.forgetDevice('demo', device.binding);
   await giveProfile(f, device, 'Cablevision', 3600_000, 'short');
   await giveProfile(f, device, 'AdobePass_TEST', 48 * 3600_000, 'long');
   const calls = await profileCalls(f);
