@@ -10,6 +10,12 @@ export interface RedisServer {
   readonly url: string;
   readonly port: number;
   stop(): Promise<void>;
+  /** SIGSTOP: the process freezes; the kernel still accepts connections and buffers what is sent. */
+  freeze(): void;
+  /** SIGCONT after freeze(). */
+  thaw(): void;
+  /** SIGKILL (no goodbye to the clients, as a crash); resolves once the process is gone. */
+  crash(): Promise<void>;
 }
 
 const INSTALL_HINT = 'redis-server is required by the tests: apt-get install -y redis-server';
@@ -97,7 +103,19 @@ export async function startRedisServer(options: { port?: number } = {}): Promise
       port,
       async stop() {
         unwatch();
+        if (child.signalCode === null && child.exitCode === null) child.kill('SIGCONT'); // a frozen server cannot handle SIGTERM
         await kill(child);
+        await rm(dir, { recursive: true, force: true });
+      },
+      freeze: () => void child.kill('SIGSTOP'),
+      thaw: () => void child.kill('SIGCONT'),
+      async crash() {
+        unwatch();
+        if (child.exitCode === null && child.signalCode === null) {
+          const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+          child.kill('SIGKILL');
+          await exited;
+        }
         await rm(dir, { recursive: true, force: true });
       },
     };
