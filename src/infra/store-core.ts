@@ -191,10 +191,11 @@ export function checkKeyPrefix(keyPrefix: string): string {
 export const keyvOptions = { throwOnErrors: true } as const;
 
 /** Every Keyv gets an 'error' listener: no listener means an adapter error becomes an uncaught exception. */
-export function logKeyvErrors(keyv: Keyv<unknown>, logger: Logger, namespace: string): void {
+export function logKeyvErrors(keyv: Keyv<unknown>, logger: Logger, namespace: string, isOutage: (err: unknown) => boolean = () => false): void {
   keyv.on('error', (err: unknown) => {
-    // An outage is an expected condition: the caller turns it into a 503 and logs it once (storeCall).
-    if (err instanceof StoreUnavailableError) return;
+    // An outage is an expected condition: the operation rejects, and its caller turns that into a
+    // 503 and logs it once, without a stack (storeCall). The adapter's own copy is not logged.
+    if (err instanceof StoreUnavailableError || isOutage(err)) return;
     logger.error({ err, namespace }, 'store operation failed');
   });
 }

@@ -145,7 +145,7 @@ export async function createEmbeddedStore(opts: StoreOptions): Promise<Store> {
       // Keyv prefixes keys itself (`<ns>:<key>`) and sets adapter.namespace for clear().
       // keyv pitfall: a key that already starts with `<ns>:` is not prefixed again.
       const keyv = new Keyv<T>({ store: withDeadlines(adapter, deadline, name), namespace: ns, ...keyvOptions });
-      logKeyvErrors(keyv as Keyv<unknown>, logger, ns);
+      logKeyvErrors(keyv as Keyv<unknown>, logger, ns, isSqliteOutage);
       // The adapter's own connect promise would be an unhandled rejection if the file broke
       // before the first operation; this query gives it a handler (the error is still emitted).
       adapter.query('SELECT 1').catch(() => undefined);

@@ -44,9 +44,13 @@ const CONNECTION_ERRORS = new Set([
   'AbortError',
 ]);
 
-/** True for a node-redis error that says the connection (not the command) failed. */
+/**
+ * True for an error that says the connection (not the command) failed: node-redis's own, or the
+ * socket's system error (ECONNRESET, EPIPE…) that node-redis rejects the commands in flight with.
+ */
 export function isRedisOutage(err: unknown): boolean {
-  return err instanceof Error && CONNECTION_ERRORS.has(err.constructor.name);
+  if (!(err instanceof Error)) return false;
+  return CONNECTION_ERRORS.has(err.constructor.name) || typeof (err as NodeJS.ErrnoException).syscall === 'string';
 }
 
 export class RedisLink {

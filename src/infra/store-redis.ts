@@ -112,7 +112,7 @@ export async function createRedisStore(redisUrl: string, opts: StoreOptions): Pr
       // undefined/false, which Keyv would pass on as "absent".
       const adapter = new KeyvRedis<T>(borrowed, { namespace: ns, keyPrefixSeparator: ':', ...keyvOptions });
       const keyv = new Keyv<T>({ store: withDeadlines(adapter, deadline, name), namespace: ns, useKeyPrefix: false, ...keyvOptions });
-      logKeyvErrors(keyv as Keyv<unknown>, logger, ns);
+      logKeyvErrors(keyv as Keyv<unknown>, logger, ns, isRedisOutage);
       namespaces.set(ns, keyv as Keyv<unknown>);
       return keyv;
     },

@@ -48,14 +48,19 @@ export function freshPrefix(): string {
  * Starts `redis-server` with persistence off on `port` (default: a free one); resolves once it
  * answers PING.
  */
-export async function startRedisServer(options: { port?: number } = {}): Promise<RedisServer> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'passgate-redis-'));
+export async function startRedisServer(options: { port?: number; dir?: string; durable?: boolean } = {}): Promise<RedisServer> {
+  // A caller's `dir` survives the server (a restart on it reads the data back); ours is removed.
+  const ownDir = options.dir === undefined;
+  const dir = options.dir ?? (await mkdtemp(path.join(os.tmpdir(), 'passgate-redis-')));
+  // durable: every write fsynced to the AOF before the reply, so even SIGKILL loses nothing.
+  const persistence = options.durable ? ['--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no'];
+  const removeDir = async () => (ownDir ? rm(dir, { recursive: true, force: true }) : undefined);
   let lastError: unknown;
   for (let attempt = 0; attempt < (options.port ? 1 : 3); attempt++) {
     const port = options.port ?? (await freePort());
     const child = spawn(
       'redis-server',
-      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
+      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', ...persistence, '--dir', dir],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     let output = '';
@@ -75,7 +80,7 @@ export async function startRedisServer(options: { port?: number } = {}): Promise
     // worker), take the server down with it, then let the signal do what it would have done.
     const killOnExit = () => {
       child.kill('SIGKILL');
-      rmSync(dir, { recursive: true, force: true });
+      if (ownDir) rmSync(dir, { recursive: true, force: true });
     };
     const killOnSignal = (signal: NodeJS.Signals) => {
       killOnExit();
@@ -105,7 +110,7 @@ export async function startRedisServer(options: { port?: number } = {}): Promise
         unwatch();
         if (child.signalCode === null && child.exitCode === null) child.kill('SIGCONT'); // a frozen server cannot handle SIGTERM
         await kill(child);
-        await rm(dir, { recursive: true, force: true });
+        await removeDir();
       },
       freeze: () => void child.kill('SIGSTOP'),
       thaw: () => void child.kill('SIGCONT'),
@@ -116,11 +121,11 @@ export async function startRedisServer(options: { port?: number } = {}): Promise
           child.kill('SIGKILL');
           await exited;
         }
-        await rm(dir, { recursive: true, force: true });
+        await removeDir();
       },
     };
   }
-  await rm(dir, { recursive: true, force: true });
+  await removeDir();
   throw new Error(`could not start redis-server: ${String(lastError)}`);
 }
 
