@@ -58,6 +58,7 @@ Environment (serve, config check):
   PASSGATE_LOG_SAMPLE_INTERVAL_MS   repeated identical warn/error lines: one per interval, counted (default 10000; 0 = all)
   PASSGATE_CONFIG        YAML file: service provider, upstreams, apps (default: bundled config/example.yaml)
   REDIS_URL              redis[s]://… shared store for many replicas (absent: embedded store)
+  PASSGATE_STORE_TIMEOUT_MS  deadline of every store command and connect (default 2000; 100–30000)
   PASS_BASE_URL, DRM_BASE_URL, ADAPTER_BASE_URL   override the file's upstream base URLs
 `;
 

@@ -72,7 +72,7 @@ export async function startPassgate(config: Config, overrides: PassgateOverrides
   const ownStore = overrides.store === undefined;
   const store =
     overrides.store ??
-    (await createStore({ dataDir: config.dataDir, logger: logger.child({ component: 'store' }), ...(config.redisUrl ? { redisUrl: config.redisUrl.reveal() } : {}) }));
+    (await createStore({ dataDir: config.dataDir, timeoutMs: config.store.timeoutMs, logger: logger.child({ component: 'store' }), ...(config.redisUrl ? { redisUrl: config.redisUrl.reveal() } : {}) }));
 
   let pass: PassServices | undefined;
   let shuttingDown = false;

@@ -92,6 +92,7 @@ export function loadConfig(env: Env): Config {
     logSampleIntervalMs: s.PASSGATE_LOG_SAMPLE_INTERVAL_MS,
     dataDir: resolve(s.PASSGATE_DATA_DIR),
     ...(s.REDIS_URL ? { redisUrl: new Secret(s.REDIS_URL, maskUrlPassword(s.REDIS_URL)) } : {}),
+    store: { timeoutMs: s.PASSGATE_STORE_TIMEOUT_MS },
     configFile,
     serviceProvider: file.service_provider,
     upstreams,

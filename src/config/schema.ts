@@ -41,6 +41,14 @@ export const envSchema = z.object({
     .default(10_000),
   PASSGATE_CONFIG: z.string().min(1).optional(),
   REDIS_URL: z.url({ protocol: /^rediss?$/, error: 'expected a redis:// or rediss:// URL' }).optional(),
+  /** Deadline of every store command and (re)connect attempt: a frozen store is a 503 within it. */
+  PASSGATE_STORE_TIMEOUT_MS: z
+    .string()
+    .regex(/^\d{1,6}$/, { error: 'expected milliseconds from 100 to 30000' })
+    .transform(Number)
+    .refine((n) => n >= 100 && n <= 30_000, { error: 'expected milliseconds from 100 to 30000' })
+    .optional()
+    .transform((n) => n ?? 2_000),
   /** The keyring: `kid:base64(32 bytes)[,kid:…]`, first = active (src/infra/keyring.ts). */
   PASSGATE_KEYS: z.string().min(1).optional(),
   /** A mounted file holding the keyring text instead of the variable. */
@@ -217,6 +225,8 @@ export interface Config {
   dataDir: string;
   /** Absent ⇒ embedded store. */
   redisUrl?: Secret;
+  /** PASSGATE_STORE_TIMEOUT_MS: every store command and connect attempt answers (or fails) within it. */
+  store: { timeoutMs: number };
   /** Absolute path of the YAML file that was loaded. */
   configFile: string;
   serviceProvider: string;

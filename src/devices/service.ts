@@ -1,5 +1,6 @@
 import type { AppConfig, Config } from '../config/schema.js';
 import type { ClientAddress } from '../http/client-address.js';
+import { storeCall } from '../http/store-call.js';
 import { Problem } from '../http/problem.js';
 import type { Clock } from '../infra/clock.js';
 import type { Logger } from '../infra/logger.js';
@@ -78,12 +79,7 @@ export function createDeviceService(deps: DeviceServiceDeps) {
 
   /** Store failures are a 503 store_unavailable, never "absent" (or a 500). */
   async function fromStore<T>(what: string, fn: () => Promise<T>): Promise<T> {
-    try {
-      return await fn();
-    } catch (err) {
-      logger.error({ err, what }, 'devices: store operation failed');
-      throw new Problem('store_unavailable', 'The store could not be reached; retry shortly.');
-    }
+    return storeCall(`devices: ${what}`, logger, fn);
   }
 
   async function generationOf(appId: string, binding: string): Promise<number> {

@@ -2,6 +2,7 @@ import type { Config } from '../config/schema.js';
 import type { AuthenticatedDevice } from '../devices/service.js';
 import type { ClientAddress } from '../http/client-address.js';
 import { Problem, type UpstreamErrorInfo } from '../http/problem.js';
+import { logStoreFailure, storeUnavailable } from '../http/store-call.js';
 import type { Clock } from '../infra/clock.js';
 import type { Logger } from '../infra/logger.js';
 import { Singleflight } from '../infra/singleflight.js';
@@ -263,9 +264,9 @@ export class EntitlementService {
     try {
       permit = await this.deps.permits.write(fields);
     } catch (error) {
-      this.deps.logger.error({ err: error }, 'authorize: the Permit record could not be written');
+      logStoreFailure(this.deps.logger, error, 'authorize: write the Permit record');
       // No Permit record, no playback: the gate would refuse the license anyway.
-      throw new Problem('store_unavailable', 'The Permit could not be recorded; retry shortly.');
+      throw storeUnavailable('The Permit could not be recorded; retry shortly.');
     }
     if (permit) this.deps.metrics.permitsWritten.inc();
     return permit;

@@ -55,7 +55,7 @@ export function buildApp(deps: AppDeps): Koa<AppState> {
   root.get('/', (ctx) => {
     ctx.body = { name: 'passgate', version: deps.version };
   });
-  healthRoutes(root, { store: deps.store, ...(deps.isShuttingDown ? { isShuttingDown: deps.isShuttingDown } : {}) });
+  healthRoutes(root, { store: deps.store, storeTimeoutMs: deps.config.store.timeoutMs, ...(deps.isShuttingDown ? { isShuttingDown: deps.isShuttingDown } : {}) });
   // SPEC §11: the API reference, serialised once (it depends only on the code and the version).
   const openApi = JSON.stringify(buildOpenApiDocument(deps.version));
   root.get('/openapi.json', (ctx) => {

@@ -4,12 +4,14 @@ import type { AppState } from './context.js';
 import { Problem } from './problem.js';
 
 /** A probe must answer before the kubelet's timeout (1 s by default) gives up on it. */
-const pingTimeoutMs = 900;
+const probeBoundMs = 900;
 
 export interface HealthDeps {
   store: Pick<Store, 'ping' | 'kind'>;
   /** True once graceful shutdown began: readiness fails so no new traffic is routed here. */
   isShuttingDown?: () => boolean;
+  /** PASSGATE_STORE_TIMEOUT_MS: the ping waits min(this, 900 ms), never longer than a store call may. */
+  storeTimeoutMs?: number;
 }
 
 /**
@@ -18,6 +20,7 @@ export interface HealthDeps {
  * Kubernetes restart or unroute every replica.
  */
 export function healthRoutes(router: Router<AppState>, deps: HealthDeps): void {
+  const pingTimeoutMs = Math.min(deps.storeTimeoutMs ?? probeBoundMs, probeBoundMs);
   router.get('/livez', (ctx) => {
     ctx.set('Cache-Control', 'no-store');
     ctx.body = { status: 'ok' };

@@ -121,6 +121,11 @@ export interface StoreOptions {
   keyPrefix?: string;
   /** Bound on connecting to Redis at start-up (default 5000 ms). */
   connectTimeoutMs?: number;
+  /**
+   * PASSGATE_STORE_TIMEOUT_MS: deadline of every store operation, of each Redis (re)connect attempt
+   * and of a SQLite lock wait (default 2000 ms). Past it the operation rejects with a StoreTimeoutError.
+   */
+  timeoutMs?: number;
   /** How often the embedded store deletes expired rows (default 60 s). */
   purgeIntervalMs?: number;
 }
@@ -133,6 +138,17 @@ export class StoreUnavailableError extends Error {
     this.name = 'StoreUnavailableError';
   }
 }
+
+/** A store operation that got no answer within the store's deadline (PASSGATE_STORE_TIMEOUT_MS). */
+export class StoreTimeoutError extends StoreUnavailableError {
+  constructor(what: string, ms: number) {
+    super(`${what}: no answer from the store within ${ms} ms`);
+    this.name = 'StoreTimeoutError';
+  }
+}
+
+/** The default of StoreOptions.timeoutMs (and PASSGATE_STORE_TIMEOUT_MS). */
+export const DEFAULT_STORE_TIMEOUT_MS = 2000;
 
 // Lower-case, digits, '.', '-': '_' and '%' are LIKE wildcards and LIKE is case-insensitive in
 // SQLite (the embedded clear() is `DELETE … WHERE key LIKE '<ns>:%'`), and ':' is the separator.
@@ -175,8 +191,11 @@ export function checkKeyPrefix(keyPrefix: string): string {
 export const keyvOptions = { throwOnErrors: true } as const;
 
 /** Every Keyv gets an 'error' listener: no listener means an adapter error becomes an uncaught exception. */
-export function logKeyvErrors(keyv: Keyv<unknown>, logger: Logger, namespace: string): void {
+export function logKeyvErrors(keyv: Keyv<unknown>, logger: Logger, namespace: string, isOutage: (err: unknown) => boolean = () => false): void {
   keyv.on('error', (err: unknown) => {
+    // An outage is an expected condition: the operation rejects, and its caller turns that into a
+    // 503 and logs it once, without a stack (storeCall). The adapter's own copy is not logged.
+    if (err instanceof StoreUnavailableError || isOutage(err)) return;
     logger.error({ err, namespace }, 'store operation failed');
   });
 }

@@ -4,6 +4,7 @@ import { Keyv } from 'keyv';
 import KeyvSqlite from '@keyv/sqlite';
 import sqlite3 from 'sqlite3';
 import {
+  DEFAULT_STORE_TIMEOUT_MS,
   describeError,
   keyvOptions,
   logKeyvErrors,
@@ -14,6 +15,7 @@ import {
 } from './store-core.js';
 import { createPrivateFile, ensurePrivateDataDir, tightenDataFiles } from './data-files.js';
 import { localChannels } from './store-channels.js';
+import { storeDeadline, withDeadlines } from './store-deadline.js';
 import { embeddedPrimitives, PRIMITIVES_DDL, PRIMITIVES_PURGE, type Sql } from './store-embedded-primitives.js';
 import { acquireWriteQueue, queueAdapterWrites } from './store-embedded-writes.js';
 
@@ -22,7 +24,9 @@ export const EMBEDDED_FILE = 'passgate.sqlite';
 const EMBEDDED_FILES = [EMBEDDED_FILE, `${EMBEDDED_FILE}-wal`, `${EMBEDDED_FILE}-shm`, `${EMBEDDED_FILE}-journal`];
 /** @keyv/sqlite's default table; every namespace shares it (keys are `<namespace>:<key>`). */
 const TABLE = 'keyv';
-const BUSY_TIMEOUT_MS = 5000;
+/** SQLite errors that mean "the file cannot be used now" (another process holds the lock, I/O): a 503, not a bug. */
+const OUTAGE_CODES = new Set(['SQLITE_BUSY', 'SQLITE_LOCKED', 'SQLITE_IOERR', 'SQLITE_CANTOPEN', 'SQLITE_FULL']);
+const isSqliteOutage = (err: unknown) => OUTAGE_CODES.has(String((err as { code?: unknown } | null)?.code));
 const DEFAULT_PURGE_INTERVAL_MS = 60_000;
 
 /**
@@ -42,9 +46,15 @@ const DEFAULT_PURGE_INTERVAL_MS = 60_000;
  * also keeps a primitive's transaction from swallowing another write.
  *
  * Store.channels are in-process (store-channels.ts localChannels): this store serves one process.
+ *
+ * Deadlines: SQLite's busy timeout, the write queue's wait bound and a deadline on every operation
+ * (store-deadline.ts) are all `timeoutMs` (PASSGATE_STORE_TIMEOUT_MS), so a database locked by
+ * another process is a StoreUnavailableError within it, never a request that waits for the lock.
  */
 export async function createEmbeddedStore(opts: StoreOptions): Promise<Store> {
   const { logger, keyPrefix } = opts;
+  const busyTimeoutMs = opts.timeoutMs ?? DEFAULT_STORE_TIMEOUT_MS;
+  const deadline = storeDeadline({ ms: busyTimeoutMs, isOutage: isSqliteOutage });
   const dataDir = path.resolve(opts.dataDir);
   const file = path.join(dataDir, EMBEDDED_FILE);
   const unusable = (what: string, err: unknown) =>
@@ -75,12 +85,12 @@ export async function createEmbeddedStore(opts: StoreOptions): Promise<Store> {
   } catch (err) {
     throw unusable(`resolve the data directory ${dataDir}`, err);
   }
-  const writeQueue = acquireWriteQueue(canonicalFile, BUSY_TIMEOUT_MS);
+  const writeQueue = acquireWriteQueue(canonicalFile, busyTimeoutMs);
   const writes = writeQueue.queue;
 
   let db: sqlite3.Database | undefined;
   try {
-    const opened = await openDatabase(file);
+    const opened = await openDatabase(file, busyTimeoutMs);
     db = opened;
     await writes.run(async () => {
       await run(opened, 'PRAGMA journal_mode = WAL');
@@ -107,42 +117,46 @@ export async function createEmbeddedStore(opts: StoreOptions): Promise<Store> {
   };
 
   const purgeExpired = (): Promise<number> =>
-    sql.exclusive(async () => {
-      // keyv stores `{"value":…,"expires":<epoch ms>}` and compares `expires` with Date.now()
-      // (keyv src isDataExpired), so the purge uses the same clock. CASE guards json_extract
-      // against a row that is not JSON (it would raise "malformed JSON"). Lease and bucket rows
-      // carry a wall-clock `gc_at` of their own.
-      const now = Date.now();
-      let removed = await run(
-        conn,
-        `DELETE FROM ${TABLE} WHERE CASE WHEN json_valid(value) THEN json_extract(value, '$.expires') END < ?`,
-        now,
-      );
-      for (const statement of PRIMITIVES_PURGE) removed += await run(conn, statement, now);
-      if (removed > 0) logger.debug({ removed }, 'store: purged expired rows');
-      return removed;
-    });
+    deadline('purge expired rows', () =>
+      sql.exclusive(async () => {
+        // keyv stores `{"value":…,"expires":<epoch ms>}` and compares `expires` with Date.now()
+        // (keyv src isDataExpired), so the purge uses the same clock. CASE guards json_extract
+        // against a row that is not JSON (it would raise "malformed JSON"). Lease and bucket rows
+        // carry a wall-clock `gc_at` of their own.
+        const now = Date.now();
+        let removed = await run(
+          conn,
+          `DELETE FROM ${TABLE} WHERE CASE WHEN json_valid(value) THEN json_extract(value, '$.expires') END < ?`,
+          now,
+        );
+        for (const statement of PRIMITIVES_PURGE) removed += await run(conn, statement, now);
+        if (removed > 0) logger.debug({ removed }, 'store: purged expired rows');
+        return removed;
+      }),
+    );
 
   const purgeTimer = setInterval(() => {
-    purgeExpired().catch((err: unknown) => logger.warn({ err }, 'store: purge of expired rows failed'));
+    purgeExpired().catch((err: unknown) => logger.warn({ reason: describeError(err) }, 'store: purge of expired rows failed'));
   }, opts.purgeIntervalMs ?? DEFAULT_PURGE_INTERVAL_MS);
   purgeTimer.unref();
 
+  const { leases, buckets } = embeddedPrimitives(sql, keyPrefix);
   return {
     kind: 'embedded',
-    ...embeddedPrimitives(sql, keyPrefix),
+    leases: withDeadlines(leases, deadline, 'lease'),
+    buckets: withDeadlines(buckets, deadline, 'bucket'),
     channels: localChannels(logger, keyPrefix, () => closing !== undefined),
     namespace<T>(name: string): Keyv<T> {
       const ns = storageNamespace(name, keyPrefix);
       const cached = namespaces.get(ns);
       if (cached) return cached as Keyv<T>;
       if (closing) throw new Error('store is disconnected');
-      const adapter = new KeyvSqlite({ uri: `sqlite://${file}`, table: TABLE, busyTimeout: BUSY_TIMEOUT_MS });
+      const adapter = new KeyvSqlite({ uri: `sqlite://${file}`, table: TABLE, busyTimeout: busyTimeoutMs });
       queueAdapterWrites(adapter, writes); // before anything (Keyv included) can use it
       // Keyv prefixes keys itself (`<ns>:<key>`) and sets adapter.namespace for clear().
       // keyv pitfall: a key that already starts with `<ns>:` is not prefixed again.
-      const keyv = new Keyv<T>({ store: adapter, namespace: ns, ...keyvOptions });
-      logKeyvErrors(keyv as Keyv<unknown>, logger, ns);
+      const keyv = new Keyv<T>({ store: withDeadlines(adapter, deadline, name), namespace: ns, ...keyvOptions });
+      logKeyvErrors(keyv as Keyv<unknown>, logger, ns, isSqliteOutage);
       // The adapter's own connect promise would be an unhandled rejection if the file broke
       // before the first operation; this query gives it a handler (the error is still emitted).
       adapter.query('SELECT 1').catch(() => undefined);
@@ -153,10 +167,10 @@ export async function createEmbeddedStore(opts: StoreOptions): Promise<Store> {
       if (closing) return false;
       try {
         // A read: not queued behind the writes (a readiness probe must not fail because of a burst).
-        await get(conn, `SELECT 1 FROM ${TABLE} LIMIT 1`);
+        await deadline('ping', () => get(conn, `SELECT 1 FROM ${TABLE} LIMIT 1`));
         return true;
       } catch (err) {
-        logger.warn({ err }, 'store: ping failed');
+        logger.warn({ reason: describeError(err) }, 'store: ping failed');
         return false;
       }
     },
@@ -181,11 +195,11 @@ export async function createEmbeddedStore(opts: StoreOptions): Promise<Store> {
   };
 }
 
-function openDatabase(file: string): Promise<sqlite3.Database> {
+function openDatabase(file: string, busyTimeoutMs: number): Promise<sqlite3.Database> {
   return new Promise((resolve, reject) => {
     const db = new sqlite3.Database(file, (err) => {
       if (err) return reject(err);
-      db.configure('busyTimeout', BUSY_TIMEOUT_MS);
+      db.configure('busyTimeout', busyTimeoutMs);
       resolve(db);
     });
   });

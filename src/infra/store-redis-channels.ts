@@ -12,7 +12,8 @@
  */
 import type { RedisClientType } from '@keyv/redis';
 import type { Logger } from './logger.js';
-import { storageChannel, withTimeout, type ChannelStore } from './store-core.js';
+import { describeError, storageChannel, withTimeout, type ChannelStore } from './store-core.js';
+import type { StoreDeadline } from './store-deadline.js';
 import { checkHandler, checkMessage, isolatedHandler } from './store-channels.js';
 
 export interface RedisChannelsOptions {
@@ -21,6 +22,8 @@ export interface RedisChannelsOptions {
   /** Bound on opening the subscriber connection (and on closing it). */
   connectTimeoutMs: number;
   closeTimeoutMs: number;
+  /** The store's deadline, for PUBLISH on the shared connection. */
+  deadline: StoreDeadline;
   /** True once the store's disconnect() began. */
   isClosed: () => boolean;
   /** The REDIS_URL as logs may show it (password masked). */
@@ -41,7 +44,8 @@ export function redisChannels(
       });
       let ready = false;
       subscriber.on('error', (err: unknown) => {
-        logger.warn({ err, redis: shownUrl }, 'store: Redis subscriber connection error');
+        // Repeats on every reconnect attempt while Redis is down: an expected condition, no stack.
+        logger.warn({ redis: shownUrl, reason: describeError(err) }, 'store: Redis subscriber connection error');
       });
       subscriber.on('ready', () => {
         if (ready) logger.info({ redis: shownUrl }, 'store: Redis subscriber restored (subscriptions re-sent)');
@@ -64,7 +68,7 @@ export function redisChannels(
       const name = storageChannel(channel, keyPrefix);
       checkMessage(message);
       if (isClosed()) throw new Error('store is disconnected');
-      await client.publish(name, message);
+      await opts.deadline('Redis PUBLISH', () => client.publish(name, message));
     },
     async subscribe(channel, handler) {
       const name = storageChannel(channel, keyPrefix);

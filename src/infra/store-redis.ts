@@ -1,5 +1,6 @@
 import KeyvRedis, { createClient, Keyv, type RedisClientType } from '@keyv/redis';
 import {
+  DEFAULT_STORE_TIMEOUT_MS,
   describeError,
   keyvOptions,
   logKeyvErrors,
@@ -9,11 +10,12 @@ import {
   type Store,
   type StoreOptions,
 } from './store-core.js';
+import { storeDeadline, withDeadlines } from './store-deadline.js';
 import { redisChannels } from './store-redis-channels.js';
+import { isRedisOutage, RedisLink } from './store-redis-link.js';
 import { redisPrimitives } from './store-redis-primitives.js';
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
-const PING_TIMEOUT_MS = 2000;
 
 /**
  * Scale-out store: @keyv/redis 5 with ONE client connection shared by every namespace.
@@ -24,15 +26,19 @@ const PING_TIMEOUT_MS = 2000;
  * (store-redis-primitives.ts), keys `<prefix>:lease:<name>` and `<prefix>:bucket:<key>`.
  * Store.channels is Redis pub/sub, channels `<prefix>:channel:<name>`, subscribed on a second
  * connection opened on the first subscribe (store-redis-channels.ts).
+ * Every operation has a deadline (`timeoutMs`, store-deadline.ts), and a connection that stops
+ * answering is replaced (store-redis-link.ts), so a frozen Redis is a StoreUnavailableError within
+ * the deadline and the store recovers by itself once Redis answers again.
  */
 export async function createRedisStore(redisUrl: string, opts: StoreOptions): Promise<Store> {
   const { logger, keyPrefix } = opts;
   const shownUrl = maskPassword(redisUrl);
   const connectTimeoutMs = opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+  const timeoutMs = opts.timeoutMs ?? DEFAULT_STORE_TIMEOUT_MS;
 
   let started = false;
   let lastError: unknown;
-  const deadline = Date.now() + connectTimeoutMs;
+  const startBy = Date.now() + connectTimeoutMs;
   const client: RedisClientType = createClient({
     url: redisUrl,
     name: keyPrefix ? `passgate:${keyPrefix}` : 'passgate', // shows in CLIENT LIST
@@ -40,19 +46,22 @@ export async function createRedisStore(redisUrl: string, opts: StoreOptions): Pr
     // callers (the DRM gate) fail closed and /readyz turns false, rather than hanging.
     disableOfflineQueue: true,
     socket: {
-      connectTimeout: connectTimeoutMs,
+      // Each TCP connect attempt (start-up retries, reconnects): the handshake after it is
+      // bounded by the link (store-redis-link.ts), the start-up as a whole by connectTimeoutMs.
+      connectTimeout: Math.min(connectTimeoutMs, timeoutMs),
       // Backoff as the adapter's default (exponential, capped at 2 s, jittered). At start-up
       // the retries stop at the connect deadline (Redis may start a moment after us, but
       // createStore must not wait forever); once running, reconnect forever.
       reconnectStrategy: (retries, cause) => {
         const delay = Math.min(2 ** retries * 100, 2000) + Math.random() * 100;
-        return started || Date.now() + delay < deadline ? delay : cause;
+        return started || Date.now() + delay < startBy ? delay : cause;
       },
     },
   });
   client.on('error', (err: unknown) => {
     lastError = err;
-    logger.warn({ err, redis: shownUrl }, 'store: Redis connection error');
+    // An expected condition while Redis is down (repeats on every reconnect attempt): no stack.
+    logger.warn({ redis: shownUrl, reason: describeError(err) }, 'store: Redis connection error');
   });
   client.on('ready', () => {
     if (started) logger.info({ redis: shownUrl }, 'store: Redis connection restored');
@@ -72,22 +81,27 @@ export async function createRedisStore(redisUrl: string, opts: StoreOptions): Pr
   }
   logger.info({ redis: shownUrl, keyPrefix }, 'store: Redis connected');
 
+  const link = new RedisLink(client, { logger, shownUrl, timeoutMs });
+  const deadline = storeDeadline({ ms: timeoutMs, isOutage: isRedisOutage, onTimeout: () => link.suspect() });
   const namespaces = new Map<string, Keyv<unknown>>();
   let closing: Promise<void> | undefined;
-  const borrowed = borrowClient(client);
+  const borrowed = borrowClient(link.client);
   const isClosed = () => closing !== undefined;
-  const pubsub = redisChannels(client, {
+  const pubsub = redisChannels(link.client, {
     logger,
     keyPrefix,
-    connectTimeoutMs,
-    closeTimeoutMs: PING_TIMEOUT_MS,
+    connectTimeoutMs: timeoutMs,
+    closeTimeoutMs: timeoutMs,
+    deadline,
     isClosed,
     shownUrl,
   });
+  const { leases, buckets } = redisPrimitives(link.client, keyPrefix, isClosed);
 
   return {
     kind: 'redis',
-    ...redisPrimitives(client, keyPrefix, isClosed),
+    leases: withDeadlines(leases, deadline, 'lease'),
+    buckets: withDeadlines(buckets, deadline, 'bucket'),
     channels: pubsub.channels,
     namespace<T>(name: string): Keyv<T> {
       const ns = storageNamespace(name, keyPrefix);
@@ -97,17 +111,17 @@ export async function createRedisStore(redisUrl: string, opts: StoreOptions): Pr
       // throwOnErrors on the adapter too: otherwise it catches command errors and answers
       // undefined/false, which Keyv would pass on as "absent".
       const adapter = new KeyvRedis<T>(borrowed, { namespace: ns, keyPrefixSeparator: ':', ...keyvOptions });
-      const keyv = new Keyv<T>({ store: adapter, namespace: ns, useKeyPrefix: false, ...keyvOptions });
-      logKeyvErrors(keyv as Keyv<unknown>, logger, ns);
+      const keyv = new Keyv<T>({ store: withDeadlines(adapter, deadline, name), namespace: ns, useKeyPrefix: false, ...keyvOptions });
+      logKeyvErrors(keyv as Keyv<unknown>, logger, ns, isRedisOutage);
       namespaces.set(ns, keyv as Keyv<unknown>);
       return keyv;
     },
     async ping() {
       if (closing) return false;
       try {
-        return (await withTimeout(client.ping(), PING_TIMEOUT_MS, 'Redis PING')) === 'PONG';
+        return (await deadline('Redis PING', () => link.client.ping())) === 'PONG';
       } catch (err) {
-        logger.warn({ err }, 'store: ping failed');
+        logger.warn({ reason: describeError(err) }, 'store: ping failed');
         return false;
       }
     },
@@ -115,11 +129,12 @@ export async function createRedisStore(redisUrl: string, opts: StoreOptions): Pr
     disconnect() {
       closing ??= (async () => {
         await pubsub.close(); // logs its own failure; never rejects
+        const current = link.close();
         try {
-          await withTimeout(client.close(), PING_TIMEOUT_MS, 'Redis close');
+          await withTimeout(current.close(), timeoutMs, 'Redis close');
         } catch (err) {
-          logger.warn({ err }, 'store: Redis close failed; destroying the connection');
-          if (client.isOpen) client.destroy();
+          logger.warn({ reason: describeError(err) }, 'store: Redis close failed; destroying the connection');
+          if (current.isOpen) current.destroy();
         }
         logger.info('store: Redis disconnected');
       })();

@@ -234,3 +234,13 @@ test('upstream client, throttle, dcr and devices settings have defaults and limi
   t.regex(error.message, /upstream_client\.dns_max_ttl_seconds: expected at most 30/);
   t.regex(error.message, /upstream_client\.max_retries: expected at most 2 retries/);
 });
+
+test('PASSGATE_STORE_TIMEOUT_MS: 2000 ms by default, configurable, shown by config check; out of range names the variable', (t) => {
+  t.deepEqual(loadConfig({}).store, { timeoutMs: 2000 });
+  const config = loadConfig({ PASSGATE_STORE_TIMEOUT_MS: '750' });
+  t.deepEqual(config.store, { timeoutMs: 750 });
+  t.deepEqual(describeConfig(config).store, { timeoutMs: 750 });
+  for (const bad of ['50', '60000', 'soon']) {
+    t.regex(configError(t, { PASSGATE_STORE_TIMEOUT_MS: bad }).message, /PASSGATE_STORE_TIMEOUT_MS: expected milliseconds from 100 to 30000/);
+  }
+});

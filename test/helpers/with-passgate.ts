@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { loadConfig, localInstanceEnv } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
 import { systemClock, type Clock, type ManualClock } from '../../src/infra/clock.js';
-import { createLogger } from '../../src/infra/logger.js';
+import { createLogger, type Logger } from '../../src/infra/logger.js';
 import { createStore, type Store } from '../../src/infra/store.js';
 import { startPassgate, type Passgate, type PassgateOverrides } from '../../src/main.js';
 import { defaultRules, simRulesSchema, type SimRulesInput } from '../../src/sim/rules.js';
@@ -39,6 +39,8 @@ export interface WithPassgateOptions {
   /** Run on this Redis instead of the embedded store (a fresh key prefix unless `keyPrefix`). */
   redisUrl?: string;
   keyPrefix?: string;
+  /** Where the Redis store this helper opens logs (default: nowhere). */
+  storeLogger?: Logger;
   logLevel?: string;
   pass?: PassgateOverrides['pass'];
   /** The apps' X-App-Keys (default: random per fixture); another fixture's keys to share them. */
@@ -116,7 +118,7 @@ export async function withPassgate(t: ExecutionContext, options: WithPassgateOpt
   let store: Store | undefined;
   const keyPrefix = options.redisUrl ? (options.keyPrefix ?? `t-${Math.random().toString(36).slice(2, 10)}`) : undefined;
   if (options.redisUrl) {
-    store = await createStore({ redisUrl: options.redisUrl, dataDir, keyPrefix, logger: createLogger({ level: 'silent' }) });
+    store = await createStore({ redisUrl: options.redisUrl, dataDir, keyPrefix, timeoutMs: config.store.timeoutMs, logger: options.storeLogger ?? createLogger({ level: 'silent' }) });
     const opened = store;
     t.teardown(() => opened.disconnect());
   }

@@ -10,6 +10,12 @@ export interface RedisServer {
   readonly url: string;
   readonly port: number;
   stop(): Promise<void>;
+  /** SIGSTOP: the process freezes; the kernel still accepts connections and buffers what is sent. */
+  freeze(): void;
+  /** SIGCONT after freeze(). */
+  thaw(): void;
+  /** SIGKILL (no goodbye to the clients, as a crash); resolves once the process is gone. */
+  crash(): Promise<void>;
 }
 
 const INSTALL_HINT = 'redis-server is required by the tests: apt-get install -y redis-server';
@@ -42,14 +48,19 @@ export function freshPrefix(): string {
  * Starts `redis-server` with persistence off on `port` (default: a free one); resolves once it
  * answers PING.
  */
-export async function startRedisServer(options: { port?: number } = {}): Promise<RedisServer> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'passgate-redis-'));
+export async function startRedisServer(options: { port?: number; dir?: string; durable?: boolean } = {}): Promise<RedisServer> {
+  // A caller's `dir` survives the server (a restart on it reads the data back); ours is removed.
+  const ownDir = options.dir === undefined;
+  const dir = options.dir ?? (await mkdtemp(path.join(os.tmpdir(), 'passgate-redis-')));
+  // durable: every write fsynced to the AOF before the reply, so even SIGKILL loses nothing.
+  const persistence = options.durable ? ['--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no'];
+  const removeDir = async () => (ownDir ? rm(dir, { recursive: true, force: true }) : undefined);
   let lastError: unknown;
   for (let attempt = 0; attempt < (options.port ? 1 : 3); attempt++) {
     const port = options.port ?? (await freePort());
     const child = spawn(
       'redis-server',
-      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
+      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', ...persistence, '--dir', dir],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     let output = '';
@@ -69,7 +80,7 @@ export async function startRedisServer(options: { port?: number } = {}): Promise
     // worker), take the server down with it, then let the signal do what it would have done.
     const killOnExit = () => {
       child.kill('SIGKILL');
-      rmSync(dir, { recursive: true, force: true });
+      if (ownDir) rmSync(dir, { recursive: true, force: true });
     };
     const killOnSignal = (signal: NodeJS.Signals) => {
       killOnExit();
@@ -97,12 +108,24 @@ export async function startRedisServer(options: { port?: number } = {}): Promise
       port,
       async stop() {
         unwatch();
+        if (child.signalCode === null && child.exitCode === null) child.kill('SIGCONT'); // a frozen server cannot handle SIGTERM
         await kill(child);
-        await rm(dir, { recursive: true, force: true });
+        await removeDir();
+      },
+      freeze: () => void child.kill('SIGSTOP'),
+      thaw: () => void child.kill('SIGCONT'),
+      async crash() {
+        unwatch();
+        if (child.exitCode === null && child.signalCode === null) {
+          const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+          child.kill('SIGKILL');
+          await exited;
+        }
+        await removeDir();
       },
     };
   }
-  await rm(dir, { recursive: true, force: true });
+  await removeDir();
   throw new Error(`could not start redis-server: ${String(lastError)}`);
 }
 
