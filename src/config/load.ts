@@ -106,6 +106,7 @@ export function loadConfig(env: Env): Config {
       dnsMaxTtlSeconds: file.upstream_client.dns_max_ttl_seconds,
       connectTimeoutMs: file.upstream_client.connect_timeout_ms,
       requestTimeoutMs: file.upstream_client.request_timeout_ms,
+      callDeadlineMs: file.upstream_client.call_deadline_ms,
       maxRetries: file.upstream_client.max_retries,
       breaker: {
         consecutiveFailures: file.upstream_client.breaker.consecutive_failures,

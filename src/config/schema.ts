@@ -100,11 +100,13 @@ const upstreamClient = z
     connect_timeout_ms: positiveInt.default(2_000),
     request_timeout_ms: positiveInt.default(8_000),
     max_retries: z.number().int().min(0).max(2, { error: 'expected at most 2 retries' }).default(2),
+    /** One call's whole budget, retries and backoff included: a hung upstream is a 503 within it. */
+    call_deadline_ms: positiveInt.default(10_000),
     breaker: z
       .strictObject({ consecutive_failures: positiveInt.default(5), half_open_after_ms: positiveInt.default(10_000) })
       .default({ consecutive_failures: 5, half_open_after_ms: 10_000 }),
   })
-  .default({ dns_max_ttl_seconds: 30, connect_timeout_ms: 2_000, request_timeout_ms: 8_000, max_retries: 2, breaker: { consecutive_failures: 5, half_open_after_ms: 10_000 } });
+  .default({ dns_max_ttl_seconds: 30, connect_timeout_ms: 2_000, request_timeout_ms: 8_000, max_retries: 2, call_deadline_ms: 10_000, breaker: { consecutive_failures: 5, half_open_after_ms: 10_000 } });
 
 /** passgate's mirror of the upstream throttle per device IP (adobe-pass.md §8). */
 const throttle = z
@@ -241,6 +243,7 @@ export interface Config {
     dnsMaxTtlSeconds: number;
     connectTimeoutMs: number;
     requestTimeoutMs: number;
+    callDeadlineMs: number;
     maxRetries: number;
     breaker: { consecutiveFailures: number; halfOpenAfterMs: number };
   };

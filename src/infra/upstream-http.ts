@@ -32,6 +32,11 @@ export interface UpstreamClientOptions {
   dns?: { maxTtlSeconds?: number; resolver?: dns.promises.Resolver };
   /** maxRetries: default 2, clamped to ≤ 2. Backoff is exponential with decorrelated jitter. */
   retry?: { maxRetries?: number; baseDelayMs?: number; maxDelayMs?: number };
+  /**
+   * The whole call's budget, every attempt and backoff included (default 10 s): a hung upstream
+   * is an answer (503) within it, however many retries were allowed (SPEC §8).
+   */
+  callDeadlineMs?: number;
   /** Opens after `consecutiveFailures` (default 5) failed attempts; tries again after `halfOpenAfterMs` (default 10 s). */
   breaker?: { consecutiveFailures?: number; halfOpenAfterMs?: number };
 }
@@ -129,6 +134,7 @@ export interface UpstreamClientSettings {
   connectTimeoutMs: number;
   requestTimeoutMs: number;
   maxRetries: number;
+  callDeadlineMs: number;
   breaker: { consecutiveFailures: number; halfOpenAfterMs: number };
 }
 
@@ -146,6 +152,7 @@ export function createConfiguredUpstreamClient(
     timeouts: { connectMs: settings.connectTimeoutMs, requestMs: settings.requestTimeoutMs },
     dns: { maxTtlSeconds: settings.dnsMaxTtlSeconds },
     retry: { maxRetries: settings.maxRetries },
+    callDeadlineMs: settings.callDeadlineMs,
     breaker: settings.breaker,
   });
 }
@@ -168,6 +175,7 @@ export function createUpstreamClient(options: UpstreamClientOptions): UpstreamCl
     maxDelay: positive(options.retry?.maxDelayMs, 1_000),
   });
   const halfOpenAfterMs = positive(options.breaker?.halfOpenAfterMs, 10_000);
+  const callDeadlineMs = positive(options.callDeadlineMs, 10_000);
 
   const hostname = base.hostname.replace(/^\[(.*)\]$/, '$1');
   const upstreamDns: UpstreamDns = createUpstreamDns({
@@ -262,7 +270,7 @@ export function createUpstreamClient(options: UpstreamClientOptions): UpstreamCl
   }
 
   function attemptError(error: unknown, call: UpstreamCall): unknown {
-    // The caller gave up: not the upstream's fault, so neither retried nor counted by the breaker.
+    // The caller gave up, or the call's deadline passed (execute() says which): neither is retried here.
     if (call.signal?.aborted) return call.signal.reason instanceof Error ? call.signal.reason : error;
     if (!(error instanceof RequestError)) return error;
     // Only the code and got's message travel on: got errors carry the request options (headers).
@@ -278,16 +286,39 @@ export function createUpstreamClient(options: UpstreamClientOptions): UpstreamCl
     return new UpstreamUnavailableError(name, 'breaker_open', { retryAfterMs });
   }
 
+  /**
+   * retry(breaker(attempt)) under one budget: when `callDeadlineMs` runs out, the attempt in
+   * flight is aborted and no retry starts; the caller sees a timeout (counted by the breaker as
+   * one failed attempt), never a wait of attempts × request timeout.
+   */
   async function execute(call: UpstreamCall, onAttempt: () => void): Promise<UpstreamResponse> {
+    const deadline = AbortSignal.timeout(callDeadlineMs);
+    const signal = call.signal ? AbortSignal.any([call.signal, deadline]) : deadline;
+    const bounded: UpstreamCall = { ...call, signal };
     const attempt = () =>
-      breaker.execute(() => {
+      breaker.execute(async () => {
         onAttempt();
-        return send(call);
-      }, call.signal);
-    if (!call.idempotent || maxRetries === 0) return attempt();
-    const policy = retry(retryable, { maxAttempts: maxRetries, backoff });
-    policy.onRetry(() => metrics.retries.inc({ upstream: name, operation: call.operation }));
-    return policy.execute(attempt, call.signal);
+        try {
+          return await send(bounded);
+        } catch (error) {
+          if (deadline.aborted && !call.signal?.aborted) throw deadlineExceeded(error);
+          throw error;
+        }
+      }, signal);
+    try {
+      if (!call.idempotent || maxRetries === 0) return await attempt();
+      const policy = retry(retryable, { maxAttempts: maxRetries, backoff });
+      policy.onRetry(() => metrics.retries.inc({ upstream: name, operation: call.operation }));
+      return await policy.execute(attempt, signal);
+    } catch (error) {
+      // Cancelled between attempts (cockatiel's own error) or before one started.
+      if (deadline.aborted && !call.signal?.aborted && !(error instanceof UpstreamUnavailableError)) throw deadlineExceeded(error);
+      throw error;
+    }
+  }
+
+  function deadlineExceeded(cause: unknown): UpstreamUnavailableError {
+    return new UpstreamUnavailableError(name, 'timeout', { detail: `no answer within the call deadline of ${callDeadlineMs} ms`, cause });
   }
 
   logger.info(

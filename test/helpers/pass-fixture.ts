@@ -41,6 +41,7 @@ export function passConfig(simUrl: string, overrides: Partial<PassConfig> = {}):
       dnsMaxTtlSeconds: 30,
       connectTimeoutMs: 2_000,
       requestTimeoutMs: 8_000,
+      callDeadlineMs: 10_000,
       maxRetries: 2,
       breaker: { consecutiveFailures: 5, halfOpenAfterMs: 10_000 },
     },

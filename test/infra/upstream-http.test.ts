@@ -287,6 +287,23 @@ test('a server that never answers gives a timeout error (retried when idempotent
   );
 });
 
+test('the call deadline bounds every attempt and backoff together: a hung upstream is a timeout within it, no retry past it', async (t) => {
+  const server = await startLocalUpstream(t, () => {}); // accepts, never answers
+  // Per attempt 1 s, two retries allowed: without the deadline three attempts would start (≈ 3 s).
+  const { client, registry } = makeClient(t, server.url, {
+    timeouts: { requestMs: 1_000, responseMs: 1_000 },
+    retry: { maxRetries: 2, baseDelayMs: 5, maxDelayMs: 10 },
+    callDeadlineMs: 1_500,
+    breaker: { consecutiveFailures: 10, halfOpenAfterMs: 60_000 },
+  });
+  const error = await t.throwsAsync(client.request({ operation: 'configuration', method: 'GET', path: '/x', idempotent: true }), {
+    instanceOf: UpstreamUnavailableError,
+  });
+  t.is(error?.reason, 'timeout');
+  t.is(server.seen.length, 2, 'the second attempt was cut by the deadline and no third one started');
+  t.is(await sample(registry, 'passgate_upstream_requests_total', { upstream: 'pass', operation: 'configuration', outcome: 'timeout' }), 1);
+});
+
 test('a refused connection is a network error, retried for idempotent calls', async (t) => {
   const { client, registry } = makeClient(t, `http://127.0.0.1:${await closedPort()}`);
   const error = await t.throwsAsync(client.request({ operation: 'configuration', method: 'GET', path: '/x', idempotent: true }), {
