@@ -55,6 +55,7 @@ Environment (serve, config check):
   PASSGATE_METRICS_PORT  Prometheus /metrics port (default 9464)
   PASSGATE_DATA_DIR      embedded store directory (default ./data)
   PASSGATE_LOG_LEVEL     fatal|error|warn|info|debug|trace|silent (default info)
+  PASSGATE_REQUEST_TIMEOUT_MS  a request's headers and body must arrive within this, else 408 (default 30000)
   PASSGATE_CONFIG        YAML file: service provider, upstreams, apps (default: bundled config/example.yaml)
   REDIS_URL              redis[s]://… shared store for many replicas (absent: embedded store)
   PASS_BASE_URL, DRM_BASE_URL, ADAPTER_BASE_URL   override the file's upstream base URLs

@@ -11,6 +11,7 @@ import { DeviceTokens } from './devices/tokens.js';
 import { buildApp } from './http/app.js';
 import type { AppState } from './http/context.js';
 import { metricsEndpoint } from './http/metrics-endpoint.js';
+import { guardServer } from './http/server-guards.js';
 import { systemClock, type Clock } from './infra/clock.js';
 import { Keyring, loadOrCreateLocalKeyring } from './infra/keyring.js';
 import { createLogger, type Logger } from './infra/logger.js';
@@ -69,6 +70,10 @@ export async function startPassgate(config: Config, overrides: PassgateOverrides
   let shuttingDown = false;
   const server = createServer();
   const metricsServer = createServer(metricsEndpoint(metrics.registry, logger));
+  // Request deadlines (408) and problem answers for what Node refuses itself, on both listeners.
+  const guards = { requestTimeoutMs: config.http.requestTimeoutMs, logger, registry: metrics.registry };
+  guardServer(server, { ...guards, listener: 'public' });
+  guardServer(metricsServer, { ...guards, listener: 'ops' });
   let app: Koa<AppState>;
   let devices: DeviceService;
   let features:
