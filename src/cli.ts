@@ -56,6 +56,7 @@ Environment (serve, config check):
   PASSGATE_DATA_DIR      embedded store directory (default ./data)
   PASSGATE_LOG_LEVEL     fatal|error|warn|info|debug|trace|silent (default info)
   PASSGATE_LOG_SAMPLE_INTERVAL_MS   repeated identical warn/error lines: one per interval, counted (default 10000; 0 = all)
+  PASSGATE_REQUEST_TIMEOUT_MS  a request's headers and body must arrive within this, else 408 (default 30000)
   PASSGATE_CONFIG        YAML file: service provider, upstreams, apps (default: bundled config/example.yaml)
   REDIS_URL              redis[s]://… shared store for many replicas (absent: embedded store)
   PASSGATE_STORE_TIMEOUT_MS  deadline of every store command and connect (default 2000; 100–30000)

@@ -12,6 +12,7 @@ import { buildApp } from './http/app.js';
 import { HttpDrain } from './http/drain.js';
 import type { AppState } from './http/context.js';
 import { buildOpsApp } from './http/ops-app.js';
+import { guardServer } from './http/server-guards.js';
 import { systemClock, type Clock } from './infra/clock.js';
 import { Keyring, loadOrCreateLocalKeyring } from './infra/keyring.js';
 import { createLogger, flushSampledLines, type Logger } from './infra/logger.js';
@@ -79,6 +80,10 @@ export async function startPassgate(config: Config, overrides: PassgateOverrides
   const server = createServer();
   const metricsServer = createServer();
   const drains = [new HttpDrain(server), new HttpDrain(metricsServer)];
+  // Request deadlines (408) and problem answers for what Node refuses itself, on both listeners.
+  const guards = { requestTimeoutMs: config.http.requestTimeoutMs, logger, registry: metrics.registry };
+  guardServer(server, { ...guards, listener: 'public' });
+  guardServer(metricsServer, { ...guards, listener: 'ops' });
   let app: Koa<AppState>;
   let opsApp: Koa<AppState>;
   let devices: DeviceService;

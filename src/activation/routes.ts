@@ -1,6 +1,7 @@
 import { bodyParser } from '@koa/bodyparser';
 import type Router from '@koa/router';
 import { routeTable } from '../http/route-table.js';
+import { bodyProblem, readBodyWith } from '../http/body.js';
 import type { AppContext, AppState } from '../http/context.js';
 import { Problem } from '../http/problem.js';
 import { parseCode, normalizeCode } from './code.js';
@@ -62,13 +63,14 @@ export function activationRoutes(deps: ActivationRouteDeps): Router<AppState> {
   };
 
   // app.ts leaves /activate bodies to us: a form only, small, and any parse failure an HTML page.
-  const parseForm = bodyParser({ enableTypes: ['form'], encoding: 'utf-8', formLimit: '16kb' });
+  const parseForm = readBodyWith(bodyParser({ enableTypes: ['form'], encoding: 'utf-8', formLimit: '16kb' }));
   router.use(['/activate', '/activate/mvpd'], async (ctx, next) => {
     if (ctx.method !== 'POST') return next();
     try {
       await parseForm(ctx, async () => {});
     } catch (err) {
-      const status = (err as { status?: number }).status === 413 ? 413 : 400;
+      // The same classification as the JSON routes (bad gzip 400, unknown encoding 415, bomb 413), as a page.
+      const status = bodyProblem(err)?.status ?? 400;
       count('error');
       return send(ctx, messagePage(status, status === 413 ? 'Too much data' : 'Something went wrong', messages.badRequest));
     }

@@ -24,7 +24,7 @@ export class ConfigError extends Error {
 }
 
 /** Env variables whose value may be echoed back in an error message (no secrets among them). */
-const echoable = new Set(['PASSGATE_PORT', 'PASSGATE_METRICS_PORT', 'PASSGATE_LOG_LEVEL', 'PASSGATE_LOG_SAMPLE_INTERVAL_MS', 'PASS_BASE_URL', 'DRM_BASE_URL', 'ADAPTER_BASE_URL']);
+const echoable = new Set(['PASSGATE_PORT', 'PASSGATE_METRICS_PORT', 'PASSGATE_REQUEST_TIMEOUT_MS', 'PASSGATE_LOG_LEVEL', 'PASSGATE_LOG_SAMPLE_INTERVAL_MS', 'PASS_BASE_URL', 'DRM_BASE_URL', 'ADAPTER_BASE_URL']);
 
 /**
  * Builds the Config from the environment and the YAML file it names; resolves secrets.
@@ -86,7 +86,7 @@ export function loadConfig(env: Env): Config {
 
   if (problems.length > 0) throw new ConfigError(problems, configFile);
   return {
-    http: { host: s.PASSGATE_HOST, port: s.PASSGATE_PORT },
+    http: { host: s.PASSGATE_HOST, port: s.PASSGATE_PORT, requestTimeoutMs: s.PASSGATE_REQUEST_TIMEOUT_MS },
     metrics: { port: s.PASSGATE_METRICS_PORT },
     logLevel: s.PASSGATE_LOG_LEVEL,
     logSampleIntervalMs: s.PASSGATE_LOG_SAMPLE_INTERVAL_MS,

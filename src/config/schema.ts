@@ -66,6 +66,14 @@ export const envSchema = z.object({
   PASS_BASE_URL: baseUrl.optional(),
   DRM_BASE_URL: baseUrl.optional(),
   ADAPTER_BASE_URL: baseUrl.optional(),
+  /** A request's headers and body must arrive within this (ms), else 408; response time (long-polls, SSE) is not counted. */
+  PASSGATE_REQUEST_TIMEOUT_MS: z
+    .string()
+    .regex(/^\d+$/, { error: 'expected milliseconds, e.g. 30000' })
+    .transform(Number)
+    .refine((n) => n >= 500 && n <= 600_000, { error: 'expected milliseconds from 500 to 600000' })
+    .optional()
+    .transform((n) => n ?? 30_000),
   /** The operator credential for /admin routes on the ops listener (Authorization: Bearer …); absent ⇒ the admin API is off. */
   PASSGATE_ADMIN_KEY: z.string().min(32, { error: 'expected at least 32 characters (generate one: openssl rand -base64 32)' }).optional(),
 });
@@ -218,7 +226,7 @@ export interface AppConfig {
 
 /** The one typed configuration object that main.ts builds everything from. */
 export interface Config {
-  http: { host: string; port: number };
+  http: { host: string; port: number; /** Deadline for receiving a whole request (headers and body), ms. */ requestTimeoutMs: number };
   metrics: { port: number };
   logLevel: LogLevel;
   /** PASSGATE_LOG_SAMPLE_INTERVAL_MS (src/infra/log-sampler.ts). */

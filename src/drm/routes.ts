@@ -1,6 +1,6 @@
 import type Router from '@koa/router';
 import { routeTable } from '../http/route-table.js';
-import getRawBody from 'raw-body';
+import { readRawBody } from '../http/body.js';
 import type { AppContext, AppMiddleware, AppState } from '../http/context.js';
 import { currentDevice, requireDevice, type AuthenticateDevice } from '../http/device-auth.js';
 import { Problem } from '../http/problem.js';
@@ -28,11 +28,10 @@ async function readChallenge(ctx: AppContext, system: DrmSystem): Promise<Buffer
   }
   let body: Buffer;
   try {
-    body = await getRawBody(ctx.req, { limit: MAX_CHALLENGE_BYTES });
+    body = await readRawBody(ctx, MAX_CHALLENGE_BYTES);
   } catch (error) {
-    const status = (error as { status?: number }).status;
-    if (status === 413) throw new Problem('payload_too_large', `A license challenge is at most ${MAX_CHALLENGE_BYTES} bytes.`);
-    throw new Problem('bad_request', `The challenge could not be read: ${(error as Error).message}`);
+    if (error instanceof Problem && error.status === 413) throw new Problem('payload_too_large', `A license challenge is at most ${MAX_CHALLENGE_BYTES} bytes.`);
+    throw error;
   }
   if (body.length === 0) throw new Problem('invalid_body', `The body must be the ${system} license challenge; it is empty.`);
   if (system === 'fairplay') {

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { CONTENT_ID_PATTERN, CONTENT_ID_RULE } from '../drm/pallycon/token.js';
 
 /** A resource id (plain channel id, or an MRSS string: adobe-pass.md §4.7), as the app sends it. */
-const resource = z.string().min(1, 'must not be empty').max(4096, 'at most 4096 characters');
+const resource = z.string().min(1, 'must not be empty').max(4096, 'at most 4096 characters').regex(/\S/, 'must not be blank');
 
 /** POST /v1/preauthorize (SPEC §2): at most 50 resources per request. */
 export const preauthorizeSchema = z.strictObject({

@@ -1,3 +1,4 @@
+import { bodyProblem } from './body.js';
 import { problemCatalogue, Problem, type ProblemCode } from './problem.js';
 import type { AppContext, AppMiddleware, RoutedContext } from './context.js';
 
@@ -56,16 +57,9 @@ function toProblem(error: unknown, ctx: AppContext): Problem {
 }
 
 function clientError(err: HttpLikeError, status: number): Problem {
-  // co-body marks a JSON syntax error only by its class and status (no `type`).
-  if (err instanceof SyntaxError || err.type === 'entity.parse.failed') {
-    return new Problem('invalid_json', 'The request body is not valid JSON (an object or an array is expected).');
-  }
-  if (err.type === 'entity.too.large' || status === 413) {
-    return new Problem('payload_too_large', err.limit ? `The request body is larger than ${err.limit} bytes.` : 'The request body is too large.');
-  }
-  if (status === 415) {
-    return new Problem('unsupported_media_type', err.expose && err.message ? err.message : 'The request body has an unsupported type or encoding.');
-  }
+  // Body-reading errors (JSON syntax, size, encoding) have one mapping, in body.ts.
+  const body = bodyProblem(err);
+  if (body && body.code !== 'invalid_body') return body;
   const code = codeForStatus(status);
   return new Problem(code, err.expose && err.message ? err.message : problemCatalogue[code].title);
 }

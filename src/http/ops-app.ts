@@ -4,6 +4,7 @@ import Koa from 'koa';
 import type { Logger } from '../infra/logger.js';
 import type { Metrics } from '../infra/metrics.js';
 import { bodyLimits } from './app.js';
+import { readBodyWith } from './body.js';
 import type { AppState } from './context.js';
 import { problemErrors } from './errors.js';
 import { observe } from './observe.js';
@@ -57,7 +58,7 @@ export function buildOpsApp(deps: OpsAppDeps): Koa<AppState> {
       throw new Problem('not_found', 'The admin API is off: set PASSGATE_ADMIN_KEY to enable it.');
     }
   });
-  app.use(bodyParser({ enableTypes: ['json'], encoding: 'utf-8', jsonLimit: bodyLimits.jsonLimit }));
+  app.use(readBodyWith(bodyParser({ enableTypes: ['json'], encoding: 'utf-8', jsonLimit: bodyLimits.jsonLimit })));
 
   const metricsRoute = routeTable();
   // Listed so that POST /metrics is a 405 naming GET, like every other route.

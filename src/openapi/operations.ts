@@ -184,7 +184,7 @@ export const errorsOf = {
   /** requireDevice: a bad token, or a store that cannot say whether it is revoked. */
   device: ['invalid_device_token', 'store_unavailable'],
   /** A call to the Pass service (adobe-pass.md: enhanced errors carried in `upstream`). */
-  pass: ['upstream_throttled', 'upstream_rejected', 'upstream_misconfigured', 'upstream_unavailable'],
+  pass: ['upstream_throttled', 'upstream_rejected', 'upstream_misconfigured', 'upstream_unavailable', 'unknown_mvpd'],
   /** The DRM license gate's refusals (SPEC §4), fail-closed when the store is down. */
   gate: ['no_permit', 'permit_expired', 'permit_not_yet_valid', 'logged_out', 'permit_denied', 'content_not_in_resource', 'resource_not_in_catalogue', 'device_revoked', 'store_unavailable'],
   /** requireAdmin; not_found: the admin API is off (no PASSGATE_ADMIN_KEY). */

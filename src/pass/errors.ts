@@ -207,5 +207,17 @@ export function toProblem(answer: Exclude<PassAnswer, { kind: 'ok' }>, operation
   if (info.action === 'retry' || answer.status >= 500) {
     return new UpstreamProblem('upstream_unavailable', `The Pass service failed ${operation}: ${info.code}.`, operation, info, retryAfter);
   }
+  const appInput = appInputProblems[info.code];
+  if (appInput && answer.status >= 400 && answer.status < 500) return new UpstreamProblem(appInput, `The Pass service refused ${operation}: ${info.code} (the request's own value).`, operation, info);
   return new UpstreamProblem('upstream_rejected', `The Pass service rejected ${operation}: ${info.code}.`, operation, info);
 }
+
+/**
+ * Upstream 400s about a value the app itself sent (an MVPD id, the resources) are the app's bad
+ * input, a 400 like passgate's own validation, not a 502 (adobe-pass.md §7.1, §4.2).
+ */
+const appInputProblems: Partial<Record<string, ProblemCode>> = {
+  invalid_parameter_mvpd: 'unknown_mvpd',
+  invalid_integration: 'unknown_mvpd',
+  invalid_parameter_resources: 'invalid_body',
+};

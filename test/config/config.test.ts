@@ -31,7 +31,7 @@ function configError(t: ExecutionContext, env: Env): ConfigError {
 test('the bundled example loads with the documented defaults', (t) => {
   const config = loadConfig({});
   t.is(config.serviceProvider, 'REF30');
-  t.deepEqual(config.http, { host: '0.0.0.0', port: 8080 });
+  t.deepEqual(config.http, { host: '0.0.0.0', port: 8080, requestTimeoutMs: 30_000 });
   t.is(config.metrics.port, 9464);
   t.is(config.logLevel, 'info');
   t.regex(config.dataDir, /[/\\]data$/);
@@ -60,7 +60,7 @@ test('environment variables override ports, host, log level and every upstream',
     REDIS_URL: 'redis://redis.example.test:6379',
     PASSGATE_KEYS: testKeys,
   });
-  t.deepEqual(config.http, { host: '127.0.0.1', port: 0 });
+  t.deepEqual(config.http, { host: '127.0.0.1', port: 0, requestTimeoutMs: 30_000 });
   t.is(config.metrics.port, 65535);
   t.is(config.logLevel, 'debug');
   t.is(config.upstreams.pass.baseUrl, 'https://pass.example.test');
@@ -76,6 +76,13 @@ test('an empty variable counts as unset', (t) => {
 test('a non-numeric port names the variable and what is expected', (t) => {
   const error = configError(t, { PASSGATE_PORT: 'eighty' });
   t.regex(error.message, /PASSGATE_PORT: expected a port number from 0 to 65535 \(got "eighty"\)/);
+});
+
+test('PASSGATE_REQUEST_TIMEOUT_MS sets the request deadline (default 30 s) and is checked', (t) => {
+  t.is(loadConfig({ PASSGATE_REQUEST_TIMEOUT_MS: '1500' }).http.requestTimeoutMs, 1500);
+  t.like(describeConfig(loadConfig({})), { http: { requestTimeoutMs: 30_000 } });
+  t.regex(configError(t, { PASSGATE_REQUEST_TIMEOUT_MS: '10' }).message, /PASSGATE_REQUEST_TIMEOUT_MS: expected milliseconds from 500 to 600000 \(got "10"\)/);
+  t.regex(configError(t, { PASSGATE_REQUEST_TIMEOUT_MS: '30s' }).message, /PASSGATE_REQUEST_TIMEOUT_MS: expected milliseconds/);
 });
 
 test('a port out of range names the variable', (t) => {

@@ -1,0 +1,91 @@
+import inflate from 'inflation';
+import getRawBody from 'raw-body';
+import type { AppContext, AppMiddleware } from './context.js';
+import { Problem } from './problem.js';
+
+/**
+ * Request bodies, one set of rules for every reader (JSON and form via co-body, raw challenges,
+ * the activation forms): `Content-Encoding` gzip/deflate/br is decoded and the size limit applies
+ * to the decoded bytes (a bomb is 413); a body that does not decode is 400 invalid_body; any
+ * other encoding is 415. Everything a client can get wrong here is a 4xx Problem, never a 500.
+ */
+
+/** The error shapes of co-body / raw-body / inflation / http-errors (duck-typed: several copies). */
+interface BodyError extends Error {
+  status?: number;
+  statusCode?: number;
+  type?: string;
+  limit?: number;
+  code?: string;
+  errno?: number;
+  expose?: boolean;
+}
+
+/** zlib's own stream errors (gzip/deflate: Z_DATA_ERROR, Z_BUF_ERROR…; brotli: ERR__ERROR_…). */
+function isDecodeError(err: BodyError): boolean {
+  return typeof err.errno === 'number' && typeof err.code === 'string' && /^(Z_|ERR__ERROR_|ERR_BROTLI)/.test(err.code);
+}
+
+/** The Problem for an error raised while reading a request body; undefined when it is not a body error. */
+export function bodyProblem(error: unknown): Problem | undefined {
+  if (error instanceof Problem) return error;
+  const err = error as BodyError | undefined;
+  if (!err || typeof err !== 'object') return undefined;
+  if (isDecodeError(err)) {
+    return new Problem('invalid_body', 'The request body does not decode with its Content-Encoding (malformed or truncated).');
+  }
+  const status = typeof err.status === 'number' ? err.status : err.statusCode;
+  if (err.type === 'entity.too.large' || status === 413) {
+    return new Problem('payload_too_large', err.limit ? `The request body is larger than ${err.limit} bytes (decoded).` : 'The request body is too large.');
+  }
+  if (status === 415) {
+    // inflation's "Unsupported Content-Encoding: x", raw-body's unsupported charset: short and about the request itself.
+    return new Problem('unsupported_media_type', err.message ? err.message.slice(0, 200) : 'The request body has an unsupported type or encoding.');
+  }
+  // co-body marks a JSON syntax error only by its class and status (no `type`).
+  if (err instanceof SyntaxError || err.type === 'entity.parse.failed') {
+    return new Problem('invalid_json', 'The request body is not valid JSON (an object or an array is expected).');
+  }
+  if (err.type === 'request.size.invalid') return new Problem('invalid_body', 'The request body is shorter or longer than its Content-Length.');
+  if (err.type === 'request.aborted') return new Problem('invalid_body', 'The request body was cut off before its end.');
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    return new Problem('invalid_body', err.expose && err.message ? err.message.slice(0, 200) : 'The request body could not be read.');
+  }
+  return undefined;
+}
+
+/** The request's content coding, normalised in place: codings are case-insensitive (RFC 9110 §8.4.1), the decoders know lower case. */
+function contentCoding(ctx: AppContext): string {
+  const coding = ctx.req.headers['content-encoding'];
+  if (coding === undefined) return 'identity';
+  const normalised = coding.trim().toLowerCase();
+  ctx.req.headers['content-encoding'] = normalised;
+  return normalised || 'identity';
+}
+
+/** Runs a body parser on its own (not around the rest of the chain), so only its failures become body problems. */
+export function readBodyWith(parse: AppMiddleware): AppMiddleware {
+  return async (ctx, next) => {
+    contentCoding(ctx);
+    try {
+      await parse(ctx, async () => {});
+    } catch (error) {
+      throw bodyProblem(error) ?? error;
+    }
+    await next();
+  };
+}
+
+/** The whole decoded body as bytes, at most `limit` decoded bytes; a Problem on any client fault. */
+export async function readRawBody(ctx: AppContext, limit: number): Promise<Buffer> {
+  const encoding = contentCoding(ctx);
+  try {
+    // inflation reads the (normalised) header: gzip/deflate/br decoded, identity as is, else a 415 error.
+    const stream = inflate(ctx.req);
+    // The declared length is only the decoded length when nothing is decoded.
+    const length = encoding === 'identity' ? ctx.get('content-length') || undefined : undefined;
+    return await getRawBody(stream, { limit, ...(length ? { length } : {}) });
+  } catch (error) {
+    throw bodyProblem(error) ?? error;
+  }
+}
