@@ -118,6 +118,7 @@ async function serve(args: string[]): Promise<Outcome> {
   });
   console.log(`passgate listening on ${passgate.url}`);
   console.log(`passgate metrics on ${passgate.metricsUrl}`);
+  console.log(config.adminKey ? `passgate admin API on ${passgate.opsUrl}/admin` : 'passgate admin API off (set PASSGATE_ADMIN_KEY to serve it on the metrics port)');
   if (simulator) printHints(passgate.url, passgate.metricsUrl, simulator.url);
   onShutdownSignal(async () => {
     await passgate.close();

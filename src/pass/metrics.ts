@@ -1,4 +1,5 @@
 import { Counter, type Registry } from 'prom-client';
+import { Problem } from '../http/problem.js';
 import { oncePerRegistry } from '../infra/metrics.js';
 
 export type RegistrationOutcome = 'registered' | 'misconfigured' | 'rejected' | 'throttled' | 'unavailable' | 'error';
@@ -8,6 +9,23 @@ export type ThrottleSource = 'mirror' | 'upstream';
 export type CoalescedKind = 'read' | 'registration' | 'token' | 'reregistration';
 /** `limited`: refused by passgate's own re-registration bucket, no upstream call made. */
 export type ReregistrationOutcome = 'reregistered' | 'limited' | 'misconfigured' | 'rejected' | 'throttled' | 'unavailable' | 'error';
+
+/** What a failed DCR register call counts as (its Problem code), for both metrics that count them. */
+export function dcrFailureOutcome(err: unknown): Exclude<RegistrationOutcome, 'registered'> {
+  if (!(err instanceof Problem)) return 'error';
+  switch (err.code) {
+    case 'upstream_misconfigured':
+      return 'misconfigured';
+    case 'upstream_rejected':
+      return 'rejected';
+    case 'upstream_throttled':
+      return 'throttled';
+    case 'upstream_unavailable':
+      return 'unavailable';
+    default:
+      return 'error';
+  }
+}
 
 /** The Pass client's own metrics (labels: app ids from config and small enums only, never device ids). */
 export interface PassMetrics {

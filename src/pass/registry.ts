@@ -1,7 +1,6 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { AppConfig, Config } from '../config/schema.js';
 import type { ClientAddress } from '../http/client-address.js';
-import { Problem } from '../http/problem.js';
 import type { Clock } from '../infra/clock.js';
 import type { Logger } from '../infra/logger.js';
 import { Singleflight } from '../infra/singleflight.js';
@@ -11,7 +10,7 @@ import type { AccessTokens } from './credentials.js';
 import { isInvalidClient, type DcrCalls } from './dcr.js';
 import { UpstreamProblem } from './errors.js';
 import { deviceFingerprint } from './device-identity.js';
-import type { PassMetrics, RegistrationOutcome } from './metrics.js';
+import { dcrFailureOutcome, type PassMetrics } from './metrics.js';
 import { deviceKey, firstBindingOf, type DeviceRecord, type DeviceRecords } from './records.js';
 import type { ClientReplacedListener, ClientReregistration } from './reregistration.js';
 
@@ -155,7 +154,7 @@ export class DeviceRegistry {
     try {
       credentials = await this.deps.dcr.register(app, deviceInfo, client);
     } catch (err) {
-      this.deps.metrics.registrations.inc({ app: app.id, outcome: registrationOutcome(err) });
+      this.deps.metrics.registrations.inc({ app: app.id, outcome: dcrFailureOutcome(err) });
       throw err;
     }
     this.deps.metrics.registrations.inc({ app: app.id, outcome: 'registered' });
@@ -172,18 +171,3 @@ export class DeviceRegistry {
   }
 }
 
-function registrationOutcome(err: unknown): RegistrationOutcome {
-  if (!(err instanceof Problem)) return 'error';
-  switch (err.code) {
-    case 'upstream_misconfigured':
-      return 'misconfigured';
-    case 'upstream_rejected':
-      return 'rejected';
-    case 'upstream_throttled':
-      return 'throttled';
-    case 'upstream_unavailable':
-      return 'unavailable';
-    default:
-      return 'error';
-  }
-}

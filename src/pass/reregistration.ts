@@ -8,7 +8,7 @@ import { Singleflight } from '../infra/singleflight.js';
 import type { BucketStore, LeaseStore } from '../infra/store.js';
 import { coalesce, leasedOnce, type CoordinationOptions } from './coordination.js';
 import type { DcrCalls } from './dcr.js';
-import type { PassMetrics, ReregistrationOutcome } from './metrics.js';
+import { dcrFailureOutcome, type PassMetrics } from './metrics.js';
 import { deviceKey, type DeviceRecord, type DeviceRecords } from './records.js';
 
 export interface ClientReregistrationDeps {
@@ -121,7 +121,7 @@ export class ClientReregistration {
     try {
       credentials = await this.deps.dcr.register(app, stored.deviceInfo, client);
     } catch (err) {
-      const outcome = outcomeOf(err);
+      const outcome = dcrFailureOutcome(err);
       this.deps.metrics.registrations.inc({ app: appId, outcome });
       this.deps.metrics.reregistrations.inc({ app: appId, outcome });
       throw err;
@@ -157,18 +157,3 @@ export class ClientReregistration {
   }
 }
 
-function outcomeOf(err: unknown): Exclude<ReregistrationOutcome, 'reregistered' | 'limited'> {
-  if (!(err instanceof Problem)) return 'error';
-  switch (err.code) {
-    case 'upstream_misconfigured':
-      return 'misconfigured';
-    case 'upstream_rejected':
-      return 'rejected';
-    case 'upstream_throttled':
-      return 'throttled';
-    case 'upstream_unavailable':
-      return 'unavailable';
-    default:
-      return 'error';
-  }
-}

@@ -112,14 +112,19 @@ test.serial('a bad environment variable exits 2 naming it, without a stack trace
   }
 });
 
-test.serial('serve listens, answers /livez, and exits 0 on SIGTERM', async (t) => {
-  const run = cli(t, ['serve'], { PASSGATE_PORT: '0', PASSGATE_METRICS_PORT: '0', PASSGATE_DATA_DIR: await tempDir(t) });
+test.serial('serve listens, answers /livez, prints where the admin API is, and exits 0 on SIGTERM', async (t) => {
+  const adminKey = 'cli-test-admin-key-0123456789abcdef-0123456789';
+  const run = cli(t, ['serve'], { PASSGATE_PORT: '0', PASSGATE_METRICS_PORT: '0', PASSGATE_DATA_DIR: await tempDir(t), PASSGATE_ADMIN_KEY: adminKey });
   const [, url] = await waitForLine(run, /^passgate listening on (http:\/\/127\.0\.0\.1:\d+)$/m);
   const [, metricsUrl] = await waitForLine(run, /^passgate metrics on (http:\/\/127\.0\.0\.1:\d+\/metrics)$/m);
+  const [, adminUrl] = await waitForLine(run, /^passgate admin API on (http:\/\/127\.0\.0\.1:\d+\/admin)$/m);
   const live = await fetch(`${url}/livez`);
   t.is(live.status, 200);
   t.deepEqual(await live.json(), { status: 'ok' });
   t.is((await fetch(metricsUrl ?? '')).status, 200);
+  t.is((await fetch(`${adminUrl}/drm/revocations`, { headers: { authorization: `Bearer ${adminKey}` } })).status, 200);
+  t.is((await fetch(`${url}/admin/drm/revocations`, { headers: { authorization: `Bearer ${adminKey}` } })).status, 404);
+  t.false(run.stdout().includes(adminKey), 'the key is never printed');
   run.child.kill('SIGTERM');
   t.is(await run.exit, 0);
   t.regex(run.stdout(), /"msg":"stopped"/);

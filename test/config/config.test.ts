@@ -232,6 +232,7 @@ test('upstream client, throttle, dcr and devices settings have defaults and limi
     dnsMaxTtlSeconds: 30,
     connectTimeoutMs: 2000,
     requestTimeoutMs: 8000,
+    callDeadlineMs: 10000,
     maxRetries: 2,
     breaker: { consecutiveFailures: 5, halfOpenAfterMs: 10000 },
   });

@@ -9,7 +9,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { memoryLogger, type MemoryLogger } from '../helpers/with-app.js';
-import { withPassgate, type PassgateFixture } from '../helpers/with-passgate.js';
+import { registeredAndSignedIn, withPassgate, type PassgateFixture } from '../helpers/with-passgate.js';
 import { startRedisServer, type RedisServer } from '../helpers/with-redis.js';
 import { demoEntitlements } from '../entitlement/fixture.js';
 
@@ -49,27 +49,10 @@ async function setUp(t: ExecutionContext, redis: RedisServer, storeLog: MemoryLo
 
 /** A registered device, signed in upstream, with a Permit for REF30 (POST /v1/authorize with drm). */
 async function viewer(f: PassgateFixture): Promise<Viewer> {
-  const registered = await f.register();
-  if (registered.status !== 201) throw new Error(`POST /v1/devices: ${registered.status} ${await registered.text()}`);
-  const body = (await registered.json()) as { deviceToken: string; device: { app: string; fingerprint: string } };
-  const record = await f.passgate.services.pass.registry.get(body.device.app, body.device.fingerprint);
-  if (!record) throw new Error('no DCR record');
-  const now = f.sim.state.now();
-  f.sim.state.saveProfile({
-    clientId: record.clientId,
-    deviceId: body.device.fingerprint,
-    serviceProvider: 'REF30',
-    mvpd: 'Cablevision',
-    notBefore: now,
-    notAfter: now + 24 * 3600_000,
-    issuer: 'Cablevision',
-    type: 'regular',
-    attributes: { userID: { value: 'viewer-1', state: 'plain' } },
-    userId: 'viewer-1',
-  });
-  const authorized = await post(f, body.deviceToken, '/v1/authorize', { resource: 'REF30', drm: { system: 'widevine', contentId: 'ref30-movie' } });
+  const token = await registeredAndSignedIn(f);
+  const authorized = await post(f, token, '/v1/authorize', { resource: 'REF30', drm: { system: 'widevine', contentId: 'ref30-movie' } });
   if (authorized.status !== 200) throw new Error(`POST /v1/authorize: ${authorized.status} ${await authorized.text()}`);
-  return { token: body.deviceToken };
+  return { token };
 }
 
 function post(f: PassgateFixture, token: string, route: string, body: unknown, signal?: AbortSignal): Promise<Response> {

@@ -6,7 +6,7 @@
  */
 import test from 'ava';
 import { demoEntitlements } from '../entitlement/fixture.js';
-import { withPassgate, type PassgateFixture } from '../helpers/with-passgate.js';
+import { registeredAndSignedIn, withPassgate, type PassgateFixture } from '../helpers/with-passgate.js';
 
 const REQUEST_TIMEOUT_MS = 1000;
 const MAX_RETRIES = 2;
@@ -24,28 +24,6 @@ interface Answer {
   type: string | null;
   retryAfter: string | null;
   ms: number;
-}
-
-async function signedInDevice(f: PassgateFixture): Promise<string> {
-  const registered = await f.register();
-  if (registered.status !== 201) throw new Error(`POST /v1/devices: ${registered.status} ${await registered.text()}`);
-  const body = (await registered.json()) as { deviceToken: string; device: { app: string; fingerprint: string } };
-  const record = await f.passgate.services.pass.registry.get(body.device.app, body.device.fingerprint);
-  if (!record) throw new Error('no DCR record');
-  const now = f.sim.state.now();
-  f.sim.state.saveProfile({
-    clientId: record.clientId,
-    deviceId: body.device.fingerprint,
-    serviceProvider: 'REF30',
-    mvpd: 'Cablevision',
-    notBefore: now,
-    notAfter: now + 24 * 3600_000,
-    issuer: 'Cablevision',
-    type: 'regular',
-    attributes: { userID: { value: 'viewer-1', state: 'plain' } },
-    userId: 'viewer-1',
-  });
-  return body.deviceToken;
 }
 
 async function authorize(f: PassgateFixture, token: string): Promise<Answer> {
@@ -76,7 +54,7 @@ test('a Pass upstream that stops answering: authorize is 503 upstream_unavailabl
       upstream_client: { request_timeout_ms: REQUEST_TIMEOUT_MS, max_retries: MAX_RETRIES, connect_timeout_ms: REQUEST_TIMEOUT_MS, breaker: { consecutive_failures: BREAKER_FAILURES, half_open_after_ms: 2000 } },
     },
   });
-  const token = await signedInDevice(f);
+  const token = await registeredAndSignedIn(f);
   t.is((await authorize(f, token)).status, 200, 'the upstream answers: a Permit');
 
   await f.simConfig({ faults: { latencyMs: 20_000, errorRate: 0, outage: false } });

@@ -164,6 +164,32 @@ export async function withPassgate(t: ExecutionContext, options: WithPassgateOpt
 }
 
 /** The sim log entries of one operation (e.g. `dcr.register`). */
+/**
+ * A device registered through POST /v1/devices and signed in upstream (a Cablevision profile
+ * saved in the simulator for its DCR client, as the MVPD login would); returns its device token.
+ */
+export async function registeredAndSignedIn(f: PassgateFixture): Promise<string> {
+  const registered = await f.register();
+  if (registered.status !== 201) throw new Error(`POST /v1/devices: ${registered.status} ${await registered.text()}`);
+  const body = (await registered.json()) as { deviceToken: string; device: { app: string; binding: string; fingerprint: string } };
+  const record = await f.passgate.services.pass.registry.get(body.device.app, body.device.binding);
+  if (!record) throw new Error('no DCR record');
+  const now = f.sim.state.now();
+  f.sim.state.saveProfile({
+    clientId: record.clientId,
+    deviceId: body.device.fingerprint,
+    serviceProvider: 'REF30',
+    mvpd: 'Cablevision',
+    notBefore: now,
+    notAfter: now + 24 * 3600_000,
+    issuer: 'Cablevision',
+    type: 'regular',
+    attributes: { userID: { value: 'viewer-1', state: 'plain' } },
+    userId: 'viewer-1',
+  });
+  return body.deviceToken;
+}
+
 export const ofOperation = (log: SimLogEntry[], operation: string) => log.filter((entry) => entry.operation === operation);
 
 /** The JSON in an `x-device-info` header value. */
