@@ -161,8 +161,15 @@ export class SigninPolling {
     if (this.closed) return;
     const { records, clock, metrics } = this.deps;
     const now = clock.now();
+    // Before any store call: a store that stalls (up to its deadline per call) or fails must not
+    // hold a long-poll past its `wait` or an event stream without its keep-alive.
+    this.deliver(new Map(), now);
     const waitedHere = new Set([...this.waiters].map((w) => w.code));
-    await Promise.all([...waitedHere].map((code) => records.waiting.set(code, now, WAITING_FRESH_MS * 60)));
+    try {
+      await Promise.all([...waitedHere].map((code) => records.waiting.set(code, now, WAITING_FRESH_MS * 60)));
+    } catch (err) {
+      this.deps.logger.warn({ err }, 'signin: could not record the waiting apps');
+    }
 
     // Codes watched here plus any a waiter still holds (e.g. unwatched because a newer code exists).
     const sessions = new Map(this.watched);
@@ -181,7 +188,11 @@ export class SigninPolling {
       }),
     );
     metrics.pendingSessions.set(this.watched.size);
+    this.deliver(statuses, clock.now());
+  }
 
+  /** Hands each waiter the status read for its code, its last status once its deadline passed, or a keep-alive. */
+  private deliver(statuses: Map<string, SigninStatus>, now: number): void {
     for (const waiter of this.waiters) {
       const status = statuses.get(waiter.code) ?? (waiter.deadline !== undefined && now >= waiter.deadline ? { status: waiter.last } : undefined);
       if (status && waiter.deliver(status as SigninStatus, now)) {

@@ -225,3 +225,50 @@ test.serial('redis-server SIGKILLed and restarted on the same port under license
     await load.stop();
   }
 });
+
+test.serial('redis-server SIGSTOPped while apps wait on a sign-in: a long-poll still answers at its wait, an event stream still gets its keep-alive', async (t) => {
+  t.timeout(90_000);
+  const redis = await startRedisServer();
+  t.teardown(() => redis.stop());
+  const f = await setUp(t, redis, memoryLogger('info'));
+  const registered = await f.register();
+  const { deviceToken } = (await registered.json()) as { deviceToken: string };
+  const started = await post(f, deviceToken, '/v1/authentication', {});
+  t.is(started.status, 201);
+  const { code } = (await started.json()) as { code: string };
+  const auth = { authorization: `Bearer ${deviceToken}` };
+  const streamAbort = new AbortController();
+  t.teardown(() => streamAbort.abort());
+  const stream = await f.call(`/v1/authentication/${code}/events`, { headers: auth, signal: streamAbort.signal });
+  t.is(stream.status, 200);
+  const reader = (stream.body as ReadableStream<Uint8Array>).getReader();
+  let streamed = '';
+  const keepAlive = (async () => {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return undefined;
+      streamed += Buffer.from(value).toString('utf8');
+      if (streamed.includes(': keep-alive')) return Date.now();
+    }
+  })().catch(() => undefined);
+
+  // Waiting begins while the store answers; it must end at `wait` however long the store is gone.
+  const longPoll = f.call(`/v1/authentication/${code}?wait=4`, { headers: auth, signal: AbortSignal.timeout(30_000) }).then(
+    async (response) => ({ status: response.status, body: await response.text(), at: Date.now() }),
+    (error: unknown) => ({ status: 0, body: String(error), at: Date.now() }),
+  );
+  await sleep(1000);
+  redis.freeze();
+  const frozenAt = Date.now();
+  // The keep-alive comes every 15 s: the freeze outlasts it.
+  await sleep(18_000);
+  const thawedAt = Date.now();
+  redis.thaw();
+  const answered = await longPoll;
+  const kept = await keepAlive;
+  t.log(`long-poll (wait=4, begun 1 s before the freeze) answered ${answered.status} after ${answered.at - frozenAt} ms of a ${thawedAt - frozenAt} ms freeze; keep-alive ${kept ? `after ${kept - frozenAt} ms` : 'never'}`);
+  t.true(answered.at < thawedAt, 'the long-poll was answered while Redis was still frozen');
+  t.is(answered.status, 200, `the status it had when its wait ran out: ${answered.body.slice(0, 200)}`);
+  t.like(JSON.parse(answered.body), { status: 'pending' });
+  t.true(kept !== undefined && kept < thawedAt, 'the event stream got its keep-alive while Redis was frozen');
+});
