@@ -100,12 +100,15 @@ function sampledLogMethod(sampler: LogSampler) {
     }
     const err = first instanceof Error ? first : fields?.err;
     const kind = `${level}|${String(msg)}|${errorKind(err)}|${typeof fields?.code === 'string' ? fields.code : ''}`;
+    // A held-back line is written when its interval ends: `lastAt` says when it happened.
+    const at = new Date().toISOString();
     sampler.offer(kind, (suppressed) => {
       if (suppressed === 0) {
         method.apply(this, args);
         return;
       }
-      const counted = first instanceof Error ? [{ err: first, suppressed }, ...rest] : fields ? [{ ...fields, suppressed }, ...rest] : [{ suppressed }, ...args];
+      const extra = { suppressed, lastAt: at };
+      const counted = first instanceof Error ? [{ err: first, ...extra }, ...rest] : fields ? [{ ...fields, ...extra }, ...rest] : [extra, ...args];
       method.apply(this, counted as Parameters<LogFn>);
     });
   };

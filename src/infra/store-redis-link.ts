@@ -112,6 +112,10 @@ export class RedisLink {
     this.current = next;
     // Retries on the reconnect policy until ready; rejects only when destroyed (replaced again, or closed).
     next.connect().catch(() => undefined);
+    // What the replaced connection reports while it is torn down (node-redis may trip over its own
+    // half-open socket: "reading 'destroy'") is not about the store any more: debug, not a warning.
+    old.removeAllListeners('error');
+    old.on('error', (err: unknown) => this.opts.logger.debug({ redis: this.opts.shownUrl, reason: describeError(err) }, 'store: a replaced Redis connection reported an error while closing'));
     if (old.isOpen) old.destroy();
   }
 

@@ -81,6 +81,8 @@ test('the logger samples repeated warn/error lines with a suppressed count, neve
   const errors = lines.filter((l) => l.msg === 'store: Redis connection error');
   t.is(errors.length, 2);
   t.is(errors[1]?.suppressed, 498);
+  t.regex(String(errors[1]?.lastAt), /^\d{4}-\d\d-\d\dT/, 'a held-back line says when it happened');
+  t.is(errors[0]?.lastAt, undefined);
   t.is(errors[1]?.component, 'store', 'the child binding stays');
   t.is(lines.filter((l) => l.msg === 'request').length, 500);
   t.is(lines.filter((l) => l.msg === 'store: Redis reconnecting').length, 500);
