@@ -22,14 +22,18 @@ import type KeyvSqlite from '@keyv/sqlite';
 /** Thrown (code SQLITE_BUSY) by a write that waited longer than the queue's bound for its turn. */
 export class WriteQueueTimeoutError extends Error {
   readonly code = 'SQLITE_BUSY';
-  constructor(waitedMs: number) {
-    super(`SQLITE_BUSY: waited ${Math.round(waitedMs)} ms for this process's turn to write to the embedded store`);
+  constructor(waitedMs: number, why = `waited ${Math.round(waitedMs)} ms for this process's turn to write to the embedded store`) {
+    super(`SQLITE_BUSY: ${why}`);
     this.name = 'WriteQueueTimeoutError';
   }
 }
 
+const isBusy = (err: unknown) => (err as { code?: unknown } | undefined)?.code === 'SQLITE_BUSY';
+
 export class WriteQueue {
   private tail: Promise<unknown> = Promise.resolve();
+  /** Until when bounded writes fail at once: the file lock was busy past the timeout (see run()). */
+  private lockedUntil = -Infinity;
 
   /**
    * `maxWaitMs` bounds the wait for a turn (SQLite's busy timeout then bounds the wait for the file
@@ -44,14 +48,25 @@ export class WriteQueue {
    * Runs `fn` after every write queued before it has settled, and before any queued after it. It
    * rejects with a WriteQueueTimeoutError, without running `fn`, if its turn came more than `maxWaitMs`
    * after the call (so writes back up for a bounded time when another process holds the lock), unless
-   * `bounded` is false. `fn` must not call run() itself: it would wait for its own turn forever.
+   * `bounded` is false, or, for half the bound after a write found the file locked (SQLITE_BUSY),
+   * at once. `fn` must not call run() itself: it would wait for its own turn forever.
    */
   run<T>(fn: () => Promise<T>, { bounded = true }: { bounded?: boolean } = {}): Promise<T> {
     const queuedAt = this.now();
-    const result = this.tail.then(() => {
-      const waited = this.now() - queuedAt;
+    const result = this.tail.then(async () => {
+      const now = this.now();
+      const waited = now - queuedAt;
       if (bounded && waited > this.maxWaitMs) throw new WriteQueueTimeoutError(waited);
-      return fn();
+      // Another process held the file lock past the busy timeout a moment ago: fail at once rather
+      // than wait the whole timeout again, so a request making several writes is not refused only
+      // after several timeouts. The first write after the pause tries the lock again.
+      if (bounded && now < this.lockedUntil) throw new WriteQueueTimeoutError(waited, 'another process holds the embedded store\'s write lock');
+      try {
+        return await fn();
+      } catch (err) {
+        if (isBusy(err)) this.lockedUntil = this.now() + this.maxWaitMs / 2;
+        throw err;
+      }
     });
     this.tail = result.catch(() => undefined);
     return result;
