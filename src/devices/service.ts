@@ -218,10 +218,13 @@ export function createDeviceService(deps: DeviceServiceDeps) {
      * Revokes every device token issued so far for the binding (operator action). The binding
      * keeps its DCR credentials and secret; the app gets a new token by renewing with its secret.
      * `binding`: a binding id, or a `fingerprint <base64>` for the device id's first binding.
-     * Returns the new generation.
+     * Returns the new generation; 404 not_found when the app has no such binding.
      */
     async revokeDevice(appId: string, binding: string): Promise<number> {
       const id = fingerprintId(binding);
+      if (!(await fromStore('find a device binding', () => registry.get(appId, id)))) {
+        throw new Problem('not_found', `App ${appId} has no device binding ${id}.`);
+      }
       const next = (await generationOf(appId, id)) + 1;
       await fromStore('write a token generation', () => generations.set(`${appId}:${id}`, next));
       logger.info({ app: appId, binding: id, generation: next }, 'devices: device tokens revoked');

@@ -15,6 +15,7 @@ import type { DeviceRevocations } from './revocations.js';
 import { allowSchema, deviceOnlySchema, notificationSchema, revAllowInfoSchema, revokeSchema, type DeviceRef } from './schema.js';
 import type { DrmDevice, DrmUsers } from './users.js';
 import type { Logger } from '../infra/logger.js';
+import type { DeviceService } from '../devices/service.js';
 import { storeCall } from '../http/store-call.js';
 
 export interface AdminDeps {
@@ -25,6 +26,7 @@ export interface AdminDeps {
   revocations: DeviceRevocations;
   entitlement: Pick<EntitlementService, 'purgeDevice'>;
   signin: Pick<SigninService, 'forgetDevice'>;
+  devices: Pick<DeviceService, 'revokeDevice'>;
   revAllowInfo: Keyv<string[]>;
   revInfo?: RevInfoService;
 }
@@ -90,6 +92,15 @@ export function adminRouter(deps: AdminDeps): Router<AppState> {
     const removed = await stored('allow-list removal', () => deps.revocations.disallow(target));
     if (!removed) throw new Problem('not_found', 'That device is not on the allow-list.');
     ctx.status = 204;
+  });
+
+  // SPEC §2: device tokens are revocable. Every token issued so far for the binding stops
+  // verifying (401 invalid_device_token); the app renews with its deviceSecret. A DRM revocation
+  // (/drm/revocations) stops licenses instead; a leaked token calls for this.
+  router.post('/devices/revoke-tokens', admin, validate(deviceOnlySchema), async (ctx: AppContext) => {
+    const target = await resolve(input<typeof deviceOnlySchema>(ctx).device);
+    const generation = await deps.devices.revokeDevice(target.appId, target.binding);
+    ctx.body = { app: target.appId, binding: target.binding, generation };
   });
 
   router.get('/drm/playready/revallowinfo', admin, async (ctx: AppContext) => {
