@@ -96,7 +96,11 @@ export function createDeviceService(deps: DeviceServiceDeps) {
       const binding = await secrets.find(app.id, firstBinding, proof.deviceSecret);
       if (binding === undefined) {
         metrics.secretChecks.inc({ result: 'invalid' });
-        throw new Problem('invalid_device_secret', 'The deviceSecret is not the one this device was given; send the secret of this app and deviceId, or register without one to create a new binding.');
+        // True in both cases: a wrong secret, or a binding the store no longer has (lost data).
+        throw new Problem(
+          'invalid_device_secret',
+          'passgate does not know this deviceSecret for this app and deviceId (a wrong secret, or a binding the store no longer has): register without it to create a new binding.',
+        );
       }
       metrics.secretChecks.inc({ result: 'valid' });
       return { binding };
