@@ -119,7 +119,9 @@ export function adminRouter(deps: AdminDeps): Router<AppState> {
 
   router.post('/drm/playready/revinfo/refresh', admin, async (ctx: AppContext) => {
     if (!deps.revInfo) throw new Problem('drm_not_configured', 'No drm.playready.revinfo_url is configured.');
-    const result = await deps.revInfo.refresh();
+    const revInfo = deps.revInfo;
+    // A store failure is 503 store_unavailable; 502 `failed` means the download itself failed.
+    const result = await stored('refresh RevInfo', () => revInfo.refreshNow());
     ctx.status = result === 'failed' ? 502 : 200;
     ctx.body = { result };
   });

@@ -247,6 +247,7 @@ export function drmApi(): ApiPart {
         post: operation({
           id: 'refreshRevInfo',
           summary: 'Download the PlayReady RevInfo now',
+          description: '502 `failed`: the download failed (unreachable, bad status, invalid document); 503 `store_unavailable`: the store could not be read or written. Either way the stored copy stays.',
           tag: 'admin',
           access: 'adminKey',
           responses: {
