@@ -75,7 +75,13 @@ export const envSchema = z.object({
     .optional()
     .transform((n) => n ?? 30_000),
   /** The operator credential for /admin routes on the ops listener (Authorization: Bearer …); absent ⇒ the admin API is off. */
-  PASSGATE_ADMIN_KEY: z.string().min(32, { error: 'expected at least 32 characters (generate one: openssl rand -base64 32)' }).optional(),
+  // Whitespace is no secret: 32 characters that are not whitespace, and none around the key
+  // (HTTP trims header values, so a key with surrounding whitespace could never be sent).
+  PASSGATE_ADMIN_KEY: z
+    .string()
+    .refine((key) => key.replace(/\s/g, '').length >= 32, { error: 'expected at least 32 characters other than whitespace (generate one: openssl rand -base64 32)' })
+    .refine((key) => key.trim() === key, { error: 'expected no whitespace at the start or end (an Authorization header cannot carry it)' })
+    .optional(),
 });
 export type EnvSettings = z.output<typeof envSchema>;
 

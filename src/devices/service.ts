@@ -96,7 +96,11 @@ export function createDeviceService(deps: DeviceServiceDeps) {
       const binding = await secrets.find(app.id, firstBinding, proof.deviceSecret);
       if (binding === undefined) {
         metrics.secretChecks.inc({ result: 'invalid' });
-        throw new Problem('invalid_device_secret', 'The deviceSecret is not the one this device was given; send the secret of this app and deviceId, or register without one to create a new binding.');
+        // True in both cases: a wrong secret, or a binding the store no longer has (lost data).
+        throw new Problem(
+          'invalid_device_secret',
+          'passgate does not know this deviceSecret for this app and deviceId (a wrong secret, or a binding the store no longer has): register without it to create a new binding.',
+        );
       }
       metrics.secretChecks.inc({ result: 'valid' });
       return { binding };
@@ -218,10 +222,13 @@ export function createDeviceService(deps: DeviceServiceDeps) {
      * Revokes every device token issued so far for the binding (operator action). The binding
      * keeps its DCR credentials and secret; the app gets a new token by renewing with its secret.
      * `binding`: a binding id, or a `fingerprint <base64>` for the device id's first binding.
-     * Returns the new generation.
+     * Returns the new generation; 404 not_found when the app has no such binding.
      */
     async revokeDevice(appId: string, binding: string): Promise<number> {
       const id = fingerprintId(binding);
+      if (!(await fromStore('find a device binding', () => registry.get(appId, id)))) {
+        throw new Problem('not_found', `App ${appId} has no device binding ${id}.`);
+      }
       const next = (await generationOf(appId, id)) + 1;
       await fromStore('write a token generation', () => generations.set(`${appId}:${id}`, next));
       logger.info({ app: appId, binding: id, generation: next }, 'devices: device tokens revoked');

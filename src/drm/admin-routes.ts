@@ -15,6 +15,7 @@ import type { DeviceRevocations } from './revocations.js';
 import { allowSchema, deviceOnlySchema, notificationSchema, revAllowInfoSchema, revokeSchema, type DeviceRef } from './schema.js';
 import type { DrmDevice, DrmUsers } from './users.js';
 import type { Logger } from '../infra/logger.js';
+import type { DeviceService } from '../devices/service.js';
 import { storeCall } from '../http/store-call.js';
 
 export interface AdminDeps {
@@ -25,6 +26,7 @@ export interface AdminDeps {
   revocations: DeviceRevocations;
   entitlement: Pick<EntitlementService, 'purgeDevice'>;
   signin: Pick<SigninService, 'forgetDevice'>;
+  devices: Pick<DeviceService, 'revokeDevice'>;
   revAllowInfo: Keyv<string[]>;
   revInfo?: RevInfoService;
 }
@@ -92,6 +94,15 @@ export function adminRouter(deps: AdminDeps): Router<AppState> {
     ctx.status = 204;
   });
 
+  // SPEC §2: device tokens are revocable. Every token issued so far for the binding stops
+  // verifying (401 invalid_device_token); the app renews with its deviceSecret. A DRM revocation
+  // (/drm/revocations) stops licenses instead; a leaked token calls for this.
+  router.post('/devices/revoke-tokens', admin, validate(deviceOnlySchema), async (ctx: AppContext) => {
+    const target = await resolve(input<typeof deviceOnlySchema>(ctx).device);
+    const generation = await deps.devices.revokeDevice(target.appId, target.binding);
+    ctx.body = { app: target.appId, binding: target.binding, generation };
+  });
+
   router.get('/drm/playready/revallowinfo', admin, async (ctx: AppContext) => {
     ctx.body = { hashes: (await stored('read RevAllowInfo', () => deps.revAllowInfo.get(REVALLOWINFO_KEY))) ?? [] };
   });
@@ -108,7 +119,9 @@ export function adminRouter(deps: AdminDeps): Router<AppState> {
 
   router.post('/drm/playready/revinfo/refresh', admin, async (ctx: AppContext) => {
     if (!deps.revInfo) throw new Problem('drm_not_configured', 'No drm.playready.revinfo_url is configured.');
-    const result = await deps.revInfo.refresh();
+    const revInfo = deps.revInfo;
+    // A store failure is 503 store_unavailable; 502 `failed` means the download itself failed.
+    const result = await stored('refresh RevInfo', () => revInfo.refreshNow());
     ctx.status = result === 'failed' ? 502 : 200;
     ctx.body = { result };
   });

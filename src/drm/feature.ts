@@ -41,7 +41,7 @@ export function createDrmFeature(
   const apps = Object.keys(config.apps);
   const adminKey = config.adminKey;
   const adminRouters = (revInfo?: RevInfoService) =>
-    adminKey ? [adminRouter({ adminKey, logger, apps, users, revocations, entitlement: deps.entitlement, signin: deps.signin, revAllowInfo, ...(revInfo ? { revInfo } : {}) })] : [];
+    adminKey ? [adminRouter({ adminKey, logger, apps, users, revocations, entitlement: deps.entitlement, signin: deps.signin, devices: deps.devices, revAllowInfo, ...(revInfo ? { revInfo } : {}) })] : [];
 
   if (!drmConfig) {
     return {

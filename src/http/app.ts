@@ -15,6 +15,7 @@ import { problemErrors } from './errors.js';
 import { healthRoutes } from './health.js';
 import { observe } from './observe.js';
 import { requestId } from './request-id.js';
+import { logResponseErrors } from './response-errors.js';
 import { securityHeaders } from './security-headers.js';
 
 export interface AppDeps {
@@ -38,7 +39,8 @@ export const bodyLimits = { jsonLimit: '64kb', formLimit: '16kb' };
 export function buildApp(deps: AppDeps): Koa<AppState> {
   const app = new Koa<AppState>();
   // Errors that escape the middleware (e.g. a broken response stream) still go to our log.
-  app.on('error', (err: unknown) => deps.logger.error({ err }, 'response error'));
+  // A client that hung up (closed SSE stream, reset) is a debug line, not an error (response-errors.ts).
+  app.on('error', logResponseErrors(deps.logger, 'response error'));
 
   app.use(requestId(deps.logger));
   app.use(securityHeaders());

@@ -42,6 +42,13 @@ export function bodyProblem(error: unknown): Problem | undefined {
     // inflation's "Unsupported Content-Encoding: x", raw-body's unsupported charset: short and about the request itself.
     return new Problem('unsupported_media_type', err.message ? err.message.slice(0, 200) : 'The request body has an unsupported type or encoding.');
   }
+  // co-body parses with @hapi/bourne, which refuses a `__proto__` key (prototype poisoning) with
+  // a SyntaxError of its own: valid JSON, refused on purpose, so say so rather than "not JSON".
+  if (err instanceof SyntaxError && /forbidden prototype property/.test(err.message)) {
+    return new Problem('invalid_body', 'The JSON body has a key named __proto__: such keys are refused (anywhere in the body).', {
+      errors: [{ path: '(body)', message: 'a key named __proto__ is refused' }],
+    });
+  }
   // co-body marks a JSON syntax error only by its class and status (no `type`).
   if (err instanceof SyntaxError || err.type === 'entity.parse.failed') {
     return new Problem('invalid_json', 'The request body is not valid JSON (an object or an array is expected).');

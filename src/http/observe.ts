@@ -1,8 +1,21 @@
 import type { Metrics } from '../infra/metrics.js';
 import { routeTemplate, type AppMiddleware } from './context.js';
+import type { ProblemCode } from './problem.js';
 
 /** Probes are polled every few seconds; an access log line for each would drown the rest. */
 const unlogged = new Set(['/livez', '/readyz']);
+
+/**
+ * The documented 503s of a dependency that is down (SPEC §8): expected conditions, logged at
+ * warn (their cause is logged once where it happened); every other 5xx is an error.
+ */
+const EXPECTED_UNAVAILABLE: ReadonlySet<string> = new Set<ProblemCode>(['store_unavailable', 'upstream_unavailable', 'license_service_unavailable', 'not_ready']);
+
+/** The access line's level: info for a completed success, warn for 4xx, a cut answer or an expected 503, error for other 5xx. */
+export function accessLevel(status: number, completed: boolean, problemCode: string | undefined): 'info' | 'warn' | 'error' {
+  if (status >= 500) return status === 503 && problemCode !== undefined && EXPECTED_UNAVAILABLE.has(problemCode) ? 'warn' : 'error';
+  return !completed || status >= 400 ? 'warn' : 'info';
+}
 
 /**
  * Inbound RED metrics and the access log: one line per request with the route template (never
@@ -21,7 +34,7 @@ export function observe(metrics: Metrics): AppMiddleware {
       ctx.res.once('close', () => {
         const res = ctx.res;
         const completed = res.writableFinished;
-        const level = !completed || res.statusCode >= 400 ? (res.statusCode >= 500 ? 'error' : 'warn') : 'info';
+        const level = accessLevel(res.statusCode, completed, ctx.state.problemCode);
         const durationMs = Math.round(elapsed() * 1e4) / 10;
         const code = ctx.state.problemCode ? { code: ctx.state.problemCode } : {};
         const status = res.headersSent ? { status: res.statusCode } : {};

@@ -10,6 +10,7 @@ import { problemErrors } from './errors.js';
 import { observe } from './observe.js';
 import { Problem } from './problem.js';
 import { requestId } from './request-id.js';
+import { logResponseErrors } from './response-errors.js';
 import { routeTable } from './route-table.js';
 import { securityHeaders } from './security-headers.js';
 
@@ -30,7 +31,7 @@ export interface OpsAppDeps {
  */
 export function buildOpsApp(deps: OpsAppDeps): Koa<AppState> {
   const app = new Koa<AppState>();
-  app.on('error', (err: unknown) => deps.logger.error({ err }, 'ops response error'));
+  app.on('error', logResponseErrors(deps.logger, 'ops response error'));
   const { registry } = deps.metrics;
 
   app.use(async (ctx, next) => {

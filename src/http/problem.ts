@@ -10,7 +10,7 @@ export const problemCatalogue = {
   unauthorized: { status: 401, title: 'Authentication required' },
   invalid_app_key: { status: 401, title: 'The X-App-Key is missing or unknown' },
   invalid_device_token: { status: 401, title: 'The device token is missing, invalid or expired' },
-  invalid_device_secret: { status: 401, title: 'The device secret does not belong to this device' },
+  invalid_device_secret: { status: 401, title: 'passgate does not know this device secret for this device' },
   forbidden: { status: 403, title: 'Forbidden' },
   authentication_required: { status: 403, title: 'The viewer is not signed in with a TV provider' },
   authorization_denied: { status: 403, title: 'The TV provider denied access to this resource' },

@@ -24,7 +24,7 @@ export function appApi(): ApiPart {
           description:
             'The first registration of (app, deviceId) creates its binding and returns a `deviceSecret`, shown once (passgate keeps only its hash). ' +
             'Renewal of that binding (a new token, no new upstream registration) needs proof: the body field `deviceSecret`, or a still-valid device token ' +
-            'of the binding as `Authorization: Bearer`. A wrong secret is 401 `invalid_device_secret`, an invalid token 401 `invalid_device_token`. ' +
+            'of the binding as `Authorization: Bearer`. A secret passgate does not know for this app and deviceId (a wrong one, or a binding the store no longer has) is 401 `invalid_device_secret`, an invalid token 401 `invalid_device_token`. ' +
             'Without proof, a known deviceId gets a NEW, separate binding (its own upstream client, no profile, no Permit, its own `deviceSecret`); ' +
             'the existing binding is untouched. A binding registered before device secrets existed receives its `deviceSecret` on its first renewal with a valid token. ' +
             '`deviceInfo.connectionIp`/`connectionPort` are set by passgate from the connection and must not be sent. Rate-limited per client IP.',

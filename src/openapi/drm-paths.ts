@@ -23,6 +23,15 @@ export function drmApi(): ApiPart {
       DeviceRequest: fromZod(deviceOnlySchema),
       RevAllowInfoRequest: fromZod(revAllowInfoSchema),
       NotificationRequest: fromZod(notificationSchema),
+      DeviceTokenRevocation: {
+        type: 'object',
+        properties: {
+          app: { type: 'string' },
+          binding: { type: 'string', description: 'The device binding (POST /v1/devices `device.binding`).' },
+          generation: { type: 'integer', description: 'The binding\'s token generation now: tokens of earlier generations are refused.' },
+        },
+        required: ['app', 'binding', 'generation'],
+      },
     },
     paths: {
       '/v1/license-token': {
@@ -198,6 +207,22 @@ export function drmApi(): ApiPart {
           errors: [...admin, ...errorsOf.jsonBody, 'not_found'],
         }),
       },
+      '/admin/devices/revoke-tokens': {
+        post: operation({
+          id: 'revokeDeviceTokens',
+          summary: "Revoke every device token issued so far for a device binding",
+          description:
+            'Each of those tokens then answers 401 invalid_device_token on every /v1 route; the app gets a new one by renewing ' +
+            '(POST /v1/devices with its deviceSecret). The binding keeps its upstream registration and sign-in. ' +
+            'This ends leaked or stolen tokens; a DRM revocation (/admin/drm/revocations) stops licenses instead. ' +
+            'A user id names a device that received a license; app + fingerprint names the device id\'s first binding.',
+          tag: 'admin',
+          access: 'adminKey',
+          body: jsonBody('DeviceRequest'),
+          responses: { '200': json('The binding and its new token generation.', ref('DeviceTokenRevocation')) },
+          errors: [...admin, ...errorsOf.jsonBody, 'not_found'],
+        }),
+      },
       '/admin/drm/playready/revallowinfo': {
         get: operation({
           id: 'getRevAllowInfoHashes',
@@ -222,6 +247,7 @@ export function drmApi(): ApiPart {
         post: operation({
           id: 'refreshRevInfo',
           summary: 'Download the PlayReady RevInfo now',
+          description: '502 `failed`: the download failed (unreachable, bad status, invalid document); 503 `store_unavailable`: the store could not be read or written. Either way the stored copy stays.',
           tag: 'admin',
           access: 'adminKey',
           responses: {

@@ -187,6 +187,6 @@ export const errorsOf = {
   pass: ['upstream_throttled', 'upstream_rejected', 'upstream_misconfigured', 'upstream_unavailable', 'unknown_mvpd'],
   /** The DRM license gate's refusals (SPEC §4), fail-closed when the store is down. */
   gate: ['no_permit', 'permit_expired', 'permit_not_yet_valid', 'logged_out', 'permit_denied', 'content_not_in_resource', 'resource_not_in_catalogue', 'device_revoked', 'store_unavailable'],
-  /** requireAdmin; not_found: the admin API is off (no PASSGATE_ADMIN_KEY). */
-  admin: ['unauthorized', 'not_found'],
+  /** requireAdmin; not_found: the admin API is off (no PASSGATE_ADMIN_KEY); every admin action reads or writes the store. */
+  admin: ['unauthorized', 'not_found', 'store_unavailable'],
 } as const satisfies Record<string, readonly ProblemCode[]>;

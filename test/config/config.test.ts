@@ -252,3 +252,22 @@ test('PASSGATE_STORE_TIMEOUT_MS: 2000 ms by default, configurable, shown by conf
     t.regex(configError(t, { PASSGATE_STORE_TIMEOUT_MS: bad }).message, /PASSGATE_STORE_TIMEOUT_MS: expected milliseconds from 100 to 30000/);
   }
 });
+
+test('PASSGATE_ADMIN_KEY: at least 32 characters other than whitespace, none around it; never echoed', (t) => {
+  const key = 'admin-key-0123456789abcdef-0123456789';
+  t.is(loadConfig({ PASSGATE_ADMIN_KEY: key }).adminKey?.reveal(), key);
+  t.is(loadConfig({}).adminKey, undefined);
+  const cases: [string, RegExp][] = [
+    [' '.repeat(38), /PASSGATE_ADMIN_KEY: expected at least 32 characters other than whitespace/],
+    ['\t \n'.repeat(20), /PASSGATE_ADMIN_KEY: expected at least 32 characters other than whitespace/],
+    [`a b c d e f g h i j k l m n o p q r s t u v w x y z 1 2 3 4 5`, /PASSGATE_ADMIN_KEY: expected at least 32 characters other than whitespace/],
+    ['short-key', /PASSGATE_ADMIN_KEY: expected at least 32 characters other than whitespace/],
+    [` ${key}`, /PASSGATE_ADMIN_KEY: expected no whitespace at the start or end/],
+    [`${key}\n`, /PASSGATE_ADMIN_KEY: expected no whitespace at the start or end/],
+  ];
+  for (const [bad, message] of cases) {
+    const error = configError(t, { PASSGATE_ADMIN_KEY: bad });
+    t.regex(error.message, message, JSON.stringify(bad));
+    if (bad.trim()) t.false(error.message.includes(bad.trim()), 'the key is not echoed');
+  }
+});

@@ -77,6 +77,37 @@ test('malformed JSON is 400 invalid_json; a non-JSON content type is 415', async
   t.is(text.problem.code, 'unsupported_media_type');
 });
 
+test('valid JSON with a __proto__ key is refused as 400 invalid_body saying why (not "not valid JSON"), on both listeners', async (t) => {
+  const f = await withPassgate(t, { env: { PASSGATE_ADMIN_KEY: 'proto-test-admin-key-0123456789abcdef-0123' } });
+  const bodies = [
+    `{"deviceId": "${newDeviceId()}", "deviceInfo": ${JSON.stringify(sampleDeviceInfo)}, "__proto__": {"admin": true}}`,
+    `{"deviceId": "${newDeviceId()}", "deviceInfo": {"__proto__": {"x": 1}}}`,
+    // The same key spelled with JSON escapes.
+    `{"deviceId": "${newDeviceId()}", "deviceInfo": {}, "\\u005f_proto__": 1}`,
+  ];
+  for (const body of bodies) {
+    JSON.parse(body); // valid JSON
+    const { status, type, problem } = await post(f, body);
+    t.is(status, 400, body);
+    t.true(type.startsWith('application/problem+json'));
+    t.is(problem.code, 'invalid_body', body);
+    t.regex(problem.detail, /key named __proto__.*refused/);
+    t.notRegex(problem.detail, /not valid JSON/);
+    t.deepEqual(problem.errors, [{ path: '(body)', message: 'a key named __proto__ is refused' }]);
+  }
+  t.is((await f.simLog()).length, 0, 'nothing went upstream');
+  // The ops listener reads admin bodies by the same rule.
+  const admin = await fetch(`${f.passgate.opsUrl}/admin/notifications`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: 'Bearer proto-test-admin-key-0123456789abcdef-0123' },
+    body: '{"device": {"userId": "00000000000000000000000000000000", "__proto__": {}}}',
+  });
+  t.is(admin.status, 400);
+  t.like(await admin.json(), { code: 'invalid_body', errors: [{ path: '(body)', message: 'a key named __proto__ is refused' }] });
+  // Broken JSON keeps its own answer.
+  t.is((await post(f, '{"deviceId": ')).problem.code, 'invalid_json');
+});
+
 test('a body that is not an object, or lacks deviceId / deviceInfo, names the field', async (t) => {
   const f = await withPassgate(t);
   await assertInvalid(t, f, '[1,2]', '(body)', 'JSON object');

@@ -139,8 +139,13 @@ test('migration: a binding registered before device secrets gets its secret on r
   const stranger = await registerAs(f, victim.deviceId);
   t.is(stranger.status, 201);
   t.not(stranger.body?.device.binding, victim.binding);
-  // Nor does a secret prove anything yet.
-  t.deepEqual(await refusal((await registerAs(f, victim.deviceId, { deviceSecret: victim.deviceSecret })).response), [401, 'invalid_device_secret']);
+  // Nor does a secret prove anything yet, and the answer does not claim the (correct) secret is wrong.
+  const unknownSecret = (await registerAs(f, victim.deviceId, { deviceSecret: victim.deviceSecret })).response;
+  t.is(unknownSecret.status, 401);
+  const unknownProblem = await problemOf(unknownSecret);
+  t.is(unknownProblem.code, 'invalid_device_secret');
+  t.regex(unknownProblem.detail, /does not know this deviceSecret .*a binding the store no longer has.*register without it to create a new binding/);
+  t.notRegex(JSON.stringify(unknownProblem), /not the one|does not belong/);
 
   const migrated = await registerAs(f, victim.deviceId, { token: victim.token });
   t.is(migrated.status, 200);

@@ -2,6 +2,7 @@ import test, { type ExecutionContext } from 'ava';
 import { readFileSync } from 'node:fs';
 import { upstreamProfiles } from '../entitlement/fixture.js';
 import { drmSection, simRevInfo } from '../helpers/drm-config.js';
+import { startRedisServer } from '../helpers/with-redis.js';
 import { adminRequest, ADMIN_KEY, authorized, problemOf, refusal, sample, withAdmin, withDrm, type Device, type DrmFixture } from './drm-fixture.js';
 
 interface RevocationFixtures {
@@ -210,4 +211,31 @@ test('RevInfo: after the refresh passgate serves the simulator’s document with
   t.regex(await f.metrics(), /^passgate_drm_playready_revinfo_age_seconds 0$/m);
   f.clock.advance(90_000);
   t.regex(await f.metrics(), /^passgate_drm_playready_revinfo_age_seconds 90$/m);
+});
+
+test('RevInfo refresh while the store is down: 503 store_unavailable (not a failed download); 200 again once it is back', async (t) => {
+  t.timeout(60_000);
+  let redis = await startRedisServer();
+  t.teardown(() => redis.stop());
+  const f = await withAdmin(t, {
+    redisUrl: redis.url,
+    file: { drm: drmSection({ playready: simRevInfo }) },
+  });
+  t.is((await f.admin('POST', '/admin/drm/playready/revinfo/refresh')).status, 200);
+
+  await redis.stop();
+  const refused = await f.admin('POST', '/admin/drm/playready/revinfo/refresh');
+  t.is(refused.status, 503);
+  t.is(refused.headers.get('retry-after'), '5');
+  t.is((await problemOf(refused)).code, 'store_unavailable');
+  t.false(f.log.lines.some((line) => line.msg === 'playready: RevInfo refresh failed; the stored copy stays'), 'not logged as a failed download');
+  t.true(f.log.lines.some((line) => line.msg === 'store unavailable' && line.what === 'admin: refresh RevInfo' && line.level === 40));
+
+  redis = await startRedisServer({ port: redis.port });
+  let answer = 0;
+  for (let i = 0; i < 100 && answer !== 200; i++) {
+    answer = (await f.admin('POST', '/admin/drm/playready/revinfo/refresh')).status;
+    if (answer !== 200) await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  t.is(answer, 200, 'the refresh works again once the store is back');
 });

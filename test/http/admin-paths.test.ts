@@ -93,6 +93,7 @@ const routes: AdminRoute[] = [
   // No revinfo_url in this configuration: the handler's own answer.
   { method: 'POST', path: '/admin/drm/playready/revinfo/refresh', handled: { status: 404, code: 'drm_not_configured' } },
   { method: 'POST', path: '/admin/notifications', body: (d) => ({ device: ref(d), invalidate: ['profiles'] }), handled: { status: 200 } },
+  { method: 'POST', path: '/admin/devices/revoke-tokens', body: (d) => ({ device: ref(d) }), handled: { status: 200 } },
 ];
 
 const keys = { none: undefined, wrong: `${ADMIN_KEY.slice(0, -1)}X`, right: ADMIN_KEY } as const;

@@ -3,6 +3,7 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Clock } from '../../infra/clock.js';
 import type { Logger } from '../../infra/logger.js';
 import { Singleflight } from '../../infra/singleflight.js';
+import { logStoreFailure } from '../../http/store-call.js';
 import type { Store } from '../../infra/store.js';
 import { MAX_REVINFO_BYTES, checkRevInfo } from './revinfo-xml.js';
 
@@ -66,6 +67,19 @@ export interface RevInfoServiceDeps {
 /** Why a download was not taken. */
 class RefreshFailure extends Error {}
 
+/** The store failed (read or write) during a refresh: not the download's fault. */
+class StoreFailure extends Error {
+  constructor(readonly error: unknown) {
+    super('the store failed during a RevInfo refresh');
+  }
+}
+
+/** One refresh attempt, shared by concurrent callers: its result, and the store's error when that is why it failed. */
+interface RefreshOutcome {
+  result: RefreshResult;
+  storeError?: unknown;
+}
+
 export class RevInfoService {
   readonly url: string;
   readonly refreshMs: number;
@@ -75,7 +89,7 @@ export class RevInfoService {
   private readonly leases: Store['leases'];
   private readonly fetch: RevInfoFetch;
   private readonly fetches: Counter<'result'>;
-  private readonly flights = new Singleflight<RefreshResult>();
+  private readonly flights = new Singleflight<RefreshOutcome>();
   /** checkedAt of the stored copy as last seen (for the age gauge, read on scrape). */
   private seenCheckedAt: number | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -125,15 +139,37 @@ export class RevInfoService {
    * throws: an unreachable upstream, a bad status, an oversized or invalid document or a store
    * failure is 'failed', and the stored copy stays. Concurrent calls in this process share one download.
    */
-  refresh(): Promise<RefreshResult> {
+  async refresh(): Promise<RefreshResult> {
+    const outcome = await this.attempt();
+    if (outcome.storeError !== undefined) {
+      logStoreFailure(this.deps.logger, outcome.storeError, 'playready: RevInfo refresh (the stored copy stays)');
+    }
+    return outcome.result;
+  }
+
+  /**
+   * refresh(), for an operator who asked for it: a store failure rejects with the store's error
+   * (the caller answers 503 store_unavailable and logs it) instead of reading as a failed download.
+   */
+  async refreshNow(): Promise<RefreshResult> {
+    const outcome = await this.attempt();
+    if (outcome.storeError !== undefined) throw outcome.storeError;
+    return outcome.result;
+  }
+
+  private attempt(): Promise<RefreshOutcome> {
     return this.flights.do('refresh', async () => {
-      const result = await this.download().catch((err: unknown) => {
-        // warn, not error: the age metric's alert is what pages someone when failures persist.
-        this.deps.logger.warn({ err, url: this.url }, 'playready: RevInfo refresh failed; the stored copy stays');
-        return 'failed' as const;
-      });
-      this.fetches.inc({ result });
-      return result;
+      const outcome = await this.download().then(
+        (result): RefreshOutcome => ({ result }),
+        (err: unknown): RefreshOutcome => {
+          if (err instanceof StoreFailure) return { result: 'failed', storeError: err.error };
+          // warn, not error: the age metric's alert is what pages someone when failures persist.
+          this.deps.logger.warn({ err, url: this.url }, 'playready: RevInfo refresh failed; the stored copy stays');
+          return { result: 'failed' };
+        },
+      );
+      this.fetches.inc({ result: outcome.result });
+      return outcome;
     });
   }
 
@@ -175,7 +211,7 @@ export class RevInfoService {
 
   private async download(): Promise<'updated' | 'not_modified'> {
     const { clock, logger } = this.deps;
-    const stored = await this.current();
+    const stored = await this.fromStore(() => this.current());
     const headers: Record<string, string> = { accept: 'application/xml, text/xml;q=0.9, */*;q=0.1' };
     if (stored?.etag) headers['if-none-match'] = stored.etag;
     if (stored?.lastModified) headers['if-modified-since'] = stored.lastModified;
@@ -185,7 +221,7 @@ export class RevInfoService {
     if (response.status === 304) {
       await response.body?.cancel();
       if (!stored) throw new RefreshFailure('304 Not Modified without a stored copy');
-      await this.save({ ...stored, ...validators(response, stored), checkedAt: now });
+      await this.fromStore(() => this.save({ ...stored, ...validators(response, stored), checkedAt: now }));
       logger.debug({ url: this.url }, 'playready: RevInfo not modified');
       return 'not_modified';
     }
@@ -199,12 +235,21 @@ export class RevInfoService {
     const sha256 = createHash('sha256').update(xml).digest('hex');
     if (stored && stored.sha256 === sha256) {
       // The upstream ignored our validators (or lost them) but the content is the same.
-      await this.save({ ...stored, ...validators(response, undefined), checkedAt: now });
+      await this.fromStore(() => this.save({ ...stored, ...validators(response, undefined), checkedAt: now }));
       return 'not_modified';
     }
-    await this.save({ xml, sha256, ...validators(response, undefined), fetchedAt: now, checkedAt: now, listIds: check.listIds });
+    await this.fromStore(() => this.save({ xml, sha256, ...validators(response, undefined), fetchedAt: now, checkedAt: now, listIds: check.listIds }));
     logger.info({ listIds: check.listIds.length, bytes: Buffer.byteLength(xml), etag: response.headers.get('etag') ?? undefined }, 'playready: RevInfo updated');
     return 'updated';
+  }
+
+  /** A store read or write of the refresh: its failure is a StoreFailure, told apart from a failed download. */
+  private async fromStore<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      throw new StoreFailure(err);
+    }
   }
 
   private async save(record: RevInfoRecord): Promise<void> {
