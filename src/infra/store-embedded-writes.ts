@@ -28,6 +28,13 @@ export class WriteQueueTimeoutError extends Error {
   }
 }
 
+/**
+ * How long bounded writes fail at once after one found the file locked: the writes queued behind
+ * it meanwhile are refused without a second wait; later ones try the lock again (a short pause,
+ * so writes flow again soon after the other process lets go).
+ */
+const LOCKED_PAUSE_MS = 250;
+
 const isBusy = (err: unknown) => (err as { code?: unknown } | undefined)?.code === 'SQLITE_BUSY';
 
 export class WriteQueue {
@@ -48,7 +55,7 @@ export class WriteQueue {
    * Runs `fn` after every write queued before it has settled, and before any queued after it. It
    * rejects with a WriteQueueTimeoutError, without running `fn`, if its turn came more than `maxWaitMs`
    * after the call (so writes back up for a bounded time when another process holds the lock), unless
-   * `bounded` is false, or, for half the bound after a write found the file locked (SQLITE_BUSY),
+   * `bounded` is false, or, for a short pause after a write found the file locked (SQLITE_BUSY),
    * at once. `fn` must not call run() itself: it would wait for its own turn forever.
    */
   run<T>(fn: () => Promise<T>, { bounded = true }: { bounded?: boolean } = {}): Promise<T> {
@@ -64,7 +71,7 @@ export class WriteQueue {
       try {
         return await fn();
       } catch (err) {
-        if (isBusy(err)) this.lockedUntil = this.now() + this.maxWaitMs / 2;
+        if (isBusy(err)) this.lockedUntil = this.now() + Math.min(LOCKED_PAUSE_MS, this.maxWaitMs / 2);
         throw err;
       }
     });

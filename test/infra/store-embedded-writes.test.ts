@@ -33,19 +33,19 @@ test('runs one write at a time, in call order, whatever each one does', async (t
   );
 });
 
-test('after a write found the file locked by another process (SQLITE_BUSY), bounded writes fail at once for half the bound; then one tries the lock again', async (t) => {
+test('after a write found the file locked by another process (SQLITE_BUSY), bounded writes fail at once for a short pause (250 ms); then one tries the lock again', async (t) => {
   let clock = 0;
   const queue = new WriteQueue(2000, () => clock);
   const busy = Object.assign(new Error('SQLITE_BUSY: database is locked'), { code: 'SQLITE_BUSY' });
   await t.throwsAsync(queue.run(() => Promise.reject(busy)), { is: busy });
   let ran = 0;
   const write = () => queue.run(async () => void ran++);
-  clock = 500;
+  clock = 200;
   const fast = await t.throwsAsync(write(), { instanceOf: WriteQueueTimeoutError });
   t.regex(fast?.message ?? '', /another process holds/);
   t.is(ran, 0, 'the write did not wait on the lock again');
   t.is(await queue.run(async () => 'unbounded', { bounded: false }), 'unbounded', 'unbounded writes (shutdown) still run');
-  clock = 1000; // half the bound after the busy write
+  clock = 250; // the pause after the busy write is over
   await write();
   t.is(ran, 1, 'the lock is tried again, and writes flow once it is free');
   await write();
