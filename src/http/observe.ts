@@ -1,5 +1,6 @@
 import type { Metrics } from '../infra/metrics.js';
 import { routeTemplate, type AppMiddleware } from './context.js';
+import { serverAnswerOn } from './server-guards.js';
 import type { ProblemCode } from './problem.js';
 
 /** Probes are polled every few seconds; an access log line for each would drown the rest. */
@@ -33,9 +34,16 @@ export function observe(metrics: Metrics): AppMiddleware {
     if (!unlogged.has(ctx.path)) {
       ctx.res.once('close', () => {
         const res = ctx.res;
+        const durationMs = Math.round(elapsed() * 1e4) / 10;
+        // The request deadline ran out while a handler read the body: the server wrote its 408 itself.
+        const byServer = res.headersSent ? undefined : serverAnswerOn(ctx.req.socket);
+        if (byServer) {
+          const line = { method: ctx.method, route: routeTemplate(ctx), status: byServer.status, completed: true, answeredBy: 'http-server', durationMs, code: byServer.code };
+          ctx.state.log.warn(line, 'request');
+          return;
+        }
         const completed = res.writableFinished;
         const level = accessLevel(res.statusCode, completed, ctx.state.problemCode);
-        const durationMs = Math.round(elapsed() * 1e4) / 10;
         const code = ctx.state.problemCode ? { code: ctx.state.problemCode } : {};
         const status = res.headersSent ? { status: res.statusCode } : {};
         ctx.state.log[level]({ method: ctx.method, route: routeTemplate(ctx), ...status, completed, durationMs, ...code }, 'request');

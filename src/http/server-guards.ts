@@ -60,6 +60,14 @@ function answerAndClose(socket: Duplex, response: string): void {
   setTimeout(() => socket.destroy(), 5_000).unref();
 }
 
+/** What the HTTP server itself answered on a socket whose request a handler had begun (for the access log). */
+const serverAnswers = new WeakMap<Duplex, Problem>();
+
+/** The problem the HTTP server wrote on this socket itself (a request cut by the deadline), if any. */
+export function serverAnswerOn(socket: Duplex): Problem | undefined {
+  return serverAnswers.get(socket);
+}
+
 /** Applies the deadlines and the refusal handlers to a server; call before listen(). */
 export function guardServer(server: Server, options: ServerGuardOptions): void {
   const metrics = guardMetrics(options.registry);
@@ -84,6 +92,7 @@ export function guardServer(server: Server, options: ServerGuardOptions): void {
     const problem = new Problem(refusal.code, refusal.detail);
     metrics.refused.inc({ listener: options.listener, status: String(problem.status) });
     log.debug({ code: err.code, status: problem.status }, 'request refused by the HTTP server');
+    serverAnswers.set(socket, problem);
     answerAndClose(socket, rawProblemResponse(problem));
   });
 

@@ -106,6 +106,11 @@ test('a body that never completes: 408 problem after the configured deadline', a
   t.log(`incomplete body answered after ${Date.now() - started} ms (deadline ${REQUEST_TIMEOUT_MS} ms)`);
   assertProblem(t, answer, 408, 'request_timeout');
   await sleep(200);
+  // The access log says what the client got: the server's own 408, not a cut or a handler's answer.
+  t.like(
+    f.log.lines.find((line) => line.msg === 'request' && line.answeredBy === 'http-server'),
+    { status: 408, completed: true, code: 'request_timeout' },
+  );
   // The handler that was waiting for the body ends quietly: no error line, no 500.
   t.deepEqual(
     f.log.lines.filter((line) => Number(line.level) >= 50).map((line) => line.msg),
