@@ -148,44 +148,65 @@ function summary(answers: Answer[], from: number, to: number) {
   };
 }
 
-test.serial('redis-server SIGSTOPped 10 s under license traffic: answers within the deadline, 503 store_unavailable past the L1, no grant from the frozen store; after SIGCONT licenses resume without a restart', async (t) => {
-  t.timeout(90_000);
-  const redis = await startRedisServer();
-  t.teardown(() => redis.stop());
+interface OutageRun {
+  f: PassgateFixture;
+  storeLog: MemoryLogger;
+  answers: Answer[];
+  /** When the store went away, and when it came back. */
+  from: number;
+  to: number;
+  recoveryMs: number;
+}
+
+/**
+ * License traffic from CLIENTS viewers, 1.5 s of it normal, then `outage()` (which returns once the
+ * store is back), then 1 s more. Checks what every outage must hold: each answer well formed, no
+ * grant past the L1 bound while the store was gone, the outage seen as 503s, licenses again after.
+ */
+async function underLicenseTraffic(t: ExecutionContext, redis: RedisServer, outage: () => Promise<{ from: number; to: number }>): Promise<OutageRun> {
   const storeLog = memoryLogger('info');
   const f = await setUp(t, redis, storeLog);
   const viewers = await Promise.all(Array.from({ length: CLIENTS }, () => viewer(f)));
   const load = traffic(f, viewers);
   try {
     await sleep(1500);
-    const frozenAt = Date.now();
-    redis.freeze();
-    await sleep(10_000);
-    const thawedAt = Date.now();
-    redis.thaw();
-    const recoveryMs = await recovered(load.answers, thawedAt);
+    const { from, to } = await outage();
+    const recoveryMs = await recovered(load.answers, to);
     await sleep(1000);
     await load.stop();
-
     const { answers } = load;
     assertWellFormed(t, answers);
-    // Fail closed: a 200 that started after the L1 bound and was answered while Redis was still
-    // frozen could only have come from a store nobody could read.
-    const grantsFromFrozen = answers.filter((a) => a.status === 200 && a.start >= frozenAt + L1_MS && a.end <= thawedAt);
-    t.deepEqual(grantsFromFrozen, [], 'no grant past the L1 bound while the store is frozen');
-    const frozen = summary(answers, frozenAt, thawedAt);
-    t.true(frozen.unavailable > 0, 'the freeze was seen: 503 store_unavailable answers');
-    t.true(summary(answers, 0, frozenAt).ok > 0, 'licenses before the freeze');
-    const last = answers.slice(-CLIENTS * 3);
-    t.true(last.every((a) => a.status === 200), 'licenses again after SIGCONT, on the same passgate');
-    t.log(`frozen 10 s: ${frozen.requests} requests (${frozen.ok} × 200 within the L1, ${frozen.unavailable} × 503), max answer time ${frozen.maxMs} ms (deadline ${STORE_TIMEOUT_MS} ms); all clients licensed again ${recoveryMs} ms after SIGCONT`);
-    const replaced = storeLog.lines.filter((l) => (l as Line).msg === 'store: Redis connection stopped answering; reconnecting');
-    t.true(replaced.length > 0, 'the connection that stopped answering was replaced');
-    const lines = assertQuietLogs(t, storeLog, f.log);
-    t.log(`Redis connections replaced while frozen: ${replaced.length}; log lines during the whole test: ${lines}`);
+    // Fail closed: a 200 that started after the L1 bound and was answered while the store was
+    // still gone could only have come from a store nobody could read.
+    const grantsWhileGone = answers.filter((a) => a.status === 200 && a.start >= from + L1_MS && a.end <= to);
+    t.deepEqual(grantsWhileGone, [], 'no grant past the L1 bound while the store is gone');
+    t.true(summary(answers, from, to).unavailable > 0, 'the outage was seen: 503 store_unavailable answers');
+    t.true(summary(answers, 0, from).ok > 0, 'licenses before the outage');
+    t.true(answers.slice(-CLIENTS * 3).every((a) => a.status === 200), 'licenses again afterwards, on the same passgate');
+    return { f, storeLog, answers, from, to, recoveryMs };
   } finally {
     await load.stop();
   }
+}
+
+test.serial('redis-server SIGSTOPped 10 s under license traffic: answers within the deadline, 503 store_unavailable past the L1, no grant from the frozen store; after SIGCONT licenses resume without a restart', async (t) => {
+  t.timeout(90_000);
+  const redis = await startRedisServer();
+  t.teardown(() => redis.stop());
+  const run = await underLicenseTraffic(t, redis, async () => {
+    const from = Date.now();
+    redis.freeze();
+    await sleep(10_000);
+    const to = Date.now();
+    redis.thaw();
+    return { from, to };
+  });
+  const frozen = summary(run.answers, run.from, run.to);
+  t.log(`frozen 10 s: ${frozen.requests} requests (${frozen.ok} × 200 within the L1, ${frozen.unavailable} × 503), max answer time ${frozen.maxMs} ms (deadline ${STORE_TIMEOUT_MS} ms); all clients licensed again ${run.recoveryMs} ms after SIGCONT`);
+  const replaced = run.storeLog.lines.filter((l) => (l as Line).msg === 'store: Redis connection stopped answering; reconnecting');
+  t.true(replaced.length > 0, 'the connection that stopped answering was replaced');
+  const lines = assertQuietLogs(t, run.storeLog, run.f.log);
+  t.log(`Redis connections replaced while frozen: ${replaced.length}; log lines during the whole test: ${lines}`);
 });
 
 test.serial('redis-server SIGKILLed and restarted on the same port under license traffic: 503 store_unavailable while it is gone, licenses again after the restart without restarting passgate', async (t) => {
@@ -196,34 +217,17 @@ test.serial('redis-server SIGKILLed and restarted on the same port under license
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   let redis = await startRedisServer({ dir, durable: true });
   t.teardown(() => redis.stop());
-  const storeLog = memoryLogger('info');
-  const f = await setUp(t, redis, storeLog);
-  const viewers = await Promise.all(Array.from({ length: CLIENTS }, () => viewer(f)));
-  const load = traffic(f, viewers);
-  try {
-    await sleep(1500);
-    const killedAt = Date.now();
+  const run = await underLicenseTraffic(t, redis, async () => {
+    const from = Date.now();
     await redis.crash();
     await sleep(5000);
-    const restartAt = Date.now();
+    const to = Date.now();
     redis = await startRedisServer({ port: redis.port, dir, durable: true });
-    const recoveryMs = await recovered(load.answers, restartAt);
-    await sleep(1000);
-    await load.stop();
-
-    const { answers } = load;
-    assertWellFormed(t, answers);
-    const grantsWhileGone = answers.filter((a) => a.status === 200 && a.start >= killedAt + L1_MS && a.end <= restartAt);
-    t.deepEqual(grantsWhileGone, [], 'no grant past the L1 bound while Redis is gone');
-    const gone = summary(answers, killedAt, restartAt);
-    t.true(gone.unavailable > 0, 'the crash was seen: 503 store_unavailable answers');
-    t.true(answers.slice(-CLIENTS * 3).every((a) => a.status === 200), 'licenses again after the restart');
-    const lines = assertQuietLogs(t, storeLog, f.log);
-    t.log(`log lines during the whole test: ${lines}`);
-    t.log(`killed 5 s: ${gone.requests} requests (${gone.ok} × 200 within the L1, ${gone.unavailable} × 503), max answer time ${gone.maxMs} ms; all clients licensed again ${recoveryMs} ms after the restart`);
-  } finally {
-    await load.stop();
-  }
+    return { from, to };
+  });
+  const gone = summary(run.answers, run.from, run.to);
+  const lines = assertQuietLogs(t, run.storeLog, run.f.log);
+  t.log(`killed 5 s: ${gone.requests} requests (${gone.ok} × 200 within the L1, ${gone.unavailable} × 503), max answer time ${gone.maxMs} ms; all clients licensed again ${run.recoveryMs} ms after the restart; log lines during the whole test: ${lines}`);
 });
 
 test.serial('redis-server SIGSTOPped while apps wait on a sign-in: a long-poll still answers at its wait, an event stream still gets its keep-alive', async (t) => {
