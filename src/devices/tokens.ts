@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomUUID, webcrypto } from 'node:crypto';
 import { errors, jwtVerify, SignJWT, type JWTPayload } from 'jose';
 import type { Clock } from '../infra/clock.js';
 import type { Keyring } from '../infra/keyring.js';
@@ -45,6 +45,12 @@ export interface IssuedDeviceToken {
 }
 
 export class DeviceTokens {
+  /**
+   * The keyring's keys imported once as WebCrypto HMAC keys, by kid: handing jose the raw bytes
+   * makes it import the key again on every sign and verify (a hot path: every /v1 request).
+   */
+  private readonly imported = new Map<string, Promise<webcrypto.CryptoKey>>();
+
   /** `keys` is the keyring already derived for the purpose: `keyring.derive('device-token')`. */
   constructor(
     private readonly keys: Keyring,
@@ -53,7 +59,8 @@ export class DeviceTokens {
   ) {}
 
   async issue(subject: { app: string; binding: string; generation: number }): Promise<IssuedDeviceToken> {
-    const { id, key } = this.keys.active;
+    const { id } = this.keys.active;
+    const key = await this.cryptoKey(id);
     const issuedAt = Math.floor(this.clock.now() / 1000);
     const expiresAt = issuedAt + this.ttlSeconds;
     const token = await new SignJWT({ app: subject.app, gen: subject.generation })
@@ -77,9 +84,8 @@ export class DeviceTokens {
       ({ payload } = await jwtVerify(
         token,
         (header) => {
-          const entry = header.kid === undefined ? undefined : this.keys.find(header.kid);
-          if (!entry) throw new DeviceTokenError('invalid');
-          return entry.key;
+          if (header.kid === undefined || !this.keys.find(header.kid)) throw new DeviceTokenError('invalid');
+          return this.cryptoKey(header.kid);
         },
         {
           algorithms: [algorithm],
@@ -98,5 +104,17 @@ export class DeviceTokens {
     if (typeof app !== 'string' || typeof sub !== 'string' || typeof jti !== 'string') throw new DeviceTokenError('invalid');
     if (typeof gen !== 'number' || !Number.isSafeInteger(gen) || gen < 0) throw new DeviceTokenError('invalid');
     return { app, binding: sub, generation: gen, jti, issuedAt: iat as number, expiresAt: exp as number };
+  }
+
+  /** The key of `kid` (a kid of the keyring) as an HMAC-SHA-256 CryptoKey, imported on first use. */
+  private cryptoKey(kid: string): Promise<webcrypto.CryptoKey> {
+    let key = this.imported.get(kid);
+    if (!key) {
+      const entry = this.keys.find(kid);
+      if (!entry) throw new DeviceTokenError('invalid');
+      key = webcrypto.subtle.importKey('raw', entry.key, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign', 'verify']);
+      this.imported.set(kid, key);
+    }
+    return key;
   }
 }
