@@ -1,4 +1,5 @@
 import type { Clock } from '../infra/clock.js';
+import { setNewest } from '../infra/bounded-map.js';
 
 /**
  * The in-memory cache of preauthorize **permits** (adobe-pass.md §4.8; checklist "cache permit
@@ -34,13 +35,7 @@ export class PreauthorizeCache {
     const expiresAt = Math.min(notAfter ?? Number.POSITIVE_INFINITY, now + this.maxMs);
     if (expiresAt <= now) return;
     const key = PreauthorizeCache.key(appId, binding, mvpd, resource);
-    this.entries.delete(key);
-    this.entries.set(key, expiresAt);
-    while (this.entries.size > this.maxEntries) {
-      const oldest = this.entries.keys().next().value;
-      if (oldest === undefined) break;
-      this.entries.delete(oldest);
-    }
+    setNewest(this.entries, key, expiresAt, this.maxEntries);
   }
 
   /** Logout: forget the device's permits (every MVPD). */

@@ -1,3 +1,4 @@
+import { setNewest } from './bounded-map.js';
 import type { Clock } from './clock.js';
 import type { Logger } from './logger.js';
 import type { Store } from './store.js';
@@ -31,12 +32,7 @@ export class L1Cache<V> {
   set(key: string, value: V, validUntil = Number.POSITIVE_INFINITY): void {
     const expiresAt = Math.min(this.clock.now() + this.maxAgeMs, validUntil);
     if (expiresAt <= this.clock.now()) return;
-    this.entries.delete(key);
-    if (this.entries.size >= this.maxEntries) {
-      const oldest = this.entries.keys().next();
-      if (!oldest.done) this.entries.delete(oldest.value);
-    }
-    this.entries.set(key, { value, expiresAt });
+    setNewest(this.entries, key, { value, expiresAt }, this.maxEntries);
   }
 
   delete(key: string): void {

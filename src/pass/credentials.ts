@@ -10,6 +10,7 @@ import { coalesce, leasedOnce, type CoordinationOptions } from './coordination.j
 import { isInvalidClient, type DcrCalls } from './dcr.js';
 import type { PassMetrics, TokenOutcome, TokenReason } from './metrics.js';
 import { deviceKey, type AccessToken, type DeviceRecord, type TokenRecords } from './records.js';
+import { setNewest } from '../infra/bounded-map.js';
 
 /**
  * Token refresh policy (SPEC §6, checklist "registration" rows):
@@ -179,12 +180,7 @@ export class AccessTokens {
   }
 
   private remember(key: string, token: AccessToken): AccessToken {
-    this.l1.delete(key);
-    this.l1.set(key, token);
-    if (this.l1.size > L1_MAX_ENTRIES) {
-      const oldest = this.l1.keys().next().value;
-      if (oldest !== undefined) this.l1.delete(oldest);
-    }
+    setNewest(this.l1, key, token, L1_MAX_ENTRIES);
     return token;
   }
 

@@ -10,6 +10,7 @@ import { coalesce, leasedOnce, type CoordinationOptions } from './coordination.j
 import type { DcrCalls } from './dcr.js';
 import { dcrFailureOutcome, type PassMetrics } from './metrics.js';
 import { deviceKey, type DeviceRecord, type DeviceRecords } from './records.js';
+import { setNewest } from '../infra/bounded-map.js';
 
 export interface ClientReregistrationDeps {
   config: Pick<Config, 'apps' | 'dcr'>;
@@ -148,12 +149,7 @@ export class ClientReregistration {
   }
 
   private remember(clientId: string, record: DeviceRecord): void {
-    this.replaced.delete(clientId);
-    this.replaced.set(clientId, record);
-    if (this.replaced.size > REPLACED_MAX_ENTRIES) {
-      const oldest = this.replaced.keys().next().value;
-      if (oldest !== undefined) this.replaced.delete(oldest);
-    }
+    setNewest(this.replaced, clientId, record, REPLACED_MAX_ENTRIES);
   }
 }
 
