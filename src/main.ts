@@ -86,7 +86,7 @@ export async function startPassgate(config: Config, overrides: PassgateOverrides
   guardServer(metricsServer, { ...guards, listener: 'ops' });
   let app: Koa<AppState>;
   let opsApp: Koa<AppState>;
-  let devices: DeviceService;
+  let devices: DeviceService | undefined;
   let features:
     | { signin: Feature<SigninService>; entitlement: Feature<EntitlementService>; activation: Feature<ActivationService>; drm: Feature<DrmFeatureService> }
     | undefined;
@@ -114,6 +114,8 @@ export async function startPassgate(config: Config, overrides: PassgateOverrides
     const entitlement = createEntitlementFeature({ ...deps, signin: signin.service, licensing: () => drm.service.licensing });
     const drm = createDrmFeature({ ...deps, entitlement: entitlement.service, signin: signin.service });
     features = { signin, entitlement, activation: createActivationFeature(deps), drm };
+    await pass.start();
+    await devices.start();
     await entitlement.start();
     await drm.start();
     // Each /v1 feature puts requireDevice(devices.authenticate) in front of its own routes.
@@ -131,6 +133,7 @@ export async function startPassgate(config: Config, overrides: PassgateOverrides
     server.close();
     metricsServer.close();
     await closeFeatures(features);
+    await devices?.stop();
     await pass?.close();
     if (ownStore) await store.disconnect();
     throw error;
@@ -164,6 +167,7 @@ export async function startPassgate(config: Config, overrides: PassgateOverrides
       await Promise.all(drains.map((drain) => drain.finish(drainTimeoutMs)));
       // After the drain (no request still needs the upstream), before the store goes.
       await closeFeatures(running);
+      await services.devices.stop();
       await services.pass.close();
       if (ownStore) await store.disconnect();
       logger.info('stopped');

@@ -141,6 +141,7 @@ export function loadConfig(env: Env): Config {
       tokenTtlSeconds: file.devices.token_ttl_seconds,
       registrationsPerMinute: file.devices.registrations_per_minute,
       registrationBurst: file.devices.registration_burst,
+      l1Ms: file.devices.l1_ms,
     },
   };
 }

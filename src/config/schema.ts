@@ -152,8 +152,15 @@ const devices = z
     /** POST /v1/devices per client IP: a bucket of `burst`, refilled at `per_minute`. */
     registrations_per_minute: positiveInt.default(20),
     registration_burst: positiveInt.default(20),
+    /**
+     * How long a replica serves a device's record and token generation from memory: the bound on
+     * how long a revoked token or a replaced record can still be used on a replica that missed the
+     * fleet-wide purge (every replica that hears it drops its copy at once). 0 reads the store on
+     * every request.
+     */
+    l1_ms: z.number().int().min(0).max(5_000, { error: 'expected at most 5000 (the staleness bound after a revocation)' }).default(1_000),
   })
-  .default({ token_ttl_seconds: 86_400, registrations_per_minute: 20, registration_burst: 20 });
+  .default({ token_ttl_seconds: 86_400, registrations_per_minute: 20, registration_burst: 20, l1_ms: 1_000 });
 
 /** A refilling limit: `burst` at once, then `per_minute`. */
 const limit = (burst: number, perMinute: number) =>
@@ -268,7 +275,7 @@ export interface Config {
     /** Fleet-wide bucket per app for DCR re-registrations after invalid_client. */
     reregistrations: { burst: number; perMinute: number };
   };
-  devices: { tokenTtlSeconds: number; registrationsPerMinute: number; registrationBurst: number };
+  devices: { tokenTtlSeconds: number; registrationsPerMinute: number; registrationBurst: number; l1Ms: number };
   /** Set when PASSGATE_PUBLIC_URL is; otherwise main.ts uses the listening URL. */
   publicUrl?: string;
   signin: { domainName: string; pollIntervalMs: number; configurationTtlMs: number; hiddenMvpds: string[]; hideTempPass: boolean };

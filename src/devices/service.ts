@@ -3,6 +3,7 @@ import type { ClientAddress } from '../http/client-address.js';
 import { storeCall } from '../http/store-call.js';
 import { Problem } from '../http/problem.js';
 import type { Clock } from '../infra/clock.js';
+import { FleetL1Cache } from '../infra/l1-cache.js';
 import type { Logger } from '../infra/logger.js';
 import type { Store } from '../infra/store.js';
 import { deviceFingerprint, firstBindingOf, type DeviceRecord } from '../pass/index.js';
@@ -66,6 +67,8 @@ export type DeviceService = ReturnType<typeof createDeviceService>;
  * log the viewer out upstream).
  */
 const GENERATIONS_NAMESPACE = 'devices.generations';
+/** The channel on which replicas tell each other to drop a cached token generation (a revocation). */
+export const GENERATION_PURGE_CHANNEL = 'device-generation-purges';
 
 /** The base64 part of `fingerprint <base64>`: what tokens and responses carry. */
 export const fingerprintId = (headerValue: string) => headerValue.replace(/^fingerprint /, '');
@@ -84,6 +87,23 @@ export function createDeviceService(deps: DeviceServiceDeps) {
 
   async function generationOf(appId: string, binding: string): Promise<number> {
     return (await fromStore('read a token generation', () => generations.get(`${appId}:${binding}`))) ?? 0;
+  }
+
+  /**
+   * Token generations recently read, so that verifying a token reads the store once per `l1Ms` per
+   * device and replica. A revocation purges it on every replica at once; one that missed the purge
+   * accepts the revoked tokens for at most `l1Ms` (config devices.l1_ms, the documented bound).
+   */
+  const generationL1 = new FleetL1Cache<number>(store, clock, config.devices.l1Ms, GENERATION_PURGE_CHANNEL, logger);
+
+  async function currentGeneration(appId: string, binding: string): Promise<number> {
+    const key = `${appId}:${binding}`;
+    const cached = generationL1.get(key);
+    if (cached !== undefined) return cached;
+    const before = generationL1.generation();
+    const generation = await generationOf(appId, binding);
+    generationL1.setIfCurrent(before, key, generation);
+    return generation;
   }
 
   /**
@@ -131,6 +151,10 @@ export function createDeviceService(deps: DeviceServiceDeps) {
   }
 
   const service = {
+    /** Subscribes to other replicas' revocations (call once, before serving). */
+    start: () => generationL1.start(),
+    stop: () => generationL1.stop(),
+
     /**
      * The app whose key this is. Every configured key is compared, in constant time, whatever
      * matched before: the time taken says nothing about which key (or which part) was close.
@@ -194,7 +218,7 @@ export function createDeviceService(deps: DeviceServiceDeps) {
       }
       let claims;
       try {
-        claims = await tokens.verify(token);
+        claims = tokens.verify(token);
       } catch (err) {
         if (!(err instanceof DeviceTokenError)) throw err;
         metrics.tokenVerifications.inc({ result: err.reason });
@@ -205,7 +229,7 @@ export function createDeviceService(deps: DeviceServiceDeps) {
         metrics.tokenVerifications.inc({ result: 'unknown_app' });
         throw invalidToken('The device token is not valid.');
       }
-      const [record, generation] = await Promise.all([registry.get(app.id, claims.binding), generationOf(app.id, claims.binding)]);
+      const [record, generation] = await Promise.all([registry.get(app.id, claims.binding), currentGeneration(app.id, claims.binding)]);
       if (!record) {
         metrics.tokenVerifications.inc({ result: 'unknown_device' });
         throw invalidToken('The device is not registered; register it again.');
@@ -230,7 +254,11 @@ export function createDeviceService(deps: DeviceServiceDeps) {
         throw new Problem('not_found', `App ${appId} has no device binding ${id}.`);
       }
       const next = (await generationOf(appId, id)) + 1;
-      await fromStore('write a token generation', () => generations.set(`${appId}:${id}`, next));
+      try {
+        await fromStore('write a token generation', () => generations.set(`${appId}:${id}`, next));
+      } finally {
+        await generationL1.purge({ key: `${appId}:${id}` });
+      }
       logger.info({ app: appId, binding: id, generation: next }, 'devices: device tokens revoked');
       return next;
     },

@@ -99,12 +99,17 @@ export class SealedBox {
     return [VERSION, id, iv.toString('base64url'), ciphertext.toString('base64url'), cipher.getAuthTag().toString('base64url')].join('.');
   }
 
+  /**
+   * Without decrypting: whether `sealed` has the sealed shape and a key of this keyring, and whether
+   * that key is an older one (so the caller re-seals it). Throws SealError like open() for the first two.
+   */
+  inspect(sealed: string): { stale: boolean } {
+    return { stale: this.parse(sealed).id !== this.keys.active.id };
+  }
+
   /** The plaintext, and whether it was sealed with an older key (so the caller re-seals it). */
   open(sealed: string, binding: string): { plaintext: string; stale: boolean } {
-    const [version, id, iv, ciphertext, tag, ...rest] = sealed.split('.');
-    if (version !== VERSION || !id || !iv || ciphertext === undefined || !tag || rest.length > 0) throw new SealError('not a sealed value');
-    const entry = this.keys.find(id);
-    if (!entry) throw new SealError(`sealed with key ${id}, which is not in the keyring`);
+    const { id, iv, ciphertext, tag, entry } = this.parse(sealed);
     try {
       const decipher = createDecipheriv('aes-256-gcm', entry.key, Buffer.from(iv, 'base64url'));
       decipher.setAAD(Buffer.from(binding, 'utf8'));
@@ -114,6 +119,14 @@ export class SealedBox {
     } catch {
       throw new SealError('sealed value failed authentication (tampered, or bound to another record)');
     }
+  }
+
+  private parse(sealed: string) {
+    const [version, id, iv, ciphertext, tag, ...rest] = sealed.split('.');
+    if (version !== VERSION || !id || !iv || ciphertext === undefined || !tag || rest.length > 0) throw new SealError('not a sealed value');
+    const entry = this.keys.find(id);
+    if (!entry) throw new SealError(`sealed with key ${id}, which is not in the keyring`);
+    return { id, iv, ciphertext, tag, entry };
   }
 }
 

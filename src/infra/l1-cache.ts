@@ -97,7 +97,7 @@ export class FleetL1Cache<V> {
   /** Drops `key` (or every key starting with `prefix`) here, then on every replica. */
   async purge(message: PurgeMessage): Promise<void> {
     this.dropLocal(message);
-    if (!this.enabled) return;
+    // Published even with this replica's L1 off: during a rolling config change others may cache.
     await this.store.channels.publish(this.channel, JSON.stringify(message)).catch((error: unknown) => {
       this.logger.warn({ err: error, channel: this.channel }, 'could not publish a cache purge; other replicas catch up within the L1 bound');
     });

@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import { Problem } from '../http/problem.js';
+import type { Clock } from '../infra/clock.js';
 import { SealedBox, type Keyring } from '../infra/keyring.js';
+import { FleetL1Cache } from '../infra/l1-cache.js';
 import type { Logger } from '../infra/logger.js';
 import type { Store } from '../infra/store.js';
 import { storeCall } from '../http/store-call.js';
@@ -72,13 +74,34 @@ export function deviceKey(appId: string, binding: string): string {
 /** The id of a device id's first binding: the base64 part of its `fingerprint <base64>`. */
 export const firstBindingOf = (fingerprint: string) => fingerprint.replace(/^fingerprint /, '');
 
+/** The channel on which replicas tell each other to drop a cached device record. */
+export const DEVICE_RECORD_PURGE_CHANNEL = 'pass-device-purges';
+
 export class DeviceRecords {
   private readonly box: SealedBox;
   private readonly devices;
+  /**
+   * Records recently read, so that a /v1 request (its device token names the binding) reads the
+   * store only once per `l1Ms` per device and replica. Every write or delete purges the record on
+   * every replica (a re-registration's new credentials are seen at once); one that missed the
+   * purge serves the old record for at most `l1Ms`, which the re-registration path already survives
+   * (its upstream call fails invalid_client and finds the replacement in the store).
+   */
+  private readonly l1: FleetL1Cache<DeviceRecord>;
 
-  constructor(private readonly deps: { store: Store; keyring: Keyring; logger: Logger }) {
+  constructor(private readonly deps: { store: Store; keyring: Keyring; logger: Logger; clock: Clock; l1Ms: number }) {
     this.box = new SealedBox(deps.keyring.derive('store'));
     this.devices = deps.store.namespace<StoredDevice>(DEVICES_NAMESPACE);
+    this.l1 = new FleetL1Cache<DeviceRecord>(deps.store, deps.clock, deps.l1Ms, DEVICE_RECORD_PURGE_CHANNEL, deps.logger);
+  }
+
+  /** Listens for other replicas' purges. */
+  start(): Promise<void> {
+    return this.l1.start();
+  }
+
+  stop(): Promise<void> {
+    return this.l1.stop();
   }
 
   private sealedFor(key: string): string {
@@ -87,32 +110,51 @@ export class DeviceRecords {
 
   async read(appId: string, binding: string): Promise<DeviceRecord | undefined> {
     const key = deviceKey(appId, binding);
+    const cached = this.l1.get(key);
+    if (cached) return cached;
+    const generation = this.l1.generation();
     const raw = await storeCall('read device', this.deps.logger, () => this.devices.get(key));
     if (raw === undefined) return undefined;
     const parsed = storedDevice.safeParse(raw);
-    let opened: { plaintext: string; stale: boolean };
+    let stale: boolean;
     try {
       if (!parsed.success) throw new Error('record does not have the expected shape');
-      opened = this.box.open(parsed.data.sealedClientSecret, this.sealedFor(key));
+      // Only the shape and the key here: the secret is opened when an upstream token call needs it.
+      ({ stale } = this.box.inspect(parsed.data.sealedClientSecret));
     } catch (err) {
-      // Never re-register over it: that would silently log the viewer out (adobe-pass.md §2.1).
-      this.deps.logger.error({ err, app: appId }, 'pass: a stored device record cannot be opened (keyring missing the key it was sealed with?)');
-      throw new Problem('internal_error', 'The stored credentials of this device cannot be read.');
+      throw this.unreadable(err, appId);
     }
-    const record: DeviceRecord = {
-      appId: parsed.data.appId,
-      binding: binding.replace(/^fingerprint /, ''),
-      fingerprint: parsed.data.fingerprint,
-      deviceInfo: parsed.data.deviceInfo,
-      clientId: parsed.data.clientId,
-      clientSecret: opened.plaintext,
-      registeredAt: parsed.data.registeredAt,
-    };
-    if (opened.stale) {
-      // Key rotation: re-seal with the active key on read (keyring.ts).
+    const { sealedClientSecret } = parsed.data;
+    const record = withSealedSecret(
+      {
+        appId: parsed.data.appId,
+        binding: binding.replace(/^fingerprint /, ''),
+        fingerprint: parsed.data.fingerprint,
+        deviceInfo: parsed.data.deviceInfo,
+        clientId: parsed.data.clientId,
+        registeredAt: parsed.data.registeredAt,
+      },
+      () => {
+        try {
+          return this.box.open(sealedClientSecret, this.sealedFor(key)).plaintext;
+        } catch (err) {
+          throw this.unreadable(err, appId);
+        }
+      },
+    );
+    if (stale) {
+      // Key rotation: re-seal with the active key on read (keyring.ts); write() purges the L1.
       await this.write(record).catch((err: unknown) => this.deps.logger.warn({ err, app: appId }, 'pass: re-sealing a device record failed'));
+      return record;
     }
+    this.l1.setIfCurrent(generation, key, record);
     return record;
+  }
+
+  /** Never re-register over an unreadable record: that would silently log the viewer out (adobe-pass.md §2.1). */
+  private unreadable(err: unknown, appId: string): Problem {
+    this.deps.logger.error({ err, app: appId }, 'pass: a stored device record cannot be opened (keyring missing the key it was sealed with?)');
+    return new Problem('internal_error', 'The stored credentials of this device cannot be read.');
   }
 
   async write(record: DeviceRecord): Promise<void> {
@@ -126,12 +168,30 @@ export class DeviceRecords {
       sealedClientSecret: this.box.seal(record.clientSecret, this.sealedFor(key)),
       registeredAt: record.registeredAt,
     };
-    await storeCall('write device', this.deps.logger, () => this.devices.set(key, stored));
+    try {
+      await storeCall('write device', this.deps.logger, () => this.devices.set(key, stored));
+    } finally {
+      await this.l1.purge({ key });
+    }
   }
 
   async delete(appId: string, binding: string): Promise<boolean> {
-    return storeCall('delete device', this.deps.logger, () => this.devices.delete(deviceKey(appId, binding)));
+    const key = deviceKey(appId, binding);
+    try {
+      return await storeCall('delete device', this.deps.logger, () => this.devices.delete(key));
+    } finally {
+      await this.l1.purge({ key });
+    }
   }
+}
+
+/**
+ * A record whose client secret stays sealed until something reads it (the DCR token call):
+ * requests that never reach the upstream never decrypt it. The getter opens it once per object.
+ */
+function withSealedSecret(fields: Omit<DeviceRecord, 'clientSecret'>, open: () => string): DeviceRecord {
+  let secret: string | undefined;
+  return Object.defineProperty({ ...fields }, 'clientSecret', { enumerable: true, get: () => (secret ??= open()) }) as DeviceRecord;
 }
 
 export class TokenRecords {

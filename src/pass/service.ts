@@ -18,7 +18,7 @@ import { ThrottleMirror, timerSleep, type Sleep } from './throttle.js';
 import { PassTransport, type PassHttp } from './transport.js';
 
 export interface PassServicesDeps {
-  config: Pick<Config, 'serviceProvider' | 'apps' | 'upstreams' | 'upstreamClient' | 'throttle' | 'dcr'>;
+  config: Pick<Config, 'serviceProvider' | 'apps' | 'upstreams' | 'upstreamClient' | 'throttle' | 'dcr'> & Partial<Pick<Config, 'devices'>>;
   store: Store;
   /** The keyring; device secrets are sealed with its 'store' derivation. */
   keyring: Keyring;
@@ -42,6 +42,8 @@ export interface PassServices {
   /** The typed REST API V2 client. */
   pass: PassClient;
   throttle: ThrottleMirror;
+  /** Subscribes to the fleet-wide purges of cached device records (call once, before serving). */
+  start(): Promise<void>;
   /** Waits for background token refreshes, then closes the upstream client if it was built here. */
   close(): Promise<void>;
 }
@@ -84,7 +86,7 @@ export function createPassServices(deps: PassServicesDeps): PassServices {
     logger,
     coordination,
   });
-  const records = new DeviceRecords({ store, keyring, logger });
+  const records = new DeviceRecords({ store, keyring, logger, clock, l1Ms: config.devices?.l1Ms ?? 0 });
   const reregistration = new ClientReregistration({ config, records, dcr, leases: store.leases, buckets: store.buckets, clock, metrics, logger, coordination });
   const registry = new DeviceRegistry({
     config,
@@ -105,8 +107,10 @@ export function createPassServices(deps: PassServicesDeps): PassServices {
     registry,
     pass,
     throttle,
+    start: () => records.start(),
     close: () => {
       closing ??= (async () => {
+        await records.stop();
         await tokens.idle();
         ownClient?.close();
       })();

@@ -1,6 +1,6 @@
 import test, { type ExecutionContext } from 'ava';
 import { decodeJwt, decodeProtectedHeader, SignJWT } from 'jose';
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { ManualClock } from '../../src/infra/clock.js';
 import { Keyring } from '../../src/infra/keyring.js';
 import { newDeviceId, ofOperation, withPassgate, type PassgateFixture } from '../helpers/with-passgate.js';
@@ -194,4 +194,44 @@ test('rotation: after a new key is put first, tokens signed under the old kid st
   });
   t.is((await me(retired, `Bearer ${newToken}`)).status, 200);
   await assertRefused(t, await me(retired, `Bearer ${oldToken}`));
+});
+
+test('tokens signed with passgate’s key but otherwise off are refused: tampered parts, a non-canonical signature, crit, a future nbf, mistyped claims, non-object JSON', async (t) => {
+  const clock = new ManualClock();
+  const f = await withPassgate(t, { clock, env: { PASSGATE_KEYS: OLD_KEYS } });
+  const { fingerprint } = await registerDevice(f);
+  const key = Keyring.parse(OLD_KEYS).derive('device-token').active;
+  const now = Math.floor(clock.now() / 1000);
+  const claims = { iss: 'passgate', aud: 'passgate:v1', sub: fingerprint, app: 'demo', gen: 0, iat: now, exp: now + 3600, jti: 'x' };
+  const header = { alg: 'HS256', kid: key.id, typ: 'JWT' };
+  /** Signs the two encoded parts exactly as given. */
+  const signed = (h: string, p: string) => `${h}.${p}.${createHmac('sha256', key.key).update(`${h}.${p}`).digest('base64url')}`;
+  const sign = (h: object, p: object) => signed(b64url(h), b64url(p));
+
+  // The control: hand-made with the right key and claims, accepted; so is an audience list naming passgate.
+  t.is((await me(f, `Bearer ${sign(header, claims)}`)).status, 200);
+  t.is((await me(f, `Bearer ${sign(header, { ...claims, aud: ['other', 'passgate:v1'] })}`)).status, 200);
+
+  const good = sign(header, claims);
+  const [h = '', p = '', s = ''] = good.split('.');
+  // Another payload under the first one's signature.
+  await assertRefused(t, await me(f, `Bearer ${h}.${b64url({ ...claims, gen: 7 })}.${s}`));
+  // The same MAC bytes, spelled differently: the last character's unused bits flipped (43 chars carry 256 bits + 2 spare).
+  const last = s.at(-1) ?? 'A';
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+  const twin = alphabet[(alphabet.indexOf(last) & ~3) | ((alphabet.indexOf(last) + 1) & 3)] ?? last;
+  t.deepEqual(Buffer.from(`${s.slice(0, -1)}${twin}`, 'base64url'), Buffer.from(s, 'base64url'), 'the twin decodes to the same MAC');
+  await assertRefused(t, await me(f, `Bearer ${h}.${p}.${s.slice(0, -1)}${twin}`));
+  await assertRefused(t, await me(f, `Bearer ${sign({ ...header, crit: ['exp'] }, claims)}`));
+  await assertRefused(t, await me(f, `Bearer ${sign(header, { ...claims, nbf: now + 60 })}`));
+  for (const [name, value] of [['iat', 'now'], ['exp', String(now + 60)], ['jti', 1], ['sub', 5], ['gen', -1], ['gen', 1.5], ['app', null]] as const) {
+    await assertRefused(t, await me(f, `Bearer ${sign(header, { ...claims, [name]: value })}`), name === 'app' ? undefined : 'Bearer realm="passgate", error="invalid_token"');
+  }
+  await assertRefused(t, await me(f, `Bearer ${signed(b64url(header), Buffer.from('[1,2]').toString('base64url'))}`));
+  await assertRefused(t, await me(f, `Bearer ${signed(Buffer.from('"HS256"').toString('base64url'), b64url(claims))}`));
+  await assertRefused(t, await me(f, `Bearer ${signed(b64url(header), Buffer.from('{not json').toString('base64url'))}`));
+  // Expired by one second: refused with the expiry message.
+  const expired = await me(f, `Bearer ${sign(header, { ...claims, exp: now })}`);
+  t.is(expired.status, 401);
+  t.regex(((await expired.json()) as { detail: string }).detail, /expired/);
 });

@@ -1,6 +1,10 @@
 import test, { type ExecutionContext } from 'ava';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ManualClock } from '../../src/infra/clock.js';
+import { Keyring } from '../../src/infra/keyring.js';
+import { createLogger } from '../../src/infra/logger.js';
+import { createStore } from '../../src/infra/store.js';
+import { DeviceRecords } from '../../src/pass/records.js';
 import { withRedis } from '../helpers/with-redis.js';
 import { ADMIN_KEY, adminRequest, refusal, withDrm, type AuditLine, type Device, type DrmFixture } from './drm-fixture.js';
 
@@ -85,3 +89,53 @@ test('an admin revocation on replica A is effective on B at once; lifting it on 
   t.is((await askUntil(() => b.licenseToken(device, 'REF30', 'widevine', 'ref30-movie'), (r) => r.status === 200)).status, 200);
   t.is(a.clock.now(), frozenAt);
 });
+
+test('revoking device tokens on replica A is effective on B at once, though B had the token generation in its L1', async (t) => {
+  const [a, b] = await replicas(t);
+  const device = await warmOnB(t, a, b);
+  const frozenAt = a.clock.now();
+
+  const revoked = await adminRequest(a, 'POST', '/admin/devices/revoke-tokens', { device: { app: device.appId, binding: device.binding } });
+  t.is(revoked.status, 200);
+  t.deepEqual(await refusal(await askUntil(() => b.licenseToken(device, 'REF30', 'widevine', 'ref30-movie'), refused)), [401, 'invalid_device_token']);
+  t.is(a.clock.now(), frozenAt, 'no time passed: only the purge message can have emptied B’s L1');
+});
+
+test('a replica that missed the revocation purge accepts the revoked token for at most devices.l1_ms, never longer', async (t) => {
+  const [a, b] = await replicas(t);
+  const device = await warmOnB(t, a, b);
+  // The generation bumped in the store with no purge published: what a replica that missed the message sees.
+  const store = await sharedStore(t, a);
+  await store.namespace<number>('devices.generations').set(`${device.appId}:${device.binding}`, 1);
+
+  t.is((await b.licenseToken(device, 'REF30', 'widevine', 'ref30-movie')).status, 200, 'within the bound B still serves its cached generation');
+  b.clock.advance(b.config.devices.l1Ms);
+  t.deepEqual(await refusal(await b.licenseToken(device, 'REF30', 'widevine', 'ref30-movie')), [401, 'invalid_device_token']);
+});
+
+test('a device record replaced on replica A (re-registration) is dropped from B’s L1 at once', async (t) => {
+  const [a, b] = await replicas(t);
+  const device = await warmOnB(t, a, b);
+  const before = await b.passgate.services.pass.registry.get(device.appId, device.binding);
+  t.is(before?.clientId, device.clientId);
+  const record = await a.passgate.services.pass.registry.get(device.appId, device.binding);
+  if (!record) throw new Error('no record on A');
+  // What a re-registration writes: the same binding with new DCR credentials.
+  const records = new DeviceRecords({ store: await sharedStore(t, a), keyring: Keyring.parse(env.PASSGATE_KEYS), logger: createLogger({ level: 'silent' }), clock: a.clock, l1Ms: 0 });
+  await records.write({ ...record, clientId: 'replaced-client', clientSecret: 'replaced-secret' });
+  for (let attempt = 0; attempt < 50; attempt++) {
+    if ((await b.passgate.services.pass.registry.get(device.appId, device.binding))?.clientId === 'replaced-client') break;
+    await sleep(20);
+  }
+  const after = await b.passgate.services.pass.registry.get(device.appId, device.binding);
+  t.is(after?.clientId, 'replaced-client');
+  t.is(after?.clientSecret, 'replaced-secret');
+  t.is(a.clock.now(), b.clock.now());
+});
+
+/** A store client of the fleet's Redis (same key prefix), closed when the test ends. */
+async function sharedStore(t: ExecutionContext, f: DrmFixture) {
+  const store = await createStore({ redisUrl: redisUrl(), dataDir: f.dataDir, logger: createLogger({ level: 'silent' }), ...(f.keyPrefix ? { keyPrefix: f.keyPrefix } : {}) });
+  t.teardown(() => store.disconnect());
+  return store;
+}
