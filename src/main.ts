@@ -132,9 +132,7 @@ export async function startPassgate(config: Config, overrides: PassgateOverrides
   } catch (error) {
     server.close();
     metricsServer.close();
-    await closeFeatures(features);
-    await devices?.stop();
-    await pass?.close();
+    await Promise.all([closeFeatures(features), devices?.stop(), pass?.close()]);
     if (ownStore) await store.disconnect();
     throw error;
   }
@@ -166,9 +164,8 @@ export async function startPassgate(config: Config, overrides: PassgateOverrides
       // Everything else in flight (e.g. an authorize waiting on the upstream) finishes, within the bound.
       await Promise.all(drains.map((drain) => drain.finish(drainTimeoutMs)));
       // After the drain (no request still needs the upstream), before the store goes.
-      await closeFeatures(running);
-      await services.devices.stop();
-      await services.pass.close();
+      // In parallel: with the store down, each unsubscribe waits out its own bound.
+      await Promise.all([closeFeatures(running), services.devices.stop(), services.pass.close()]);
       if (ownStore) await store.disconnect();
       logger.info('stopped');
       // The counts of repeated lines still held back (log-sampler.ts).

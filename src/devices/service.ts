@@ -100,10 +100,7 @@ export function createDeviceService(deps: DeviceServiceDeps) {
     const key = `${appId}:${binding}`;
     const cached = generationL1.get(key);
     if (cached !== undefined) return cached;
-    const before = generationL1.generation();
-    const generation = await generationOf(appId, binding);
-    generationL1.setIfCurrent(before, key, generation);
-    return generation;
+    return generationL1.load(key, () => generationOf(appId, binding), (generation) => ({ value: generation }));
   }
 
   /**

@@ -68,11 +68,14 @@ export class DeviceRevocations {
     const key = deviceKey(device);
     const cached = this.l1.get(key);
     if (cached) return cached;
-    const generation = this.l1.generation();
-    const [revocation, allowed] = await Promise.all([this.revoked.get(key), this.allowed.get(key)]);
-    const status: RevocationStatus = revocation ? (allowed ? 'allowed' : 'revoked') : 'ok';
-    this.l1.setIfCurrent(generation, key, status);
-    return status;
+    return this.l1.load(
+      key,
+      async (): Promise<RevocationStatus> => {
+        const [revocation, allowed] = await Promise.all([this.revoked.get(key), this.allowed.get(key)]);
+        return revocation ? (allowed ? 'allowed' : 'revoked') : 'ok';
+      },
+      (status) => ({ value: status }),
+    );
   }
 
   async revocation(device: DrmDevice): Promise<Revocation | undefined> {

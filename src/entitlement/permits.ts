@@ -124,20 +124,24 @@ export class PermitStore {
     const cached = this.l1.get(key);
     if (cached && permitState(cached, now) === 'live') return { state: 'live', permit: cached, cached: true };
 
-    const generation = this.l1.generation();
-    const [permit, revokedAt, deniedAt] = await Promise.all([
-      this.permits.get(key),
-      this.revocations.get(deviceKey(appId, binding)),
-      this.denials.get(key),
-    ]);
-    if (permit) {
-      const state = permitState(permit, now, { revokedAt, deniedAt });
-      if (state === 'live') this.l1.setIfCurrent(generation, key, permit, permit.notAfter);
-      return state === 'logged_out' || state === 'denied' ? { state, cached: false } : { state, permit, cached: false };
-    }
-    if (deniedAt !== undefined && (revokedAt === undefined || deniedAt > revokedAt)) return { state: 'denied', cached: false };
-    if (revokedAt !== undefined) return { state: 'logged_out', cached: false };
-    return { state: 'absent', cached: false };
+    return this.l1.load(
+      key,
+      async (): Promise<PermitLookup & { cached: boolean }> => {
+        const [permit, revokedAt, deniedAt] = await Promise.all([
+          this.permits.get(key),
+          this.revocations.get(deviceKey(appId, binding)),
+          this.denials.get(key),
+        ]);
+        if (permit) {
+          const state = permitState(permit, now, { revokedAt, deniedAt });
+          return state === 'logged_out' || state === 'denied' ? { state, cached: false } : { state, permit, cached: false };
+        }
+        if (deniedAt !== undefined && (revokedAt === undefined || deniedAt > revokedAt)) return { state: 'denied', cached: false };
+        if (revokedAt !== undefined) return { state: 'logged_out', cached: false };
+        return { state: 'absent', cached: false };
+      },
+      (found) => (found.state === 'live' ? { value: found.permit, validUntil: found.permit.notAfter } : undefined),
+    );
   }
 
   /** The live Permit, or undefined (absent, expired by the injected clock, revoked by a logout, denied). */

