@@ -123,6 +123,7 @@ export function loadConfig(env: Env): Config {
     signin: {
       domainName: file.signin.domain_name,
       pollIntervalMs: file.signin.poll_interval_ms,
+      maxWaiters: file.signin.max_waiters,
       configurationTtlMs: file.signin.configuration_ttl_ms,
       hiddenMvpds: file.signin.hidden_mvpds,
       hideTempPass: file.signin.hide_temppass,

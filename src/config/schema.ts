@@ -178,8 +178,10 @@ const signin = z
     hidden_mvpds: z.array(z.string()).default([]),
     /** Hide TempPass MVPDs from the picker. */
     hide_temppass: z.boolean().default(true),
+    /** Long-polls and event streams waiting on one replica at most (bounded memory); past it they answer at once. */
+    max_waiters: positiveInt.default(10_000),
   })
-  .default({ domain_name: 'adobe.com', poll_interval_ms: 5_000, configuration_ttl_ms: 120_000, hidden_mvpds: [], hide_temppass: true });
+  .default({ domain_name: 'adobe.com', poll_interval_ms: 5_000, configuration_ttl_ms: 120_000, hidden_mvpds: [], hide_temppass: true, max_waiters: 10_000 });
 
 const entitlement = z
   .strictObject({
@@ -278,7 +280,7 @@ export interface Config {
   devices: { tokenTtlSeconds: number; registrationsPerMinute: number; registrationBurst: number; l1Ms: number };
   /** Set when PASSGATE_PUBLIC_URL is; otherwise main.ts uses the listening URL. */
   publicUrl?: string;
-  signin: { domainName: string; pollIntervalMs: number; configurationTtlMs: number; hiddenMvpds: string[]; hideTempPass: boolean };
+  signin: { domainName: string; pollIntervalMs: number; configurationTtlMs: number; hiddenMvpds: string[]; hideTempPass: boolean; maxWaiters: number };
   entitlement: { preauthorizeChunk: number; preauthorizeCacheMaxMs: number; permitCapMs: number };
   /** Absent when the file has no `drm` section: licenses are off (authorize with `drm` answers 400). */
   drm?: DrmConfig;

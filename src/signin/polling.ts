@@ -39,6 +39,8 @@ export interface SigninPollingDeps {
   logger: Logger;
   metrics: SigninMetrics;
   pollIntervalMs: number;
+  /** Long-polls and event streams waiting on this replica at most (each is an open request). */
+  maxWaiters: number;
   statusOf(session: PendingSession, now: number): Promise<SigninStatus>;
   /** profiles/code/{code}: the valid profiles (best first), or undefined when the device is gone. */
   pollUpstream(session: PendingSession): Promise<CurrentProfile[] | undefined>;
@@ -131,6 +133,13 @@ export class SigninPolling {
     }
     if (this.releasing) {
       // Arrived during shutdown: the caller has just read the status (pending); answer with it now.
+      waiter.release({ status: 'pending' });
+      return;
+    }
+    if (this.waiters.size >= this.deps.maxWaiters) {
+      // Bounded memory: past the cap a long-poll answers at once with the status the caller just
+      // read (pending), as at its deadline, and an event stream ends with it; the app asks again.
+      this.deps.logger.warn({ waiters: this.waiters.size }, 'signin: too many apps waiting on this replica; answering at once');
       waiter.release({ status: 'pending' });
       return;
     }

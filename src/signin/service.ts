@@ -105,6 +105,7 @@ export function createSigninService(deps: SigninServiceDeps) {
     logger,
     metrics,
     pollIntervalMs: settings.pollIntervalMs,
+    maxWaiters: settings.maxWaiters,
     statusOf,
     pollUpstream: async (session) => {
       const record = await pass.registry.get(session.appId, session.binding);

@@ -130,3 +130,25 @@ test('3 replicas: polling stops at the session notAfter and when the device gets
   t.is(await pollsFor(a, old), atNewer, 'no poll of the old code after a newer one');
   t.true((await pollsFor(a, newer)) >= 1, 'the newer code is polled');
 });
+
+test('bounded memory: past signin.max_waiters a long-poll answers pending at once (the clock frozen); the waiting ones still get the profile', async (t) => {
+  const clock = new ManualClock();
+  const f = await signinFixture(t, clock, { file: { signin: { hidden_mvpds: ['AdobePass_TEST'], poll_interval_ms: 5000, max_waiters: 2 } } });
+  const device = await registerDevice(f);
+  const { body } = await startAuthentication(f, device, { mvpd: 'Cablevision' });
+  const code = String(body.code);
+  const controller = new AbortController();
+  t.teardown(() => controller.abort());
+  const waiting = [1, 2].map(() => getJson(f, device, `/v1/authentication/${code}?wait=30`, { signal: controller.signal }));
+  await until(() => f.passgate.services.signin.localWaiters() === 2, 'two apps to wait');
+
+  const third = await getJson(f, device, `/v1/authentication/${code}?wait=30`);
+  t.is(third.status, 200);
+  t.is(third.body.status, 'pending');
+  t.is(f.passgate.services.signin.localWaiters(), 2, 'the third never waited');
+  t.true(f.log.lines.some((line) => line.msg === 'signin: too many apps waiting on this replica; answering at once'));
+
+  await signInAtSim(f, code);
+  await step(clock, [f]);
+  for (const answer of await Promise.all(waiting)) t.is(answer.body.status, 'authenticated');
+});
