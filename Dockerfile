@@ -1,12 +1,9 @@
 # passgate image: docker build -t passgate:latest .
 # Build stage: install with dev dependencies (npm ci runs `prepare`, i.e. the TypeScript build),
 # then drop the dev dependencies so node_modules can be copied as is.
+# No compiler needed: the embedded store's driver (libsql) ships its binary prebuilt inside its
+# npm package (@libsql/linux-<arch>-gnu), and no dependency has a native build step.
 FROM node:20-slim AS build
-# sqlite3 (@keyv/sqlite) falls back to node-gyp when no prebuilt binary fits; the toolchain stays
-# in this stage.
-RUN apt-get update \
-  && apt-get install -y --no-install-recommends python3 make g++ \
-  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
 COPY src ./src

@@ -1,8 +1,6 @@
-import { realpath } from 'node:fs/promises';
 import path from 'node:path';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { Keyv } from 'keyv';
-import KeyvSqlite from '@keyv/sqlite';
-import sqlite3 from 'sqlite3';
 import {
   DEFAULT_STORE_TIMEOUT_MS,
   describeError,
@@ -16,45 +14,45 @@ import {
 import { createPrivateFile, ensurePrivateDataDir, tightenDataFiles } from './data-files.js';
 import { localChannels } from './store-channels.js';
 import { storeDeadline, withDeadlines } from './store-deadline.js';
-import { embeddedPrimitives, PRIMITIVES_DDL, PRIMITIVES_PURGE, type Sql } from './store-embedded-primitives.js';
-import { acquireWriteQueue, queueAdapterWrites } from './store-embedded-writes.js';
+import { EmbeddedDb, isSqliteOutage } from './store-embedded-db.js';
+import { EmbeddedKeyvAdapter, KEYV_DDL, KEYV_TABLE } from './store-embedded-keyv.js';
+import { embeddedPrimitives, PRIMITIVES_DDL, PRIMITIVES_PURGE } from './store-embedded-primitives.js';
 
 export const EMBEDDED_FILE = 'passgate.sqlite';
 /** The database and the files SQLite keeps beside it. */
 const EMBEDDED_FILES = [EMBEDDED_FILE, `${EMBEDDED_FILE}-wal`, `${EMBEDDED_FILE}-shm`, `${EMBEDDED_FILE}-journal`];
-/** @keyv/sqlite's default table; every namespace shares it (keys are `<namespace>:<key>`). */
-const TABLE = 'keyv';
-/** SQLite errors that mean "the file cannot be used now" (another process holds the lock, I/O): a 503, not a bug. */
-const OUTAGE_CODES = new Set(['SQLITE_BUSY', 'SQLITE_LOCKED', 'SQLITE_IOERR', 'SQLITE_CANTOPEN', 'SQLITE_FULL']);
-const isSqliteOutage = (err: unknown) => OUTAGE_CODES.has(String((err as { code?: unknown } | null)?.code));
 const DEFAULT_PURGE_INTERVAL_MS = 60_000;
+/** Rows the purge looks at per statement: each runs on the event loop, so a big table is purged in short slices. */
+const PURGE_CHUNK = 2000;
+
+// keyv stores `{"value":…,"expires":<epoch ms>}` and compares `expires` with Date.now() (keyv src
+// isDataExpired), so the purge uses the same clock. CASE guards json_extract against a row that is
+// not JSON (it would raise "malformed JSON").
+const EXPIRED = `CASE WHEN json_valid(value) THEN json_extract(value, '$.expires') END`;
+/** The last rowid of the next slice after `?1` (`?2` = slice size − 1); no row when fewer are left. */
+const PURGE_SLICE_END = `SELECT rowid AS id FROM ${KEYV_TABLE} WHERE rowid > ?1 ORDER BY rowid LIMIT 1 OFFSET ?2`;
+const PURGE_SLICE = `DELETE FROM ${KEYV_TABLE} WHERE rowid > ?1 AND rowid <= ?2 AND ${EXPIRED} < ?3`;
+const PURGE_REST = `DELETE FROM ${KEYV_TABLE} WHERE rowid > ?1 AND ${EXPIRED} < ?2`;
 
 /**
- * Persistent single-node store: @keyv/sqlite on `<dataDir>/passgate.sqlite`, WAL mode.
- *
- * @keyv/sqlite 4.0.8 always opens its own connection (its constructor overwrites any `connect`
- * option) and keeps one `namespace` per adapter (used by clear()), so each namespace gets its own
- * adapter over the same file and table. The store keeps one more connection of its own for
- * start-up checks, ping(), the expiry purge and the native primitives (leases, buckets:
- * store-embedded-primitives.ts).
- *
- * Every WRITE on any of these connections goes through one in-process queue per file
- * (store-embedded-writes.ts): the connections of this process never contend for SQLite's write
- * lock, so none of them sleeps in the busy handler while another holds it (which stalls the event
- * loop and libuv's pool until the busy timeout). Reads stay concurrent (WAL). The busy timeout is
- * left for writers of other processes on the same file. On the store's own connection the queue
- * also keeps a primitive's transaction from swallowing another write.
+ * Persistent single-node store on `<dataDir>/passgate.sqlite`, WAL mode, through ONE synchronous
+ * libsql connection (store-embedded-db.ts) shared by every namespace (our keyv adapter,
+ * store-embedded-keyv.ts, in @keyv/sqlite's table layout), the native primitives (leases, buckets:
+ * store-embedded-primitives.ts), ping and the expiry purge. Each call is one statement or one
+ * transaction that runs to its end without yielding, so this process's calls never contend for
+ * the file's write lock among themselves; only another process can hold it, and then the call is
+ * retried from timers (the event loop never sleeps in SQLite's busy handler).
  *
  * Store.channels are in-process (store-channels.ts localChannels): this store serves one process.
  *
- * Deadlines: SQLite's busy timeout, the write queue's wait bound and a deadline on every operation
- * (store-deadline.ts) are all `timeoutMs` (PASSGATE_STORE_TIMEOUT_MS), so a database locked by
- * another process is a StoreUnavailableError within it, never a request that waits for the lock.
+ * Deadlines: the retries on a locked file and a deadline on every operation (store-deadline.ts)
+ * are both `timeoutMs` (PASSGATE_STORE_TIMEOUT_MS), so a database locked by another process is a
+ * StoreUnavailableError within it, never a request that waits for the lock.
  */
 export async function createEmbeddedStore(opts: StoreOptions): Promise<Store> {
   const { logger, keyPrefix } = opts;
-  const busyTimeoutMs = opts.timeoutMs ?? DEFAULT_STORE_TIMEOUT_MS;
-  const deadline = storeDeadline({ ms: busyTimeoutMs, isOutage: isSqliteOutage });
+  const timeoutMs = opts.timeoutMs ?? DEFAULT_STORE_TIMEOUT_MS;
+  const deadline = storeDeadline({ ms: timeoutMs, isOutage: isSqliteOutage });
   const dataDir = path.resolve(opts.dataDir);
   const file = path.join(dataDir, EMBEDDED_FILE);
   const unusable = (what: string, err: unknown) =>
@@ -78,31 +76,18 @@ export async function createEmbeddedStore(opts: StoreOptions): Promise<Store> {
     throw unusable(`create the database ${file}`, err);
   }
 
-  let canonicalFile: string;
+  let db: EmbeddedDb | undefined;
   try {
-    // The write queue is per file: two spellings of one path (a symlinked dir) must share it.
-    canonicalFile = await realpath(file).catch(async () => path.join(await realpath(dataDir), EMBEDDED_FILE));
-  } catch (err) {
-    throw unusable(`resolve the data directory ${dataDir}`, err);
-  }
-  const writeQueue = acquireWriteQueue(canonicalFile, busyTimeoutMs);
-  const writes = writeQueue.queue;
-
-  let db: sqlite3.Database | undefined;
-  try {
-    const opened = await openDatabase(file, busyTimeoutMs);
+    const opened = new EmbeddedDb(file, timeoutMs);
     db = opened;
-    await writes.run(async () => {
-      await run(opened, 'PRAGMA journal_mode = WAL');
-      // Same DDL as @keyv/sqlite, so ping() and the purge work before any namespace exists (and an
-      // adapter's own CREATE TABLE IF NOT EXISTS never needs the write lock).
-      await run(opened, `CREATE TABLE IF NOT EXISTS ${TABLE}(key VARCHAR(255) PRIMARY KEY, value TEXT )`);
-      for (const ddl of PRIMITIVES_DDL) await run(opened, ddl);
+    await opened.exec('PRAGMA journal_mode = WAL');
+    // The keyv table as @keyv/sqlite made it (files from earlier versions keep working) and the primitives' tables.
+    await opened.transaction((tx) => {
+      for (const ddl of [KEYV_DDL, ...PRIMITIVES_DDL]) tx.exec(ddl);
     });
-    await run(opened, `SELECT 1 FROM ${TABLE} LIMIT 1`);
+    await opened.get(`SELECT 1 FROM ${KEYV_TABLE} LIMIT 1`);
   } catch (err) {
-    if (db) await close(db).catch(() => undefined);
-    writeQueue.release();
+    await db?.close().catch(() => undefined);
     throw unusable(`open the database ${file}`, err);
   }
   const conn = db;
@@ -110,37 +95,39 @@ export async function createEmbeddedStore(opts: StoreOptions): Promise<Store> {
 
   const namespaces = new Map<string, Keyv<unknown>>();
   let closing: Promise<void> | undefined;
-  const sql: Sql = {
-    run: (statement, ...params) => run(conn, statement, ...params),
-    get: <Row>(statement: string, ...params: unknown[]) => get(conn, statement, ...params) as Promise<Row | undefined>,
-    exclusive: (fn) => (closing ? Promise.reject(new Error('store is disconnected')) : writes.run(fn)),
-  };
 
-  const purgeExpired = (): Promise<number> =>
-    deadline('purge expired rows', () =>
-      sql.exclusive(async () => {
-        // keyv stores `{"value":…,"expires":<epoch ms>}` and compares `expires` with Date.now()
-        // (keyv src isDataExpired), so the purge uses the same clock. CASE guards json_extract
-        // against a row that is not JSON (it would raise "malformed JSON"). Lease and bucket rows
-        // carry a wall-clock `gc_at` of their own.
-        const now = Date.now();
-        let removed = await run(
-          conn,
-          `DELETE FROM ${TABLE} WHERE CASE WHEN json_valid(value) THEN json_extract(value, '$.expires') END < ?`,
-          now,
-        );
-        for (const statement of PRIMITIVES_PURGE) removed += await run(conn, statement, now);
-        if (removed > 0) logger.debug({ removed }, 'store: purged expired rows');
-        return removed;
-      }),
-    );
+  /** In slices of PURGE_CHUNK rows with a turn of the event loop between them; stops quietly at disconnect. */
+  const purgeExpired = async (): Promise<number> => {
+    if (closing) throw new Error('store is disconnected');
+    const slice = <T>(operation: () => Promise<T>) => deadline('purge expired rows', operation);
+    const now = Date.now();
+    let removed = 0;
+    for (let after = Number.MIN_SAFE_INTEGER; !closing; await nextTurn()) {
+      const end = (await slice(() => conn.get<{ id: number }>(PURGE_SLICE_END, after, PURGE_CHUNK - 1)))?.id;
+      if (end === undefined) {
+        removed += await slice(() => conn.run(PURGE_REST, after, now));
+        break;
+      }
+      removed += await slice(() => conn.run(PURGE_SLICE, after, end, now));
+      after = end;
+    }
+    // Lease and bucket rows carry a wall-clock `gc_at` of their own (indexed).
+    for (const statement of PRIMITIVES_PURGE) {
+      for (let deleted = PURGE_CHUNK; deleted === PURGE_CHUNK && !closing; await nextTurn()) {
+        deleted = await slice(() => conn.run(statement, now, PURGE_CHUNK));
+        removed += deleted;
+      }
+    }
+    if (removed > 0) logger.debug({ removed }, 'store: purged expired rows');
+    return removed;
+  };
 
   const purgeTimer = setInterval(() => {
     purgeExpired().catch((err: unknown) => logger.warn({ reason: describeError(err) }, 'store: purge of expired rows failed'));
   }, opts.purgeIntervalMs ?? DEFAULT_PURGE_INTERVAL_MS);
   purgeTimer.unref();
 
-  const { leases, buckets } = embeddedPrimitives(sql, keyPrefix);
+  const { leases, buckets } = embeddedPrimitives(conn, keyPrefix);
   return {
     kind: 'embedded',
     leases: withDeadlines(leases, deadline, 'lease'),
@@ -151,23 +138,18 @@ export async function createEmbeddedStore(opts: StoreOptions): Promise<Store> {
       const cached = namespaces.get(ns);
       if (cached) return cached as Keyv<T>;
       if (closing) throw new Error('store is disconnected');
-      const adapter = new KeyvSqlite({ uri: `sqlite://${file}`, table: TABLE, busyTimeout: busyTimeoutMs });
-      queueAdapterWrites(adapter, writes); // before anything (Keyv included) can use it
       // Keyv prefixes keys itself (`<ns>:<key>`) and sets adapter.namespace for clear().
       // keyv pitfall: a key that already starts with `<ns>:` is not prefixed again.
-      const keyv = new Keyv<T>({ store: withDeadlines(adapter, deadline, name), namespace: ns, ...keyvOptions });
+      const adapter = withDeadlines(new EmbeddedKeyvAdapter(conn), deadline, name);
+      const keyv = new Keyv<T>({ store: adapter, namespace: ns, ...keyvOptions });
       logKeyvErrors(keyv as Keyv<unknown>, logger, ns, isSqliteOutage);
-      // The adapter's own connect promise would be an unhandled rejection if the file broke
-      // before the first operation; this query gives it a handler (the error is still emitted).
-      adapter.query('SELECT 1').catch(() => undefined);
       namespaces.set(ns, keyv as Keyv<unknown>);
       return keyv;
     },
     async ping() {
       if (closing) return false;
       try {
-        // A read: not queued behind the writes (a readiness probe must not fail because of a burst).
-        await deadline('ping', () => get(conn, `SELECT 1 FROM ${TABLE} LIMIT 1`));
+        await deadline('ping', () => conn.get(`SELECT 1 FROM ${KEYV_TABLE} LIMIT 1`));
         return true;
       } catch (err) {
         logger.warn({ reason: describeError(err) }, 'store: ping failed');
@@ -178,13 +160,9 @@ export async function createEmbeddedStore(opts: StoreOptions): Promise<Store> {
     disconnect() {
       closing ??= (async () => {
         clearInterval(purgeTimer);
-        // In the write queue, unbounded: every write already queued (any namespace, the primitives,
-        // a purge) finishes first; writes queued later find the connections closed and reject.
-        const results = await writes.run(
-          () => Promise.allSettled([...[...namespaces.values()].map((keyv) => keyv.disconnect()), close(conn)]),
-          { bounded: false },
-        );
-        writeQueue.release();
+        // Calls already waiting for another process's lock finish first (bounded by the deadline);
+        // every call after this one rejects ('store is disconnected').
+        const results = await Promise.allSettled([...[...namespaces.values()].map((keyv) => keyv.disconnect()), conn.close()]);
         for (const result of results) {
           if (result.status === 'rejected') logger.warn({ err: result.reason }, 'store: close failed');
         }
@@ -193,34 +171,4 @@ export async function createEmbeddedStore(opts: StoreOptions): Promise<Store> {
       return closing;
     },
   };
-}
-
-function openDatabase(file: string, busyTimeoutMs: number): Promise<sqlite3.Database> {
-  return new Promise((resolve, reject) => {
-    const db = new sqlite3.Database(file, (err) => {
-      if (err) return reject(err);
-      db.configure('busyTimeout', busyTimeoutMs);
-      resolve(db);
-    });
-  });
-}
-
-/** Runs a statement; resolves the number of rows it changed. */
-function run(db: sqlite3.Database, sql: string, ...params: unknown[]): Promise<number> {
-  return new Promise((resolve, reject) => {
-    db.run(sql, params, function (this: sqlite3.RunResult, err: Error | null) {
-      if (err) reject(err);
-      else resolve(this.changes);
-    });
-  });
-}
-
-function get(db: sqlite3.Database, sql: string, ...params: unknown[]): Promise<unknown> {
-  return new Promise((resolve, reject) => {
-    db.get(sql, params, (err: Error | null, row: unknown) => (err ? reject(err) : resolve(row)));
-  });
-}
-
-function close(db: sqlite3.Database): Promise<void> {
-  return new Promise((resolve, reject) => db.close((err) => (err ? reject(err) : resolve())));
 }

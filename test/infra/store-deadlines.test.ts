@@ -96,7 +96,7 @@ test('Redis SIGSTOPped: reads, writes, leases, buckets, publish and ping fail wi
   t.true((await answered(store.ping())).value, 'ping() true again');
 });
 
-test('embedded SQLite write-locked by another process: every write fails within the deadline (busy timeout), reads still answer (WAL); once the lock is gone writes pass again', async (t) => {
+test('embedded SQLite write-locked by another process: every write fails within the deadline, the event loop runs meanwhile, reads still answer (WAL); once the lock is gone writes pass again', async (t) => {
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'passgate-locked-'));
   t.teardown(() => rm(dataDir, { recursive: true, force: true }));
   const store = await createStore({ dataDir, timeoutMs: TIMEOUT_MS, logger: silent });
@@ -110,12 +110,10 @@ test('embedded SQLite write-locked by another process: every write fails within 
     process.execPath,
     [
       '-e',
-      `const sqlite3 = require('sqlite3');
-       const db = new sqlite3.Database(${JSON.stringify(file)});
-       db.exec("BEGIN EXCLUSIVE; CREATE TABLE IF NOT EXISTS lock_holder(x); INSERT INTO lock_holder VALUES (1);", (err) => {
-         if (err) { console.error(err.message); process.exit(1); }
-         console.log('locked');
-       });
+      `const Database = require('libsql');
+       const db = new Database(${JSON.stringify(file)});
+       db.exec("BEGIN EXCLUSIVE; CREATE TABLE IF NOT EXISTS lock_holder(x); INSERT INTO lock_holder VALUES (1);");
+       console.log('locked');
        setInterval(() => undefined, 1000);`,
     ],
     { cwd: process.cwd(), stdio: ['ignore', 'pipe', 'inherit'] },
@@ -126,6 +124,17 @@ test('embedded SQLite write-locked by another process: every write fails within 
     holder.once('exit', (code) => reject(new Error(`the lock holder exited (${code})`)));
   });
 
+  // The driver is synchronous: a write that waited for the lock inside SQLite would hold the event
+  // loop until it gave up, so nothing scheduled after it could run before it settled.
+  const events: string[] = [];
+  const waiting = store.namespace<string>('records').set('k4', 'v').then(
+    () => events.push('write settled'),
+    () => events.push('write settled'),
+  );
+  setImmediate(() => events.push('event loop turned'));
+  await waiting;
+  t.deepEqual(events, ['event loop turned', 'write settled'], 'the event loop runs while a write waits for the lock');
+
   await assertUnavailable(t, store, 'locked', writes(store));
   t.is((await answered(store.namespace<string>('records').get('k'))).value, 'before', 'reads go on (WAL)');
 
@@ -133,7 +142,7 @@ test('embedded SQLite write-locked by another process: every write fails within 
   holder.kill('SIGKILL');
   await exited;
   t.is(await answersAgain(store), 'before');
-  // Writes within the short pause after the last refused one may still fail at once (store-embedded-writes.ts).
+  // Calls within the short pause after the last refused one get a single try (store-embedded-db.ts).
   await new Promise((resolve) => setTimeout(resolve, 300));
   const written = await answered(store.namespace<string>('records').set('k3', 'after'));
   t.is(written.error, undefined, 'writes pass again');
