@@ -5,8 +5,9 @@
  * passes, and turns the backend's "cannot reach it" errors into StoreUnavailableError, so callers
  * see one kind of outage (storeCall answers 503 store_unavailable and logs it without a stack).
  *
- * The operation itself is not cancelled (neither node-redis nor node-sqlite3 can take back a
- * command once sent); its late result is dropped, and a write that timed out may still land once
+ * The operation itself is not cancelled (node-redis cannot take back a command once sent; the
+ * embedded store's statements are synchronous and its lock retries stop at the same deadline);
+ * its late result is dropped, and a write that timed out may still land once
  * the backend answers again (callers treat a timeout as "unknown", like any 503). The Redis link (store-redis-link.ts) uses
  * `onTimeout` to notice a connection that stopped answering and replace it.
  */

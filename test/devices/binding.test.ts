@@ -99,7 +99,9 @@ test('renewal: the secret or a valid token keeps the binding (same Permit); a wr
   t.is(ofOperation(await f.simLog(), 'dcr.register').length, registrationsBefore, 'renewals register nothing upstream');
 
   // A wrong secret (even with a valid token beside it) is a clear 401, never a 500 or a new binding.
-  for (const deviceSecret of [`${victim.deviceSecret.slice(0, -1)}A`, 'x', victim.deviceSecret.toUpperCase()]) {
+  // The last character changed (to one it is not), so the "wrong" secret is never the real one.
+  const lastChanged = `${victim.deviceSecret.slice(0, -1)}${victim.deviceSecret.endsWith('A') ? 'B' : 'A'}`;
+  for (const deviceSecret of [lastChanged, 'x', victim.deviceSecret.toUpperCase()]) {
     const wrong = await registerAs(f, victim.deviceId, { deviceSecret, token: victim.token });
     t.is(wrong.status, 401);
     t.is(wrong.response.headers.get('content-type'), 'application/problem+json');
