@@ -111,9 +111,9 @@ export function licenseRouter(service: DrmService, authenticate: AuthenticateDev
   router.post('/v1/license/:system', licenseDevice(service, authenticate, proxyRequest), async (ctx: AppContext) => {
     const system = drmSystem.safeParse(ctx.params.system);
     if (!system.success) throw new Problem('not_found', `No license route for ${JSON.stringify(ctx.params.system)}: use widevine, playready or fairplay.`);
-    const query = licenseQuerySchema.safeParse(ctx.query, { reportInput: true });
+    const query = licenseQuerySchema.safeParse(ctx.query);
     if (!query.success) {
-      const errors = fieldProblems(query.error);
+      const errors = fieldProblems(licenseQuerySchema.safeParse(ctx.query, { reportInput: true }).error ?? query.error);
       throw new Problem('invalid_query', `The query is invalid: ${errors.map((e) => e.path).join(', ')}.`, { errors });
     }
     const challenge = await readChallenge(ctx, system.data);

@@ -21,12 +21,15 @@ export interface FieldProblem {
  */
 export function validate(schema: z.ZodType): AppMiddleware {
   return async (ctx, next) => {
-    if (!ctx.request.is('application/json')) {
+    // The media type without parameters, as type-is compares it (case-insensitive), without its cost per request.
+    if (ctx.request.type.trim().toLowerCase() !== 'application/json') {
       throw new Problem('unsupported_media_type', 'Send the body as application/json.');
     }
-    const parsed = schema.safeParse(ctx.request.body, { reportInput: true });
+    const parsed = schema.safeParse(ctx.request.body);
     if (!parsed.success) {
-      const errors = fieldProblems(parsed.error);
+      // Parsed again for the error report only: reportInput takes zod off its fast path (≈ 5× the cost).
+      const reported = schema.safeParse(ctx.request.body, { reportInput: true });
+      const errors = fieldProblems(reported.success ? parsed.error : reported.error);
       throw new Problem('invalid_body', `The body is invalid: ${errors.map((e) => e.path).join(', ')}.`, { errors });
     }
     ctx.state.input = parsed.data;
