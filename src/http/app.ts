@@ -66,8 +66,9 @@ export function buildApp(deps: AppDeps): Koa<AppState> {
     ctx.type = 'application/json; charset=utf-8';
     ctx.body = openApi;
   });
+  // One route table for the whole API: a request is matched once, not once per feature router.
+  for (const router of deps.routers ?? []) root.use(router.routes());
   app.use(root.routes());
-  for (const router of deps.routers ?? []) app.use(router.routes());
 
   return app;
 }

@@ -299,7 +299,7 @@ test('coverage: every route of the running app is documented, and every document
   const f = await withPassgate(t, { env: { PASSGATE_ADMIN_KEY: ADMIN_KEY } });
   const doc = await fetchDoc(f);
   const { exact, anyMethod, routers } = routesOf(f);
-  t.true(routers >= 5, 'the routers were found in the app');
+  t.true(routers >= 2, 'the route tables of both listeners were found');
   // Guards the harvesting itself: one route of each area must have been seen.
   for (const route of ['POST /v1/devices', 'GET /openapi.json', 'POST /v1/authorize', 'POST /activate', 'POST /admin/notifications', 'POST /drm/pallycon/callback', 'GET /drm/playready/revinfo']) {
     t.true(exact.has(route), `${route} was found among the app's routes`);
