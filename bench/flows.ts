@@ -36,6 +36,24 @@ async function expectStatus(response: Response, status: number | number[], what:
   return response;
 }
 
+/** Answers that passgate asked to retry (429 / 503 with Retry-After) during setup, by status. */
+export const retried: Record<number, number> = {};
+
+/**
+ * fetch against passgate during setup, retried as an app would on 429 and 503 (after Retry-After,
+ * at most 2 s, 5 times): under the seeding load passgate may pace upstream calls or shed load.
+ */
+async function callPassgate(url: string, init: RequestInit): Promise<Response> {
+  for (let attempt = 1; ; attempt++) {
+    const response = await fetch(url, init);
+    if ((response.status !== 429 && response.status !== 503) || attempt === 6) return response;
+    retried[response.status] = (retried[response.status] ?? 0) + 1;
+    await response.arrayBuffer();
+    const seconds = Number(response.headers.get('retry-after') ?? 1);
+    await new Promise((resolve) => setTimeout(resolve, Math.min(2_000, Math.max(100, seconds * 1000))));
+  }
+}
+
 export interface Device {
   deviceId: string;
   deviceToken: string;
@@ -45,7 +63,7 @@ export interface Device {
 
 /** POST /v1/devices as the demo app: a first registration (201, with the device secret). */
 export async function registerDevice(passgateUrl: string, deviceId: string): Promise<Device> {
-  const response = await fetch(`${passgateUrl}/v1/devices`, {
+  const response = await callPassgate(`${passgateUrl}/v1/devices`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', 'x-app-key': APP_KEY },
     body: JSON.stringify({ deviceId, deviceInfo: DEVICE_INFO }),
@@ -91,14 +109,14 @@ const bearer = (device: Device) => ({ authorization: `Bearer ${device.deviceToke
  */
 export async function signIn(passgateUrl: string, simUrl: string, device: Device, username = 'bench-viewer'): Promise<void> {
   const started = await expectStatus(
-    await fetch(`${passgateUrl}/v1/authentication`, { method: 'POST', headers: bearer(device), body: JSON.stringify({ mvpd: MVPD }) }),
+    await callPassgate(`${passgateUrl}/v1/authentication`, { method: 'POST', headers: bearer(device), body: JSON.stringify({ mvpd: MVPD }) }),
     201,
     'POST /v1/authentication',
   );
   const { code } = (await started.json()) as { code: string };
   await mvpdLogin(simUrl, code, username);
   for (let attempt = 0; attempt < 5; attempt++) {
-    const status = await expectStatus(await fetch(`${passgateUrl}/v1/authentication/${code}?wait=10`, { headers: bearer(device) }), 200, 'GET /v1/authentication/{code}');
+    const status = await expectStatus(await callPassgate(`${passgateUrl}/v1/authentication/${code}?wait=10`, { headers: bearer(device) }), 200, 'GET /v1/authentication/{code}');
     const body = (await status.json()) as { status: string };
     if (body.status === 'authenticated') return;
     if (body.status !== 'pending') throw new Error(`bench: sign-in ended ${body.status}`);
@@ -110,7 +128,7 @@ export const authorizeBody = (withDrm: boolean) => JSON.stringify({ resource: RE
 
 /** POST /v1/authorize with `drm`: the playback start that caches the Permit. */
 export async function authorize(passgateUrl: string, device: Device): Promise<void> {
-  await expectStatus(await fetch(`${passgateUrl}/v1/authorize`, { method: 'POST', headers: bearer(device), body: authorizeBody(true) }), 200, 'POST /v1/authorize');
+  await expectStatus(await callPassgate(`${passgateUrl}/v1/authorize`, { method: 'POST', headers: bearer(device), body: authorizeBody(true) }), 200, 'POST /v1/authorize');
 }
 
 /** A device registered, signed in and holding a cached Permit for REF30. */

@@ -28,6 +28,7 @@ import {
   pool,
   registerDevice,
   renewalBody,
+  retried,
   signIn,
   APP_KEY,
   type Device,
@@ -343,6 +344,8 @@ async function main(): Promise<void> {
     }
   }
 
+  const retries = Object.entries(retried).map(([status, count]) => `${status} ×${count}`);
+  if (retries.length > 0) notes.push(`while the bench set devices up (the memory row's seeding included), passgate answered ${retries.join(', ')}; the bench retried after Retry-After, as an app would.`);
   if (foreign.length > 0) {
     const sorted = [...foreign].sort((a, b) => a - b);
     const share = (cores: number) => `${Math.round((cores / Math.max(1, machine().cores)) * 100)}%`;
