@@ -236,9 +236,7 @@ export class EntitlementService {
         });
       }
       // Checklist (authentication, M): re-read the profile after authorization; attributes may change.
-      await this.deps.signin.refreshProfiles(caller.device.app.id, caller.device.binding).catch((error: unknown) => {
-        this.deps.logger.warn({ err: error }, 'authorize: could not drop the cached profiles');
-      });
+      this.deps.signin.rereadProfiles(caller.device, caller.client);
       const mediaToken = decision.token?.serializedToken;
       return { authorized: true, ...(mediaToken !== undefined ? { mediaToken } : {}), notAfter: permit.notAfter, permit };
     }

@@ -55,6 +55,8 @@ export function bodyProblem(error: unknown): Problem | undefined {
   }
   if (err.type === 'request.size.invalid') return new Problem('invalid_body', 'The request body is shorter or longer than its Content-Length.');
   if (err.type === 'request.aborted') return new Problem('invalid_body', 'The request body was cut off before its end.');
+  // The client hung up before the body could be read (raw-body finds the stream already ended).
+  if (err.type === 'stream.not.readable') return new Problem('invalid_body', 'The request body could not be read: the connection ended.');
   if (typeof status === 'number' && status >= 400 && status < 500) {
     return new Problem('invalid_body', err.expose && err.message ? err.message.slice(0, 200) : 'The request body could not be read.');
   }

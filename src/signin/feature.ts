@@ -20,6 +20,8 @@ export interface SigninService {
    * authorization, because MVPDs may update profile attributes then (adobe-pass.md §4.6).
    */
   refreshProfiles(appId: string, binding: string): Promise<void>;
+  /** After an authorization: the profiles are read again in the background; this replica's next read waits for them. */
+  rereadProfiles(device: AuthenticatedDevice, client: ClientAddress): void;
   /** One round of fleet-wide polling and delivery to waiting apps (the feature's timer calls it; tests too). */
   tick(): Promise<void>;
   /** The MVPD this device's viewer last chose (persisted). */

@@ -128,8 +128,36 @@ export function createSigninService(deps: SigninServiceDeps) {
     return session;
   }
 
+  /**
+   * Re-reads of a device's profiles after an authorization, in flight (by device key): a read of
+   * that device meanwhile waits for it instead of serving the profiles it replaces.
+   */
+  const rereads = new Map<string, Promise<void>>();
+
+  function rereadProfiles(device: AuthenticatedDevice, client: ClientAddress): void {
+    const key = deviceKey(device.app.id, device.binding);
+    if (rereads.has(key)) return;
+    const reread = (async () => {
+      try {
+        const now = clock.now();
+        const profiles = validProfiles(await pass.pass.profiles(contextOf(device, client)), now);
+        metrics.profiles.inc({ source: 'upstream' });
+        const validUntil = profiles[0]?.notAfter ?? now + NO_PROFILE_CACHE_MS;
+        await records.profiles.set(key, { profiles, validUntil }, ttlUntil(validUntil));
+      } catch (err) {
+        // The next read asks the upstream itself.
+        logger.warn({ err }, 'signin: re-reading the profiles after an authorization failed');
+        await records.profiles.delete(key).catch(() => undefined);
+      } finally {
+        rereads.delete(key);
+      }
+    })();
+    rereads.set(key, reread);
+  }
+
   async function profilesOf(device: AuthenticatedDevice, client: ClientAddress): Promise<CurrentProfile[]> {
     const key = deviceKey(device.app.id, device.binding);
+    await rereads.get(key);
     const now = clock.now();
     const cached = await records.profiles.get(key);
     if (cached && cached.validUntil > now) {
@@ -273,6 +301,13 @@ export function createSigninService(deps: SigninServiceDeps) {
       await records.profiles.delete(deviceKey(appId, binding));
     },
 
+    /**
+     * After an authorization (MVPDs may update profile attributes then, adobe-pass.md §4.6): the
+     * profiles are read again in the background, so the answer does not wait for a second upstream
+     * call; this replica's next read of the device waits for the new ones.
+     */
+    rereadProfiles,
+
     async forgetDevice(appId: string, binding: string): Promise<void> {
       const key = deviceKey(appId, binding);
       const code = await records.current.get(key);
@@ -292,7 +327,11 @@ export function createSigninService(deps: SigninServiceDeps) {
     localWaiters: () => polling.waiterCount(),
     /** Shutdown: waiting long-polls answer and event streams end now, with the current status. */
     release: () => polling.release(),
-    close: () => polling.close(),
+    close: async () => {
+      await polling.close();
+      // Before the store closes: a re-read still in flight writes its result.
+      await Promise.all(rereads.values());
+    },
   };
 }
 
