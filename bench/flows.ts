@@ -5,30 +5,24 @@
  * client of the simulator's own that calls decisions/authorize directly.
  */
 
-export const APP_KEY = 'demo-app-key';
+import { loadConfig } from '../src/config/load.js';
+import { DEMO_DEVICE_INFO, demoFixtures } from '../src/demo/script.js';
+
+export const APP_KEY = demoFixtures.appKey;
 export const SERVICE_PROVIDER = 'REF30';
-export const MVPD = 'Cablevision';
-export const RESOURCE = 'REF30';
+export const MVPD = demoFixtures.mvpd;
+export const RESOURCE = demoFixtures.permitted;
 export const DRM = { system: 'widevine', contentId: 'ref30-movie' } as const;
 
-/** What a tvOS app registers (adobe-pass.md §3.3 required keys and a few optional ones). */
-export const DEVICE_INFO = {
-  primaryHardwareType: 'SetTopBox',
-  model: 'TV 5th Gen',
-  manufacturer: 'Apple',
-  version: '5.0.0',
-  osName: 'tvOS',
-  osVendor: 'Apple',
-  osVersion: '17.1',
-  connectionType: 'WiFi',
-};
+/** What the bench's devices register: the demo app's tvOS device info. */
+export const DEVICE_INFO = DEMO_DEVICE_INFO;
 
-/** config/example.yaml's demo software statement (alg none, obviously fake; only the simulator takes it). */
-const SOFTWARE_STATEMENT = [
-  Buffer.from(JSON.stringify({ alg: 'none', typ: 'JWT' })).toString('base64url'),
-  Buffer.from(JSON.stringify({ software_id: 'passgate-demo-restv2', software_version: '1.0.0', iss: 'passgate-sim', sub: 'passgate-demo', scopes: ['api:client:v2'], iat: 1767225600, jti: 'bench-not-a-secret' })).toString('base64url'),
-  'demo-signature-not-secret',
-].join('.');
+/** config/example.yaml's demo software statement (obviously fake; only the simulator takes it). */
+function softwareStatement(): string {
+  const app = Object.values(loadConfig({}).apps)[0];
+  if (!app) throw new Error('bench: config/example.yaml has no app');
+  return app.softwareStatement.reveal();
+}
 
 async function expectStatus(response: Response, status: number | number[], what: string): Promise<Response> {
   const wanted = Array.isArray(status) ? status : [status];
@@ -147,7 +141,7 @@ export async function directClient(simUrl: string, deviceId: string, ip: string)
     await fetch(`${simUrl}/o/client/register`, {
       method: 'POST',
       headers: { ...common, 'content-type': 'application/json;charset=utf-8' },
-      body: JSON.stringify({ software_statement: SOFTWARE_STATEMENT }),
+      body: JSON.stringify({ software_statement: softwareStatement() }),
     }),
     201,
     'sim DCR register',

@@ -1,5 +1,17 @@
 import { AppClient, Browser, heading, inputValue, pageTitle, postLicenseChallenge, type Answer } from './http.js';
 
+/** What the demo's tvOS app registers (adobe-pass.md §3.3 required keys and a few optional ones; no connection fields). */
+export const DEMO_DEVICE_INFO = {
+  primaryHardwareType: 'SetTopBox',
+  model: 'TV 5th Gen',
+  manufacturer: 'Apple',
+  version: '5.0.0',
+  osName: 'tvOS',
+  osVendor: 'Apple',
+  osVersion: '17.1',
+  connectionType: 'WiFi',
+} as const;
+
 /** The demo fixtures (SPEC §10): config/example.yaml's app and the simulator's default rules. */
 export const demoFixtures = {
   appKey: 'demo-app-key',
@@ -120,8 +132,7 @@ export async function playDemo(target: DemoTarget, onStep: (step: DemoStep) => v
       actor: 'app',
       title: 'Register the device',
       async run() {
-        const deviceInfo = { primaryHardwareType: 'SetTopBox', model: 'TV 5th Gen', manufacturer: 'Apple', version: '5.0.0', osName: 'tvOS', osVendor: 'Apple', osVersion: '17.1', connectionType: 'WiFi' };
-        const answer = await app.call('POST', '/v1/devices', { deviceId, deviceInfo });
+        const answer = await app.call('POST', '/v1/devices', { deviceId, deviceInfo: DEMO_DEVICE_INFO });
         expect(answer.status === 201, `POST /v1/devices answered ${answer.status}: ${summary(answer)}`);
         const body = obj(answer.json);
         // SPEC §2: the first registration returns the binding's secret once; the app keeps it to renew.
@@ -129,7 +140,7 @@ export async function playDemo(target: DemoTarget, onStep: (step: DemoStep) => v
         expect(deviceSecret !== '', 'no deviceSecret in the answer of a first registration');
         const device = obj(body.device);
         // What the app does when its token runs out: renew the same binding with the secret.
-        const renewal = await app.call('POST', '/v1/devices', { deviceId, deviceInfo, deviceSecret });
+        const renewal = await app.call('POST', '/v1/devices', { deviceId, deviceInfo: DEMO_DEVICE_INFO, deviceSecret });
         expect(renewal.status === 200, `POST /v1/devices with the deviceSecret answered ${renewal.status}: ${summary(renewal)}`);
         const renewed = obj(renewal.json);
         expect(str(obj(renewed.device).binding) === str(device.binding), 'the renewal did not keep the binding');

@@ -1,5 +1,6 @@
 import type { ExecutionContext } from 'ava';
 import { readFileSync } from 'node:fs';
+import { DEMO_DEVICE_INFO } from '../../src/demo/script.js';
 import { ManualClock } from '../../src/infra/clock.js';
 import { defaultRules, simRulesSchema, type SimRulesInput } from '../../src/sim/rules.js';
 import { startSim, type RunningSim } from '../../src/sim/server.js';
@@ -22,16 +23,7 @@ export const demoSoftwareStatement = [
 ].join('.');
 
 /** What an app registers (adobe-pass.md §3.3 required keys and a few optional ones); no connection fields. */
-export const appDeviceInfo = {
-  primaryHardwareType: 'SetTopBox',
-  model: 'TV 5th Gen',
-  manufacturer: 'Apple',
-  version: '5.0.0',
-  osName: 'tvOS',
-  osVendor: 'Apple',
-  osVersion: '17.1',
-  connectionType: 'WiFi',
-};
+export const appDeviceInfo = DEMO_DEVICE_INFO;
 
 /** X-Device-Info as passgate sends it: the registered info plus the request's connection. */
 export const deviceInfo = {
