@@ -61,7 +61,7 @@ type PurgeMessage = { key: string } | { prefix: string };
  * published on `channel` (store pub/sub) so other replicas drop theirs. Delivery is at most once,
  * so a replica that misses a purge serves the old value for at most `maxAgeMs` (the staleness
  * bound). A read that started before a purge on this replica never repopulates the cache after
- * it (`generation` / `setIfCurrent`).
+ * it (`load` counts purges).
  */
 export class FleetL1Cache<V> {
   private readonly cache: L1Cache<V>;
@@ -79,21 +79,8 @@ export class FleetL1Cache<V> {
     this.cache = new L1Cache<V>(clock, maxAgeMs);
   }
 
-  get enabled(): boolean {
-    return this.maxAgeMs > 0;
-  }
-
   get(key: string): V | undefined {
     return this.cache.get(key);
-  }
-
-  /** Taken before a store read; `setIfCurrent` keeps the result only if no purge happened since. */
-  generation(): number {
-    return this.generationCount;
-  }
-
-  setIfCurrent(generation: number, key: string, value: V, validUntil?: number): void {
-    if (generation === this.generationCount) this.cache.set(key, value, validUntil);
   }
 
   /**
@@ -107,7 +94,8 @@ export class FleetL1Cache<V> {
     return this.reads.do(`${generation}\n${key}`, async () => {
       const result = await read();
       const entry = cacheable(result);
-      if (entry) this.setIfCurrent(generation, key, entry.value, entry.validUntil);
+      // A purge since the read began: its result may be what was purged.
+      if (entry && generation === this.generationCount) this.cache.set(key, entry.value, entry.validUntil);
       return result;
     }) as Promise<R>;
   }
@@ -129,7 +117,7 @@ export class FleetL1Cache<V> {
 
   /** Listens for purges published by other replicas. */
   async start(): Promise<void> {
-    if (this.unsubscribe || !this.enabled) return;
+    if (this.unsubscribe || this.maxAgeMs <= 0) return;
     this.unsubscribe = await this.store.channels.subscribe(this.channel, (text) => {
       let message: unknown;
       try {

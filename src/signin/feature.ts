@@ -15,10 +15,7 @@ export interface SigninService {
   currentProfile(device: AuthenticatedDevice, client: ClientAddress): Promise<CurrentProfile | undefined>;
   /** Drops the device's cached profiles, current code and pending sessions (logout, notifications). */
   forgetDevice(appId: string, binding: string): Promise<void>;
-  /**
-   * Drops only the device's cached profiles, so the next read asks the upstream: after an
-   * authorization, because MVPDs may update profile attributes then (adobe-pass.md §4.6).
-   */
+  /** Drops only the device's cached profiles, so the next read asks the upstream (its DCR client was replaced). */
   refreshProfiles(appId: string, binding: string): Promise<void>;
   /** After an authorization: the profiles are read again in the background; this replica's next read waits for them. */
   rereadProfiles(device: AuthenticatedDevice, client: ClientAddress): void;

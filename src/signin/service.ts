@@ -139,11 +139,7 @@ export function createSigninService(deps: SigninServiceDeps) {
     if (rereads.has(key)) return;
     const reread = (async () => {
       try {
-        const now = clock.now();
-        const profiles = validProfiles(await pass.pass.profiles(contextOf(device, client)), now);
-        metrics.profiles.inc({ source: 'upstream' });
-        const validUntil = profiles[0]?.notAfter ?? now + NO_PROFILE_CACHE_MS;
-        await records.profiles.set(key, { profiles, validUntil }, ttlUntil(validUntil));
+        await upstreamProfiles(device, client, key);
       } catch (err) {
         // The next read asks the upstream itself.
         logger.warn({ err }, 'signin: re-reading the profiles after an authorization failed');
@@ -164,7 +160,13 @@ export function createSigninService(deps: SigninServiceDeps) {
       metrics.profiles.inc({ source: 'cache' });
       return cached.profiles.filter((p) => p.notAfter > now);
     }
+    return upstreamProfiles(device, client, key);
+  }
+
+  /** The device's valid profiles from the upstream, cached until the first one ends (or briefly, when there is none). */
+  async function upstreamProfiles(device: AuthenticatedDevice, client: ClientAddress, key: string): Promise<CurrentProfile[]> {
     metrics.profiles.inc({ source: 'upstream' });
+    const now = clock.now();
     const profiles = validProfiles(await pass.pass.profiles(contextOf(device, client)), now);
     const validUntil = profiles[0]?.notAfter ?? now + NO_PROFILE_CACHE_MS;
     await records.profiles.set(key, { profiles, validUntil }, ttlUntil(validUntil));
