@@ -7,6 +7,7 @@ import { type AppConfig, type Config, type ConfigFile, type EnvSettings, envSche
 import { Secret } from './secret.js';
 import proxyaddr from 'proxy-addr';
 import { keyringProblem } from '../infra/keyring.js';
+import { resolveAgentConfig } from './agent.js';
 import { resolveDrmConfig } from './drm.js';
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -82,6 +83,7 @@ export function loadConfig(env: Env): Config {
     problems.push(`activation.app: expected one of the apps (${Object.keys(file.apps).join(', ') || 'none configured'})`);
   }
 
+  const agent = resolveAgentConfig(file.agent, resolve(s.PASSGATE_DATA_DIR), (ref, path) => secrets.resolve(ref, path), problems);
   const drm = resolveDrmConfig(file, upstreams.drm?.baseUrl, (ref, path) => secrets.resolve(ref, path), problems);
 
   if (problems.length > 0) throw new ConfigError(problems, configFile);
@@ -99,6 +101,7 @@ export function loadConfig(env: Env): Config {
     apps,
     ...(keys ? { keys } : {}),
     ...(drm ? { drm } : {}),
+    ...(agent ? { agent } : {}),
     ...(s.PASSGATE_ADMIN_KEY ? { adminKey: new Secret(s.PASSGATE_ADMIN_KEY) } : {}),
     trustedProxies,
     ...(s.PASSGATE_CLIENT_PORT_HEADER ? { clientPortHeader: s.PASSGATE_CLIENT_PORT_HEADER } : {}),

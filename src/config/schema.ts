@@ -92,6 +92,7 @@ export type UpstreamName = keyof typeof upstreamEnv;
 export { secretRef, type SecretRef } from './secret-ref.js';
 import { secretRef } from './secret-ref.js';
 import { catalogueSchema, drmSchema, policiesSchema, type DrmConfig } from './drm.js';
+import { agentSchema, type AgentConfig } from './agent.js';
 
 export type { CatalogueEntry, DrmConfig, DrmMode } from './drm.js';
 
@@ -225,6 +226,7 @@ export const fileSchema = z.strictObject({
   catalogue: catalogueSchema,
   policies: policiesSchema,
   drm: drmSchema,
+  agent: agentSchema,
 });
 export type ConfigFile = z.output<typeof fileSchema>;
 
@@ -284,6 +286,8 @@ export interface Config {
   entitlement: { preauthorizeChunk: number; preauthorizeCacheMaxMs: number; permitCapMs: number };
   /** Absent when the file has no `drm` section: licenses are off (authorize with `drm` answers 400). */
   drm?: DrmConfig;
+  /** Absent when the file has no `agent` section: /agent is 404 (SPEC §5). */
+  agent?: AgentConfig;
   /** PASSGATE_ADMIN_KEY; absent ⇒ the admin API (ops listener) is not mounted: 404. */
   adminKey?: Secret;
   activation: {
