@@ -261,6 +261,7 @@ async function main(): Promise<void> {
   const keys = benchKeyring();
   log('starting the servers');
   const [bareServer, koaServer] = [await startFloor('bare node:http', 'bare.ts', dir), await startFloor('Koa floor', 'koa-floor.ts', dir)];
+  const observedServer = await startFloor('observed Koa floor', 'koa-observed.ts', dir);
   const sim = await startSim('sim', dir);
   const stub = await startLicenseStub(dir);
   const redis = settings.redis ? await startRedis(dir) : undefined;
@@ -292,6 +293,8 @@ async function main(): Promise<void> {
   const floorRequest = licenseTokenRequest(gateDevice);
   const floors = { bare: scenario('bare node:http, fixed 60-byte JSON', bareServer.url, [floorRequest]), koa: scenario('Koa floor: koa + @koa/router + @koa/bodyparser, one POST route', koaServer.url, [floorRequest]) };
   const scenarios: Scenario[] = [
+    // What the gate cannot shed: passgate's request id, RED metrics, access line and audit line on the empty route.
+    scenario("Koa floor + passgate's observability (request id, RED metrics, access line, audit line)", observedServer.url, [floorRequest]),
     scenario('passgate GET /livez', embedded.url, [{ method: 'GET', path: '/livez' }]),
     scenario('passgate POST /v1/license-token, cached Permit, embedded store', embedded.url, [licenseTokenRequest(gateDevice)]),
     ...(onRedis && redisDevice ? [scenario('passgate POST /v1/license-token, cached Permit, Redis', onRedis.url, [licenseTokenRequest(redisDevice)])] : []),
