@@ -26,6 +26,8 @@ export interface Store {
   readonly buckets: BucketStore;
   /** Fleet-wide notifications, publish/subscribe (channels `<prefix>:channel:<name>`). */
   readonly channels: ChannelStore;
+  /** Fleet-wide persisted job queues, each job run by one replica at a time (keys `<prefix>:jobs:<queue>:…`). */
+  readonly jobs: JobQueueStore;
 }
 
 /** Called with each message published on a channel; what it throws (or rejects) is logged, never raised. */
@@ -75,6 +77,87 @@ export interface LeaseStore {
    * false once it ended, even if nobody has taken it since.
    */
   renew(name: string, token: string, ttlMs: number, now: number): Promise<boolean>;
+}
+
+/** A job as claim() hands it out: run it, then complete() or release() it with `token`. */
+export interface ClaimedJob {
+  jobId: string;
+  payload: string;
+  /** Holds the job's lease; renew/release/complete take it. */
+  token: string;
+  /** Claims so far, this one included (1 on the first run). */
+  attempts: number;
+  enqueuedAt: number;
+}
+
+/**
+ * What get() reports: `running` while a lease on the job lasts, else `delayed` before its
+ * runAfter, else `ready`. A job whose holder's lease ended is ready again (from the lease's end).
+ */
+export type JobState = 'ready' | 'delayed' | 'running';
+
+export interface JobStatus {
+  payload: string;
+  attempts: number;
+  state: JobState;
+  /** When the job was (last) scheduled to run: enqueue's runAfter, or release's. */
+  runAfter: number;
+  enqueuedAt: number;
+}
+
+export interface JobQueueStats {
+  /** Claimable now: runAfter reached and no live lease (a lease that ended counts here). */
+  ready: number;
+  /** Waiting for a runAfter in the future. */
+  delayed: number;
+  /** Held by a live lease. */
+  running: number;
+  /** The enqueuedAt of the oldest job that is not running (ready or delayed); absent when none. */
+  oldestWaitingSince?: number;
+}
+
+/**
+ * Fleet-wide persisted job queues (the partner agent's decrypt jobs, SPEC §5): a job enqueued on
+ * one replica is claimed by exactly one caller on any replica sharing the backend, and survives a
+ * restart of every replica (it lives in the backend until complete()). A claim is a lease: the
+ * holder renews it while it works and completes (or releases) the job with its token; if the
+ * holder dies, the lease ends and the job is claimable again, with attempts + 1, and the old
+ * token no longer works. So a job runs AT LEAST once and, while its holders keep their leases
+ * alive, by one holder at a time: a holder that lost its lease (renew() false) must stop.
+ *
+ * Claim order: the job that became claimable first — its runAfter, or for a job whose lease ended
+ * the lease's end — and among equal times the one enqueued first. Time is the caller's `now`
+ * (epoch ms from its injected clock), as for leases; the backend never expires a job.
+ * Queue names and job ids follow the lease-name rule (1–200 characters, any); a payload is a
+ * string of at most 64 KiB (UTF-8). Arguments are checked (TypeError); backend errors and calls
+ * after disconnect() reject (never read as "empty").
+ */
+export interface JobQueueStore {
+  /** Adds a job, ready at `runAfter` (default now). false (and nothing changes) when the id already exists in that queue. */
+  enqueue(queue: string, jobId: string, payload: string, now: number, runAfter?: number): Promise<boolean>;
+  /**
+   * Atomically claims the ready job with the earliest runAfter (ties: enqueue order) whose lease is
+   * absent or ended; leases it for leaseMs; attempts+1. undefined when none. Exactly one caller
+   * fleet-wide gets a given job until its lease ends.
+   */
+  claim(queue: string, leaseMs: number, now: number): Promise<ClaimedJob | undefined>;
+  /** Extends the lease to now+leaseMs if `token` still holds it at `now` (lease end > now); false otherwise. */
+  renew(queue: string, jobId: string, token: string, leaseMs: number, now: number): Promise<boolean>;
+  /**
+   * Gives a claimed job back to run at `runAfter` with a new payload (its progress); false if token
+   * no longer holds it. Attempts are kept. (No `now`, as LeaseStore.release: a holder whose lease
+   * ran out but whose job nobody claimed since may still give it back.)
+   */
+  release(queue: string, jobId: string, token: string, payload: string, runAfter: number): Promise<boolean>;
+  /** Deletes the job if `token` still holds it (same rule as release); true when it did. */
+  complete(queue: string, jobId: string, token: string): Promise<boolean>;
+  /**
+   * The job's payload and state, for status reads (any replica); undefined once completed or never
+   * enqueued. `now` decides the state (default Date.now(); callers with an injected clock pass it).
+   */
+  get(queue: string, jobId: string, now?: number): Promise<JobStatus | undefined>;
+  /** Counts for metrics: ready (runAfter<=now, not leased), delayed (runAfter>now), running (lease live), and the enqueuedAt of the oldest job not running. */
+  stats(queue: string, now: number): Promise<JobQueueStats>;
 }
 
 export interface BucketRule {
@@ -153,8 +236,8 @@ export const DEFAULT_STORE_TIMEOUT_MS = 2000;
 // Lower-case, digits, '.', '-': '_' and '%' are LIKE wildcards and LIKE is case-insensitive in
 // SQLite (the embedded clear() is `DELETE … WHERE key LIKE '<ns>:%'`), and ':' is the separator.
 const NAME = /^[a-z0-9][a-z0-9.-]{0,63}$/;
-/** Namespace names taken by the native primitives' keys (`<prefix>:lease:…`, `<prefix>:bucket:…`). */
-const RESERVED_NAMESPACES = new Set(['lease', 'bucket']);
+/** Namespace names taken by the native primitives' keys (`<prefix>:lease:…`, `<prefix>:bucket:…`, `<prefix>:jobs:…`). */
+const RESERVED_NAMESPACES = new Set(['lease', 'bucket', 'jobs']);
 
 /** `<prefix>:<name>` (or `<name>`): what both backends put in front of `:<key>`. */
 export function storageNamespace(name: string, keyPrefix: string | undefined): string {
@@ -162,7 +245,7 @@ export function storageNamespace(name: string, keyPrefix: string | undefined): s
     throw new TypeError(`store namespace ${JSON.stringify(name)} must match ${NAME}`);
   }
   if (RESERVED_NAMESPACES.has(name)) {
-    throw new TypeError(`store namespace ${JSON.stringify(name)} is reserved (store.leases / store.buckets)`);
+    throw new TypeError(`store namespace ${JSON.stringify(name)} is reserved (store.leases / store.buckets / store.jobs)`);
   }
   return keyPrefix ? `${checkKeyPrefix(keyPrefix)}:${name}` : name;
 }

@@ -15,6 +15,7 @@ import { createPrivateFile, ensurePrivateDataDir, tightenDataFiles } from './dat
 import { localChannels } from './store-channels.js';
 import { storeDeadline, withDeadlines } from './store-deadline.js';
 import { EmbeddedDb, isSqliteOutage } from './store-embedded-db.js';
+import { embeddedJobs, JOBS_DDL } from './store-embedded-jobs.js';
 import { EmbeddedKeyvAdapter, KEYV_DDL, KEYV_TABLE } from './store-embedded-keyv.js';
 import { embeddedPrimitives, PRIMITIVES_DDL, PRIMITIVES_PURGE } from './store-embedded-primitives.js';
 
@@ -38,7 +39,8 @@ const PURGE_REST = `DELETE FROM ${KEYV_TABLE} WHERE rowid > ?1 AND ${EXPIRED} < 
  * Persistent single-node store on `<dataDir>/passgate.sqlite`, WAL mode, through ONE synchronous
  * libsql connection (store-embedded-db.ts) shared by every namespace (our keyv adapter,
  * store-embedded-keyv.ts, in @keyv/sqlite's table layout), the native primitives (leases, buckets:
- * store-embedded-primitives.ts), ping and the expiry purge. Each call is one statement or one
+ * store-embedded-primitives.ts; job queues: store-embedded-jobs.ts), ping and the expiry purge.
+ * Each call is one statement or one
  * transaction that runs to its end without yielding, so this process's calls never contend for
  * the file's write lock among themselves; only another process can hold it, and then the call is
  * retried from timers (the event loop never sleeps in SQLite's busy handler).
@@ -85,9 +87,10 @@ export async function createEmbeddedStore(opts: StoreOptions): Promise<Store> {
     // (≈ 0.8 ms a write measured here). NORMAL in WAL mode syncs at checkpoints: the file is always
     // consistent and a process crash loses nothing; a power loss may roll back the last commits.
     await opened.exec('PRAGMA synchronous = NORMAL');
-    // The keyv table as @keyv/sqlite made it (files from earlier versions keep working) and the primitives' tables.
+    // The keyv table as @keyv/sqlite made it (files from earlier versions keep working) and the
+    // primitives' tables (created here in a file from before them).
     await opened.transaction((tx) => {
-      for (const ddl of [KEYV_DDL, ...PRIMITIVES_DDL]) tx.exec(ddl);
+      for (const ddl of [KEYV_DDL, ...PRIMITIVES_DDL, ...JOBS_DDL]) tx.exec(ddl);
     });
     await opened.get(`SELECT 1 FROM ${KEYV_TABLE} LIMIT 1`);
   } catch (err) {
@@ -136,6 +139,7 @@ export async function createEmbeddedStore(opts: StoreOptions): Promise<Store> {
     kind: 'embedded',
     leases: withDeadlines(leases, deadline, 'lease'),
     buckets: withDeadlines(buckets, deadline, 'bucket'),
+    jobs: withDeadlines(embeddedJobs(conn, keyPrefix), deadline, 'jobs'),
     channels: localChannels(logger, keyPrefix, () => closing !== undefined),
     namespace<T>(name: string): Keyv<T> {
       const ns = storageNamespace(name, keyPrefix);

@@ -2,7 +2,8 @@
  * What both backends' native primitives (Store.leases, Store.buckets) share: argument checks, the
  * key layout, holder tokens, garbage-collection horizons and the bucket arithmetic. The embedded
  * store runs `takeFromBucket` inside one SQLite transaction; the Redis store runs the same
- * arithmetic as a Lua script (store-redis-primitives.ts) — keep the two in step.
+ * arithmetic as a Lua script (store-redis-primitives.ts) — keep the two in step. Store.jobs builds
+ * on the checks, the key layout and the tokens here (store-jobs.ts).
  */
 import { randomBytes } from 'node:crypto';
 import type { BucketDecision, BucketRule, BucketStore, LeaseStore } from './store-core.js';
@@ -13,9 +14,12 @@ export const LEASE_GC_GRACE_MS = 60_000;
 export const BUCKET_GC_MS = 24 * 60 * 60 * 1000;
 const MAX_NAME_LENGTH = 200;
 
-export type PrimitiveKind = 'lease' | 'bucket';
+export type PrimitiveKind = 'lease' | 'bucket' | 'jobs';
 
-/** `<prefix>:lease:<name>` / `<prefix>:bucket:<key>` (without a prefix: `lease:<name>`). */
+/**
+ * `<prefix>:lease:<name>` / `<prefix>:bucket:<key>` / `<prefix>:jobs:<queue>` (without a prefix:
+ * `lease:<name>`). A job queue's own keys follow after one more ':' (store-redis-jobs.ts).
+ */
 export function primitiveKey(kind: PrimitiveKind, name: string, keyPrefix: string | undefined): string {
   return keyPrefix ? `${keyPrefix}:${kind}:${name}` : `${kind}:${name}`;
 }
@@ -32,9 +36,9 @@ export function checkNow(what: string, now: unknown): asserts now is number {
   }
 }
 
-export function checkTtl(ttlMs: unknown): asserts ttlMs is number {
+export function checkTtl(ttlMs: unknown, what = 'ttlMs'): asserts ttlMs is number {
   if (typeof ttlMs !== 'number' || !Number.isFinite(ttlMs) || ttlMs <= 0) {
-    throw new TypeError('ttlMs must be a positive finite number of milliseconds');
+    throw new TypeError(`${what} must be a positive finite number of milliseconds`);
   }
 }
 

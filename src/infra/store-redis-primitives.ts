@@ -19,7 +19,8 @@ import {
   primitiveKey,
 } from './store-primitives.js';
 
-class Script {
+/** A Lua script and its SHA1 (what EVALSHA names it by). */
+export class Script {
   readonly sha: string;
   constructor(readonly source: string) {
     this.sha = createHash('sha1').update(source).digest('hex');
@@ -99,6 +100,28 @@ redis.call('PEXPIRE', KEYS[1], math.ceil(gc))
 return 1
 `);
 
+/** Runs a script on `keys` (EVALSHA, or EVAL once the server lost it); rejects after disconnect(). */
+export type RunScript = (script: Script, keys: string[], args: Array<string | number>) => Promise<unknown>;
+
+export function scriptRunner(client: RedisClientType, isClosed: () => boolean): RunScript {
+  return async (script, keys, args) => {
+    if (isClosed()) throw new Error('store is disconnected');
+    const options = { keys, arguments: args.map(String) };
+    try {
+      return await client.evalSha(script.sha, options);
+    } catch (err) {
+      if (!(err instanceof Error && err.message.startsWith('NOSCRIPT'))) throw err;
+      return client.eval(script.source, options); // also loads it into the script cache
+    }
+  };
+}
+
+/** A script's 0/1 answer as a boolean; anything else is a bug, not "false". */
+export function asFlag(reply: unknown, what: string): boolean {
+  if (reply === 0 || reply === 1) return reply === 1;
+  throw new Error(`unexpected Redis reply to ${what}: ${JSON.stringify(reply)}`);
+}
+
 export function redisPrimitives(
   client: RedisClientType,
   keyPrefix: string | undefined,
@@ -107,21 +130,8 @@ export function redisPrimitives(
   const leaseKey = (name: string) => primitiveKey('lease', name, keyPrefix);
   const bucketKey = (key: string) => primitiveKey('bucket', key, keyPrefix);
 
-  const evaluate = async (script: Script, key: string, args: Array<string | number>): Promise<unknown> => {
-    if (isClosed()) throw new Error('store is disconnected');
-    const options = { keys: [key], arguments: args.map(String) };
-    try {
-      return await client.evalSha(script.sha, options);
-    } catch (err) {
-      if (!(err instanceof Error && err.message.startsWith('NOSCRIPT'))) throw err;
-      return client.eval(script.source, options); // also loads it into the script cache
-    }
-  };
-
-  const asFlag = (reply: unknown, what: string): boolean => {
-    if (reply === 0 || reply === 1) return reply === 1;
-    throw new Error(`unexpected Redis reply to ${what}: ${JSON.stringify(reply)}`);
-  };
+  const run = scriptRunner(client, isClosed);
+  const evaluate = (script: Script, key: string, args: Array<string | number>) => run(script, [key], args);
 
   const leases: LeaseStore = {
     async acquire(name, ttlMs, now) {

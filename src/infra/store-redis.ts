@@ -13,6 +13,7 @@ import {
 import { storeDeadline, withDeadlines } from './store-deadline.js';
 import { redisChannels } from './store-redis-channels.js';
 import { isRedisOutage, RedisLink } from './store-redis-link.js';
+import { redisJobs } from './store-redis-jobs.js';
 import { redisPrimitives } from './store-redis-primitives.js';
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
@@ -23,7 +24,8 @@ const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
  * ':' (`keyPrefixSeparator`), and Keyv's own prefixing is off (`useKeyPrefix: false`, as
  * @keyv/redis `createKeyv` does) so keys are not prefixed twice (`ns::ns:key`, ecosystem.md §5).
  * The native primitives (leases, buckets) are Lua scripts on the same connection
- * (store-redis-primitives.ts), keys `<prefix>:lease:<name>` and `<prefix>:bucket:<key>`.
+ * (store-redis-primitives.ts), keys `<prefix>:lease:<name>` and `<prefix>:bucket:<key>`; so are
+ * the job queues (store-redis-jobs.ts), keys `<prefix>:jobs:<queue>:…`.
  * Store.channels is Redis pub/sub, channels `<prefix>:channel:<name>`, subscribed on a second
  * connection opened on the first subscribe (store-redis-channels.ts).
  * Every operation has a deadline (`timeoutMs`, store-deadline.ts), and a connection that stops
@@ -102,6 +104,7 @@ export async function createRedisStore(redisUrl: string, opts: StoreOptions): Pr
     kind: 'redis',
     leases: withDeadlines(leases, deadline, 'lease'),
     buckets: withDeadlines(buckets, deadline, 'bucket'),
+    jobs: withDeadlines(redisJobs(link.client, keyPrefix, isClosed), deadline, 'jobs'),
     channels: pubsub.channels,
     namespace<T>(name: string): Keyv<T> {
       const ns = storageNamespace(name, keyPrefix);

@@ -2,9 +2,10 @@
  * A separate process racing other processes on the store's native primitives (concurrency tests):
  *   node --import=tsx test/helpers/store-primitives-child.ts acquire <dataDir> <name> <ttlMs> <now> <count> [--redis-url U] [--key-prefix P]
  *   node --import=tsx test/helpers/store-primitives-child.ts take    <dataDir> <key> <rate> <burst> <now> <count> [--redis-url U] [--key-prefix P]
+ *   node --import=tsx test/helpers/store-primitives-child.ts claim   <dataDir> <queue> <leaseMs> <now> <count> [--redis-url U] [--key-prefix P]
  * It opens the store, prints `ready`, waits for a line on stdin (so every racer starts together),
  * fires `count` concurrent calls, prints their results as one JSON array (acquire: token or null;
- * take: allowed) and exits after disconnect(). Logs go to stderr.
+ * take: allowed; claim: the claimed job's id or null) and exits after disconnect(). Logs go to stderr.
  */
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
@@ -21,12 +22,12 @@ const [a, b, c, d] = numbers.map(Number);
 const valid =
   dataDir &&
   name &&
-  ((command === 'acquire' && numbers.length === 3) || (command === 'take' && numbers.length === 4)) &&
+  (((command === 'acquire' || command === 'claim') && numbers.length === 3) || (command === 'take' && numbers.length === 4)) &&
   [a, b, c, d].slice(0, numbers.length).every((n) => Number.isFinite(n));
 if (!valid) {
   console.error(
     'usage: store-primitives-child.ts acquire <dataDir> <name> <ttlMs> <now> <count> | ' +
-      'take <dataDir> <key> <rate> <burst> <now> <count> [--redis-url U] [--key-prefix P]',
+      'take <dataDir> <key> <rate> <burst> <now> <count> | claim <dataDir> <queue> <leaseMs> <now> <count> [--redis-url U] [--key-prefix P]',
   );
   process.exit(2);
 }
@@ -49,8 +50,10 @@ try {
   const fire: () => Promise<unknown> =
     command === 'acquire'
       ? () => store.leases.acquire(name, a as number, b as number).then((token) => token ?? null)
-      : () => store.buckets.take(name, { ratePerSecond: a as number, burst: b as number }, c as number).then((decision) => decision.allowed);
-  const count = (command === 'acquire' ? c : d) as number;
+      : command === 'claim'
+        ? () => store.jobs.claim(name, a as number, b as number).then((job) => job?.jobId ?? null)
+        : () => store.buckets.take(name, { ratePerSecond: a as number, burst: b as number }, c as number).then((decision) => decision.allowed);
+  const count = (command === 'take' ? d : c) as number;
   const results = await Promise.all(Array.from({ length: count }, fire));
   process.stdout.write(`${JSON.stringify(results)}\n`);
 } finally {

@@ -15,6 +15,7 @@ import { createLogger, type Logger } from '../../src/infra/logger.js';
 import { createMetrics, type Metrics } from '../../src/infra/metrics.js';
 import type { Store } from '../../src/infra/store.js';
 import { localChannels } from '../../src/infra/store-channels.js';
+import { memoryJobs } from '../../src/infra/store-jobs.js';
 import { memoryPrimitives } from '../../src/infra/store-primitives.js';
 import { startPassgate, type Passgate } from '../../src/main.js';
 
@@ -60,6 +61,7 @@ export function memoryStore(ping: () => Promise<boolean> = async () => true): St
     disconnect: async () => {},
     purgeExpired: async () => 0,
     ...memoryPrimitives(),
+    jobs: memoryJobs(),
     // A handler's failure goes to stderr, where the test run shows it.
     channels: localChannels(createLogger({ level: 'error', destination: process.stderr }), undefined, () => false),
   };

@@ -42,6 +42,8 @@ const writes = (store: Store): Array<[string, Promise<unknown>]> => [
   ['delete', store.namespace<string>('records').delete('doomed')],
   ['lease acquire', store.leases.acquire('lease-a', 5000, Date.now())],
   ['bucket take', store.buckets.take('10.0.0.1', { ratePerSecond: 1, burst: 10 }, Date.now())],
+  ['job enqueue', store.jobs.enqueue('queue', 'job', '', Date.now())],
+  ['job claim', store.jobs.claim('queue', 5000, Date.now())],
 ];
 
 /** Every kind of store operation, each expected to reject with a StoreUnavailableError. */
@@ -76,7 +78,7 @@ async function answersAgain(store: Store): Promise<string | undefined> {
   throw new Error(`the store did not answer again: ${String(last)}`);
 }
 
-test('Redis SIGSTOPped: reads, writes, leases, buckets, publish and ping fail within the deadline; after SIGCONT the same store answers', async (t) => {
+test('Redis SIGSTOPped: reads, writes, leases, buckets, jobs, publish and ping fail within the deadline; after SIGCONT the same store answers', async (t) => {
   const redis = await startRedisServer();
   t.teardown(() => redis.stop());
   const store = await createStore({ redisUrl: redis.url, dataDir: os.tmpdir(), keyPrefix: freshPrefix(), timeoutMs: TIMEOUT_MS, logger: silent });

@@ -51,7 +51,7 @@ test('every namespace goes through ONE shared connection', async (t) => {
   t.teardown(() => server.stop());
   const keyPrefix = freshPrefix();
   const store = await open(t, { redisUrl: server.url, keyPrefix });
-  const names = ['devices', 'permits', 'sessions', 'codes', 'throttle', 'jobs'];
+  const names = ['devices', 'permits', 'sessions', 'codes', 'throttle', 'agent-jobs'];
   await Promise.all(names.map((name) => store.namespace<string>(name).set('k', name)));
   for (const name of names) t.is(await store.namespace<string>(name).get('k'), name);
   await store.namespace<string>('devices').clear();

@@ -79,8 +79,8 @@ function registerStoreSuite(backend: Backend): void {
     const store = await open(t);
     t.is(store.namespace('devices'), store.namespace('devices'));
     t.not(store.namespace('devices'), store.namespace('permits'));
-    // 'lease' and 'bucket' are the native primitives' key spaces (store.leases, store.buckets).
-    for (const bad of ['', 'Devices', 'a_b', 'a%', 'a:b', 'a b', 'lease', 'bucket']) {
+    // 'lease', 'bucket' and 'jobs' are the native primitives' key spaces (store.leases, store.buckets, store.jobs).
+    for (const bad of ['', 'Devices', 'a_b', 'a%', 'a:b', 'a b', 'lease', 'bucket', 'jobs']) {
       t.throws(() => store.namespace(bad), { instanceOf: TypeError }, bad);
     }
     const location = await backend.location();
