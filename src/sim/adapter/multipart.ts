@@ -32,7 +32,8 @@ export async function drain(req: IncomingMessage): Promise<void> {
 export async function readHashedMultipart(req: IncomingMessage, fileField: string): Promise<MultipartReading> {
   let parser: busboy.Busboy;
   try {
-    parser = busboy({ headers: req.headers, limits: LIMITS });
+    // Filenames arrive as raw UTF-8 (fetch, got, browsers); busboy's default would read them as Latin-1.
+    parser = busboy({ headers: req.headers, limits: LIMITS, defParamCharset: 'utf8' });
   } catch (error) {
     // Not multipart, or no boundary.
     await drain(req);
