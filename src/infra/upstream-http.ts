@@ -51,10 +51,18 @@ export interface UpstreamCall {
   searchParams?: Record<string, string>;
   json?: unknown;
   form?: Record<string, string>;
-  body?: Buffer | string;
+  /** A FormData body is encoded as it is sent: its file parts (e.g. fs.openAsBlob) stream from disk, never buffered. */
+  body?: Buffer | string | FormData;
   /** Only idempotent calls are retried. */
   idempotent: boolean;
   signal?: AbortSignal;
+  /**
+   * For a body whose sending time grows with its size (an upload), in place of the client's
+   * request timeout and call deadline: `deadlineMs` is the whole budget, and the call also fails
+   * once its socket has been idle for `idleMs` (or the answer takes that long after the last
+   * byte was written), so a hung upstream is not waited out.
+   */
+  upload?: { deadlineMs: number; idleMs: number };
 }
 
 export interface UpstreamResponse {
@@ -259,6 +267,8 @@ export function createUpstreamClient(options: UpstreamClientOptions): UpstreamCl
     if (call.form) init.form = call.form;
     if (call.body !== undefined) init.body = call.body;
     if (call.signal) init.signal = call.signal;
+    // got's socket timeout is an idle timeout: an upload that keeps moving bytes is never cut by it.
+    if (call.upload) init.timeout = { request: call.upload.deadlineMs, socket: call.upload.idleMs, response: call.upload.idleMs };
     try {
       const response = (await http(call.path.replace(/^\/+/, ''), { ...init, isStream: false })) as Response<Buffer>;
       endTimer({ status_code: String(response.statusCode) });
@@ -292,7 +302,8 @@ export function createUpstreamClient(options: UpstreamClientOptions): UpstreamCl
    * one failed attempt), never a wait of attempts × request timeout.
    */
   async function execute(call: UpstreamCall, onAttempt: () => void): Promise<UpstreamResponse> {
-    const deadline = AbortSignal.timeout(callDeadlineMs);
+    const deadlineMs = positive(call.upload?.deadlineMs, callDeadlineMs);
+    const deadline = AbortSignal.timeout(deadlineMs);
     const signal = call.signal ? AbortSignal.any([call.signal, deadline]) : deadline;
     const bounded: UpstreamCall = { ...call, signal };
     const attempt = () =>
@@ -301,7 +312,7 @@ export function createUpstreamClient(options: UpstreamClientOptions): UpstreamCl
         try {
           return await send(bounded);
         } catch (error) {
-          if (deadline.aborted && !call.signal?.aborted) throw deadlineExceeded(error);
+          if (deadline.aborted && !call.signal?.aborted) throw deadlineExceeded(error, deadlineMs);
           throw error;
         }
       }, signal);
@@ -312,13 +323,13 @@ export function createUpstreamClient(options: UpstreamClientOptions): UpstreamCl
       return await policy.execute(attempt, signal);
     } catch (error) {
       // Cancelled between attempts (cockatiel's own error) or before one started.
-      if (deadline.aborted && !call.signal?.aborted && !(error instanceof UpstreamUnavailableError)) throw deadlineExceeded(error);
+      if (deadline.aborted && !call.signal?.aborted && !(error instanceof UpstreamUnavailableError)) throw deadlineExceeded(error, deadlineMs);
       throw error;
     }
   }
 
-  function deadlineExceeded(cause: unknown): UpstreamUnavailableError {
-    return new UpstreamUnavailableError(name, 'timeout', { detail: `no answer within the call deadline of ${callDeadlineMs} ms`, cause });
+  function deadlineExceeded(cause: unknown, deadlineMs: number): UpstreamUnavailableError {
+    return new UpstreamUnavailableError(name, 'timeout', { detail: `no answer within the call deadline of ${deadlineMs} ms`, cause });
   }
 
   logger.info(

@@ -160,6 +160,13 @@ export const simRulesSchema = z.strictObject({
   clockOffsetMs: z.number().int().default(0),
   /** The PallyCon-style license service (POST /ri/licenseManager.do, GET /ri/fpsKeyManager.do). */
   drm: drmRules,
+  /** The partner adapter (src/sim/adapter/): not an upstream of `faults`, it has its own knob. */
+  adapter: z
+    .strictObject({
+      /** Both adapter endpoints answer 503 and record nothing, until set back to false. */
+      failing: z.boolean().default(false),
+    })
+    .prefault({}),
 });
 
 export type SimRules = z.infer<typeof simRulesSchema>;

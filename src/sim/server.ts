@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { systemClock, type Clock } from '../infra/clock.js';
 import { createLogger, type Logger } from '../infra/logger.js';
+import { adapterRoutes, RECEIVED_PATH } from './adapter/routes.js';
 import { controlRoutes } from './control.js';
 import { callbackCallerRoutes } from './drm/callback-caller.js';
 import { licenseServiceRoutes } from './drm/license-service.js';
@@ -44,7 +45,7 @@ const isDrmPath = (path: string) => path.startsWith('/ri/') || path.startsWith('
 /** Every upstream call: what the fault knobs (latency, error rate, outage) apply to. */
 const isUpstreamPath = (path: string) => isPassPath(path) || isDrmPath(path);
 /** The simulator's own endpoints: not upstream calls, so never faulted nor recorded in /sim/log. */
-const isControlPath = (path: string) => path === '/sim/log' || path === '/sim/config' || path === '/sim/drm/callback';
+const isControlPath = (path: string) => path === '/sim/log' || path === '/sim/config' || path === '/sim/drm/callback' || path === RECEIVED_PATH;
 
 /** Headers worth recording in /sim/log; tokens are reduced to a digest so the log holds no secret. */
 const loggedHeaders = [
@@ -197,6 +198,11 @@ export function buildSim(options: SimOptions = {}): Sim {
   app.use(licenseService.routes());
   // The Widevine cloud license service verifies a signature over the exact body it reads itself.
   app.use(widevineCloudRoutes(state).routes());
+  // The partner adapter reads its own bodies (a multipart upload streams through a hash). Not an
+  // upstream path: neither the Pass throttle nor `faults` apply; `adapter.failing` is its knob.
+  const adapter = adapterRoutes(state);
+  app.use(adapter.routes());
+  app.use(adapter.allowedMethods({ throw: true, methodNotAllowed: () => new PassError('method_not_allowed') }));
 
   app.use(bodyParser({ enableTypes: ['json', 'form'], jsonLimit: '1mb', formLimit: '256kb' }));
 

@@ -1,5 +1,6 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { Clock } from '../infra/clock.js';
+import { AdapterInbox } from './adapter/inbox.js';
 import type { SimRules } from './rules.js';
 
 /**
@@ -93,6 +94,8 @@ export class SimState {
   readonly tempPassUsed = new Map<string, number>();
   /** Remaining uses of entitlement rules with `times`. */
   readonly ruleUses = new Map<number, number>();
+  /** What the partner adapter received (GET /sim/adapter/received). */
+  readonly adapter = new AdapterInbox();
   log: SimLogEntry[] = [];
 
   constructor(
@@ -225,6 +228,7 @@ export class SimState {
     this.profiles.clear();
     this.tempPassUsed.clear();
     this.ruleUses.clear();
+    this.adapter.clear();
     this.log = [];
   }
 }
