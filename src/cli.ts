@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
+import { AgentUsageError, agentCommand } from './agent/cli.js';
 import { ConfigError, describeConfig, loadConfig, upstreamsAt } from './config/load.js';
 import {
   DRM_TYPES,
@@ -36,6 +37,19 @@ Usage:
   passgate token verify --site-key K --access-key A [--now YYYY-MM-DDTHH:MM:SSZ] [--cid C] [--drm-type T] TOKEN
                                                print the decoded token, its decrypted policy and "valid";
                                                exit 0 valid, 1 not (with the license server's errorCode and reason)
+  passgate protect --in F --out F.pgdrm --file-id ID --label L [--key-id K] [--register] [--force]
+                                               encrypt F into a passgate envelope (docs/envelope.md) with the first
+                                               agent key, or --key-id; --register records the file id as a DRM file
+                                               in the store that serve uses; prints one JSON line (the header, sizes)
+  passgate unprotect --in F.pgdrm --out F [--force]
+                                               decrypt and authenticate an envelope with the agent keys; prints its
+                                               header as one JSON line on stdout; exit 1 (and nothing written) when
+                                               it is not an envelope, is corrupt or names an unknown key
+  passgate files register --file-id ID --type drm --label L [--key-id K]
+  passgate files register --file-id ID --type plain
+  passgate files show --file-id ID | passgate files remove --file-id ID
+                                               the agent's file registry (SPEC §5); show/remove exit 1 when the id
+                                               is not registered
   passgate --help | -h                         this text
   passgate --version                           the version
 
@@ -46,10 +60,14 @@ rule into the legacy "token" field. --timestamp defaults to now; the token is va
 token verify checks the hash, the 600 s window (against --now, default now), the policy
 decryption and, when given, the expected --cid and --drm-type.
 
+protect/unprotect write <out>.tmp-<random> and rename it to --out once complete (never a partial
+file at --out); an existing --out is refused (exit 1) unless --force. They, and files, need the
+configuration's agent section (exit 2 without it) and use the same environment as serve.
+
 serve --with-sim starts the simulator first (on --sim-port, default 8081; 0 picks a free port)
 and points every upstream at it: the one-command local setup (npm start).
 
-Environment (serve, config check):
+Environment (serve, config check, protect, unprotect, files):
   PASSGATE_PORT          HTTP port (default 8080)
   PASSGATE_HOST          bind address (default 0.0.0.0)
   PASSGATE_METRICS_PORT  Prometheus /metrics port (default 9464)
@@ -89,6 +107,10 @@ async function run(argv: string[]): Promise<Outcome> {
       return configCommand(rest);
     case 'token':
       return tokenCommand(rest);
+    case 'protect':
+    case 'unprotect':
+    case 'files':
+      return agentCommand(command, rest, { env: process.env, usage });
     case undefined:
       throw new UsageError('a command is required');
     default:
@@ -315,7 +337,7 @@ try {
   const outcome = await run(process.argv.slice(2));
   if (outcome !== 'running') process.exitCode = outcome;
 } catch (error) {
-  if (error instanceof UsageError) {
+  if (error instanceof UsageError || error instanceof AgentUsageError) {
     console.error(`passgate: ${error.message}\n\n${usage}`);
     process.exitCode = 2;
   } else if (error instanceof ConfigError) {
