@@ -1,5 +1,6 @@
 import type { Keyv } from 'keyv';
 import type { Clock } from '../infra/clock.js';
+import { setNewest } from '../infra/bounded-map.js';
 import { FleetL1Cache } from '../infra/l1-cache.js';
 import type { Logger } from '../infra/logger.js';
 import type { Store } from '../infra/store.js';
@@ -49,6 +50,9 @@ const permitKey = (appId: string, binding: string, resource: string) => `${devic
 
 /** An expired record is kept this much longer, only so that a refusal can say "expired" rather than "none". */
 const EXPIRED_RETENTION_MS = 10 * 60_000;
+/** A pair seen in the index is read again after this long (well inside the index's own lifetime). */
+const INDEX_REFRESH_MS = 60_000;
+const MAX_INDEXED = 50_000;
 /** The fleet-wide channel on which purges travel (every replica drops its L1 copies). */
 export const PERMIT_PURGE_CHANNEL = 'permit-purges';
 
@@ -73,6 +77,8 @@ export class PermitStore {
   private readonly revocations: Keyv<number>;
   private readonly denials: Keyv<number>;
   private readonly l1: FleetL1Cache<Permit>;
+  /** (device, resource) pairs this replica put in the index, and when (bounded). */
+  private readonly indexedAt = new Map<string, number>();
 
   constructor(
     store: Store,
@@ -107,14 +113,25 @@ export class PermitStore {
     if (notAfter <= now) return undefined;
     const permit: Permit = { ...fields, notBefore: fields.notBefore ?? now, notAfter };
     const { appId, binding, resource } = permit;
-    const resources = (await this.index.get(deviceKey(appId, binding))) ?? [];
-    if (!resources.includes(resource)) {
-      await this.index.set(deviceKey(appId, binding), [...resources, resource], this.capMs + EXPIRED_RETENTION_MS);
-    }
     const key = permitKey(appId, binding, resource);
-    // A copy of an earlier Permit in some replica's L1 stays valid until its own notAfter: nothing to purge.
-    await Promise.all([this.permits.set(key, permit, notAfter - now + EXPIRED_RETENTION_MS), this.denials.delete(key)]);
+    // In parallel: the index only serves a logout's clean-up (the revocation mark decides), so it
+    // need not be written before the record. A copy of an earlier Permit in some replica's L1 stays
+    // valid until its own notAfter: nothing to purge.
+    await Promise.all([this.indexed(appId, binding, resource), this.permits.set(key, permit, notAfter - now + EXPIRED_RETENTION_MS), this.denials.delete(key)]);
     return permit;
+  }
+
+  /** Adds `resource` to the device's index unless this replica saw it there within the index's lifetime. */
+  private async indexed(appId: string, binding: string, resource: string): Promise<void> {
+    const key = deviceKey(appId, binding);
+    const seen = `${key}:${resource}`;
+    const at = this.indexedAt.get(seen);
+    // Skipping a write is safe even if a logout emptied the index meanwhile: the revocation mark kills
+    // every Permit requested before that logout, and a record the index missed still expires.
+    if (at !== undefined && this.clock.now() - at < INDEX_REFRESH_MS) return;
+    const resources = (await this.index.get(key)) ?? [];
+    if (!resources.includes(resource)) await this.index.set(key, [...resources, resource], this.capMs + EXPIRED_RETENTION_MS);
+    setNewest(this.indexedAt, seen, this.clock.now(), MAX_INDEXED);
   }
 
   /** The Permit's state for (device, resource); L1 first, then the store. */
