@@ -22,6 +22,8 @@ import { createPassServices, type PassServices, type PassServicesDeps } from './
 import { createActivationFeature, type ActivationService } from './activation/feature.js';
 import { createEntitlementFeature, type EntitlementService } from './entitlement/feature.js';
 import { createDrmFeature, type DrmFeatureService } from './drm/feature.js';
+import { createAgentFeature, type AgentFeature } from './agent/feature.js';
+import type { AgentService } from './agent/service.js';
 import type { Feature, FeatureDeps } from './features.js';
 import { createSigninFeature, type SigninService } from './signin/feature.js';
 
@@ -52,6 +54,8 @@ export interface Passgate {
     entitlement: EntitlementService;
     activation: ActivationService;
     drm: DrmFeatureService;
+    /** Undefined without an `agent` section. */
+    agent: AgentService | undefined;
   };
   /** Graceful shutdown; idempotent. */
   close(): Promise<void>;
@@ -88,7 +92,13 @@ export async function startPassgate(config: Config, overrides: PassgateOverrides
   let opsApp: Koa<AppState>;
   let devices: DeviceService | undefined;
   let features:
-    | { signin: Feature<SigninService>; entitlement: Feature<EntitlementService>; activation: Feature<ActivationService>; drm: Feature<DrmFeatureService> }
+    | {
+        signin: Feature<SigninService>;
+        entitlement: Feature<EntitlementService>;
+        activation: Feature<ActivationService>;
+        drm: Feature<DrmFeatureService>;
+        agent: AgentFeature;
+      }
     | undefined;
   // Known once the server listens; features read it lazily (activation links, redirectUrl).
   let listeningUrl = '';
@@ -113,11 +123,13 @@ export async function startPassgate(config: Config, overrides: PassgateOverrides
     // /v1/authorize lends the DRM feature's licensing, which needs the entitlement service: a getter breaks the cycle.
     const entitlement = createEntitlementFeature({ ...deps, signin: signin.service, licensing: () => drm.service.licensing });
     const drm = createDrmFeature({ ...deps, entitlement: entitlement.service, signin: signin.service });
-    features = { signin, entitlement, activation: createActivationFeature(deps), drm };
+    const agent = createAgentFeature(deps);
+    features = { signin, entitlement, activation: createActivationFeature(deps), drm, agent };
     await pass.start();
     await devices.start();
     await entitlement.start();
     await drm.start();
+    await agent.start();
     // Each /v1 feature puts requireDevice(devices.authenticate) in front of its own routes.
     const routers = [devicesRouter(devices, deviceMetrics), ...Object.values(features).flatMap((f) => f.routers)];
 
@@ -143,6 +155,7 @@ export async function startPassgate(config: Config, overrides: PassgateOverrides
     entitlement: features.entitlement.service,
     activation: features.activation.service,
     drm: features.drm.service,
+    agent: features.agent.service,
   };
   const running = features;
 

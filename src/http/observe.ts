@@ -10,7 +10,7 @@ const unlogged = new Set(['/livez', '/readyz']);
  * The documented 503s of a dependency that is down (SPEC §8): expected conditions, logged at
  * warn (their cause is logged once where it happened); every other 5xx is an error.
  */
-const EXPECTED_UNAVAILABLE: ReadonlySet<string> = new Set<ProblemCode>(['store_unavailable', 'upstream_unavailable', 'license_service_unavailable', 'not_ready']);
+const EXPECTED_UNAVAILABLE: ReadonlySet<string> = new Set<ProblemCode>(['store_unavailable', 'upstream_unavailable', 'license_service_unavailable', 'not_ready', 'agent_spool_unavailable']);
 
 /** The access line's level: info for a completed success, warn for 4xx, a cut answer or an expected 503, error for other 5xx. */
 export function accessLevel(status: number, completed: boolean, problemCode: string | undefined): 'info' | 'warn' | 'error' {

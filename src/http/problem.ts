@@ -46,6 +46,13 @@ export const problemCatalogue = {
   license_service_unavailable: { status: 503, title: 'The license service is unavailable' },
   invalid_challenge: { status: 400, title: 'The DRM challenge cannot be licensed' },
   policy_expired: { status: 403, title: 'The license policy for this content has expired' },
+  // The partner agent (SPEC §5).
+  invalid_partner_credential: { status: 401, title: 'The partner credential is missing or unknown' },
+  invalid_agent_session: { status: 400, title: 'The Kep-AgentSession header is missing or malformed' },
+  unknown_agent_session: { status: 401, title: 'The Kep-AgentSession is unknown or expired: authenticate first' },
+  agent_access_denied: { status: 403, title: 'The user may not open this DRM file' },
+  not_drm_file: { status: 422, title: 'The file is not DRM-protected: no decryption needed' },
+  agent_spool_unavailable: { status: 503, title: 'The agent cannot store the upload now' },
 } as const satisfies Record<string, { status: number; title: string }>;
 
 export type ProblemCode = keyof typeof problemCatalogue;

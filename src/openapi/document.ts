@@ -1,3 +1,4 @@
+import { agentApi } from './agent-paths.js';
 import { appApi } from './app-paths.js';
 import { drmApi } from './drm-paths.js';
 import type { ApiPart, HttpMethod, JsonSchema, PathItem, ServerObject } from './operations.js';
@@ -21,6 +22,7 @@ const description = [
   '',
   '- Every error is `application/problem+json` (RFC 9457) with a stable `code`, and `upstream` when the cause is upstream; never a stack trace.',
   '- Every `/v1` route needs `Authorization: Bearer <device token>` except `POST /v1/devices`, which needs the app\'s `X-App-Key`.',
+  '- `/agent` routes (the partner agent, when the config has an `agent` section) need `Authorization: Bearer <partner secret>` and `Kep-AgentSession`.',
   '- `/admin` routes are served only on the ops listener (`PASSGATE_METRICS_PORT`, beside `/metrics`; each of those paths names that server), only when `PASSGATE_ADMIN_KEY` is set, and need `Authorization: Bearer <PASSGATE_ADMIN_KEY>`. The public port answers 404 for them.',
   '- Paths match exactly: case, percent-encoding, double slashes, dot segments and trailing slashes are not folded (another spelling is a 404).',
   '- Prometheus metrics are served at `GET /metrics` on the ops listener (`PASSGATE_METRICS_PORT`), not on this one.',
@@ -45,6 +47,7 @@ const tags = [
   { name: 'drm-callback', description: 'Legacy callback mode, called by the license service.' },
   { name: 'playready', description: 'PlayReady revocation lists for in-cluster license servers.' },
   { name: 'activation', description: 'Second-screen HTML pages.' },
+  { name: 'agent', description: 'The partner agent: DRM authenticate and decrypt for enterprise file sharing (only with an agent section in the config).' },
   { name: 'admin', description: 'Operator API.' },
   { name: 'operations', description: 'Probes and service information.' },
 ];
@@ -53,11 +56,12 @@ const securitySchemes = {
   deviceToken: { type: 'http', scheme: 'bearer', bearerFormat: 'JWS', description: 'The token POST /v1/devices returns.' },
   appKey: { type: 'apiKey', in: 'header', name: 'X-App-Key', description: 'One key per app/platform, from the configuration.' },
   adminKey: { type: 'http', scheme: 'bearer', description: 'PASSGATE_ADMIN_KEY.' },
+  partnerSecret: { type: 'http', scheme: 'bearer', description: 'The partner\'s secret (config agent.partners).' },
 };
 
 /** The API reference served at GET /openapi.json (SPEC §11), built once at start-up. */
 export function buildOpenApiDocument(version: string): OpenApiDocument {
-  const parts: ApiPart[] = [pagesApi(), appApi(), drmApi()];
+  const parts: ApiPart[] = [pagesApi(), appApi(), drmApi(), agentApi()];
   const paths: Record<string, PathItem> = {};
   const schemas: Record<string, JsonSchema> = { ...responseSchemas };
   for (const part of parts) {

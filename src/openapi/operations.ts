@@ -57,7 +57,7 @@ export interface ApiPart {
 }
 
 /** The security scheme names of components.securitySchemes; `public` needs none. */
-export type Access = 'deviceToken' | 'appKey' | 'adminKey' | 'public';
+export type Access = 'deviceToken' | 'appKey' | 'adminKey' | 'partnerSecret' | 'public';
 
 export const ref = (schema: string): JsonSchema => ({ $ref: `#/components/schemas/${schema}` });
 
@@ -142,6 +142,7 @@ const security: Record<Access, Record<string, string[]>[]> = {
   deviceToken: [{ deviceToken: [] }],
   appKey: [{ appKey: [] }],
   adminKey: [{ adminKey: [] }],
+  partnerSecret: [{ partnerSecret: [] }],
   public: [],
 };
 

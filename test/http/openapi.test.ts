@@ -267,7 +267,16 @@ test('security: device token on /v1 except POST /v1/devices (X-App-Key), admin k
     adminKey: { type: 'http', scheme: 'bearer' },
   });
   for (const { key, path, op } of operations(doc)) {
-    const expected = key === 'POST /v1/devices' ? [{ appKey: [] }] : path.startsWith('/v1/') ? [{ deviceToken: [] }] : path.startsWith('/admin/') ? [{ adminKey: [] }] : [];
+    const expected =
+      key === 'POST /v1/devices'
+        ? [{ appKey: [] }]
+        : path.startsWith('/v1/')
+          ? [{ deviceToken: [] }]
+          : path.startsWith('/admin/')
+            ? [{ adminKey: [] }]
+            : path.startsWith('/agent/')
+              ? [{ partnerSecret: [] }]
+              : [];
     t.deepEqual(op.security, expected, key);
   }
 });
@@ -295,13 +304,14 @@ test('problem responses: the Problem code enum is the whole catalogue, and each 
 });
 
 test('coverage: every route of the running app is documented, and every documented operation is routed', async (t) => {
-  // The default test config has every optional router: DRM (token mode), PlayReady RevInfo, the admin API.
-  const f = await withPassgate(t, { env: { PASSGATE_ADMIN_KEY: ADMIN_KEY } });
+  // The default test config has every optional router (DRM in token mode, PlayReady RevInfo, the admin API) but the agent's.
+  const agent = { partners: { p: { secret: 'partner-secret-for-openapi' } }, keys: [{ id: 'k', secret: 'ab'.repeat(32) }] };
+  const f = await withPassgate(t, { env: { PASSGATE_ADMIN_KEY: ADMIN_KEY }, file: { agent } });
   const doc = await fetchDoc(f);
   const { exact, anyMethod, routers } = routesOf(f);
   t.true(routers >= 2, 'the route tables of both listeners were found');
   // Guards the harvesting itself: one route of each area must have been seen.
-  for (const route of ['POST /v1/devices', 'GET /openapi.json', 'POST /v1/authorize', 'POST /activate', 'POST /admin/notifications', 'POST /drm/pallycon/callback', 'GET /drm/playready/revinfo']) {
+  for (const route of ['POST /v1/devices', 'GET /openapi.json', 'POST /v1/authorize', 'POST /activate', 'POST /admin/notifications', 'POST /drm/pallycon/callback', 'GET /drm/playready/revinfo', 'POST /agent/v1/drm/decrypt']) {
     t.true(exact.has(route), `${route} was found among the app's routes`);
   }
 

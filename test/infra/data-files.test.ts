@@ -10,6 +10,8 @@ const octal = (mode: number) => `0${mode.toString(8)}`;
 
 /** Every entry of the data dir with its mode, e.g. { 'passgate.sqlite': '0600', … }. */
 const modes = (dir: string) => Object.fromEntries(readdirSync(dir).map((name) => [name, octal(modeOf(join(dir, name)))]));
+/** What an entry must be: directories (the partner agent's spool) 0700, files 0600. */
+const privateMode = (dir: string, name: string) => (statSync(join(dir, name)).isDirectory() ? '0700' : '0600');
 
 test('a fresh data dir is 0700 and the store, its WAL/SHM files and the generated keyring are 0600', async (t) => {
   // A usual umask, so SQLite alone would create 0644 files.
@@ -24,7 +26,7 @@ test('a fresh data dir is 0700 and the store, its WAL/SHM files and the generate
   t.truthy(files['passgate.sqlite']);
   t.truthy(files.keyring);
   t.truthy(files['passgate.sqlite-wal'], 'WAL mode keeps a -wal file beside the database');
-  for (const [name, mode] of Object.entries(files)) t.is(mode, '0600', name);
+  for (const [name, mode] of Object.entries(files)) t.is(mode, privateMode(dataDir, name), name);
 });
 
 test('files and a directory left looser by an older version are tightened at start, and that is logged', async (t) => {
@@ -42,7 +44,7 @@ test('files and a directory left looser by an older version are tightened at sta
   t.is(octal(modeOf(dataDir)), '0700');
   const files = modes(dataDir);
   t.log(files);
-  for (const [name, mode] of Object.entries(files)) t.is(mode, '0600', name);
+  for (const [name, mode] of Object.entries(files)) t.is(mode, privateMode(dataDir, name), name);
   const warning = app.log.lines.find((l) => l.msg === 'store: data files were readable by others; now owner only');
   t.deepEqual(warning?.tightened, [dataDir, join(dataDir, 'passgate.sqlite'), join(dataDir, 'passgate.sqlite-wal')]);
 });
