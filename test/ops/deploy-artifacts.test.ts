@@ -708,8 +708,9 @@ for (const overlay of ['base', 'dev', 'prod']) {
 // ── dashboard and alerts against a running passgate ────────────────────────────────────────
 
 test('the dashboard and the alerts read only metrics a running passgate exposes, and the dashboard shows every one', async (t) => {
-  // RevInfo on (tests keep it off by default), so its gauge and counter are in the registry.
-  const f = await withPassgate(t, { file: { drm: drmSection({ playready: simRevInfo }) } });
+  // RevInfo on (tests keep it off by default), so its gauge and counter are in the registry; the partner agent on, for its metrics.
+  const agent = { partners: { p: { secret: 'partner-secret-for-the-dashboard' } }, keys: [{ id: 'k', secret: 'cd'.repeat(32) }] };
+  const f = await withPassgate(t, { file: { drm: drmSection({ playready: simRevInfo }), agent } });
   t.is((await f.call('/livez')).status, 200);
   t.is((await f.call('/readyz')).status, 200);
   const registered = await f.register();
@@ -719,6 +720,12 @@ test('the dashboard and the alerts read only metrics a running passgate exposes,
   t.is((await f.call('/v1/mvpds', { headers: auth })).status, 200);
   const refused = await f.call('/v1/license-token', { method: 'POST', headers: auth, body: JSON.stringify({ resource: 'REF30', drm: { system: 'widevine', contentId: 'ref30-movie' } }) });
   t.is(refused.status, 403);
+  const agentCall = await f.call('/agent/v1/drm/authenticate', {
+    method: 'POST',
+    headers: { authorization: 'Bearer partner-secret-for-the-dashboard', 'kep-agentsession': 'dashboard-session', 'content-type': 'application/json' },
+    body: JSON.stringify({ fileId: 'doc', userPrincipal: 'a@corp.example' }),
+  });
+  t.is(agentCall.status, 200);
 
   const scrape = await fetch(f.passgate.metricsUrl);
   t.is(scrape.status, 200);
@@ -834,6 +841,11 @@ const ruleUnitTests = {
         // Seven errors 7011 arrive at once (above the 5 threshold), three 7009 (below).
         { series: 'passgate_drm_license_service_errors_total{job="passgate",namespace="p",pod="a",code="7011"}', values: '_x10 7+0x30' },
         { series: 'passgate_drm_license_service_errors_total{job="passgate",namespace="p",pod="a",code="7009"}', values: '_x10 3+0x30' },
+        // The partner agent: a job waits 25 minutes in "stuck" (0 after 25 minutes); in "down" every callback is retried, in "flaky" some get through.
+        { series: 'passgate_agent_oldest_waiting_job_seconds{job="passgate",namespace="stuck",pod="a"}', values: '0+60x25 0x15' },
+        { series: 'passgate_agent_callback_attempts_total{job="passgate",namespace="down",pod="a",call="uploadResult",outcome="retry"}', values: '0+5x40' },
+        { series: 'passgate_agent_callback_attempts_total{job="passgate",namespace="flaky",pod="a",call="uploadResult",outcome="retry"}', values: '0+5x40' },
+        { series: 'passgate_agent_callback_attempts_total{job="passgate",namespace="flaky",pod="a",call="uploadResult",outcome="ok"}', values: '0+1x40' },
       ],
       alert_rule_test: [
         { eval_time: '20m', alertname: 'PassgateSigninPollingStalled', exp_alerts: [{ exp_labels: { severity: 'warning', namespace: 'never' } }, { exp_labels: { severity: 'warning', namespace: 'zeroed' } }] },
@@ -841,6 +853,9 @@ const ruleUnitTests = {
         { eval_time: '30m', alertname: 'PassgateUpstreamThrottled', exp_alerts: [] },
         { eval_time: '12m', alertname: 'PassgateDrmStoreUnavailable', exp_alerts: [{ exp_labels: { severity: 'critical', namespace: 'p' } }] },
         { eval_time: '12m', alertname: 'PassgateLicenseServiceErrors', exp_alerts: [{ exp_labels: { severity: 'warning', namespace: 'p', code: '7011' } }] },
+        { eval_time: '23m', alertname: 'PassgateAgentJobsStuck', exp_alerts: [{ exp_labels: { severity: 'warning', namespace: 'stuck', pod: 'a' } }] },
+        { eval_time: '35m', alertname: 'PassgateAgentJobsStuck', exp_alerts: [] },
+        { eval_time: '30m', alertname: 'PassgateAgentCallbacksFailing', exp_alerts: [{ exp_labels: { severity: 'warning', namespace: 'down', call: 'uploadResult' } }] },
       ],
     },
   ],
