@@ -172,3 +172,50 @@ function decodeEntities(text: string): string {
     .replace(/&gt;/g, '>')
     .replace(/&amp;/g, '&');
 }
+
+/**
+ * The partner platform's adapter calling passgate's agent (SPEC §5): the partner secret and the
+ * DSID on every call; decrypt as multipart with the file part.
+ */
+export class PartnerClient {
+  constructor(
+    private readonly baseUrl: string,
+    private readonly secret: string,
+  ) {}
+
+  private async answer(response: Response): Promise<Answer> {
+    const text = await response.text();
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      json = undefined;
+    }
+    return { status: response.status, headers: response.headers, text, json };
+  }
+
+  async authenticate(dsid: string, body: { fileId: string; userPrincipal: string }): Promise<Answer> {
+    return this.answer(
+      await fetch(`${this.baseUrl}/agent/v1/drm/authenticate`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${this.secret}`, 'kep-agentsession': dsid, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+        signal: AbortSignal.timeout(30_000),
+      }),
+    );
+  }
+
+  async decrypt(dsid: string, fileId: string, file: Buffer): Promise<Answer> {
+    const form = new FormData();
+    form.set('fileId', fileId);
+    form.set('file', new Blob([file]), `${fileId}.pgdrm`);
+    return this.answer(
+      await fetch(`${this.baseUrl}/agent/v1/drm/decrypt`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${this.secret}`, 'kep-agentsession': dsid },
+        body: form,
+        signal: AbortSignal.timeout(30_000),
+      }),
+    );
+  }
+}

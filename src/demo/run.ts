@@ -7,7 +7,9 @@ import { bundledConfigFile } from '../config/package.js';
 import { createLogger } from '../infra/logger.js';
 import { startPassgate, type Passgate } from '../main.js';
 import type { RunningSim } from '../sim/server.js';
-import { playDemo, type DemoStep } from './script.js';
+import { envelopeKey } from '../config/agent.js';
+import type { Config } from '../config/schema.js';
+import { playDemo, type DemoStep, type DemoTarget } from './script.js';
 
 export interface DemoOptions {
   /** One JSON document at the end instead of the readable steps. */
@@ -66,7 +68,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
         ].join('\n'),
       );
     }
-    const steps = await playDemo({ passgateUrl: passgate.url, simUrl: sim.url }, (step) => {
+    const steps = await playDemo({ passgateUrl: passgate.url, simUrl: sim.url, ...agentTarget(config) }, (step) => {
       if (!options.json) write(formatStep(step));
     });
     const failed = steps.find((s) => !s.ok);
@@ -109,11 +111,19 @@ async function demoConfigFile(dir: string): Promise<string> {
   return path;
 }
 
-const actorLabel = { app: 'TV app', viewer: 'phone' } as const;
+const actorLabel = { app: 'TV app', viewer: 'phone', operator: 'CLI', partner: 'partner' } as const;
+
+/** The agent steps' credentials from config/example.yaml's `agent` section (SPEC §10 agent demo fixtures). */
+function agentTarget(config: Config): Pick<DemoTarget, 'agent'> {
+  const agent = config.agent;
+  const [partner, key] = [agent?.partners[0], agent?.keys[0]];
+  if (!agent || !partner || !key) return {};
+  return { agent: { partnerSecret: partner.secret.reveal(), keyId: key.id, key: envelopeKey(key.secret), principal: 'alice@corp.example', outsider: 'mallory@partner.example', label: 'internal' } };
+}
 
 /** One numbered step, its exchange and key fields, aligned. */
 export function formatStep(step: DemoStep): string {
-  const head = `${String(step.n).padStart(2)}. ${actorLabel[step.actor].padEnd(6)} │ ${step.title}`;
+  const head = `${String(step.n).padStart(2)}. ${actorLabel[step.actor].padEnd(7)} │ ${step.title}`;
   if (!step.ok) return `${head}\n    ✗ ${step.error ?? 'failed'}\n`;
   const width = Math.max(0, ...step.details.map(([key]) => key.length));
   const lines = [`${head}  (${step.ms} ms)`, `    ${step.request}`, ...step.details.map(([key, value]) => `      ${key.padEnd(width)}  ${value}`)];

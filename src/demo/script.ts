@@ -1,4 +1,7 @@
-import { AppClient, Browser, heading, inputValue, pageTitle, postLicenseChallenge, type Answer } from './http.js';
+import { createHash, randomBytes } from 'node:crypto';
+import { Readable, Writable } from 'node:stream';
+import { protect } from '../agent/envelope.js';
+import { AppClient, Browser, PartnerClient, heading, inputValue, pageTitle, postLicenseChallenge, type Answer } from './http.js';
 
 /** What the demo's tvOS app registers (adobe-pass.md §3.3 required keys and a few optional ones; no connection fields). */
 export const DEMO_DEVICE_INFO = {
@@ -31,8 +34,8 @@ export const demoFixtures = {
 
 export interface DemoStep {
   n: number;
-  /** Who acts: the streaming app (TV) or the viewer's phone (second screen). */
-  actor: 'app' | 'viewer';
+  /** Who acts: the streaming app (TV), the viewer's phone (second screen), the operator's CLI or a partner platform's adapter. */
+  actor: 'app' | 'viewer' | 'operator' | 'partner';
   title: string;
   /** The HTTP exchange(s) of the step, e.g. `POST /v1/devices → 201`. */
   request: string;
@@ -47,6 +50,8 @@ export interface DemoStep {
 export interface DemoTarget {
   passgateUrl: string;
   simUrl: string;
+  /** The partner agent's demo credentials (config `agent`); without them the agent steps are left out. */
+  agent?: { partnerSecret: string; keyId: string; key: Buffer; principal: string; outsider: string; label: string };
 }
 
 /** A step that did not behave as expected. */
@@ -483,6 +488,8 @@ export async function playDemo(target: DemoTarget, onStep: (step: DemoStep) => v
     },
   ];
 
+  if (target.agent) steps.push(...agentSteps(target, target.agent));
+
   const done: DemoStep[] = [];
   for (const [index, step] of steps.entries()) {
     const started = performance.now();
@@ -509,4 +516,127 @@ function describe(error: unknown): string {
   const err = error as Error & { cause?: { code?: string; message?: string } };
   const cause = err.cause?.code ?? err.cause?.message;
   return `${err.message ?? String(error)}${cause ? ` (${cause})` : ''}`;
+}
+
+const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
+
+/** The envelope of `plain` made the way `passgate protect` makes it, in memory. */
+async function protectInMemory(plain: Buffer, opts: { keyId: string; key: Buffer; fileId: string; label: string }): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      chunks.push(chunk);
+      done();
+    },
+  });
+  await protect(Readable.from([plain]), sink, opts);
+  return Buffer.concat(chunks);
+}
+
+interface AdapterRecord {
+  kind: string;
+  jobId: string;
+  result?: string;
+  sha256?: string;
+  size?: number;
+}
+
+/** What the simulator's adapter received for `jobId`, once the job is through (the result, and the plaintext on success). */
+async function adapterRecords(simUrl: string, jobId: string): Promise<AdapterRecord[]> {
+  const until = Date.now() + 20_000;
+  for (;;) {
+    const all = ((await (await fetch(`${simUrl}/sim/adapter/received`)).json()) as AdapterRecord[]).filter((r) => r.jobId === jobId);
+    const result = all.find((r) => r.kind === 'result');
+    if (result && (result.result !== 'success' || all.some((r) => r.kind === 'decrypted'))) return all;
+    if (Date.now() > until) throw new Unexpected(`the adapter did not receive job ${jobId} within 20 s`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/** The partner agent (SPEC §5): protect a document, then the partner's adapter authenticates and decrypts, for an entitled user and for an outsider. */
+function agentSteps(target: DemoTarget, agent: NonNullable<DemoTarget['agent']>): Step[] {
+  const partner = new PartnerClient(target.passgateUrl, agent.partnerSecret);
+  const fileId = `demo-report-${Math.random().toString(36).slice(2, 8)}`;
+  const plain = randomBytes(256 * 1024);
+  let envelope: Buffer = Buffer.alloc(0);
+  // Session keys the partner platform makes up per user: shown by length only.
+  const [insider, outsider] = [`dsid-${randomBytes(12).toString('base64url')}`, `dsid-${randomBytes(12).toString('base64url')}`];
+  const decrypt = async (dsid: string) => {
+    const answer = await partner.decrypt(dsid, fileId, envelope);
+    expectStatus(answer, 202, 'POST /agent/v1/drm/decrypt');
+    const jobId = str(obj(answer.json).jobId);
+    expect(/^[0-9a-f-]{36}$/.test(jobId), `decrypt answered no job id: ${summary(answer)}`);
+    return { answer, jobId, records: await adapterRecords(target.simUrl, jobId) };
+  };
+  return [
+    {
+      actor: 'operator',
+      title: 'Protect a document for the partner agent',
+      async run() {
+        envelope = await protectInMemory(plain, { keyId: agent.keyId, key: agent.key, fileId, label: agent.label });
+        return {
+          request: `passgate protect --file-id ${fileId} --label ${agent.label} (key ${agent.keyId})`,
+          details: [
+            ['plaintext', `${plain.length} bytes, sha256 ${sha256(plain).slice(0, 16)}…`],
+            ['envelope', `${envelope.length} bytes, starts ${JSON.stringify(envelope.subarray(0, 5).toString('latin1'))}`],
+          ],
+        };
+      },
+    },
+    {
+      actor: 'partner',
+      title: `Authenticate ${agent.principal} for the document`,
+      async run() {
+        const answer = await partner.authenticate(insider, { fileId, userPrincipal: agent.principal });
+        expectStatus(answer, 200, 'POST /agent/v1/drm/authenticate');
+        const body = obj(answer.json);
+        expect(body.result === 'allow', `authenticate answered ${JSON.stringify(body)}`);
+        return {
+          request: `POST /agent/v1/drm/authenticate {fileId, userPrincipal: '${agent.principal}'} (Kep-AgentSession: ${insider.length} chars) → ${answer.status}`,
+          details: [
+            ['result', str(body.result)],
+            ['fileType', `${str(body.fileType)} (not registered: decrypt judges the bytes)`],
+          ],
+        };
+      },
+    },
+    {
+      actor: 'partner',
+      title: 'Decrypt the document',
+      async run() {
+        const { answer, jobId, records } = await decrypt(insider);
+        const result = records.find((r) => r.kind === 'result');
+        const decrypted = records.find((r) => r.kind === 'decrypted');
+        expect(result?.result === 'success', `the job's result is ${JSON.stringify(result?.result)}, expected success`);
+        expect(decrypted?.sha256 === sha256(plain) && decrypted.size === plain.length, 'the plaintext the adapter received is not the original');
+        return {
+          request: `POST /agent/v1/drm/decrypt (multipart fileId + file, ${envelope.length} bytes) → ${answer.status}; then passgate → POST /adapter/v1/drm/uploadResult, /uploadDecrypted`,
+          details: [
+            ['jobId', jobId],
+            ['uploadResult', str(result?.result)],
+            ['uploadDecrypted', `${decrypted?.size} bytes, sha256 ${decrypted?.sha256?.slice(0, 16)}… = the original's`],
+          ],
+        };
+      },
+    },
+    {
+      actor: 'partner',
+      title: `Decrypt as ${agent.outsider}, who lacks the label`,
+      async run() {
+        const auth = await partner.authenticate(outsider, { fileId, userPrincipal: agent.outsider });
+        expectStatus(auth, 200, 'POST /agent/v1/drm/authenticate');
+        const { answer, records } = await decrypt(outsider);
+        const result = records.find((r) => r.kind === 'result');
+        expect(result?.result === 'denied', `the job's result is ${JSON.stringify(result?.result)}, expected denied`);
+        expect(!records.some((r) => r.kind === 'decrypted'), 'the adapter received a plaintext for a user without the label');
+        return {
+          request: `POST /agent/v1/drm/authenticate → ${auth.status}; POST /agent/v1/drm/decrypt → ${answer.status}; then passgate → POST /adapter/v1/drm/uploadResult`,
+          details: [
+            ['uploadResult', str(result?.result)],
+            ['uploadDecrypted', 'none (no plaintext leaves passgate)'],
+          ],
+        };
+      },
+    },
+  ];
 }

@@ -40,6 +40,10 @@ const steps = [
   'Sign out',
   'Ask for a license after signing out',
   'Read the profile again',
+  'Protect a document for the partner agent',
+  'Authenticate alice@corp.example for the document',
+  'Decrypt the document',
+  'Decrypt as mallory@partner.example, who lacks the label',
 ];
 
 /** The text of step `n` (from its numbered head to the next one). */
@@ -91,7 +95,11 @@ test.serial('passgate demo: every step, in order, exit 0, no credential in the o
   const afterLogout = stepText(stdout, 17);
   t.true(afterLogout.includes("POST /v1/license-token {resource: 'REF30', drm: {system: 'widevine', contentId: 'ref30-movie'}} → 403"));
   t.regex(afterLogout, /code\s+logged_out\n/);
-  t.regex(stdout, /All 18 steps behaved as expected/);
+  const decrypted = stepText(stdout, 21);
+  t.regex(decrypted, /uploadResult\s+success\n/);
+  t.regex(decrypted, /uploadDecrypted\s+262144 bytes, sha256 [0-9a-f]{16}… = the original's/);
+  t.regex(stepText(stdout, 22), /uploadResult\s+denied\n/);
+  t.regex(stdout, /All 22 steps behaved as expected/);
   assertNoCredentials(t, stdout + stderr);
 });
 
@@ -120,4 +128,7 @@ function assertNoCredentials(t: ExecutionContext, output: string): void {
   t.notRegex(output, /"(policy|hash)"\s*:/);
   // ... nor the keys it is made with (the site's, and the Widevine provider's).
   for (const secret of [DEMO_DRM_SITE.siteKey, DEMO_DRM_SITE.accessKey, DEMO_WIDEVINE_PROVIDER.key, DEMO_WIDEVINE_PROVIDER.iv]) t.false(output.includes(secret));
+  // ... nor the partner agent's secret, its envelope key or the session keys (dsid-…).
+  for (const secret of ['demo-partner-secret', '70617373676174652d64656d6f2d6167656e742d6b65792d6e6f742d7265616c', 'passgate-demo-agent-key-not-real']) t.false(output.includes(secret));
+  t.notRegex(output, /dsid-[\w-]{8,}/);
 }
