@@ -124,14 +124,14 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | undefine
 }
 
 /** The adapter's records of one job once it is delivered: the result, and the plaintext for `success`. */
-export function delivered(simUrl: string, jobId: string) {
+export function delivered(simUrl: string, jobId: string, timeoutMs = 30_000) {
   return waitFor(`job ${jobId} delivered`, async () => {
     const all = (await received(simUrl)).filter((r) => r.jobId === jobId);
     const result = all.find((r) => r.kind === 'result');
     if (!result) return undefined;
     if (result.result === 'success' && !all.some((r) => r.kind === 'decrypted')) return undefined;
     return all;
-  });
+  }, timeoutMs);
 }
 
 export async function jobState(client: AgentClient, jobId: string, state: string): Promise<Record<string, unknown>> {
