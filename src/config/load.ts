@@ -127,6 +127,7 @@ export function loadConfig(env: Env): Config {
       domainName: file.signin.domain_name,
       pollIntervalMs: file.signin.poll_interval_ms,
       maxWaiters: file.signin.max_waiters,
+      profileRereadIntervalMs: file.signin.profile_reread_interval_ms,
       configurationTtlMs: file.signin.configuration_ttl_ms,
       hiddenMvpds: file.signin.hidden_mvpds,
       hideTempPass: file.signin.hide_temppass,

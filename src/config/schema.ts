@@ -181,8 +181,14 @@ const signin = z
     hide_temppass: z.boolean().default(true),
     /** Long-polls and event streams waiting on one replica at most (bounded memory); past it they answer at once. */
     max_waiters: positiveInt.default(10_000),
+    /**
+     * After a Permit the device's profiles are read again (checklist: MVPDs may update attributes
+     * at authorization), at most once per this interval per device (0: after every Permit). Each
+     * re-read is an upstream call under the device IP's 1 call/s throttle.
+     */
+    profile_reread_interval_ms: z.number().int().min(0).max(3_600_000).default(60_000),
   })
-  .default({ domain_name: 'adobe.com', poll_interval_ms: 5_000, configuration_ttl_ms: 120_000, hidden_mvpds: [], hide_temppass: true, max_waiters: 10_000 });
+  .default({ domain_name: 'adobe.com', poll_interval_ms: 5_000, configuration_ttl_ms: 120_000, hidden_mvpds: [], hide_temppass: true, max_waiters: 10_000, profile_reread_interval_ms: 60_000 });
 
 const entitlement = z
   .strictObject({
@@ -282,7 +288,7 @@ export interface Config {
   devices: { tokenTtlSeconds: number; registrationsPerMinute: number; registrationBurst: number; l1Ms: number };
   /** Set when PASSGATE_PUBLIC_URL is; otherwise main.ts uses the listening URL. */
   publicUrl?: string;
-  signin: { domainName: string; pollIntervalMs: number; configurationTtlMs: number; hiddenMvpds: string[]; hideTempPass: boolean; maxWaiters: number };
+  signin: { domainName: string; pollIntervalMs: number; configurationTtlMs: number; hiddenMvpds: string[]; hideTempPass: boolean; maxWaiters: number; profileRereadIntervalMs: number };
   entitlement: { preauthorizeChunk: number; preauthorizeCacheMaxMs: number; permitCapMs: number };
   /** Absent when the file has no `drm` section: licenses are off (authorize with `drm` answers 400). */
   drm?: DrmConfig;

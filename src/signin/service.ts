@@ -4,6 +4,7 @@ import type { ClientAddress } from '../http/client-address.js';
 import { Problem } from '../http/problem.js';
 import type { Clock } from '../infra/clock.js';
 import type { Logger } from '../infra/logger.js';
+import { setNewest } from '../infra/bounded-map.js';
 import { Singleflight } from '../infra/singleflight.js';
 import type { Store } from '../infra/store.js';
 import { UpstreamProblem, type DeviceContext, type PassProfiles, type PassServices } from '../pass/index.js';
@@ -24,6 +25,8 @@ export type { CurrentProfile, PickerMvpd, SigninStatus } from './records.js';
 
 /** A signed-out device's empty profile list is re-read after this long (sign-ins through passgate drop it sooner). */
 const NO_PROFILE_CACHE_MS = 30_000;
+/** Devices whose last re-read time is remembered (the oldest are forgotten first: they re-read again, no harm). */
+const MAX_REREAD_MARKS = 100_000;
 /** adobe-pass.md §4.2 sample: a session lasts 30 min when the upstream omits notAfter. */
 const DEFAULT_SESSION_MS = 30 * 60_000;
 /** Store records outlive their logical end by this much (real-time TTL; logical time is the clock's). */
@@ -133,10 +136,15 @@ export function createSigninService(deps: SigninServiceDeps) {
    * that device meanwhile waits for it instead of serving the profiles it replaces.
    */
   const rereads = new Map<string, Promise<void>>();
+  /** When each device's profiles were last re-read after a Permit (bounded): at most one re-read per interval. */
+  const rereadAt = new Map<string, number>();
 
   function rereadProfiles(device: AuthenticatedDevice, client: ClientAddress): void {
     const key = deviceKey(device.app.id, device.binding);
     if (rereads.has(key)) return;
+    const last = rereadAt.get(key);
+    if (last !== undefined && clock.now() - last < settings.profileRereadIntervalMs) return;
+    setNewest(rereadAt, key, clock.now(), MAX_REREAD_MARKS);
     const reread = (async () => {
       try {
         await upstreamProfiles(device, client, key);
@@ -312,6 +320,7 @@ export function createSigninService(deps: SigninServiceDeps) {
 
     async forgetDevice(appId: string, binding: string): Promise<void> {
       const key = deviceKey(appId, binding);
+      rereadAt.delete(key);
       const code = await records.current.get(key);
       await records.profiles.delete(key);
       await records.current.delete(key);

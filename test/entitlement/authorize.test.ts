@@ -1,4 +1,5 @@
 import test from 'ava';
+import { ManualClock } from '../../src/infra/clock.js';
 import { upstreamProfiles, withEntitlement, type ProblemBody } from './fixture.js';
 
 interface Authorized {
@@ -94,6 +95,26 @@ test('authorize without a profile is 403 authentication_required and writes noth
   t.is(response.status, 403);
   t.is(((await response.json()) as ProblemBody).code, 'authentication_required');
   t.is(await f.passgate.services.entitlement.livePermit(device.appId, device.binding, 'REF30'), undefined);
+});
+
+test('authorize: the re-read after a Permit happens at most once per signin.profile_reread_interval_ms per device (each is an upstream call under the throttle)', async (t) => {
+  const clock = new ManualClock(Date.now());
+  const f = await withEntitlement(t, {}, { clock, file: { signin: { hidden_mvpds: ['AdobePass_TEST'], profile_reread_interval_ms: 60_000 } } });
+  const device = await f.device();
+  f.signIn(device);
+  const reads = async () => (await f.calls('profiles.all')).length;
+  // A profile read waits for a re-read in flight, so the count below is settled.
+  const settle = async () => t.is((await fetch(new URL('/v1/profile', f.passgate.url), { headers: { authorization: `Bearer ${device.token}` } })).status, 200);
+  t.is((await f.post(device, '/v1/authorize', { resource: 'REF30' })).status, 200);
+  await settle();
+  const afterFirst = await reads();
+  for (let i = 0; i < 3; i++) t.is((await f.post(device, '/v1/authorize', { resource: 'REF30' })).status, 200);
+  await settle();
+  t.is(await reads(), afterFirst, 'three more Permits within the interval: no re-read');
+  clock.advance(60_000);
+  t.is((await f.post(device, '/v1/authorize', { resource: 'REF30' })).status, 200);
+  await settle();
+  t.is(await reads(), afterFirst + 1, 'the interval over: read again');
 });
 
 test('authorize: after a Permit the profile is read again from the upstream, so attributes an MVPD updated show (checklist: authentication "re-read after authorization")', async (t) => {
