@@ -1,5 +1,6 @@
 import { createHmac, randomUUID, timingSafeEqual, webcrypto } from 'node:crypto';
 import { SignJWT } from 'jose';
+import { setNewest } from '../infra/bounded-map.js';
 import type { Clock } from '../infra/clock.js';
 import type { Keyring } from '../infra/keyring.js';
 
@@ -16,6 +17,11 @@ import type { Keyring } from '../infra/keyring.js';
 export const deviceTokenIssuer = 'passgate';
 export const deviceTokenAudience = 'passgate:v1';
 const algorithm = 'HS256';
+/**
+ * Genuine tokens remembered per replica. Entries are a few hundred bytes; a rejected token is never
+ * remembered, so forged tokens cannot push genuine ones out faster than genuine traffic does.
+ */
+const MAX_VERIFIED_TOKENS = 20_000;
 
 export interface DeviceTokenClaims {
   app: string;
@@ -50,6 +56,8 @@ export class DeviceTokens {
    * raw bytes makes it import the key again on every sign.
    */
   private readonly imported = new Map<string, Promise<webcrypto.CryptoKey>>();
+  /** Tokens whose MAC and claims checked out, newest last (bounded; only genuine tokens get in). */
+  private readonly verified = new Map<string, DeviceTokenClaims>();
 
   /** `keys` is the keyring already derived for the purpose: `keyring.derive('device-token')`. */
   constructor(
@@ -85,6 +93,22 @@ export class DeviceTokens {
    * header alg HS256 with a known kid and no `crit`, then iss, aud, sub, iat, exp, nbf and jti.
    */
   verify(token: string): DeviceTokenClaims {
+    // A token this replica verified before: the same bytes carry the same MAC and claims, so only
+    // the time checks are left (an app sends its token on every request; a license storm is renewals).
+    const known = this.verified.get(token);
+    if (known) return this.stillValid(known);
+    const claims = this.verifyBytes(token);
+    setNewest(this.verified, token, claims, MAX_VERIFIED_TOKENS);
+    return claims;
+  }
+
+  /** exp is re-checked against the clock on every use of a remembered token. */
+  private stillValid(claims: DeviceTokenClaims): DeviceTokenClaims {
+    if (claims.expiresAt <= Math.floor(this.clock.now() / 1000)) throw new DeviceTokenError('expired');
+    return claims;
+  }
+
+  private verifyBytes(token: string): DeviceTokenClaims {
     // Three base64url parts and nothing else; anything longer than a few KB is not ours.
     if (token.length > 4096 || !/^[\w-]+\.[\w-]+\.[\w-]+$/.test(token)) throw new DeviceTokenError('malformed');
     const [encodedHeader = '', encodedPayload = '', signature = ''] = token.split('.');
@@ -105,7 +129,8 @@ export class DeviceTokens {
     if (typeof app !== 'string' || typeof sub !== 'string' || typeof jti !== 'string') throw new DeviceTokenError('invalid');
     if (typeof gen !== 'number' || !Number.isSafeInteger(gen) || gen < 0) throw new DeviceTokenError('invalid');
     if (exp <= now) throw new DeviceTokenError('expired');
-    return { app, binding: sub, generation: gen, jti, issuedAt: iat, expiresAt: exp };
+    // Frozen: the same object is handed to every request that presents this token.
+    return Object.freeze({ app, binding: sub, generation: gen, jti, issuedAt: iat, expiresAt: exp });
   }
 
   /** The key of `kid` (a kid of the keyring) as an HMAC-SHA-256 CryptoKey, imported on first use. */

@@ -1,4 +1,5 @@
 import { createHmac } from 'node:crypto';
+import { setNewest } from '../infra/bounded-map.js';
 import type { Keyv } from 'keyv';
 import type { Keyring } from '../infra/keyring.js';
 import type { Store } from '../infra/store.js';
@@ -18,6 +19,7 @@ export function withBinding<T extends { binding: string }>(stored: (T & { finger
 
 /** How long the user id → device link is kept after its last use (callbacks and 7110 reports come soon after). */
 const LINK_TTL_MS = 7 * 86_400_000;
+const MAX_USER_IDS = 50_000;
 /** A replica rewrites a link it already wrote only after this long (keeps the hot path free of store writes). */
 const RELINK_AFTER_MS = 86_400_000;
 
@@ -33,6 +35,8 @@ export class DrmUsers {
   private readonly key: Buffer;
   private readonly links: Keyv<DrmDevice>;
   private readonly written = new Map<string, number>();
+  /** user ids already computed, by app:binding (a pure function of them; bounded). */
+  private readonly userIds = new Map<string, string>();
 
   constructor(
     store: Store,
@@ -44,7 +48,13 @@ export class DrmUsers {
   }
 
   userIdOf(device: DrmDevice): string {
-    return createHmac('sha256', this.key).update(`${device.appId}:${device.binding}`).digest('hex').slice(0, 32);
+    const subject = `${device.appId}:${device.binding}`;
+    let userId = this.userIds.get(subject);
+    if (userId === undefined) {
+      userId = createHmac('sha256', this.key).update(subject).digest('hex').slice(0, 32);
+      setNewest(this.userIds, subject, userId, MAX_USER_IDS);
+    }
+    return userId;
   }
 
   /** The user id, with its reverse link written (at most once a day per replica). */
