@@ -279,6 +279,11 @@ export async function readHeader(input: Readable): Promise<EnvelopeHeader> {
 
 /** readHeader of a file, reading at most MAX_HEADER_BYTES of it. Not authenticated either. */
 export async function readHeaderFromFile(path: string): Promise<EnvelopeHeader> {
+  return (await parseHeaderOfFile(path)).header;
+}
+
+/** The header of a file, reading at most MAX_HEADER_BYTES of it. */
+async function parseHeaderOfFile(path: string): Promise<ParsedHeader> {
   const handle = await open(path, 'r');
   try {
     const buffer = Buffer.alloc(MAX_HEADER_BYTES);
@@ -288,10 +293,33 @@ export async function readHeaderFromFile(path: string): Promise<EnvelopeHeader> 
       if (bytesRead === 0) break;
       filled += bytesRead;
     }
-    return (await parseHeader(ByteReader.of(buffer.subarray(0, filled)))).header;
+    return await parseHeader(ByteReader.of(buffer.subarray(0, filled)));
   } finally {
     await handle.close();
   }
+}
+
+/**
+ * readHeaderFromFile, and the header's tag checked under its key: the label, file id and key id
+ * are then the ones the file was protected with (the chunks are checked only by unprotect). Rejects
+ * EnvelopeError: 'not_envelope', 'unsupported_version', 'unknown_key', or 'corrupt' (malformed,
+ * or altered, or made with another key under this key id).
+ */
+export async function authenticateHeaderFromFile(path: string, keyFor: (keyId: string) => Buffer | undefined): Promise<EnvelopeHeader> {
+  const parsed = await parseHeaderOfFile(path);
+  checkHeaderTag(parsed, keyFor);
+  return parsed.header;
+}
+
+/** The header's tag under the key its key id names; the file's keys. */
+function checkHeaderTag(parsed: ParsedHeader, keyFor: (keyId: string) => Buffer | undefined): FileKeys {
+  const key = keyFor(parsed.header.keyId);
+  if (key === undefined) throw new EnvelopeError('unknown_key', `envelope key ${JSON.stringify(parsed.header.keyId)} is not configured`);
+  const keys = fileKeys(key, parsed.salt);
+  if (!timingSafeEqual(headerTag(keys, parsed.body), parsed.tag)) {
+    throw new EnvelopeError('corrupt', 'envelope header failed authentication (altered, or not made with this key)');
+  }
+  return keys;
 }
 
 /**
@@ -309,12 +337,7 @@ export async function unprotect(input: Readable, output: Writable, keyFor: (keyI
     async function* decrypt(source: AsyncIterable<unknown>) {
       const reader = new ByteReader(source[Symbol.asyncIterator]());
       const parsed = await parseHeader(reader);
-      const key = keyFor(parsed.header.keyId);
-      if (key === undefined) throw new EnvelopeError('unknown_key', `envelope key ${JSON.stringify(parsed.header.keyId)} is not configured`);
-      const keys = fileKeys(key, parsed.salt);
-      if (!timingSafeEqual(headerTag(keys, parsed.body), parsed.tag)) {
-        throw new EnvelopeError('corrupt', 'envelope header failed authentication (altered, or not made with this key)');
-      }
+      const keys = checkHeaderTag(parsed, keyFor);
       const recordSize = parsed.header.chunkSize + GCM_TAG_BYTES;
       for (let index = 0; ; index++) {
         if (index >= MAX_CHUNKS) throw new EnvelopeError('corrupt', `more than ${MAX_CHUNKS} chunks`);

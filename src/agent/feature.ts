@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { ensurePrivateDataDir } from '../infra/data-files.js';
+import { SealedBox } from '../infra/keyring.js';
 import { join } from 'node:path';
 import type { Feature, FeatureDeps } from '../features.js';
 import { createAdapterClient } from './adapter-client.js';
@@ -15,8 +16,9 @@ import { AgentSessions } from './sessions.js';
 
 /** How often an idle replica looks for jobs queued by another process sharing its spool. */
 const POLL_MS = 1_000;
-/** Spool files of finished jobs older than this are swept at start-up. */
+/** Spool files whose job is gone and that are older than this are swept, at start-up and then every SWEEP_EVERY_MS. */
 const SWEEP_GRACE_MS = 10 * 60_000;
+const SWEEP_EVERY_MS = 5 * 60_000;
 /** On shutdown, running jobs get this long to finish; the rest run again after their lease. */
 const STOP_MS = 5_000;
 
@@ -55,7 +57,8 @@ export function createAgentFeature(deps: FeatureDeps): AgentFeature {
   const logger = deps.logger.child({ component: 'agent' });
   const metrics = createAgentMetrics(deps.metricsRegistry);
   const queueName = spoolQueue(agent.spoolDir);
-  const adapter = createAdapterClient({ config, logger, metricsRegistry: deps.metricsRegistry });
+  // The root logger: the client names its own component.
+  const adapter = createAdapterClient({ config, logger: deps.logger, metricsRegistry: deps.metricsRegistry });
   // The service wakes the runner on enqueue; the runner runs the service's jobs.
   const wake = { runner: undefined as JobRunner | undefined };
   const service = new AgentService({
@@ -72,6 +75,7 @@ export function createAgentFeature(deps: FeatureDeps): AgentFeature {
     logger,
     audit: deps.logger.child({ component: 'agent-audit' }),
     wake: () => wake.runner?.wake(),
+    box: new SealedBox(deps.keyring.derive('agent-session')),
   });
   const jobs = new JobRunner({
     queue: store.jobs,
@@ -91,19 +95,32 @@ export function createAgentFeature(deps: FeatureDeps): AgentFeature {
     logger,
   });
   wake.runner = jobs;
+  // Uploads cut off before their job was queued, or files a crash left behind, do not pile up on a
+  // replica that runs for months: the spool is swept at start-up and then periodically.
+  let sweeping: Promise<void> | undefined;
+  let sweeper: NodeJS.Timeout | undefined;
+  const sweep = (): Promise<void> =>
+    (sweeping ??= service
+      .sweepSpool(SWEEP_GRACE_MS)
+      .then(
+        (removed) => {
+          if (removed > 0) logger.info({ removed }, 'agent: removed spool files of jobs that are gone');
+        },
+        (err: unknown) => logger.warn({ err }, 'agent: could not sweep the spool'),
+      )
+      .finally(() => (sweeping = undefined)));
   return {
     service,
     routers: [agentRouter(service, agent, metrics)],
     start: async () => {
-      const removed = await service.sweepSpool(SWEEP_GRACE_MS).catch((err: unknown) => {
-        logger.warn({ err }, 'agent: could not sweep the spool');
-        return 0;
-      });
-      if (removed > 0) logger.info({ removed }, 'agent: removed spool files of jobs that are gone');
+      await sweep();
+      sweeper = setInterval(() => void sweep(), SWEEP_EVERY_MS).unref();
       jobs.start();
     },
     close: async () => {
+      clearInterval(sweeper);
       await jobs.stop(STOP_MS);
+      await sweeping;
       adapter.close?.();
     },
   };

@@ -14,18 +14,24 @@ export interface JobRecord {
   result?: JobResult;
   /** Adapter callbacks made so far (uploadResult and uploadDecrypted). */
   attempts: number;
+  /** The result's message, and which callbacks the adapter took (a rerun after a crash skips them; not shown to partners). */
+  message?: string;
+  resultSent?: boolean;
+  decryptedSent?: boolean;
   createdAt: number;
   finishedAt?: number;
 }
 
 /**
  * The job's working state, the queue payload: what a replica needs to (re)run it. The Kep-AgentSession
- * travels here because uploadResult must echo it as `sessionId`; it is never logged.
+ * travels here sealed (keyring, bound to the job id) because uploadResult must echo it as
+ * `sessionId`; it is never logged and never stored in the clear.
  */
 export interface JobWork {
   jobId: string;
   partner: string;
-  sessionId: string;
+  /** SealedBox.seal(DSID, jobId). */
+  sealedSession: string;
   fileId: string;
   principal: string;
   /** The upload's file name in the spool dir. */

@@ -108,7 +108,8 @@ export function agentRouter(service: AgentService, config: AgentConfig, metrics:
   router.get('/agent/v1/drm/jobs/:jobId', counted(metrics, 'job'), partner, async (ctx: AppContext) => {
     const jobId = jobIdSchema.safeParse(ctx.params.jobId);
     if (!jobId.success) throw new Problem('not_found', 'No decrypt job with this id for this partner.');
-    ctx.body = await service.status(partnerOf(ctx), jobId.data);
+    // UUIDs are case-insensitive (RFC 9562); passgate mints them lower case.
+    ctx.body = await service.status(partnerOf(ctx), jobId.data.toLowerCase());
     outcome(ctx, 'found');
     ctx.set('Cache-Control', 'no-store');
   });

@@ -4,8 +4,8 @@ import { fileIdSchema } from './files.js';
 /** SPEC §5: `Kep-AgentSession` is 8–256 printable ASCII characters (no spaces). */
 export const AGENT_SESSION_PATTERN = /^[\x21-\x7E]{8,256}$/;
 
-/** No spaces, no control characters (a principal is written into logs and compared as is). */
-const printable = (value: string) => [...value].every((ch) => (ch.codePointAt(0) as number) > 0x20 && ch !== '\u007f');
+/** No separators (spaces, U+2028…), control, format (bidi overrides, zero-width) or unassigned characters: a principal is written into audit lines and compared as is. */
+const printable = (value: string) => !/[\p{C}\p{Z}]/u.test(value);
 
 export const authenticateSchema = z.strictObject({
   fileId: fileIdSchema,

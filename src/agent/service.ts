@@ -6,10 +6,11 @@ import { envelopeKey } from '../config/agent.js';
 import { Problem } from '../http/problem.js';
 import { storeCall } from '../http/store-call.js';
 import type { Clock } from '../infra/clock.js';
-import type { Logger } from '../infra/logger.js';
+import type { SealedBox } from '../infra/keyring.js';
+import { flushNow, type Logger } from '../infra/logger.js';
 import type { ClaimedJob, JobQueueStore } from '../infra/store.js';
 import type { AdapterClient, AdapterOutcome } from './adapter-client.js';
-import { EnvelopeError, readHeader, unprotect, type EnvelopeHeader } from './envelope.js';
+import { EnvelopeError, authenticateHeaderFromFile, unprotect, type EnvelopeHeader } from './envelope.js';
 import type { AgentEntitlements } from './entitlements.js';
 import type { FileRegistry } from './files.js';
 import { backoffMs, type JobRecord, type JobRecords, type JobWork } from './jobs.js';
@@ -17,6 +18,12 @@ import type { AgentMetrics, CallbackCall } from './metrics.js';
 import type { RunOutcome } from './runner.js';
 import type { JobResult } from './schema.js';
 import { AgentSessions } from './sessions.js';
+
+/** The plaintext's file name for the adapter: the file id's letters, digits, '.', '-' and '_' (never a path, never only dots). */
+export function uploadName(fileId: string): string {
+  const name = fileId.replace(/[^\w.-]+/g, '_').slice(0, 200);
+  return /^\.*$/.test(name) ? 'file' : name;
+}
 
 export type AuthenticateAnswer = { result: 'allow'; fileType: 'drm' | 'unknown'; fileId: string };
 
@@ -36,6 +43,8 @@ export interface AgentServiceDeps {
   audit: Logger;
   /** A job was queued on this replica: run it now. */
   wake: () => void;
+  /** Seals the DSID inside a queued job (keyring.derive('agent-session')). */
+  box: SealedBox;
 }
 
 /**
@@ -59,20 +68,24 @@ export class AgentService {
     const { sessions, files, entitlements, clock, audit } = this.deps;
     await this.stored('remember an agent session', () => sessions.remember(partner, dsid, principal, clock.now()));
     const file = await this.stored('read the file registry', () => files.get(fileId));
-    const line = { partner, session: AgentSessions.handle(dsid), fileId, principal };
+    // Written through at once: a decision's line must outlive a replica killed right after it.
+    const decided = (fields: Record<string, string>) => {
+      audit.info({ partner, session: AgentSessions.handle(dsid), fileId, principal, ...fields }, 'agent decision');
+      flushNow(audit);
+    };
     if (!file) {
-      audit.info({ ...line, decision: 'allow', fileType: 'unknown' }, 'agent decision');
+      decided({ decision: 'allow', fileType: 'unknown' });
       return { result: 'allow', fileType: 'unknown', fileId };
     }
     if (file.type === 'plain') {
-      audit.info({ ...line, decision: 'not_drm_file' }, 'agent decision');
+      decided({ decision: 'not_drm_file' });
       throw new Problem('not_drm_file', 'This file is registered as not DRM-protected: open it without decryption.');
     }
     if (!entitlements.allows(principal, file.label)) {
-      audit.info({ ...line, decision: 'denied', label: file.label }, 'agent decision');
+      decided({ decision: 'denied', label: file.label });
       throw new Problem('agent_access_denied', 'This user may not open this DRM file.');
     }
-    audit.info({ ...line, decision: 'allow', fileType: 'drm', label: file.label }, 'agent decision');
+    decided({ decision: 'allow', fileType: 'drm', label: file.label });
     return { result: 'allow', fileType: 'drm', fileId };
   }
 
@@ -87,7 +100,7 @@ export class AgentService {
   async enqueue(partner: string, dsid: string, principal: string, jobId: string, upload: { fileId: string; file: string }): Promise<string> {
     const { records, queue, queueName, clock } = this.deps;
     const now = clock.now();
-    const work: JobWork = { jobId, partner, sessionId: dsid, fileId: upload.fileId, principal, upload: upload.file, createdAt: now, callbackAttempts: 0, failures: 0 };
+    const work: JobWork = { jobId, partner, sealedSession: this.deps.box.seal(dsid, jobId), fileId: upload.fileId, principal, upload: upload.file, createdAt: now, callbackAttempts: 0, failures: 0 };
     try {
       await this.stored('record a decrypt job', () => records.put({ jobId, partner, fileId: upload.fileId, state: 'queued', attempts: 0, createdAt: now }));
       await this.stored('queue a decrypt job', () => queue.enqueue(queueName, jobId, JSON.stringify(work), now));
@@ -125,7 +138,8 @@ export class AgentService {
     if (!existsSync(upload)) return { result: 'error', message: 'The upload is no longer in the spool.' };
     let header: EnvelopeHeader;
     try {
-      header = await readHeader(createReadStream(upload));
+      // The header checked under its key first: a label, file id or key id someone edited is `corrupt`, never judged.
+      header = await authenticateHeaderFromFile(upload, (keyId) => this.keys.get(keyId));
     } catch (error) {
       if (error instanceof EnvelopeError) {
         return error.reason === 'not_envelope' ? { result: 'not_drm', message: 'The file is not a passgate DRM file.' } : { result: 'corrupt', message: `The DRM file is damaged (${error.reason}).` };
@@ -161,6 +175,9 @@ export class AgentService {
     // A run that finished but died before leaving the queue: nothing is sent twice.
     const existing = await this.stored('read a decrypt job', () => records.get(work.jobId));
     if (existing?.state === 'done' || existing?.state === 'failed') return { done: true, cleanup: () => this.cleanup(work) };
+    // Callbacks a run that died had already made (recorded as each was answered), with their verdict.
+    if (existing?.resultSent && existing.result) Object.assign(work, { result: existing.result, message: existing.message ?? work.message, resultSent: true });
+    if (existing?.decryptedSent) work.decryptedSent = true;
     const record = (state: JobRecord['state'], finishedAt?: number) =>
       this.stored('record a decrypt job', () =>
         records.put({
@@ -169,6 +186,9 @@ export class AgentService {
           fileId: work.fileId,
           state,
           ...(work.result ? { result: work.result } : {}),
+          ...(work.message !== undefined ? { message: work.message } : {}),
+          ...(work.resultSent ? { resultSent: true } : {}),
+          ...(work.decryptedSent ? { decryptedSent: true } : {}),
           attempts: work.callbackAttempts,
           createdAt: work.createdAt,
           ...(finishedAt !== undefined ? { finishedAt } : {}),
@@ -191,32 +211,45 @@ export class AgentService {
       return { done: false, payload: JSON.stringify(work), runAfter: clock.now() + backoffMs(work.failures, config.jobs.retryInitialMs, config.jobs.retryMaxMs) };
     };
     const result = work.result as JobResult;
+    let sessionId: string;
+    try {
+      sessionId = this.deps.box.open(work.sealedSession, work.jobId).plaintext;
+    } catch (error) {
+      // Its keyring entry was removed while the job waited: the adapter cannot be told which session.
+      this.deps.logger.error({ err: error, jobId: work.jobId }, 'agent: the session of a queued job cannot be opened (keyring changed); the job fails');
+      return this.finish(work, 'failed', record, 'unopenable');
+    }
     if (!work.resultSent) {
-      const verdict = this.callback(work, 'uploadResult', await this.deps.adapter.uploadResult({ jobId: work.jobId, sessionId: work.sessionId, fileId: work.fileId, result, message: work.message ?? '' }));
+      const verdict = this.callback(work, 'uploadResult', await this.deps.adapter.uploadResult({ jobId: work.jobId, sessionId, fileId: work.fileId, result, message: work.message ?? '' }));
       if (verdict === 'retry') return retry();
-      if (verdict === 'failed') return this.finish(work, 'failed', record);
+      if (verdict === 'failed') return this.finish(work, 'failed', record, sessionId);
       work.resultSent = true;
       work.failures = 0;
+      // Said at once, so that a run after a crash does not call again for what the adapter has.
+      if (result === 'success') await record('running');
     }
     if (result === 'success' && !work.decryptedSent) {
-      const verdict = this.callback(work, 'uploadDecrypted', await this.deps.adapter.uploadDecrypted({ jobId: work.jobId, fileId: work.fileId, path: this.plainOf(work), filename: `${work.fileId.replace(/[^\w.-]+/g, '_').slice(0, 200) || 'file'}` }));
+      const verdict = this.callback(work, 'uploadDecrypted', await this.deps.adapter.uploadDecrypted({ jobId: work.jobId, fileId: work.fileId, path: this.plainOf(work), filename: uploadName(work.fileId) }));
       if (verdict === 'retry') return retry();
-      if (verdict === 'failed') return this.finish(work, 'failed', record);
+      if (verdict === 'failed') return this.finish(work, 'failed', record, sessionId);
       work.decryptedSent = true;
     }
-    return this.finish(work, 'done', record);
+    return this.finish(work, 'done', record, sessionId);
   }
 
-  private async finish(work: JobWork, state: 'done' | 'failed', record: (state: JobRecord['state'], finishedAt?: number) => Promise<unknown>): Promise<RunOutcome> {
+  private async finish(work: JobWork, state: 'done' | 'failed', record: (state: JobRecord['state'], finishedAt?: number) => Promise<unknown>, sessionId: string): Promise<RunOutcome> {
     const now = this.deps.clock.now();
     const result = work.result ?? 'error';
     await record(state, now);
     this.deps.metrics.jobs.inc({ result });
     this.deps.metrics.jobDuration.observe({ result }, Math.max(0, now - work.createdAt) / 1000);
     this.deps.audit.info(
-      { partner: work.partner, session: AgentSessions.handle(work.sessionId), jobId: work.jobId, fileId: work.fileId, principal: work.principal, decision: result, delivered: state === 'done' },
+      { partner: work.partner, session: AgentSessions.handle(sessionId), jobId: work.jobId, fileId: work.fileId, principal: work.principal, decision: result, delivered: state === 'done' },
       'agent job result',
     );
+    flushNow(this.deps.audit);
+    // The plaintext goes before the job leaves the queue: a crash from here on never leaves it behind.
+    await Promise.all([this.plainOf(work), `${this.plainOf(work)}.part`].map((path) => unlink(path).catch(() => undefined)));
     return { done: true, cleanup: () => this.cleanup(work) };
   }
 

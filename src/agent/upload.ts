@@ -1,4 +1,5 @@
-import { createWriteStream } from 'node:fs';
+import { once } from 'node:events';
+import { createWriteStream, type WriteStream } from 'node:fs';
 import { rename, unlink } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
 import { join } from 'node:path';
@@ -37,13 +38,13 @@ const MULTIPART_SLACK = 64 * 1024;
  */
 export async function receiveUpload(req: IncomingMessage, spoolDir: string, maxBytes: number, name: string): Promise<ReceivedUpload> {
   const type = req.headers['content-type'] ?? '';
-  if (!/^multipart\/form-data\s*;/i.test(type)) throw new UploadError('not_multipart', 'The body must be multipart/form-data with a fileId field and a file part.');
+  if (!/^multipart\/form-data\s*(;|$)/i.test(type)) throw new UploadError('not_multipart', 'The body must be multipart/form-data with a fileId field and a file part.');
   const declared = Number(req.headers['content-length']);
   if (Number.isFinite(declared) && declared > maxBytes + MULTIPART_SLACK) throw new UploadError('too_large', `The file is larger than ${maxBytes} bytes.`);
 
   let parser: busboy.Busboy;
   try {
-    parser = busboy({ headers: req.headers, limits: { files: 1, fields: 4, parts: 6, fieldSize: 4096, fileSize: maxBytes, headerPairs: 20 } });
+    parser = busboy({ headers: req.headers, limits: { files: 1, fields: 4, parts: 6, fieldSize: 4096, fileSize: maxBytes + 1, headerPairs: 20 } });
   } catch (error) {
     throw new UploadError('malformed', `The multipart body cannot be read: ${(error as Error).message}.`);
   }
@@ -53,6 +54,7 @@ export async function receiveUpload(req: IncomingMessage, spoolDir: string, maxB
   let failure: UploadError | undefined;
   let writing: Promise<void> | undefined;
   let fileStream: Readable | undefined;
+  let out: WriteStream | undefined;
   let stop: ((error: UploadError) => void) | undefined;
   // The first refusal ends the upload at once: nothing more is read into the spool.
   const fail = (error: UploadError) => {
@@ -72,11 +74,13 @@ export async function receiveUpload(req: IncomingMessage, spoolDir: string, maxB
       return fail(new UploadError('malformed', field !== 'file' ? `Unexpected file part ${JSON.stringify(field.slice(0, 64))}: the file goes in the part named file.` : 'Only one file part is allowed.', field));
     }
     fileStream = stream;
+    // busboy stops at fileSize bytes and says so: with maxBytes + 1, that is a file over the limit.
     stream.on('limit', () => fail(new UploadError('too_large', `The file is larger than ${maxBytes} bytes.`, 'file')));
     stream.on('data', (chunk: Buffer) => {
       bytes += chunk.length;
     });
-    writing = pipeline(stream, createWriteStream(part, { flags: 'wx', mode: 0o600 })).catch((error: unknown) => {
+    out = createWriteStream(part, { flags: 'wx', mode: 0o600 });
+    writing = pipeline(stream, out).catch((error: unknown) => {
       fail(new UploadError('spool', `The upload cannot be stored: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}.`));
     });
   });
@@ -106,7 +110,13 @@ export async function receiveUpload(req: IncomingMessage, spoolDir: string, maxB
     parser.destroy();
     // The rest of the body is read and dropped (bounded by the server's request deadline), so the answer reaches the client.
     req.resume();
-    await writing?.catch(() => undefined);
+    // The spool file is closed before it is removed. Not through the pipeline's promise: a file
+    // stream busboy cut at the limit never ends, so that promise may never settle.
+    if (out && !out.closed) {
+      const closed = once(out, 'close').catch(() => undefined);
+      out.destroy();
+      await closed;
+    }
     await unlink(part).catch(() => undefined);
     throw error instanceof UploadError ? error : new UploadError('malformed', `The multipart body cannot be read: ${(error as Error).message}.`);
   }

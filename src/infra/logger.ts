@@ -102,6 +102,20 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   return logger;
 }
 
+/**
+ * Writes the lines pino batched (see createLogger) now, synchronously: for the rare lines that must
+ * survive a SIGKILL a moment later (a partner agent decision). A destination without a synchronous
+ * flush (a test stream) has nothing held back.
+ */
+export function flushNow(logger: Logger): void {
+  const stream = (logger as unknown as Record<symbol, { flushSync?: () => void } | undefined>)[pino.symbols.streamSym];
+  try {
+    stream?.flushSync?.();
+  } catch {
+    // Not open yet, or closed while shutting down: pino's exit flush covers the line.
+  }
+}
+
 /** Writes the sampled lines still held back (their counts), e.g. before the process exits. */
 export function flushSampledLines(logger: Logger): void {
   samplers.get(logger)?.finish();

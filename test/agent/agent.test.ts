@@ -118,6 +118,12 @@ test('outcomes: denied principal, unknown file, plain registered file, not an en
     { name: 'truncated', file: await bytesFile(t, bytes.subarray(0, bytes.length - 5000)), fileId: 'doc-internal' },
     { name: 'other file id', file: internal, fileId: 'doc-renamed' },
   ];
+  // A label rewritten in the header (to one dave may open): the header is authenticated, so corrupt, never judged.
+  const relabelled = Buffer.from(await import('node:fs/promises').then(async (fs) => fs.readFile(await protectFile(t, plain, 'doc-relabel', 'xxxxxxxx'))));
+  const at = relabelled.indexOf('xxxxxxxx');
+  t.true(at > 0 && at < 200, 'the label is in the header');
+  relabelled.write('internal', at);
+  cases.push({ name: 'label rewritten', file: await bytesFile(t, relabelled), fileId: 'doc-relabel' });
   for (const c of cases) {
     const job = (await (await client.decrypt(dave, { fileId: c.fileId, file: c.file })).json()) as { jobId: string };
     const records = await delivered(f.sim.url, job.jobId);
@@ -155,6 +161,8 @@ const badInputs: Array<[string, (f: PassgateFixture, dsid: string, envelope: str
   ['no Kep-AgentSession', (f) => agentClient(f.url).authenticate(undefined, { fileId: 'x', userPrincipal: 'a@corp.example' }), 400, 'invalid_agent_session'],
   ['a Kep-AgentSession with a space', (f) => agentClient(f.url).authenticate('has space inside', { fileId: 'x', userPrincipal: 'a@corp.example' }), 400, 'invalid_agent_session'],
   ['a body without userPrincipal', (f, dsid) => agentClient(f.url).authenticate(dsid, { fileId: 'x' }), 400, 'invalid_body'],
+  // A right-to-left override would make an audit line read as another user.
+  ['a userPrincipal with a control character', (f, dsid) => agentClient(f.url).authenticate(dsid, { fileId: 'x', userPrincipal: 'evil\u202emoc.elpmaxe@a' }), 400, 'invalid_body'],
   ['decrypt with an unknown DSID', (f, _dsid, envelope) => agentClient(f.url).decrypt(newSession(), { fileId: 'doc', file: envelope }), 401, 'unknown_agent_session'],
   ['decrypt with a DSID of another partner', (f, dsid, envelope) => agentClient(f.url).decrypt(dsid, { fileId: 'doc', file: envelope }, OTHER_PARTNER_SECRET), 401, 'unknown_agent_session'],
   ['decrypt without the file part', (f, dsid) => agentClient(f.url).decrypt(dsid, { fileId: 'doc' }), 400, 'invalid_body'],
@@ -164,6 +172,12 @@ const badInputs: Array<[string, (f: PassgateFixture, dsid: string, envelope: str
     (f, dsid) => fetch(`${f.url}/agent/v1/drm/decrypt`, { method: 'POST', headers: { authorization: `Bearer ${(agentFile().partners as { demo: { secret: string } }).demo.secret}`, 'kep-agentsession': dsid, 'content-type': 'application/json' }, body: '{"fileId":"x"}' }),
     415,
     'unsupported_media_type',
+  ],
+  [
+    'decrypt as multipart without a boundary',
+    (f, dsid) => fetch(`${f.url}/agent/v1/drm/decrypt`, { method: 'POST', headers: { authorization: `Bearer ${(agentFile().partners as { demo: { secret: string } }).demo.secret}`, 'kep-agentsession': dsid, 'content-type': 'multipart/form-data' }, body: 'x' }),
+    400,
+    'invalid_body',
   ],
   [
     'decrypt with a broken multipart body',
@@ -189,13 +203,17 @@ test('bad input: clear problem answers, never a 5xx, and nothing is queued', asy
     const answer = await problem(await send(f, dsid, envelope));
     t.like(answer, { status, type: 'application/problem+json', body: { code } }, name);
   }
-  // Over the upload limit: 413, and the spool keeps nothing.
-  const big = await protectFile(t, randomBytes(300_000), 'doc', 'internal');
-  t.like(await problem(await client.decrypt(dsid, { fileId: 'doc', file: big })), { status: 413, body: { code: 'payload_too_large' } });
-  // Another partner cannot read a job.
+  // Over the upload limit by one byte: 413 at once (no hang), and the spool keeps nothing; exactly the limit is taken.
+  t.like(await problem(await client.decrypt(dsid, { fileId: 'doc', file: await bytesFile(t, randomBytes(200_001)) })), { status: 413, body: { code: 'payload_too_large' } });
+  t.like(await problem(await client.decrypt(dsid, { fileId: 'doc', file: await protectFile(t, randomBytes(300_000), 'doc', 'internal') })), { status: 413, body: { code: 'payload_too_large' } });
+  const atLimit = await client.decrypt(dsid, { fileId: 'doc', file: await bytesFile(t, randomBytes(200_000)) });
+  t.is(atLimit.status, 202);
+  await delivered(f.sim.url, ((await atLimit.json()) as { jobId: string }).jobId);
+  // Another partner cannot read a job; its id is not case-sensitive.
   const { jobId } = (await (await client.decrypt(dsid, { fileId: 'doc', file: envelope })).json()) as { jobId: string };
   await delivered(f.sim.url, jobId);
   t.like(await problem(await client.job(jobId, OTHER_PARTNER_SECRET)), { status: 404 });
+  t.like(await (await client.job(jobId.toUpperCase())).json(), { jobId, state: 'done' });
   t.deepEqual((await readdir(f.config.agent?.spoolDir as string)).filter((name) => !name.startsWith('.')), []);
   t.false(f.log.lines.some((line) => (line.level as number) >= 50), 'no error lines');
 });

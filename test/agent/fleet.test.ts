@@ -5,6 +5,7 @@ import { once } from 'node:events';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { localInstanceEnv } from '../../src/config/load.js';
+import { generateKeyringText } from '../../src/infra/keyring.js';
 import { packageRoot } from '../../src/config/package.js';
 import { startSim } from '../../src/sim/server.js';
 import { defaultRules, simRulesSchema } from '../../src/sim/rules.js';
@@ -176,8 +177,10 @@ test('SIGKILL mid-job, restart on the same data dir: every job completes exactly
 
 test('two replicas on one Redis sharing a spool: each job runs on exactly one of them', async (t) => {
   const spool = await tempDir(t);
-  const a = await withPassgate(t, { redisUrl: redisUrl(), file: { agent: agentFile({ spool_dir: spool }, { concurrency: 3 }) } });
-  const b = await withPassgate(t, { redisUrl: redisUrl(), keyPrefix: a.keyPrefix as string, sim: a.sim, file: { agent: agentFile({ spool_dir: spool }, { concurrency: 3 }) } });
+  // One fleet: one keyring (loadConfig requires PASSGATE_KEYS with REDIS_URL), so either replica opens the other's jobs.
+  const env = { PASSGATE_KEYS: generateKeyringText() };
+  const a = await withPassgate(t, { env, redisUrl: redisUrl(), file: { agent: agentFile({ spool_dir: spool }, { concurrency: 3 }) } });
+  const b = await withPassgate(t, { env, redisUrl: redisUrl(), keyPrefix: a.keyPrefix as string, sim: a.sim, file: { agent: agentFile({ spool_dir: spool }, { concurrency: 3 }) } });
   const client = agentClient(a.url);
   const dsid = newSession();
   t.is((await client.authenticate(dsid, { fileId: 'doc', userPrincipal: 'a@corp.example' })).status, 200);
@@ -201,4 +204,5 @@ test('two replicas on one Redis sharing a spool: each job runs on exactly one of
   t.is(onA.size + onB.size, jobs.length, 'every job finished once, on one replica');
   t.deepEqual([...onA].filter((id) => onB.has(id)), []);
   t.is((await received(a.sim.url)).length, jobs.length * 2);
+  t.false([...a.log.lines, ...b.log.lines].some((line) => (line.level as number) >= 50), 'no error lines');
 });

@@ -19,7 +19,7 @@ export type MultipartReading =
   | { ok: false; problems: string[] };
 
 /** The fields are ids: short. Beyond these limits busboy drops the part and the upload is refused. */
-const LIMITS = { fields: 8, fieldNameSize: 64, fieldSize: 1024, files: 1, parts: 9 };
+const LIMITS = { fields: 8, fieldNameSize: 64, fieldSize: 4096, files: 1, parts: 9 };
 
 /** Reads the rest of a body that will not be used, so the answer reaches a client still sending. */
 export async function drain(req: IncomingMessage): Promise<void> {

@@ -22,14 +22,16 @@ export const RECEIVED_PATH = '/sim/adapter/received';
 const MAX_JSON_BYTES = 64 * 1024;
 
 const id = z.string().min(1).max(256);
+/** SPEC §5 file ids: up to 1024 bytes of UTF-8 (as passgate's agent takes them). */
+const fileId = z.string().min(1).refine((value) => Buffer.byteLength(value) <= 1024, { error: 'expected at most 1024 bytes' });
 const resultBody = z.strictObject({
   jobId: id,
   sessionId: id,
-  fileId: id,
+  fileId,
   result: z.enum(ADAPTER_RESULTS),
   message: z.string().max(4096),
 });
-const decryptedFields = z.strictObject({ jobId: id, fileId: id });
+const decryptedFields = z.strictObject({ jobId: id, fileId });
 
 interface Issue {
   path: string;
