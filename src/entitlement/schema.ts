@@ -15,7 +15,11 @@ const mvpd = z
  * The app's selected or cached MVPD (rest-api-v2-access-degraded-flows.md: the decision flows name
  * it): used when the device has no profile, so that a degradation rule can grant without a sign-in.
  */
-const decisionMvpd = mvpd.optional();
+const decisionMvpd = mvpd
+  .describe(
+    "The app's selected or cached MVPD (from GET /v1/mvpds). Used only when the device has no profile (degraded access); naming another MVPD than the signed-in one is 409 mvpd_mismatch.",
+  )
+  .optional();
 
 /** POST /v1/preauthorize (SPEC §2): at most 50 resources per request. */
 export const preauthorizeSchema = z.strictObject({

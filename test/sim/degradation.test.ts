@@ -1,7 +1,7 @@
 import test from 'ava';
 import type { DegradationRule } from '../../src/sim/rules.js';
 import { DEGRADED_USER_PREFIX } from '../../src/sim/pass/session-outcome.js';
-import { errorOf, getAs, giveProfile, unthrottled } from '../helpers/sim-profile.js';
+import { errorOf, getAs, giveProfile, unthrottled, type DecisionItem } from '../helpers/sim-profile.js';
 import { registerDevice, samples, shapeMismatches, withSim, type RegisteredDevice, type SimFixture } from '../helpers/with-sim.js';
 
 /**
@@ -13,16 +13,7 @@ import { registerDevice, samples, shapeMismatches, withSim, type RegisteredDevic
  * - rest-api-v2/apis/logout-apis/rest-api-v2-logout-apis-initiate-logout-for-specific-mvpd.md ("log out during degraded access": complete).
  */
 
-interface Item {
-  resource: string;
-  mvpd: string;
-  source: string;
-  authorized: boolean;
-  token?: { notBefore: number; notAfter: number; serializedToken: string };
-  notBefore?: number;
-  notAfter?: number;
-  error?: { status: number; code: string; action: string };
-}
+type Item = DecisionItem;
 
 async function degrade(f: SimFixture, rules: Record<string, DegradationRule>): Promise<Response> {
   return f.call('/sim/config', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ degrade: rules }) });
