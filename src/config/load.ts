@@ -136,6 +136,7 @@ export function loadConfig(env: Env): Config {
       preauthorizeChunk: file.entitlement.preauthorize_chunk,
       preauthorizeCacheMaxMs: file.entitlement.preauthorize_cache_max_ms,
       permitCapMs: file.entitlement.permit_cap_ms,
+      degradedPermitMaxMs: file.entitlement.degraded_permit_max_ms,
     },
     activation: {
       app: activationApp as string,

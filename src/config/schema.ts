@@ -198,8 +198,13 @@ const entitlement = z
     preauthorize_cache_max_ms: positiveInt.default(300_000),
     /** Permit record lifetime when the decision carries no notAfter. */
     permit_cap_ms: positiveInt.default(3_600_000),
+    /**
+     * A Permit (and a cached preauthorize permit) with `source: degradation` lives at most this long:
+     * the bound on how long a degraded grant outlives its degradation rule being lifted.
+     */
+    degraded_permit_max_ms: positiveInt.default(300_000),
   })
-  .default({ preauthorize_chunk: 5, preauthorize_cache_max_ms: 300_000, permit_cap_ms: 3_600_000 });
+  .default({ preauthorize_chunk: 5, preauthorize_cache_max_ms: 300_000, permit_cap_ms: 3_600_000, degraded_permit_max_ms: 300_000 });
 
 const activation = z
   .strictObject({
@@ -289,7 +294,7 @@ export interface Config {
   /** Set when PASSGATE_PUBLIC_URL is; otherwise main.ts uses the listening URL. */
   publicUrl?: string;
   signin: { domainName: string; pollIntervalMs: number; configurationTtlMs: number; hiddenMvpds: string[]; hideTempPass: boolean; maxWaiters: number; profileRereadIntervalMs: number };
-  entitlement: { preauthorizeChunk: number; preauthorizeCacheMaxMs: number; permitCapMs: number };
+  entitlement: { preauthorizeChunk: number; preauthorizeCacheMaxMs: number; permitCapMs: number; degradedPermitMaxMs: number };
   /** Absent when the file has no `drm` section: licenses are off (authorize with `drm` answers 400). */
   drm?: DrmConfig;
   /** Absent when the file has no `agent` section: /agent is 404 (SPEC §5). */

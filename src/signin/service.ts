@@ -23,7 +23,7 @@ import {
 
 export type { CurrentProfile, PickerMvpd, SigninStatus } from './records.js';
 
-/** A signed-out device's empty profile list is re-read after this long (sign-ins through passgate drop it sooner). */
+/** A signed-out device's empty profile list (or one with a degraded profile) is re-read after this long (sign-ins through passgate drop it sooner). */
 const NO_PROFILE_CACHE_MS = 30_000;
 /** Devices whose last re-read time is remembered (the oldest are forgotten first: they re-read again, no harm). */
 const MAX_REREAD_MARKS = 100_000;
@@ -176,7 +176,9 @@ export function createSigninService(deps: SigninServiceDeps) {
     metrics.profiles.inc({ source: 'upstream' });
     const now = clock.now();
     const profiles = validProfiles(await pass.pass.profiles(contextOf(device, client)), now);
-    const validUntil = profiles[0]?.notAfter ?? now + NO_PROFILE_CACHE_MS;
+    // A degraded profile ends when its degradation rule is lifted, which no notAfter announces: re-read it soon.
+    const degraded = profiles.some((p) => p.type === 'degraded');
+    const validUntil = Math.min(profiles[0]?.notAfter ?? now + NO_PROFILE_CACHE_MS, degraded ? now + NO_PROFILE_CACHE_MS : Number.POSITIVE_INFINITY);
     await records.profiles.set(key, { profiles, validUntil }, ttlUntil(validUntil));
     return profiles;
   }
