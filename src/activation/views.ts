@@ -70,6 +70,11 @@ export function activationViews(brand: ActivationBrand) {
 <header class="brand">
 <a class="brand-home" href="/activate">${logo ? `<img class="brand-logo" src="${escapeHtml(logo)}" alt="" height="40">` : ''}<span class="brand-name">${escapeHtml(brand.name)}</span></a>
 <p class="brand-tagline">Sign in to watch on your TV</p>
+<ol class="brand-steps">
+<li>Enter the code your TV shows</li>
+<li>Sign in with your TV provider</li>
+<li>Go back to your TV and watch</li>
+</ol>
 </header>
 <main${options.wide ? ' class="wide"' : ''}>
 ${body}
@@ -196,7 +201,7 @@ body{margin:0;background:var(--bg);color:var(--fg);min-height:100vh}
 .brand-home{display:inline-flex;align-items:center;gap:.6rem;color:#fff;text-decoration:none;font-weight:700;font-size:1.15rem}
 .brand-home:focus-visible{outline-color:#fff}
 .brand-logo{height:2.5rem;width:auto;max-width:10rem}
-.brand-tagline{display:none;margin:0}
+.brand-tagline,.brand-steps{display:none;margin:0}
 main{max-width:30rem;margin:0 auto;padding:1.5rem 1rem 2.5rem}
 h1{font-size:1.6rem;line-height:1.25;margin:0 0 1rem}
 label{display:block;font-weight:600}
@@ -224,15 +229,16 @@ legend{font-weight:600;margin-bottom:.5rem}
 a{color:inherit}
 @media (min-width:56rem){
 body{display:grid;grid-template-columns:minmax(18rem,2fr) 3fr}
-.brand{padding:3rem 2.5rem;display:flex;flex-direction:column;gap:1rem}
+.brand{padding:3rem 2.5rem;display:flex;flex-direction:column;gap:1.25rem}
 .brand-home{font-size:1.6rem}
 .brand-logo{height:3.5rem;max-width:14rem}
-.brand-tagline{display:block;font-size:1.25rem;color:#fff}
-main{margin:0;padding:4rem 3rem;max-width:36rem}
+.brand-tagline{display:block;font-size:1.4rem;font-weight:600}
+.brand-steps{display:block;padding-left:1.5rem;font-size:1.1rem;line-height:2.2}
+main{margin:0;padding:4rem 4rem;max-width:40rem;align-self:center}
 main.wide{max-width:52rem}
 h1{font-size:2rem}
 main.wide .choices{grid-template-columns:repeat(auto-fill,minmax(15rem,1fr))}
-button,.button-link{width:auto;min-width:16rem;padding:0 2rem}
+button,.button-link{display:inline-block;width:auto;min-width:16rem;padding:0 2rem}
 }
 `;
 }
