@@ -27,7 +27,7 @@ export const messages = {
   csrf: 'This page expired. Please enter the code again.',
   ticket: 'This sign-in took too long. Please enter the code from your TV again.',
   noMvpd: 'Choose your TV provider to continue.',
-  limited: 'Too many attempts. For your security, code entry is paused. Wait a few minutes, then try again.',
+  limited: 'For your security, code entry is paused. Wait a few minutes, then try again.',
   busy: 'Too many people are activating right now. Wait a few minutes, then try again.',
   unavailable: 'We could not reach the sign-in service. Please try again in a moment.',
   badRequest: 'We could not read that form. Please enter the code again.',
