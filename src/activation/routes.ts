@@ -9,23 +9,34 @@ import type { FormGuard } from './form-guard.js';
 import type { AttemptLimiter } from './limiter.js';
 import type { ActivationMetrics, AttemptResult } from './metrics.js';
 import type { ActivationService } from './service.js';
-import { codeFormPage, donePage, messagePage, messages, pickerPage, stylesheet, type Page } from './views.js';
+import { messages, type ActivationViews, type Page } from './views.js';
 
 export interface ActivationRouteDeps {
   service: ActivationService;
   guard: FormGuard;
   limiter: AttemptLimiter;
   metrics: ActivationMetrics;
+  views: ActivationViews;
   /** Whether viewers reach passgate over https (the cookie is then Secure and `__Host-`). */
   secure: () => boolean;
 }
 
-/** No script anywhere; styles only from /activate/style.css; never framed. */
-const contentSecurityPolicy = "default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; frame-ancestors 'none'";
+/**
+ * No script anywhere; styles only from /activate/style.css; never framed. Images: this origin,
+ * plus exactly the origins of the images the page shows (the brand logo, the MVPD logos).
+ */
+function contentSecurityPolicy(images: string[] = []): string {
+  const origins = [...new Set(images.map((url) => new URL(url).origin))];
+  return `default-src 'none'; style-src 'self'; img-src ${["'self'", ...origins].join(' ')}; base-uri 'none'; frame-ancestors 'none'`;
+}
+
+/** How long the done page can tell which code this browser sent on to the MVPD (an upstream session lasts 30 min). */
+const DONE_MARK_MS = 30 * 60_000;
 
 /** Second-screen pages (SPEC §3). Every answer is HTML, errors included; nothing here answers 5xx for bad input. */
 export function activationRoutes(deps: ActivationRouteDeps): Router<AppState> {
-  const { service, guard, limiter, metrics } = deps;
+  const { service, guard, limiter, metrics, views } = deps;
+  const { codeFormPage, donePage, messagePage, pickerPage } = views;
   const router = routeTable();
   const cookieName = () => (deps.secure() ? '__Host-passgate-activation' : 'passgate-activation');
 
@@ -40,6 +51,16 @@ export function activationRoutes(deps: ActivationRouteDeps): Router<AppState> {
   };
 
   const count = (result: AttemptResult) => metrics.attempts.inc({ result });
+
+  /**
+   * The code this browser is sent on with, sealed: the done page reads it back. SameSite=Lax, not
+   * Strict: the MVPD brings the browser back from another site, and Strict cookies stay behind then.
+   */
+  const doneCookieName = () => (deps.secure() ? '__Host-passgate-activation-done' : 'passgate-activation-done');
+  const markDone = (ctx: AppContext, code: string) => {
+    const attributes = ['Path=/', 'HttpOnly', 'SameSite=Lax', `Max-Age=${DONE_MARK_MS / 1000}`, ...(deps.secure() ? ['Secure'] : [])];
+    ctx.append('Set-Cookie', `${doneCookieName()}=${guard.seal('done', code, DONE_MARK_MS)}; ${attributes.join('; ')}`);
+  };
 
   const codeForm = (ctx: AppContext, options: { value?: string; error?: string; status?: number } = {}) =>
     codeFormPage({ csrf: guard.token(browserSecret(ctx)), ...options });
@@ -80,7 +101,7 @@ export function activationRoutes(deps: ActivationRouteDeps): Router<AppState> {
   router.get('activation.style', '/activate/style.css', (ctx) => {
     ctx.type = 'text/css; charset=utf-8';
     ctx.set('Cache-Control', 'public, max-age=3600');
-    ctx.body = stylesheet;
+    ctx.body = views.stylesheet;
   });
 
   router.get('activation.form', '/activate', (ctx) => {
@@ -108,6 +129,11 @@ export function activationRoutes(deps: ActivationRouteDeps): Router<AppState> {
       return codeForm(ctx, { error: messages.csrf, status: 403 });
     }
     const typed = typeof form.code === 'string' ? form.code.slice(0, 64) : '';
+    if (normalizeCode(typed) === '') {
+      // Nothing typed: say what to do, not that a code was wrong (it still took a token above).
+      count('wrong_code');
+      return codeForm(ctx, { error: messages.emptyCode, status: 400 });
+    }
     const code = typeof form.code === 'string' && form.code.length <= 64 ? parseCode(form.code) : undefined;
     // Malformed codes count (they took a token above) but never reach the upstream.
     const lookup = code ? await service.lookup(code, ctx.state.client) : { kind: 'unknown' as const };
@@ -120,6 +146,7 @@ export function activationRoutes(deps: ActivationRouteDeps): Router<AppState> {
         return pickerPage({ csrf: guard.token(secret as string), ticket: guard.ticket(lookup.code, secret as string), mvpds: lookup.mvpds });
       case 'authenticate':
         count('redirected');
+        markDone(ctx, lookup.code);
         return redirect(ctx, service.authenticateUrl(lookup.code));
     }
   };
@@ -158,14 +185,25 @@ export function activationRoutes(deps: ActivationRouteDeps): Router<AppState> {
         return pickerPage({ csrf: guard.token(secret as string), ticket: form.ticket as string, mvpds: choice.mvpds, error: messages.noMvpd, status: 400 });
       case 'done':
         count('redirected');
+        markDone(ctx, code);
         return redirect(ctx, service.doneUrl());
       case 'authenticate':
         count('redirected');
+        markDone(ctx, choice.code);
         return redirect(ctx, service.authenticateUrl(choice.code));
     }
   };
 
-  router.get('activation.done', '/activate/done', (ctx) => send(ctx, donePage()));
+  router.get('activation.done', '/activate/done', async (ctx) => {
+    const code = guard.open('done', ctx.cookies.get(doneCookieName()));
+    let page: Page;
+    try {
+      page = donePage(await service.done({ ...(code ? { code } : {}), signedOut: ctx.query.signed_out, error: ctx.query.error }, ctx.state.client));
+    } catch (err) {
+      page = failure(ctx, err);
+    }
+    send(ctx, page);
+  });
 
   // A refreshed picker URL or a stray method: HTML, never the JSON problem.
   router.get('activation.mvpd.get', '/activate/mvpd', (ctx) => redirect(ctx, '/activate'));
@@ -176,6 +214,9 @@ export function activationRoutes(deps: ActivationRouteDeps): Router<AppState> {
       send(ctx, messagePage(405, 'Not available', 'This page cannot be used that way.'));
     });
   }
+
+  // Anything else under /activate is a page too (registered last: every route above answers first).
+  router.all('activation.not_found', '/activate/{*rest}', (ctx) => send(ctx, messagePage(404, 'Page not found', messages.notFound)));
 
   return router;
 }
@@ -192,14 +233,14 @@ function formOf(ctx: AppContext): Record<string, string | undefined> {
   return form;
 }
 
-function headers(ctx: AppContext): void {
+function headers(ctx: AppContext, images?: string[]): void {
   ctx.set('Cache-Control', 'no-store');
-  ctx.set('Content-Security-Policy', contentSecurityPolicy);
+  ctx.set('Content-Security-Policy', contentSecurityPolicy(images));
   ctx.set('X-Frame-Options', 'DENY');
 }
 
 function send(ctx: AppContext, page: Page): void {
-  headers(ctx);
+  headers(ctx, page.images);
   ctx.status = page.status;
   ctx.type = 'text/html; charset=utf-8';
   ctx.body = page.html;

@@ -60,6 +60,8 @@ export interface EntitlementDeps {
   logger: Logger;
   metrics: EntitlementMetrics;
   publicUrl: () => string;
+  /** Where the MVPD's logout page sends the browser back to (default: /activate/done). */
+  logoutReturnUrl?: (mvpd: string) => string;
 }
 
 /** checklist "logout": an Apple SSO profile is signed out in the OS, not by a URL. */
@@ -322,12 +324,12 @@ export class EntitlementService {
    */
   async logout(caller: Caller, mvpd?: string): Promise<LogoutAnswer> {
     const { app, binding } = caller.device;
-    const redirectUrl = `${this.deps.publicUrl()}/activate/done`;
+    const redirectUrl = (id: string) => this.deps.logoutReturnUrl?.(id) ?? `${this.deps.publicUrl()}/activate/done`;
     const logouts: LogoutAnswer['logouts'] = [];
     try {
       const mvpds = mvpd ? [mvpd] : await this.signedInMvpds(caller);
       for (const id of mvpds) {
-        const answer = await this.deps.pass.logout(this.context(caller), id, redirectUrl);
+        const answer = await this.deps.pass.logout(this.context(caller), id, redirectUrl(id));
         const action = answer.logouts[id] ?? Object.values(answer.logouts)[0];
         if (!action) continue;
         logouts.push({

@@ -29,6 +29,8 @@ export interface SigninService {
   chosenMvpd(appId: string, binding: string): Promise<PickerMvpd | undefined>;
   /** Apps waiting on this replica (long-polls and event streams). */
   localWaiters(): number;
+  /** The profile a code passgate issued led to (the done page); `issued: false` for codes it never issued. */
+  codeProfile(code: string): Promise<{ issued: false } | { issued: true; profile?: CurrentProfile }>;
 }
 
 export function createSigninFeature(deps: FeatureDeps): Feature<SigninService> {

@@ -292,6 +292,28 @@ export function createSigninService(deps: SigninServiceDeps) {
       await polling.follow(session, listener, signal);
     },
 
+    /**
+     * The second screen's done page: the profile a code passgate issued led to, from the polling's
+     * result or, before a poll found it, one upstream read as the device that asked for the code.
+     * `issued: false` when passgate never issued (or already forgot) this code.
+     */
+    async codeProfile(code: string): Promise<{ issued: false } | { issued: true; profile?: CurrentProfile }> {
+      const session = withBinding(await records.sessions.get(code));
+      if (!session) return { issued: false };
+      const result = await records.results.get(code);
+      if (result?.status === 'authenticated') return { issued: true, profile: result.profile };
+      const record = await pass.registry.get(session.appId, session.binding);
+      if (!record || clock.now() >= session.notAfter) return { issued: true };
+      try {
+        const [profile] = validProfiles(await pass.pass.profileByCode({ device: record, client: session.client }, code), clock.now());
+        return profile ? { issued: true, profile } : { issued: true };
+      } catch (err) {
+        // adobe-pass.md §4.6: an unknown or replaced session has no profile to show.
+        if (err instanceof UpstreamProblem && ['invalid_authentication_session', 'invalid_parameter_code'].includes(err.info.code)) return { issued: true };
+        throw err;
+      }
+    },
+
     /** The owner check for routes that only shape data (the QR code). */
     async session(device: AuthenticatedDevice, code: string): Promise<PendingSession> {
       return ownedSession(device, code);
