@@ -3,6 +3,7 @@
  * behaviour (enhanced errors, 429 HTML, outage), small local servers where requests are counted.
  */
 import test from 'ava';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer, type AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import { createUpstreamClient, UpstreamUnavailableError, type UpstreamCall } from '../../src/infra/upstream-http.js';
@@ -374,4 +375,22 @@ test('logs: one debug line per call, never a header, body, query or path value',
   t.is(calls.length, 1);
   t.like(calls[0], { upstream: 'pass', operation: 'profiles.code', method: 'POST', status: 200, outcome: 'ok', attempts: 1 });
   t.is(typeof calls[0]?.ms, 'number');
+});
+
+test('a storm reuses its upstream connections: rounds of 40 concurrent calls open 40 sockets, not 40 per round', async (t) => {
+  // A license storm through the token proxy: every round needs as many sockets as calls in flight;
+  // the agent keeps them all for the next round instead of closing those past a small free pool.
+  let connections = 0;
+  const server = createHttpServer((_req, res) => setTimeout(() => sendJson(res, 200, {}), 20));
+  server.on('connection', () => connections++);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise<void>((resolve) => (server.closeAllConnections(), server.close(() => resolve()))));
+  const { client } = makeClient(t, `http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+  for (let round = 0; round < 3; round++) {
+    const answers = await Promise.all(Array.from({ length: 40 }, () => client.request({ operation: 'probe', method: 'POST', path: '/license', idempotent: false })));
+    t.true(answers.every((a) => a.status === 200));
+    // Let the last responses hand their sockets back to the pool.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  t.is(connections, 40);
 });
