@@ -7,8 +7,13 @@ import { authorizeSchema, logoutSchema, preauthorizeSchema, type AuthorizeInput,
 import { Problem } from '../http/problem.js';
 import type { AuthorizeLicensing } from './feature.js';
 import { DEGRADATION_SOURCE, type Caller, type EntitlementService } from './service.js';
+import { readTempPassIdentity, TEMPPASS_IDENTITY_HEADER } from './temppass.js';
 
-const caller = (ctx: AppContext): Caller => ({ device: currentDevice(ctx), client: ctx.state.client });
+/** The device and, for promotional TempPass, the viewer's identity header (checked; never logged). */
+const caller = (ctx: AppContext): Caller => {
+  const tempPassIdentity = readTempPassIdentity(ctx.get(TEMPPASS_IDENTITY_HEADER) || undefined);
+  return { device: currentDevice(ctx), client: ctx.state.client, ...(tempPassIdentity !== undefined ? { tempPassIdentity } : {}) };
+};
 
 /** `degraded: true` tells the app the grant came from a degradation rule, not the viewer's TV provider. */
 const degradedFlag = (source: string | undefined) => (source === DEGRADATION_SOURCE ? { degraded: true } : {});
@@ -24,9 +29,9 @@ export function entitlementRouter(
 
   router.post('/v1/preauthorize', device, validate(preauthorizeSchema), async (ctx: AppContext) => {
     const { resources, mvpd } = validInput<PreauthorizeInput>(ctx);
-    const decisions = await service.preauthorize(caller(ctx), resources, mvpd);
+    const answer = await service.preauthorize(caller(ctx), resources, mvpd);
     ctx.set('Cache-Control', 'no-store');
-    ctx.body = { decisions: decisions.map((d) => ({ ...d, ...degradedFlag(d.source) })) };
+    ctx.body = { decisions: answer.decisions.map((d) => ({ ...d, ...degradedFlag(d.source) })), ...(answer.tempPass ? { tempPass: answer.tempPass } : {}) };
   });
 
   // A license request whose device cannot be checked (store down) is still one audited refusal.
@@ -64,6 +69,7 @@ export function entitlementRouter(
       mvpd: result.permit.mvpd,
       ...(result.permit.source !== 'none' ? { source: result.permit.source } : {}),
       ...degradedFlag(result.permit.source),
+      ...(result.tempPass ? { tempPass: result.tempPass } : {}),
       ...(license ? { license } : {}),
     };
   });
