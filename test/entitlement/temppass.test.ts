@@ -1,5 +1,5 @@
 import test from 'ava';
-import { licenseError, problemOf, refusal, withDrm, type DrmFixture, type License } from '../drm/drm-fixture.js';
+import { licenseError, problemOf, refusal, withDrm, type Authorized, type DrmFixture } from '../drm/drm-fixture.js';
 import type { Device } from './fixture.js';
 
 /**
@@ -12,16 +12,6 @@ import type { Device } from './fixture.js';
  * - rest-api-v2/apis/decisions-apis/…-retrieve-authorization-decisions-using-specific-mvpd.md (samples 4, 5),
  * - rest-api-v2/appendix/headers/rest-api-v2-appendix-headers-ap-temppass-identity.md.
  */
-
-interface Authorized {
-  authorized: true;
-  mediaToken: string;
-  notAfter: string;
-  mvpd: string;
-  source?: string;
-  tempPass?: { expiresAt?: string; remainingResources?: number; usedResources?: string[] };
-  license?: License;
-}
 
 const offered = { signin: { hide_temppass: false } };
 const drm = { system: 'widevine', contentId: 'ref30-movie' } as const;
