@@ -7,8 +7,15 @@ import { authorizeSchema, logoutSchema, preauthorizeSchema, type AuthorizeInput,
 import { Problem } from '../http/problem.js';
 import type { AuthorizeLicensing } from './feature.js';
 import { DEGRADATION_SOURCE, type Caller, type EntitlementService } from './service.js';
+import { readTempPassIdentity, TEMPPASS_IDENTITY_HEADER } from './temppass.js';
 
 const caller = (ctx: AppContext): Caller => ({ device: currentDevice(ctx), client: ctx.state.client });
+
+/** A decision's caller: the device and, for promotional TempPass, the viewer's identity header (checked; never logged). */
+const decisionCaller = (ctx: AppContext): Caller => {
+  const tempPassIdentity = readTempPassIdentity(ctx.get(TEMPPASS_IDENTITY_HEADER) || undefined);
+  return { ...caller(ctx), ...(tempPassIdentity !== undefined ? { tempPassIdentity } : {}) };
+};
 
 /** `degraded: true` tells the app the grant came from a degradation rule, not the viewer's TV provider. */
 const degradedFlag = (source: string | undefined) => (source === DEGRADATION_SOURCE ? { degraded: true } : {});
@@ -24,9 +31,9 @@ export function entitlementRouter(
 
   router.post('/v1/preauthorize', device, validate(preauthorizeSchema), async (ctx: AppContext) => {
     const { resources, mvpd } = validInput<PreauthorizeInput>(ctx);
-    const decisions = await service.preauthorize(caller(ctx), resources, mvpd);
+    const answer = await service.preauthorize(decisionCaller(ctx), resources, mvpd);
     ctx.set('Cache-Control', 'no-store');
-    ctx.body = { decisions: decisions.map((d) => ({ ...d, ...degradedFlag(d.source) })) };
+    ctx.body = { decisions: answer.decisions.map((d) => ({ ...d, ...degradedFlag(d.source) })), ...(answer.tempPass ? { tempPass: answer.tempPass } : {}) };
   });
 
   // A license request whose device cannot be checked (store down) is still one audited refusal.
@@ -50,7 +57,7 @@ export function entitlementRouter(
     const drmLicensing = drm ? licensing() : undefined;
     if (drm && !drmLicensing) throw new Problem('bad_request', 'This passgate issues no DRM licenses (no drm section in its configuration); omit "drm".');
     if (drm && drmLicensing) await drmLicensing.precheck(currentDevice(ctx), resource, drm);
-    const result = await service.authorize(caller(ctx), resource, mvpd).catch((error: unknown) => {
+    const result = await service.authorize(decisionCaller(ctx), resource, mvpd).catch((error: unknown) => {
       if (drm && drmLicensing) drmLicensing.refused(currentDevice(ctx), resource, drm, error);
       throw error;
     });
@@ -64,6 +71,7 @@ export function entitlementRouter(
       mvpd: result.permit.mvpd,
       ...(result.permit.source !== 'none' ? { source: result.permit.source } : {}),
       ...degradedFlag(result.permit.source),
+      ...(result.tempPass ? { tempPass: result.tempPass } : {}),
       ...(license ? { license } : {}),
     };
   });

@@ -1,7 +1,7 @@
 import type { Config } from '../config/schema.js';
 import type { AuthenticatedDevice } from '../devices/service.js';
 import type { ClientAddress } from '../http/client-address.js';
-import { Problem, type UpstreamErrorInfo } from '../http/problem.js';
+import { Problem, type ProblemCode, type UpstreamErrorInfo } from '../http/problem.js';
 import { logStoreFailure, storeUnavailable } from '../http/store-call.js';
 import type { Clock } from '../infra/clock.js';
 import type { Logger } from '../infra/logger.js';
@@ -12,6 +12,7 @@ import type { SigninService } from '../signin/feature.js';
 import { sourceLabel, type EntitlementMetrics } from './metrics.js';
 import type { Permit, PermitLookup, PermitStore } from './permits.js';
 import type { PreauthorizeCache } from './preauthorize-cache.js';
+import { TEMPPASS_SOURCE, tempPassDetail, tempPassFigures, tempPassProblems, type TempPassFigures } from './temppass.js';
 
 /** adobe-pass.md §7.2 / checklist: `retry` items are resent alone, at most this many times. */
 export const MAX_RETRIES = 2;
@@ -19,6 +20,8 @@ export const MAX_RETRIES = 2;
 export interface Caller {
   device: AuthenticatedDevice;
   client: ClientAddress;
+  /** AP-TempPass-Identity as the app sent it (checked by readTempPassIdentity): forwarded upstream, never logged. */
+  tempPassIdentity?: string;
 }
 
 export interface PreauthorizeItem {
@@ -35,6 +38,14 @@ export interface AuthorizeResult {
   mediaToken?: string;
   notAfter: number;
   permit: Permit;
+  /** A TempPass Permit: the trial's end and what is left of it. */
+  tempPass?: TempPassFigures;
+}
+
+export interface PreauthorizeAnswer {
+  decisions: PreauthorizeItem[];
+  /** When TempPass granted: the trial's end and what is left of it. */
+  tempPass?: TempPassFigures;
 }
 
 /** The decision source of degraded access (adobe-pass.md §4.7). */
@@ -137,7 +148,36 @@ export class EntitlementService {
   }
 
   private context(caller: Caller): DeviceContext {
-    return { device: caller.device.record, client: caller.client };
+    return { device: caller.device.record, client: caller.client, ...(caller.tempPassIdentity !== undefined ? { tempPassIdentity: caller.tempPassIdentity } : {}) };
+  }
+
+  /**
+   * The running trial's figures from the TempPass profile (profiles API samples 4, 5: expiration_date,
+   * remaining_resources, used_assets). Best effort: without them the grant still stands.
+   */
+  private async tempPassFiguresOf(caller: Caller, mvpd: string): Promise<TempPassFigures | undefined> {
+    try {
+      return tempPassFigures((await this.deps.pass.profileForMvpd(this.context(caller), mvpd)).profiles[mvpd]);
+    } catch (error) {
+      if (!(error instanceof UpstreamProblem)) throw error;
+      // Profiles sample 5: with every title used, the profile itself is this 403; that is the figure.
+      if (error.info.code === 'temporary_access_resources_limit_exceeded') return { remainingResources: 0 };
+      this.deps.logger.warn({ code: error.info.code, mvpd }, 'temppass: the trial figures could not be read');
+      return undefined;
+    }
+  }
+
+  /** A TempPass refusal (duration or resources used up, identity refused) as its own problem. */
+  private async tempPassRefusal(caller: Caller, resource: string, error: DecisionError): Promise<never> {
+    const code = tempPassProblems[error.code] as ProblemCode;
+    if (code !== 'invalid_temppass_identity') {
+      // The trial grants no more: its profile is gone upstream, and an earlier TempPass Permit must not keep licensing.
+      await this.signinStale(caller);
+      await this.deps.permits.deny(caller.device.app.id, caller.device.binding, resource).catch((failure: unknown) => {
+        this.deps.logger.error({ err: failure }, 'authorize: the TempPass refusal could not be recorded; an earlier Permit lives until its notAfter');
+      });
+    }
+    throw new Problem(code, tempPassDetail(code), { upstream: upstreamOf(error) });
   }
 
   /** A top-level upstream failure: `authentication` means the viewer must sign in again (§7.2). */
@@ -154,7 +194,7 @@ export class EntitlementService {
    * POST /v1/preauthorize: cached permits answer at once; the rest go upstream in chunks of
    * `preauthorizeChunk`; `retry` items are resent alone, at most MAX_RETRIES times. Never a Permit record.
    */
-  async preauthorize(caller: Caller, resources: string[], askedMvpd?: string): Promise<PreauthorizeItem[]> {
+  async preauthorize(caller: Caller, resources: string[], askedMvpd?: string): Promise<PreauthorizeAnswer> {
     const { cache, metrics } = this.deps;
     const mvpd = await this.mvpdOf(caller, askedMvpd);
     const { app, binding } = caller.device;
@@ -200,7 +240,8 @@ export class EntitlementService {
           if (decision?.authorized) {
             metrics.decisions.inc({ kind: 'preauthorize', outcome: 'permit', source });
             const capMs = this.capFor(decision.source);
-            cache.remember(app.id, binding, mvpd, resource, {
+            // A TempPass grant is never cached: the trial may end (or run out of titles) any moment.
+            if (decision.source !== TEMPPASS_SOURCE) cache.remember(app.id, binding, mvpd, resource, {
               ...named,
               ...(decision.notAfter !== undefined ? { notAfter: decision.notAfter } : {}),
               ...(capMs !== undefined ? { capMs } : {}),
@@ -221,7 +262,9 @@ export class EntitlementService {
     if (failure !== undefined && failedCalls === calls && answers.size === unique.length && [...answers.values()].every((a) => !a.authorized)) {
       throw failure;
     }
-    return resources.map((resource) => answers.get(resource) as PreauthorizeItem);
+    const items = resources.map((resource) => answers.get(resource) as PreauthorizeItem);
+    const tempPass = items.some((item) => item.authorized && item.source === TEMPPASS_SOURCE) ? await this.tempPassFiguresOf(caller, mvpd) : undefined;
+    return { decisions: items, ...(tempPass ? { tempPass } : {}) };
   }
 
   /**
@@ -253,7 +296,10 @@ export class EntitlementService {
     const source = decision?.source ?? 'none';
     if (decision?.authorized) {
       metrics.decisions.inc({ kind: 'authorize', outcome: 'permit', source: sourceLabel(decision.source) });
-      const notAfter = Math.min(decision.notAfter ?? decision.token?.notAfter ?? Number.POSITIVE_INFINITY, requestedAt + (this.capFor(decision.source) ?? Number.POSITIVE_INFINITY));
+      const tempPass = decision.source === TEMPPASS_SOURCE ? await this.tempPassFiguresOf(caller, mvpd) : undefined;
+      // A TempPass Permit ends with its trial: the DRM gate licenses nothing after the free time.
+      const trialEnd = tempPass?.expiresAt !== undefined ? Date.parse(tempPass.expiresAt) : Number.POSITIVE_INFINITY;
+      const notAfter = Math.min(decision.notAfter ?? decision.token?.notAfter ?? Number.POSITIVE_INFINITY, requestedAt + (this.capFor(decision.source) ?? Number.POSITIVE_INFINITY), trialEnd);
       const permit = await this.writePermit({
         appId: caller.device.app.id,
         binding: caller.device.binding,
@@ -274,11 +320,12 @@ export class EntitlementService {
       // Checklist (authentication, M): re-read the profile after authorization; attributes may change.
       this.deps.signin.rereadProfiles(caller.device, caller.client);
       const mediaToken = decision.token?.serializedToken;
-      return { authorized: true, ...(mediaToken !== undefined ? { mediaToken } : {}), notAfter: permit.notAfter, permit };
+      return { authorized: true, ...(mediaToken !== undefined ? { mediaToken } : {}), notAfter: permit.notAfter, permit, ...(tempPass ? { tempPass } : {}) };
     }
     const error = decision?.error ?? missingDecision(resource);
     metrics.decisions.inc({ kind: 'authorize', outcome: !decision || error.remedy === 'retry' ? 'error' : 'deny', source: sourceLabel(decision?.source) });
     // Never a logout here (checklist "logout" R row): a Deny only answers 403.
+    if (decision && tempPassProblems[error.code] !== undefined) await this.tempPassRefusal(caller, resource, error);
     if (error.remedy === 'reauthenticate') {
       await this.signinStale(caller);
       throw new Problem('authentication_required', `The TV provider sign-in is not valid for this (${error.code}); sign in again.`, { upstream: upstreamOf(error) });

@@ -15,6 +15,10 @@ export const problemCatalogue = {
   authentication_required: { status: 403, title: 'The viewer is not signed in with a TV provider' },
   authorization_denied: { status: 403, title: 'The TV provider denied access to this resource' },
   unknown_mvpd: { status: 400, title: 'The TV provider is unknown or not integrated with this service' },
+  // TempPass (rest-api-v2-access-temporary-flows.md): the trial's documented refusals, and a bad identity header.
+  temppass_expired: { status: 403, title: 'The TempPass trial of this device is over: sign in with a TV provider to keep watching' },
+  temppass_limit_reached: { status: 403, title: 'The promotional TempPass has no resources left: sign in with a TV provider to keep watching' },
+  invalid_temppass_identity: { status: 400, title: 'The AP-TempPass-Identity header is missing or invalid' },
   mvpd_mismatch: { status: 409, title: 'The device is signed in with another TV provider than the one named' },
   session_not_found: { status: 404, title: 'No such sign-in session for this device' },
   not_found: { status: 404, title: 'Not found' },

@@ -1,7 +1,16 @@
 import { registerDeviceSchema } from '../devices/schema.js';
 import { authorizeSchema, logoutSchema, preauthorizeSchema } from '../entitlement/schema.js';
 import { codeSchema, startAuthenticationSchema, waitQuerySchema } from '../signin/schema.js';
-import { content, errorsOf, fromZod, json, jsonBody, operation, pathParameter, queryParameters, ref, type ApiPart } from './operations.js';
+import { content, errorsOf, fromZod, json, jsonBody, operation, pathParameter, queryParameters, ref, type ApiPart, type ParameterObject } from './operations.js';
+
+/** Promotional TempPass (rest-api-v2-appendix-headers-ap-temppass-identity.md): forwarded upstream as given, never logged. */
+const tempPassIdentity: ParameterObject = {
+  name: 'AP-TempPass-Identity',
+  in: 'header',
+  required: false,
+  description: 'Promotional TempPass only: base64 of a JSON object naming the viewer, e.g. {"email": "…"} (a hash of it is better). At most 1024 characters; forwarded to the upstream, never logged.',
+  schema: { type: 'string', maxLength: 1024 },
+};
 
 /** The streaming-app API (SPEC §2): devices, sign-in, entitlement. */
 export function appApi(): ApiPart {
@@ -126,9 +135,10 @@ export function appApi(): ApiPart {
           summary: 'Which resources the viewer may watch (to filter a catalogue UI; never for playback)',
           tag: 'entitlement',
           access: 'deviceToken',
+          parameters: [tempPassIdentity],
           body: jsonBody('PreauthorizeRequest'),
           responses: { '200': json('One decision per resource.', ref('PreauthorizeAnswer')) },
-          errors: [...device, ...errorsOf.jsonBody, 'authentication_required', 'unknown_mvpd', 'mvpd_mismatch', ...errorsOf.pass],
+          errors: [...device, ...errorsOf.jsonBody, 'authentication_required', 'unknown_mvpd', 'mvpd_mismatch', 'invalid_temppass_identity', ...errorsOf.pass],
         }),
       },
       '/v1/authorize': {
@@ -136,9 +146,10 @@ export function appApi(): ApiPart {
           id: 'authorize',
           summary: 'Start playback: the upstream decision, a media token and, with `drm`, a license',
           description:
-            'Always asks the upstream. A Deny is 403 authorization_denied with the upstream reason; it never signs the viewer out. Without a profile, `mvpd` lets a degradation rule grant (`degraded: true`).',
+            'Always asks the upstream. A Deny is 403 authorization_denied with the upstream reason; it never signs the viewer out. Without a profile, `mvpd` lets a degradation rule grant (`degraded: true`), or names a TempPass MVPD (`source: temppass` with the trial figures in `tempPass`; its end is 403 temppass_expired, a used-up promotional one 403 temppass_limit_reached).',
           tag: 'entitlement',
           access: 'deviceToken',
+          parameters: [tempPassIdentity],
           body: jsonBody('AuthorizeRequest'),
           responses: { '200': json('Permit.', ref('AuthorizeAnswer')) },
           errors: [
@@ -149,6 +160,9 @@ export function appApi(): ApiPart {
             'unknown_mvpd',
             'mvpd_mismatch',
             'authorization_denied',
+            'temppass_expired',
+            'temppass_limit_reached',
+            'invalid_temppass_identity',
             ...errorsOf.pass,
             ...errorsOf.gate,
           ],

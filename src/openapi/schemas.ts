@@ -108,8 +108,17 @@ export const responseSchemas: Record<string, JsonSchema> = {
     ['profile', 'profiles'],
   ),
 
+  TempPassFigures: object(
+    {
+      expiresAt: dateTime('When the TempPass trial ends (the profile\'s expiration_date); absent when the upstream no longer shows the profile.'),
+      remainingResources: { type: 'integer', minimum: 0, description: 'Promotional TempPass: how many more titles the viewer may start.' },
+      usedResources: { type: 'array', items: string(), description: 'Promotional TempPass: the titles already started.' },
+    },
+    [],
+  ),
   PreauthorizeAnswer: object(
     {
+      tempPass: { ...ref('TempPassFigures'), description: 'Present when TempPass granted: the trial\'s end and what is left.' },
       decisions: {
         type: 'array',
         items: object(
@@ -139,10 +148,11 @@ export const responseSchemas: Record<string, JsonSchema> = {
     {
       authorized: { const: true },
       mediaToken: string('One-time media token (never cached).'),
-      notAfter: dateTime('The Permit is valid until then (a degraded one at most entitlement.degraded_permit_max_ms).'),
+      notAfter: dateTime('The Permit is valid until then (a degraded one at most entitlement.degraded_permit_max_ms; a TempPass one at most until the trial ends).'),
       mvpd: string('The MVPD the decision was asked for.'),
       source: string('The decision source the upstream named: mvpd, degradation, temppass or dummy.'),
       degraded: { const: true, description: 'Present when a degradation rule granted access without the TV provider (degraded access).' },
+      tempPass: { ...ref('TempPassFigures'), description: 'Present on a TempPass Permit (`source: temppass`): the trial\'s end and what is left.' },
       license: ref('LicenseGrant'),
     },
     ['authorized', 'notAfter'],

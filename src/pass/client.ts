@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { z } from 'zod';
 import type { ClientAddress } from '../http/client-address.js';
 import type { Logger } from '../infra/logger.js';
@@ -28,6 +29,11 @@ import type { PassCall, PassTransport } from './transport.js';
 export interface DeviceContext {
   device: DeviceRecord;
   client: ClientAddress;
+  /**
+   * AP-Device-Identifier's companion for promotional TempPass: the viewer's identity as the app sent
+   * it (base64 JSON, rest-api-v2-appendix-headers-ap-temppass-identity.md). Forwarded, never logged.
+   */
+  tempPassIdentity?: string;
 }
 
 /** Form parameters of sessions create/resume (§4.2); absent ones are not sent. */
@@ -49,7 +55,8 @@ const seg = encodeURIComponent;
 /**
  * Typed REST API V2 calls (adobe-pass.md §4.1–§4.9). Every call carries Authorization,
  * AP-Device-Identifier, X-Device-Info (with this request's connectionIp/Port) and
- * X-Forwarded-For = the device IP, plus Accept and the Content-Type of its body — nothing else.
+ * X-Forwarded-For = the device IP, plus Accept and the Content-Type of its body, and
+ * AP-TempPass-Identity when the app gave one — nothing else.
  * Answers are parsed and normalised (schema.ts); failures throw an UpstreamProblem (errors.ts).
  * A 401 refreshes the access token once and retries once.
  */
@@ -144,7 +151,9 @@ export class PassClient {
   private call<S extends z.ZodType>(ctx: DeviceContext, spec: CallSpec, schema: S): Promise<z.output<S>> {
     if (spec.method !== 'GET') return this.exchange(ctx, spec, schema);
     const query = new URLSearchParams(spec.searchParams ?? {}).toString();
-    const key = [spec.operation, spec.path, query, ctx.device.fingerprint, ctx.device.clientId].join('\n');
+    // Calls for different TempPass identities must not share an answer (the identity only as a digest).
+    const identity = ctx.tempPassIdentity === undefined ? '' : createHash('sha256').update(ctx.tempPassIdentity).digest('base64url');
+    const key = [spec.operation, spec.path, query, ctx.device.fingerprint, ctx.device.clientId, identity].join('\n');
     return coalesce(this.reads, key, 'read', this.deps.metrics, () => this.exchange(ctx, spec, schema)) as Promise<z.output<S>>;
   }
 
@@ -178,6 +187,7 @@ export class PassClient {
       'x-forwarded-for': ctx.client.ip,
       accept: ACCEPT_JSON,
     };
+    if (ctx.tempPassIdentity !== undefined) headers['ap-temppass-identity'] = ctx.tempPassIdentity;
     if (spec.form) headers['content-type'] = 'application/x-www-form-urlencoded';
     if (spec.json !== undefined) headers['content-type'] = 'application/json;charset=utf-8';
     return this.deps.transport.send(ctx.client.ip, { ...spec, headers, idempotent: spec.idempotent ?? spec.method === 'GET' });

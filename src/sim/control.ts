@@ -17,6 +17,15 @@ const actionsSchema = z.strictObject({
    * an MVPD's integration, or lift it with `none`, e.g. `{"degrade": {"Cablevision": "AuthZAll"}}`.
    */
   degrade: z.record(z.string(), degradationRule).optional(),
+  /**
+   * What the Reset TempPass API does (temp-pass-feature.md, DELETE /reset-tempass/v3/reset[/generic]):
+   * forget the TempPass trials of one MVPD (or every one), of one device id (the AP-Device-Identifier
+   * fingerprint value) or identity hash (or all); the temporary profiles of those trials go with them.
+   * `{"resetTempPass": {}}` resets everything.
+   */
+  resetTempPass: z
+    .strictObject({ mvpd: z.string().min(1).optional(), deviceId: z.string().min(1).optional(), identity: z.string().min(1).optional() })
+    .optional(),
 });
 
 const actionKeys = new Set(Object.keys(actionsSchema.shape));
@@ -78,6 +87,7 @@ export function controlRoutes(state: SimState, hooks: ControlHooks): Router {
       state.rules = next.data;
       state.ruleUses.clear();
     }
+    if (actions.data.resetTempPass) state.resetTempPass(actions.data.resetTempPass);
     if (actions.data.expireTokens) state.expireAllTokens();
     if (actions.data.resetThrottle) hooks.resetThrottle();
     ctx.body = state.rules;

@@ -31,6 +31,11 @@ const mvpd = z.strictObject({
   authzTtlMs: z.number().int().positive().default(3600_000),
   /** TempPass only: how long the temporary profile lasts. */
   tempPassDurationMs: z.number().int().positive().default(3 * 60_000),
+  /**
+   * Promotional TempPass only: how many resources (VOD titles) the trial may authorize; absent for a
+   * basic TempPass. A promotional one needs AP-TempPass-Identity (temp-pass-feature.md).
+   */
+  tempPassMaxResources: z.number().int().positive().optional(),
   /** Premium degradation rule applied to this integration (§10); POST /sim/config `{degrade}` sets it at run time. */
   degradation: degradationRule.default('none'),
 });
@@ -200,6 +205,16 @@ export function defaultRules(): SimRules {
         hasLogoutEndpoint: false,
       },
       { id: 'AdobePass_TEST', displayName: 'Adobe Pass Test MVPD', logoUrl: logo('adobepass-test'), isTest: true },
+      // The promotional TempPass of the API samples: 1 hour, at most 2 titles per viewer.
+      {
+        id: 'flexibleTempPass',
+        displayName: 'Adobe Promotional Temp Pass',
+        logoUrl: logo('temppass'),
+        isTempPass: true,
+        hasLogoutEndpoint: false,
+        tempPassDurationMs: 3600_000,
+        tempPassMaxResources: 2,
+      },
     ],
     entitlements: [
       { mvpd: 'Cablevision', resource: 'REF30', decision: 'permit' },

@@ -1,6 +1,7 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { Clock } from '../infra/clock.js';
 import { AdapterInbox } from './adapter/inbox.js';
+import { TempPassTrials, tempPassUserId } from './pass/temppass.js';
 import type { SimRules } from './rules.js';
 
 /**
@@ -90,8 +91,8 @@ export class SimState {
   readonly tokens = new Map<string, SimToken>();
   readonly sessions = new Map<string, SimSession>();
   readonly profiles = new Map<string, SimProfile>();
-  /** TempPass: (client, device, sp, mvpd) keys whose temporary access was already used up. */
-  readonly tempPassUsed = new Map<string, number>();
+  /** TempPass trials, by device (and identity hash when promotional): shared by every app on the device. */
+  readonly tempPass = new TempPassTrials();
   /** Remaining uses of entitlement rules with `times`. */
   readonly ruleUses = new Map<number, number>();
   /** What the partner adapter received (GET /sim/adapter/received). */
@@ -218,6 +219,14 @@ export class SimState {
     return found;
   }
 
+  /** The Reset TempPass API: the trials go, and so do the temporary profiles they gave the applications. */
+  resetTempPass(filter: { mvpd?: string; deviceId?: string; identity?: string }): number {
+    const trials = this.tempPass.reset(filter);
+    const users = new Set(trials.map(tempPassUserId));
+    for (const [key, profile] of this.profiles) if (profile.type === 'temporary' && users.has(profile.userId)) this.profiles.delete(key);
+    return trials.length;
+  }
+
   deleteProfile(key: string): boolean {
     return this.profiles.delete(key);
   }
@@ -238,7 +247,7 @@ export class SimState {
     this.tokens.clear();
     this.sessions.clear();
     this.profiles.clear();
-    this.tempPassUsed.clear();
+    this.tempPass.clear();
     this.ruleUses.clear();
     this.adapter.clear();
     this.log = [];

@@ -12,6 +12,18 @@ export interface License {
   expiresAt: string;
 }
 
+/** A 200 answer of POST /v1/authorize (README "Streaming-app API"). */
+export interface Authorized {
+  authorized: true;
+  mediaToken: string;
+  notAfter: string;
+  mvpd: string;
+  source?: string;
+  degraded?: true;
+  tempPass?: { expiresAt?: string; remainingResources?: number; usedResources?: string[] };
+  license?: License;
+}
+
 /** One audit line of the drm-audit logger. */
 export type AuditLine = LicenseDecision & { audit: 'drm-license' };
 

@@ -1,6 +1,6 @@
 import test from 'ava';
 import type { DegradationRule } from '../../src/sim/rules.js';
-import { licenseError, problemOf, refusal, sample, withDrm, type DrmFixture, type License } from '../drm/drm-fixture.js';
+import { licenseError, problemOf, refusal, sample, withDrm, type Authorized, type DrmFixture, type License } from '../drm/drm-fixture.js';
 import type { Device } from './fixture.js';
 
 /**
@@ -10,16 +10,6 @@ import type { Device } from './fixture.js';
  * AuthZAll grant without a profile) and the decisions API's sample 3 (AuthZNone denies with
  * authorization_denied_by_degradation_rule).
  */
-
-interface Authorized {
-  authorized: true;
-  mediaToken: string;
-  notAfter: string;
-  mvpd: string;
-  source?: string;
-  degraded?: true;
-  license?: License;
-}
 
 interface Preauthorized {
   decisions: { resource: string; authorized: boolean; source?: string; degraded?: true; error?: { code: string } }[];

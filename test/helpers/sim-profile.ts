@@ -51,6 +51,13 @@ export function giveProfile(
   });
 }
 
+/** Starts the device's TempPass trial straight in the simulator's state, as its first decision would. */
+export function startTrial(f: SimFixture, device: RegisteredDevice, mvpd = 'TempPass_TEST40', identity?: string) {
+  const tempPass = f.sim.state.mvpd(mvpd);
+  if (!tempPass) throw new Error(`no MVPD ${mvpd}`);
+  return f.sim.state.tempPass.findOrStart(tempPass, { serviceProvider: 'REF30', deviceId: storedDeviceId(device), ...(identity ? { identity } : {}) }, f.sim.state.now());
+}
+
 /** GET a REST API V2 path as the device, with its usual headers (changed by `extra`). */
 export function getAs(f: SimFixture, device: RegisteredDevice, path: string, extra: Record<string, string> = {}) {
   return f.call(path, { headers: device.headers(extra) });

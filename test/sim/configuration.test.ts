@@ -36,7 +36,7 @@ test('the TempPass MVPD has the sample shape and the flag; test MVPDs are listed
   const device = await registerDevice(f);
   const body = (await (await f.call('/api/v2/REF30/configuration', { headers: device.headers() })).json()) as Configuration;
   const ids = body.requestor.mvpds.map((mvpd) => mvpd.id);
-  t.deepEqual(ids, ['Cablevision', 'TempPass_TEST40', 'AdobePass_TEST']);
+  t.deepEqual(ids, ['Cablevision', 'TempPass_TEST40', 'AdobePass_TEST', 'flexibleTempPass']);
   const tempPass = body.requestor.mvpds.find((mvpd) => mvpd.id === 'TempPass_TEST40');
   t.deepEqual(shapeMismatches(samples['configuration.tempPassMvpd'], tempPass), []);
   t.is(tempPass?.isTempPass, true);
@@ -56,7 +56,7 @@ test('a disabled integration disappears from the list', async (t) => {
   const body = (await (await f.call('/api/v2/REF30/configuration', { headers: device.headers() })).json()) as Configuration;
   t.deepEqual(
     body.requestor.mvpds.map((mvpd) => mvpd.id),
-    ['TempPass_TEST40', 'AdobePass_TEST'],
+    ['TempPass_TEST40', 'AdobePass_TEST', 'flexibleTempPass'],
   );
 });
 

@@ -212,11 +212,9 @@ test('degradation AuthNAll: a degraded profile is a Permit with source degradati
   t.is(item.notAfter, f.sim.state.now() + 3600_000);
 });
 
-test('TempPass: decisions come from source temppass, then the used-up TempPass is an item error', async (t) => {
+test('TempPass: decisions come from source temppass without a sign-in, then the used-up TempPass is an item error', async (t) => {
   const f = await withSim(t, { ...unthrottled, noProfileMode: 'top-level' });
   const device = await registerDevice(f);
-  const temp = giveProfile(f, device, 'TempPass_TEST40', { issuer: 'Adobe', type: 'temporary', notAfter: f.sim.state.now() + 180_000 });
-  f.sim.state.tempPassUsed.set(temp.key, temp.notAfter);
 
   const permit = await one(f, device, 'authorize', 'REF30', 'TempPass_TEST40');
   t.like(permit, { authorized: true, source: 'temppass', mvpd: 'TempPass_TEST40' });

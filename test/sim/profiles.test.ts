@@ -1,6 +1,6 @@
 import test from 'ava';
-import type { SimSession } from '../../src/sim/state.js';
-import { errorOf, getAs, giveProfile, startSession, storedDeviceId, unthrottled } from '../helpers/sim-profile.js';
+import { profileKey, type SimSession } from '../../src/sim/state.js';
+import { errorOf, getAs, giveProfile, startSession, startTrial, storedDeviceId, unthrottled } from '../helpers/sim-profile.js';
 import { fingerprint, registerDevice, samples, shapeMismatches, withSim, type RegisteredDevice, type SimFixture } from '../helpers/with-sim.js';
 
 interface ProfilesBody {
@@ -125,8 +125,7 @@ test('GET profiles/{mvpd} reports a disabled integration as invalid_integration'
 test('a used-up TempPass answers 403 temporary_access_duration_limit_exceeded on profiles/{mvpd}', async (t) => {
   const f = await withSim(t, unthrottled);
   const device = await registerDevice(f);
-  const temp = giveProfile(f, device, 'TempPass_TEST40', { issuer: 'Adobe', type: 'temporary', notAfter: f.sim.state.now() + 180_000 });
-  f.sim.state.tempPassUsed.set(temp.key, temp.notAfter);
+  startTrial(f, device);
 
   const during = await getAs(f, device, '/api/v2/REF30/profiles/TempPass_TEST40');
   t.is(during.status, 200);
@@ -222,12 +221,11 @@ test('profiles/code reports a used-up TempPass with the documented 403', async (
   const f = await withSim(t, unthrottled);
   const device = await registerDevice(f);
   const session = openSession(f, device, 'TempPass_TEST40');
-  const temp = giveProfile(f, device, 'TempPass_TEST40', { issuer: 'Adobe', type: 'temporary', notAfter: f.sim.state.now() + 60_000 });
-  f.sim.state.tempPassUsed.set(temp.key, temp.notAfter);
-  session.profileKey = temp.key;
+  startTrial(f, device);
+  session.profileKey = profileKey(device.clientId, storedDeviceId(device), 'REF30', 'TempPass_TEST40');
 
   t.is((await f.call(`/api/v2/REF30/profiles/code/${session.code}`, { headers: device.headers() })).status, 200);
-  f.clock.advance(60_000);
+  f.clock.advance(180_000);
   const response = await f.call(`/api/v2/REF30/profiles/code/${session.code}`, { headers: device.headers() });
   t.is(response.status, 403);
   const body = await response.json();

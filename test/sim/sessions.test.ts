@@ -305,18 +305,16 @@ test('TempPass: authorize/direct/temporary, one temporary profile per device, ne
   t.like(profile, { type: 'temporary', issuer: 'Adobe', notBefore: f.clock.now(), notAfter: f.clock.now() + 3 * 60_000 });
   t.deepEqual(profile?.attributes.expiration_date, { value: f.clock.now() + 3 * 60_000, state: 'plain' });
   t.regex(String(profile?.attributes.userID?.value), /^temppass_[0-9a-f]{16}$/);
-  t.true(f.sim.state.tempPassUsed.has(key));
 
   // Still valid: the same profile answers.
   f.clock.advance(60_000);
   t.is((await created(f, device, { mvpd: 'TempPass_TEST40' })).reasonType, 'temporary');
   t.is(f.sim.state.profiles.get(key)?.notAfter, profile?.notAfter);
 
-  // Used up: still `temporary`, but no fresh temporary access.
+  // Used up: still `temporary`, but no fresh temporary access (the expired profile is gone).
   f.clock.advance(3 * 60_000);
   t.is((await created(f, device, { mvpd: 'TempPass_TEST40' })).reasonType, 'temporary');
-  t.is(f.sim.state.profiles.get(key)?.notAfter, profile?.notAfter);
-  t.is(f.sim.state.profileStatus(key).state, 'expired');
+  t.is(f.sim.state.profileStatus(key).state, 'missing');
 
   // Another device gets its own TempPass.
   const other = await registerDevice(f);

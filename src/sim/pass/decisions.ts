@@ -2,11 +2,12 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 import type { SimMvpd } from '../rules.js';
 import { profileKey, type SimProfile, type SimState } from '../state.js';
-import { matchEntitlement, resourceId, tempPassExhausted } from './entitlement.js';
+import { matchEntitlement, resourceId } from './entitlement.js';
 import { PassError, enhancedError, type EnhancedError } from './errors.js';
 import { passState, requireHeaders } from './headers.js';
 import { requireMvpd, requireServiceProvider } from './lookup.js';
 import { MediaTokenIssuer, type MediaToken } from './media-token.js';
+import { admitResource, requireIdentity, syncTemporaryProfile } from './temppass.js';
 
 export type DecisionKind = 'authorize' | 'preauthorize';
 type Source = 'mvpd' | 'degradation' | 'temppass' | 'dummy';
@@ -86,7 +87,7 @@ export function decisionRoutes(state: SimState): Router {
   }
 
   function decide(c: DecisionContext, resource: string, id: string, profile: SimProfile): Decision {
-    const source: Source = c.mvpd.isTempPass ? 'temppass' : 'mvpd';
+    const source: Source = 'mvpd';
     const rule = matchEntitlement(state, c.mvpd.id, id, profile.userId);
     switch (rule?.decision ?? state.rules.defaultDecision) {
       case 'permit':
@@ -97,6 +98,30 @@ export function decisionRoutes(state: SimState): Router {
       case 'error':
         return refused(c, resource, source, enhancedError(rule?.error ?? 'network_received_error', rule?.details));
     }
+  }
+
+  /**
+   * TempPass (rest-api-v2-access-temporary-flows.md; decisions API samples 4, 5): no sign-in, the
+   * first decision starts the device's trial; any resource is granted while the trial runs
+   * (temp-pass-feature.md "will authorize any resource given the TempPass is valid"). A promotional
+   * authorize uses up one resource per new title. Errors are items on HTTP 200, as in the samples.
+   */
+  function tempPass(c: DecisionContext, ctx: Context, resources: { resource: string; id: string }[], owner: { clientId: string; deviceId: string }): Decision[] {
+    let identity: string | undefined;
+    try {
+      identity = requireIdentity(c.mvpd, ctx);
+    } catch (error) {
+      if (!(error instanceof PassError)) throw error;
+      return resources.map(({ resource }) => refused(c, resource, 'temppass', enhancedError(error.code)));
+    }
+    const trialOwner = { serviceProvider: c.serviceProvider, deviceId: owner.deviceId, ...(identity !== undefined ? { identity } : {}) };
+    const trial = state.tempPass.findOrStart(c.mvpd, trialOwner, c.now);
+    const answers = resources.map(({ resource, id }) => {
+      const code = admitResource(trial, c.mvpd, id, c.kind === 'authorize', c.now);
+      return code ? refused(c, resource, 'temppass', enhancedError(code)) : permit(c, resource, id, 'temppass', true);
+    });
+    syncTemporaryProfile(state, owner.clientId, owner.deviceId, c.mvpd, trial);
+    return answers;
   }
 
   const handler = (kind: DecisionKind) => (ctx: Context) => {
@@ -111,19 +136,17 @@ export function decisionRoutes(state: SimState): Router {
       ctx.body = { decisions: resources.map(({ resource, id }) => degraded(c, resource, id)) };
       return;
     }
+    if (mvpd.isTempPass) {
+      ctx.body = { decisions: tempPass(c, ctx, resources, { clientId: client.clientId, deviceId: deviceId as string }) };
+      return;
+    }
     const key = profileKey(client.clientId, deviceId as string, serviceProvider, mvpd.id);
     const status = state.profileStatus(key);
     if (status.state !== 'valid') {
-      // §4.7: a used-up TempPass is an item error on HTTP 200, whatever the no-profile mode.
-      const code = tempPassExhausted(state, mvpd, key)
-        ? 'temporary_access_duration_limit_exceeded'
-        : status.state === 'expired'
-          ? 'authenticated_profile_expired'
-          : 'authenticated_profile_missing';
+      const code = status.state === 'expired' ? 'authenticated_profile_expired' : 'authenticated_profile_missing';
       // §12.11: undocumented whether "no profile" is top-level or per item; the rules pick.
-      if (code !== 'temporary_access_duration_limit_exceeded' && state.rules.noProfileMode === 'top-level') throw new PassError(code);
-      const source: Source = mvpd.isTempPass ? 'temppass' : 'mvpd';
-      ctx.body = { decisions: resources.map(({ resource }) => refused(c, resource, source, enhancedError(code))) };
+      if (state.rules.noProfileMode === 'top-level') throw new PassError(code);
+      ctx.body = { decisions: resources.map(({ resource }) => refused(c, resource, 'mvpd', enhancedError(code))) };
       return;
     }
     ctx.body = { decisions: resources.map(({ resource, id }) => decide(c, resource, id, status.profile)) };

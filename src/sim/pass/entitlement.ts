@@ -1,4 +1,4 @@
-import type { EntitlementRule, SimMvpd } from '../rules.js';
+import type { EntitlementRule } from '../rules.js';
 import type { SimState } from '../state.js';
 
 const entities: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
@@ -50,15 +50,4 @@ export function matchEntitlement(state: SimState, mvpd: string, resource: string
     return rule;
   }
   return undefined;
-}
-
-/**
- * TempPass (adobe-pass.md §4.6, §10): the temporary access of this (client, device, sp, mvpd) is used up —
- * there is no valid temporary profile, and there was one (expired, or recorded in state.tempPassUsed).
- */
-export function tempPassExhausted(state: SimState, mvpd: SimMvpd, key: string): boolean {
-  if (!mvpd.isTempPass) return false;
-  const status = state.profileStatus(key);
-  if (status.state === 'valid') return false;
-  return status.state === 'expired' || state.tempPassUsed.has(key);
 }

@@ -25,6 +25,9 @@ const catalogue = {
   authenticated_profile_invalidated: [403, 'authentication', 'The authenticated profile associated with this request has been invalidated.'],
   temporary_access_duration_limit_exceeded: [403, 'authentication', 'The temporary access duration limit has been exceeded.'],
   temporary_access_resources_limit_exceeded: [403, 'authentication', 'The temporary access resources limit has been exceeded.'],
+  // Profiles API samples 4 and 5, decisions API samples 4 and 5 (TempPass).
+  invalid_header_identity_for_temporary_access: [400, 'none', 'The identity for temporary access header value is missing or invalid.'],
+  invalid_configuration_temporary_access: [500, 'configuration', 'The temporary access configuration is invalid.'],
   identity_not_recognized_by_mvpd: [403, 'authentication', 'The identity of the user was not recognized by the MVPD.'],
   network_received_error: [403, 'retry', 'There was an error while receiving the response from a partner service.'],
   network_connection_timeout: [403, 'retry', 'There was a connection timeout with the associated partner service.'],

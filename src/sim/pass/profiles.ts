@@ -1,9 +1,10 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { CODE_PATTERN, profileKey, type SimProfile, type SimState } from '../state.js';
-import { tempPassExhausted } from './entitlement.js';
 import { saveDegradedProfile } from './session-outcome.js';
 import { PassError } from './errors.js';
+import { requireIdentity, syncTemporaryProfile, trialErrorCode, trialState } from './temppass.js';
+import type { SimMvpd } from '../rules.js';
 import { passState, requireHeaders } from './headers.js';
 import { requireMvpd, requireServiceProvider } from './lookup.js';
 
@@ -23,6 +24,19 @@ const profileMap = (profiles: SimProfile[]) => ({ profiles: Object.fromEntries(p
 
 const params = (ctx: Context) => ctx.params as Record<string, string | undefined>;
 
+/**
+ * A TempPass MVPD's profile (profiles API samples 4, 5): absent before the trial started, the temporary
+ * profile with its figures while it runs, the documented 403 once its duration or resources are used up.
+ */
+function temporaryProfiles(state: SimState, mvpd: SimMvpd, owner: { clientId: string; deviceId: string; serviceProvider: string; identity?: string | undefined }): SimProfile[] {
+  const trial = state.tempPass.find(mvpd, { serviceProvider: owner.serviceProvider, deviceId: owner.deviceId, ...(owner.identity !== undefined ? { identity: owner.identity } : {}) });
+  if (!trial) return [];
+  const profile = syncTemporaryProfile(state, owner.clientId, owner.deviceId, mvpd, trial);
+  const code = trialErrorCode(trialState(trial, mvpd, state.now()));
+  if (code) throw new PassError(code);
+  return profile ? [profile] : [];
+}
+
 /** adobe-pass.md §4.6: GET profiles, profiles/{mvpd}, profiles/code/{code}. */
 export function profileRoutes(state: SimState): Router {
   const router = new Router({ prefix: '/api/v2' });
@@ -39,6 +53,10 @@ export function profileRoutes(state: SimState): Router {
     const { client, deviceId } = passState(ctx);
     const serviceProvider = requireServiceProvider(state, params(ctx).serviceProvider);
     const mvpd = requireMvpd(state, params(ctx).mvpd);
+    if (mvpd.isTempPass) {
+      ctx.body = profileMap(temporaryProfiles(state, mvpd, { clientId: client.clientId, deviceId: deviceId as string, serviceProvider, identity: requireIdentity(mvpd, ctx) }));
+      return;
+    }
     const key = profileKey(client.clientId, deviceId as string, serviceProvider, mvpd.id);
     const status = state.profileStatus(key);
     if (status.state === 'valid') {
@@ -51,8 +69,6 @@ export function profileRoutes(state: SimState): Router {
       ctx.body = profileMap([saveDegradedProfile(state, { clientId: client.clientId, deviceId: deviceId as string, serviceProvider }, mvpd)]);
       return;
     }
-    // §4.6: 403 on profiles/{mvpd} when the TempPass duration is used up (an empty map otherwise).
-    if (tempPassExhausted(state, mvpd, key)) throw new PassError('temporary_access_duration_limit_exceeded');
     ctx.body = profileMap([]);
   });
 
@@ -73,14 +89,14 @@ export function profileRoutes(state: SimState): Router {
         ctx.body = profileMap([]);
         return;
       }
-      const status = state.profileStatus(session.profileKey);
-      if (status.state === 'valid') {
-        ctx.body = profileMap([status.profile]);
+      const mvpd = session.params.mvpd === undefined ? undefined : state.mvpd(session.params.mvpd);
+      if (mvpd?.isTempPass) {
+        // No identity header on this call: the device's trial answers (temp-pass-feature.md, user identification).
+        ctx.body = profileMap(temporaryProfiles(state, mvpd, session));
         return;
       }
-      const mvpd = session.params.mvpd === undefined ? undefined : state.mvpd(session.params.mvpd);
-      if (mvpd && tempPassExhausted(state, mvpd, session.profileKey)) throw new PassError('temporary_access_duration_limit_exceeded');
-      ctx.body = profileMap([]);
+      const status = state.profileStatus(session.profileKey);
+      ctx.body = profileMap(status.state === 'valid' ? [status.profile] : []);
     },
   );
 

@@ -3,6 +3,7 @@ import type { SimMvpd } from '../rules.js';
 import { profileKey, type SimProfile, type SimState } from '../state.js';
 import type { SessionParams } from './session-params.js';
 import { missingParameters } from './session-params.js';
+import { isPromotional, syncTemporaryProfile } from './temppass.js';
 
 /** What a session create/resume leads to, before it is shaped into a response. */
 export type SessionOutcome =
@@ -31,25 +32,32 @@ const ownerOf = ({ clientId, deviceId, serviceProvider }: SessionOwner): Session
 
 const deviceDigest = (owner: SessionOwner) => createHash('sha256').update(`${owner.clientId}\u0000${owner.deviceId}`).digest('hex');
 
-export const tempPassUserId = (owner: SessionOwner) => `temppass_${deviceDigest(owner).slice(0, 16)}`;
-
 /**
  * Decides a session whose given parameters are already valid. An MVPD alone is enough to skip
  * the browser (existing profile, TempPass, degradation); otherwise every parameter is needed.
- * Side effect: TempPass and AuthNAll create their Adobe-issued profile (§10).
+ * Side effect: TempPass (starting the device's trial) and AuthNAll create their Adobe-issued profile (§10).
  */
-export function decideSession(state: SimState, owner: SessionOwner, params: SessionParams): SessionOutcome {
+export function decideSession(state: SimState, owner: SessionOwner, params: SessionParams, identity?: string): SessionOutcome {
   const mvpd = params.mvpd === undefined ? undefined : state.mvpd(params.mvpd);
   if (mvpd) {
-    const authorized = authorizeDirectly(state, owner, mvpd);
+    const authorized = authorizeDirectly(state, owner, mvpd, identity);
     if (authorized) return authorized;
   }
   const missing = missingParameters(params);
   return missing.length > 0 ? { kind: 'incomplete', missing } : { kind: 'authenticate' };
 }
 
-function authorizeDirectly(state: SimState, owner: SessionOwner, mvpd: SimMvpd): SessionOutcome | undefined {
+function authorizeDirectly(state: SimState, owner: SessionOwner, mvpd: SimMvpd, identity: string | undefined): SessionOutcome | undefined {
   const key = profileKey(owner.clientId, owner.deviceId, owner.serviceProvider, mvpd.id);
+  if (mvpd.isTempPass) {
+    // temp-pass-feature.md: the trial is the device's (and the identity's, promotional). Another app on
+    // the same device joins the running trial; a used-up one stays `temporary` without a profile, and
+    // the profile/decision calls report why. A promotional trial never starts without an identity.
+    const trialOwner = { serviceProvider: owner.serviceProvider, deviceId: owner.deviceId, ...(identity !== undefined ? { identity } : {}) };
+    const trial = isPromotional(mvpd) && identity === undefined ? state.tempPass.find(mvpd, trialOwner) : state.tempPass.findOrStart(mvpd, trialOwner, state.now());
+    const profile = trial && syncTemporaryProfile(state, owner.clientId, owner.deviceId, mvpd, trial);
+    return { kind: 'authorize', mvpd: mvpd.id, reasonType: 'temporary', key, ...(profile ? { profile } : {}) };
+  }
   const existing = state.profileStatus(key);
   // A degraded profile whose rule was lifted is not valid (state.ts): the basic flow follows (§10).
   if (existing.state === 'valid') {
@@ -57,37 +65,10 @@ function authorizeDirectly(state: SimState, owner: SessionOwner, mvpd: SimMvpd):
     const reasonType = profile.type === 'regular' ? 'authenticated' : profile.type;
     return { kind: 'authorize', mvpd: mvpd.id, reasonType, key, profile };
   }
-  if (mvpd.isTempPass) {
-    // TempPass is granted once per device: after it ran out, the answer stays `temporary`
-    // and the profile/decision calls report temporary_access_duration_limit_exceeded.
-    if (state.tempPassUsed.has(key)) return { kind: 'authorize', mvpd: mvpd.id, reasonType: 'temporary', key };
-    const profile = saveTemporaryProfile(state, owner, mvpd);
-    state.tempPassUsed.set(key, profile.notAfter);
-    return { kind: 'authorize', mvpd: mvpd.id, reasonType: 'temporary', key, profile };
-  }
   if (mvpd.degradation === 'AuthNAll') {
     return { kind: 'authorize', mvpd: mvpd.id, reasonType: 'degraded', key, profile: saveDegradedProfile(state, owner, mvpd) };
   }
   return undefined;
-}
-
-function saveTemporaryProfile(state: SimState, owner: SessionOwner, mvpd: SimMvpd): SimProfile {
-  const notBefore = state.now();
-  const notAfter = notBefore + mvpd.tempPassDurationMs;
-  const userId = tempPassUserId(owner);
-  return state.saveProfile({
-    ...ownerOf(owner),
-    mvpd: mvpd.id,
-    notBefore,
-    notAfter,
-    issuer: 'Adobe',
-    type: 'temporary',
-    attributes: {
-      expiration_date: { value: notAfter, state: 'plain' },
-      userID: { value: userId, state: 'plain' },
-    },
-    userId,
-  });
 }
 
 /** The Adobe-issued profile of degraded access (profiles API sample 6: issuer Adobe, type degraded, prefixed userID). */

@@ -8,6 +8,7 @@ import { passState, requireHeaders } from './headers.js';
 import { requireServiceProvider, sessionTime } from './lookup.js';
 import { decideSession, type SessionOutcome } from './session-outcome.js';
 import { missingParameters, readSessionForm, validateSessionParams } from './session-params.js';
+import { requestIdentity } from './temppass.js';
 
 /** adobe-pass.md §3.2: the R columns of each sessions endpoint. */
 const createHeaders = { authorization: true, deviceIdentifier: true, deviceInfo: true, contentType: 'form' } as const;
@@ -82,7 +83,7 @@ export function sessionRoutes(state: SimState): Router {
     const { client, deviceId, device } = passState(ctx);
     if (!deviceId) throw new PassError('invalid_header_device_identifier');
     const owner = { clientId: client.clientId, deviceId, serviceProvider };
-    const outcome = decideSession(state, owner, params);
+    const outcome = decideSession(state, owner, params, requestIdentity(ctx));
     // 200, not 201 (§4.2), for every outcome.
     if (outcome.kind === 'authorize') {
       ctx.body = authorizeBody(serviceProvider, outcome, randomUUID());
@@ -101,7 +102,7 @@ export function sessionRoutes(state: SimState): Router {
     validateSessionParams(state, serviceProvider, given);
     // The session keeps what it was given; the resume call adds to it (and may correct it).
     session.params = { ...session.params, ...given };
-    const outcome = decideSession(state, session, session.params);
+    const outcome = decideSession(state, session, session.params, requestIdentity(ctx));
     if (outcome.kind === 'authorize') {
       // profiles/code/{code} answers from this key (a used-up TempPass then reports its exhaustion).
       session.profileKey = outcome.key;
