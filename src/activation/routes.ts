@@ -9,7 +9,7 @@ import type { FormGuard } from './form-guard.js';
 import type { AttemptLimiter } from './limiter.js';
 import type { ActivationMetrics, AttemptResult } from './metrics.js';
 import type { ActivationService } from './service.js';
-import { codeFormPage, donePage, messagePage, messages, pickerPage, stylesheet, type Page } from './views.js';
+import { codeFormPage, continueScript, donePage, messagePage, messages, oneMomentPage, pickerPage, stylesheet, type Page } from './views.js';
 
 export interface ActivationRouteDeps {
   service: ActivationService;
@@ -60,6 +60,19 @@ export function activationRoutes(deps: ActivationRouteDeps): Router<AppState> {
     ctx.set('Retry-After', String(Math.max(1, Math.ceil(decision.retryAfterMs / 1000))));
     ctx.state.log.info({ scope: decision.scope }, 'activation: attempt refused by the limiter');
     return messagePage(429, 'Too many attempts', decision.scope === 'ip' ? messages.limited : messages.busy);
+  };
+
+  /**
+   * On to the upstream's authenticate URL once the viewer IP's mirrored throttle bucket gives a
+   * token (ActivationService.admitBrowser); otherwise "one moment", which comes back to
+   * /activate/continue with a ticket bound to this browser. `submission`: a form post, counted.
+   */
+  const toUpstream = async (ctx: AppContext, code: string, secret: string, submission: boolean): Promise<Page> => {
+    const admission = await service.admitBrowser(ctx.state.client);
+    if (submission) count(admission.admitted ? 'redirected' : 'waiting');
+    if (admission.admitted) return redirect(ctx, service.authenticateUrl(code));
+    const continueUrl = `/activate/continue?${new URLSearchParams({ ticket: guard.ticket(code, secret) }).toString()}`;
+    return oneMomentPage({ continueUrl, afterMs: admission.retryAfterMs });
   };
 
   // app.ts leaves /activate bodies to us: a form only, small, and any parse failure an HTML page.
@@ -119,8 +132,7 @@ export function activationRoutes(deps: ActivationRouteDeps): Router<AppState> {
         count('picker');
         return pickerPage({ csrf: guard.token(secret as string), ticket: guard.ticket(lookup.code, secret as string), mvpds: lookup.mvpds });
       case 'authenticate':
-        count('redirected');
-        return redirect(ctx, service.authenticateUrl(lookup.code));
+        return toUpstream(ctx, lookup.code, secret as string, true);
     }
   };
 
@@ -160,16 +172,34 @@ export function activationRoutes(deps: ActivationRouteDeps): Router<AppState> {
         count('redirected');
         return redirect(ctx, service.doneUrl());
       case 'authenticate':
-        count('redirected');
-        return redirect(ctx, service.authenticateUrl(choice.code));
+        return toUpstream(ctx, choice.code, secret as string, true);
     }
   };
 
   router.get('activation.done', '/activate/done', (ctx) => send(ctx, donePage()));
 
+  // "One moment" comes back here; the ticket (bound to this browser's cookie) names the code.
+  router.get('activation.continue', '/activate/continue', async (ctx) => {
+    const secret = ctx.cookies.get(cookieName());
+    const code = guard.openTicket(ctx.query.ticket, secret);
+    let page: Page;
+    try {
+      page = code ? await toUpstream(ctx, code, secret as string, false) : codeForm(ctx, { error: messages.ticket, status: 400 });
+    } catch (err) {
+      page = failure(ctx, err);
+    }
+    if (page.status !== 303) send(ctx, page);
+  });
+
+  router.get('activation.continue.script', '/activate/continue.js', (ctx) => {
+    ctx.type = 'text/javascript; charset=utf-8';
+    ctx.set('Cache-Control', 'public, max-age=3600');
+    ctx.body = continueScript;
+  });
+
   // A refreshed picker URL or a stray method: HTML, never the JSON problem.
   router.get('activation.mvpd.get', '/activate/mvpd', (ctx) => redirect(ctx, '/activate'));
-  const allowed: Record<string, string> = { '/activate': 'GET, HEAD, POST', '/activate/mvpd': 'POST', '/activate/done': 'GET, HEAD' };
+  const allowed: Record<string, string> = { '/activate': 'GET, HEAD, POST', '/activate/mvpd': 'POST', '/activate/done': 'GET, HEAD', '/activate/continue': 'GET, HEAD' };
   for (const [path, allow] of Object.entries(allowed)) {
     router.all(`activation.method${path.slice('/activate'.length)}`, path, (ctx) => {
       ctx.set('Allow', allow);
@@ -192,14 +222,14 @@ function formOf(ctx: AppContext): Record<string, string | undefined> {
   return form;
 }
 
-function headers(ctx: AppContext): void {
+function headers(ctx: AppContext, page?: Page): void {
   ctx.set('Cache-Control', 'no-store');
-  ctx.set('Content-Security-Policy', contentSecurityPolicy);
+  ctx.set('Content-Security-Policy', page?.script ? `${contentSecurityPolicy}; script-src 'self'` : contentSecurityPolicy);
   ctx.set('X-Frame-Options', 'DENY');
 }
 
 function send(ctx: AppContext, page: Page): void {
-  headers(ctx);
+  headers(ctx, page);
   ctx.status = page.status;
   ctx.type = 'text/html; charset=utf-8';
   ctx.body = page.html;

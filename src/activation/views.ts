@@ -1,13 +1,16 @@
 import type { PassMvpd } from '../pass/index.js';
 
 /**
- * The activation pages: small, accessible, mobile-first HTML with no script at all and styles
- * from the same-origin stylesheet (CSP `style-src 'self'`). Every value is escaped.
+ * The activation pages: small, accessible, mobile-first HTML with styles from the same-origin
+ * stylesheet (CSP `style-src 'self'`) and no script but the "one moment" page's same-origin one
+ * (`script-src 'self'` on that page only). Every value is escaped.
  */
 
 export interface Page {
   status: number;
   html: string;
+  /** Loads /activate/continue.js: only this page's CSP allows same-origin script. */
+  script?: boolean;
 }
 
 const escapes: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
@@ -108,6 +111,25 @@ export function donePage(): Page {
 `;
   return { status: 200, html: layout("You're signed in", body) };
 }
+
+/**
+ * "One moment" while passgate's mirror of the viewer IP's upstream throttle has no token for the
+ * redirect to the TV provider: /activate/continue.js follows the link after `afterMs`; without
+ * script the viewer taps it. A status region, not an alert: nothing went wrong.
+ */
+export function oneMomentPage(options: { continueUrl: string; afterMs: number }): Page {
+  const body = `<h1>One moment</h1>
+<p role="status">Taking you to your TV provider to sign in…</p>
+<p><a id="continue" href="${escapeHtml(options.continueUrl)}" data-after-ms="${Math.max(0, Math.ceil(options.afterMs))}">Continue</a></p>
+<script src="/activate/continue.js" defer></script>
+`;
+  return { status: 200, html: layout('One moment', body), script: true };
+}
+
+/** Follows the "one moment" page's link once the wait is over (location.replace: Back skips the wait page). */
+export const continueScript = `const link = document.getElementById('continue');
+if (link) setTimeout(() => location.replace(link.href), Number(link.dataset.afterMs) || 1000);
+`;
 
 /** A page with a message and a way back to the code form (429, 503, 405). */
 export function messagePage(status: number, title: string, message: string): Page {
