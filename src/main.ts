@@ -120,11 +120,17 @@ export async function startPassgate(config: Config, overrides: PassgateOverrides
       keyring,
     };
     const signin = createSigninFeature(deps);
+    const activation = createActivationFeature({ ...deps, signin: signin.service });
     // /v1/authorize lends the DRM feature's licensing, which needs the entitlement service: a getter breaks the cycle.
-    const entitlement = createEntitlementFeature({ ...deps, signin: signin.service, licensing: () => drm.service.licensing });
+    const entitlement = createEntitlementFeature({
+      ...deps,
+      signin: signin.service,
+      licensing: () => drm.service.licensing,
+      logoutReturnUrl: (mvpd) => activation.service.signedOutUrl(mvpd),
+    });
     const drm = createDrmFeature({ ...deps, entitlement: entitlement.service, signin: signin.service });
     const agent = createAgentFeature(deps);
-    features = { signin, entitlement, activation: createActivationFeature(deps), drm, agent };
+    features = { signin, entitlement, activation, drm, agent };
     await pass.start();
     await devices.start();
     await entitlement.start();

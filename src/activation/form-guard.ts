@@ -7,7 +7,8 @@ import { CODE_PATTERN } from './code.js';
  * CSRF for the activation forms: a random browser secret in a SameSite=Strict, HttpOnly cookie,
  * and in each form `kid.HMAC(key, secret)` (double submit, bound to the cookie, keyed so a cookie
  * an attacker plants cannot be paired with a token he computes). The picker's ticket carries the
- * already validated code, so POST /activate/mvpd never looks codes up for an attacker.
+ * already validated code, so POST /activate/mvpd never looks codes up for an attacker. The same
+ * seal marks the done page's evidence (which code this browser sent on, which logout passgate began).
  * Every comparison is constant time.
  */
 export class FormGuard {
@@ -44,19 +45,35 @@ export class FormGuard {
 
   /** A picker ticket: this code passed POST /activate in this browser, until it expires. */
   ticket(code: string, secret: string): string {
-    const { id, key } = this.keys.active;
-    const expiresAt = this.clock.now() + this.ticketTtlMs;
-    return `${code}.${expiresAt}.${id}.${mac(key, `ticket\n${code}\n${expiresAt}\n${secret}`)}`;
+    return this.seal(`ticket\n${secret}`, code, this.ticketTtlMs);
   }
 
   /** The code a valid, unexpired ticket for this browser carries; undefined otherwise. */
   openTicket(ticket: unknown, secret: string | undefined): string | undefined {
-    if (typeof ticket !== 'string' || !this.isSecret(secret) || ticket.length > 200) return undefined;
-    const [code, expires, id, given, ...rest] = ticket.split('.');
-    if (!code || !CODE_PATTERN.test(code) || !expires || !/^\d{1,16}$/.test(expires) || !id || given === undefined || rest.length > 0) return undefined;
+    if (!this.isSecret(secret)) return undefined;
+    const code = this.open(`ticket\n${secret}`, ticket);
+    return code && CODE_PATTERN.test(code) ? code : undefined;
+  }
+
+  /**
+   * passgate's own word, for a while: `value.expiresAt.kid.mac` with the MAC over purpose, value
+   * and expiry. `value` is URL-safe ([A-Za-z0-9_-]); callers encode anything else.
+   */
+  seal(purpose: string, value: string, ttlMs: number): string {
+    if (!/^[\w-]{1,128}$/.test(value)) throw new Error('seal: the value must be 1-128 URL-safe characters');
+    const { id, key } = this.keys.active;
+    const expiresAt = this.clock.now() + ttlMs;
+    return `${value}.${expiresAt}.${id}.${mac(key, `${purpose}\n${value}\n${expiresAt}`)}`;
+  }
+
+  /** The value of a genuine, unexpired seal for this purpose; undefined otherwise. */
+  open(purpose: string, sealed: unknown): string | undefined {
+    if (typeof sealed !== 'string' || sealed.length > 300) return undefined;
+    const [value, expires, id, given, ...rest] = sealed.split('.');
+    if (!value || !/^[\w-]{1,128}$/.test(value) || !expires || !/^\d{1,16}$/.test(expires) || !id || given === undefined || rest.length > 0) return undefined;
     const entry = this.keys.find(id);
-    if (!entry || !constantEquals(given, mac(entry.key, `ticket\n${code}\n${expires}\n${secret}`))) return undefined;
-    return Number(expires) > this.clock.now() ? code : undefined;
+    if (!entry || !constantEquals(given, mac(entry.key, `${purpose}\n${value}\n${expires}`))) return undefined;
+    return Number(expires) > this.clock.now() ? value : undefined;
   }
 }
 

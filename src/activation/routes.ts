@@ -9,23 +9,36 @@ import type { FormGuard } from './form-guard.js';
 import type { AttemptLimiter } from './limiter.js';
 import type { ActivationMetrics, AttemptResult } from './metrics.js';
 import type { ActivationService } from './service.js';
-import { codeFormPage, continueScript, donePage, messagePage, messages, oneMomentPage, pickerPage, stylesheet, type Page } from './views.js';
+import { continueScript, messages, type ActivationViews, type Page } from './views.js';
 
 export interface ActivationRouteDeps {
   service: ActivationService;
   guard: FormGuard;
   limiter: AttemptLimiter;
   metrics: ActivationMetrics;
+  views: ActivationViews;
   /** Whether viewers reach passgate over https (the cookie is then Secure and `__Host-`). */
   secure: () => boolean;
 }
 
-/** No script anywhere; styles only from /activate/style.css; never framed. */
-const contentSecurityPolicy = "default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; frame-ancestors 'none'";
+/**
+ * No script but the "one moment" page's /activate/continue.js (`script` pages only); styles only
+ * from /activate/style.css; never framed. Images: this origin, plus exactly the origins of the
+ * images the page shows (the brand logo, the MVPD logos).
+ */
+function contentSecurityPolicy(page: Pick<Page, 'images' | 'script'> = {}): string {
+  const origins = [...new Set((page.images ?? []).map((url) => new URL(url).origin))];
+  const script = page.script ? " script-src 'self';" : '';
+  return `default-src 'none';${script} style-src 'self'; img-src ${["'self'", ...origins].join(' ')}; base-uri 'none'; frame-ancestors 'none'`;
+}
+
+/** How long the done page can tell which code this browser sent on to the MVPD (an upstream session lasts 30 min). */
+const DONE_MARK_MS = 30 * 60_000;
 
 /** Second-screen pages (SPEC §3). Every answer is HTML, errors included; nothing here answers 5xx for bad input. */
 export function activationRoutes(deps: ActivationRouteDeps): Router<AppState> {
-  const { service, guard, limiter, metrics } = deps;
+  const { service, guard, limiter, metrics, views } = deps;
+  const { codeFormPage, donePage, messagePage, oneMomentPage, pickerPage } = views;
   const router = routeTable();
   const cookieName = () => (deps.secure() ? '__Host-passgate-activation' : 'passgate-activation');
 
@@ -40,6 +53,16 @@ export function activationRoutes(deps: ActivationRouteDeps): Router<AppState> {
   };
 
   const count = (result: AttemptResult) => metrics.attempts.inc({ result });
+
+  /**
+   * The code this browser is sent on with, sealed: the done page reads it back. SameSite=Lax, not
+   * Strict: the MVPD brings the browser back from another site, and Strict cookies stay behind then.
+   */
+  const doneCookieName = () => (deps.secure() ? '__Host-passgate-activation-done' : 'passgate-activation-done');
+  const markDone = (ctx: AppContext, code: string) => {
+    const attributes = ['Path=/', 'HttpOnly', 'SameSite=Lax', `Max-Age=${DONE_MARK_MS / 1000}`, ...(deps.secure() ? ['Secure'] : [])];
+    ctx.append('Set-Cookie', `${doneCookieName()}=${guard.seal('done', code, DONE_MARK_MS)}; ${attributes.join('; ')}`);
+  };
 
   const codeForm = (ctx: AppContext, options: { value?: string; error?: string; status?: number } = {}) =>
     codeFormPage({ csrf: guard.token(browserSecret(ctx)), ...options });
@@ -70,9 +93,12 @@ export function activationRoutes(deps: ActivationRouteDeps): Router<AppState> {
   const toUpstream = async (ctx: AppContext, code: string, secret: string, submission: boolean): Promise<Page> => {
     const admission = await service.admitBrowser(ctx.state.client);
     if (submission) count(admission.admitted ? 'redirected' : 'waiting');
-    if (admission.admitted) return redirect(ctx, service.authenticateUrl(code));
-    const continueUrl = `/activate/continue?${new URLSearchParams({ ticket: guard.ticket(code, secret) }).toString()}`;
-    return oneMomentPage({ continueUrl, afterMs: admission.retryAfterMs });
+    if (!admission.admitted) {
+      const continueUrl = `/activate/continue?${new URLSearchParams({ ticket: guard.ticket(code, secret) }).toString()}`;
+      return oneMomentPage({ continueUrl, afterMs: admission.retryAfterMs });
+    }
+    markDone(ctx, code);
+    return redirect(ctx, service.authenticateUrl(code));
   };
 
   // app.ts leaves /activate bodies to us: a form only, small, and any parse failure an HTML page.
@@ -93,7 +119,7 @@ export function activationRoutes(deps: ActivationRouteDeps): Router<AppState> {
   router.get('activation.style', '/activate/style.css', (ctx) => {
     ctx.type = 'text/css; charset=utf-8';
     ctx.set('Cache-Control', 'public, max-age=3600');
-    ctx.body = stylesheet;
+    ctx.body = views.stylesheet;
   });
 
   router.get('activation.form', '/activate', (ctx) => {
@@ -121,6 +147,11 @@ export function activationRoutes(deps: ActivationRouteDeps): Router<AppState> {
       return codeForm(ctx, { error: messages.csrf, status: 403 });
     }
     const typed = typeof form.code === 'string' ? form.code.slice(0, 64) : '';
+    if (normalizeCode(typed) === '') {
+      // Nothing typed: say what to do, not that a code was wrong (it still took a token above).
+      count('wrong_code');
+      return codeForm(ctx, { error: messages.emptyCode, status: 400 });
+    }
     const code = typeof form.code === 'string' && form.code.length <= 64 ? parseCode(form.code) : undefined;
     // Malformed codes count (they took a token above) but never reach the upstream.
     const lookup = code ? await service.lookup(code, ctx.state.client) : { kind: 'unknown' as const };
@@ -170,13 +201,23 @@ export function activationRoutes(deps: ActivationRouteDeps): Router<AppState> {
         return pickerPage({ csrf: guard.token(secret as string), ticket: form.ticket as string, mvpds: choice.mvpds, error: messages.noMvpd, status: 400 });
       case 'done':
         count('redirected');
+        markDone(ctx, code);
         return redirect(ctx, service.doneUrl());
       case 'authenticate':
         return toUpstream(ctx, choice.code, secret as string, true);
     }
   };
 
-  router.get('activation.done', '/activate/done', (ctx) => send(ctx, donePage()));
+  router.get('activation.done', '/activate/done', async (ctx) => {
+    const code = guard.open('done', ctx.cookies.get(doneCookieName()));
+    let page: Page;
+    try {
+      page = donePage(await service.done({ ...(code ? { code } : {}), signedOut: ctx.query.signed_out, error: ctx.query.error }, ctx.state.client));
+    } catch (err) {
+      page = failure(ctx, err);
+    }
+    send(ctx, page);
+  });
 
   // "One moment" comes back here; the ticket (bound to this browser's cookie) names the code.
   router.get('activation.continue', '/activate/continue', async (ctx) => {
@@ -207,6 +248,9 @@ export function activationRoutes(deps: ActivationRouteDeps): Router<AppState> {
     });
   }
 
+  // Anything else under /activate is a page too (registered last: every route above answers first).
+  router.all('activation.not_found', '/activate/{*rest}', (ctx) => send(ctx, messagePage(404, 'Page not found', messages.notFound)));
+
   return router;
 }
 
@@ -222,9 +266,9 @@ function formOf(ctx: AppContext): Record<string, string | undefined> {
   return form;
 }
 
-function headers(ctx: AppContext, page?: Page): void {
+function headers(ctx: AppContext, page?: Pick<Page, 'images' | 'script'>): void {
   ctx.set('Cache-Control', 'no-store');
-  ctx.set('Content-Security-Policy', page?.script ? `${contentSecurityPolicy}; script-src 'self'` : contentSecurityPolicy);
+  ctx.set('Content-Security-Policy', contentSecurityPolicy(page));
   ctx.set('X-Frame-Options', 'DENY');
 }
 

@@ -3,6 +3,8 @@ import type { ClientAddress } from '../http/client-address.js';
 import type { Clock } from '../infra/clock.js';
 import type { Logger } from '../infra/logger.js';
 import { UpstreamProblem, type DeviceContext, type PassMvpd, type PassServices } from '../pass/index.js';
+import type { SigninService } from '../signin/feature.js';
+import type { FormGuard } from './form-guard.js';
 
 /** passgate's own second-screen client upstream: one DCR device for the activation pages. */
 export const ACTIVATION_DEVICE_ID = 'passgate-activation';
@@ -33,19 +35,46 @@ export type Choice =
   /** No MVPD login needed (TempPass, degraded, already signed in): the TV gets its profile. */
   | { kind: 'done' };
 
+/** What the done page says: decided from server-side state, never from the query alone. */
+export type DoneOutcome =
+  /** The code this browser sent on has a profile: `mvpd` is the provider's display name. */
+  | { kind: 'signed_in'; mvpd: string }
+  /** The MVPD reported an error (`denied`: the viewer or the provider refused), or no profile came of the code. */
+  | { kind: 'failed'; reason: 'denied' | 'error' | 'unconfirmed'; mvpd?: string }
+  /** Back from an MVPD logout passgate began (its sealed mark in the URL). */
+  | { kind: 'signed_out'; mvpd: string }
+  /** Opened directly: nothing to report. */
+  | { kind: 'direct' };
+
+/** What the browser brings to /activate/done: the code of its sealed cookie, the query's logout mark and error. */
+export interface DoneEvidence {
+  code?: string;
+  signedOut?: unknown;
+  error?: unknown;
+}
+
 export interface ActivationServiceDeps {
   config: Pick<Config, 'activation' | 'signin' | 'serviceProvider' | 'upstreams'>;
   pass: PassServices;
   clock: Clock;
   logger: Logger;
   publicUrl: () => string;
+  /** Seals passgate's own marks (the logout return link). */
+  seals: Pick<FormGuard, 'seal' | 'open'>;
+  /** Codes passgate issued through /v1/authentication: their profiles are read as the device that asked. */
+  signin?: Pick<SigninService, 'codeProfile'>;
 }
+
+/** How long the mark in a logout return link stays good (the MVPD's logout page sits in between). */
+const SIGNED_OUT_MARK_MS = 30 * 60_000;
+const SIGNED_OUT_PURPOSE = 'signed-out';
 
 /** adobe-pass.md §4.3/§4.4: what the upstream answers for an unknown or expired code. */
 const unknownSessionCodes = new Set(['invalid_authentication_session', 'invalid_parameter_code']);
 
 /** The second-screen logic (no Koa types): code lookup, MVPD choice, the upstream authenticate URL. */
 export class ActivationService {
+  /** The upstream configuration's MVPDs, every one (the picker filters; names are looked up in all). */
   private mvpdCache: { mvpds: PassMvpd[]; expiresAt: number } | undefined;
 
   constructor(private readonly deps: ActivationServiceDeps) {}
@@ -70,6 +99,48 @@ export class ActivationService {
   /** Where the upstream sends the browser after the MVPD login. */
   doneUrl(): string {
     return `${this.deps.publicUrl().replace(/\/+$/, '')}/activate/done`;
+  }
+
+  /** The logout redirectUrl (adobe-pass.md §4.9): the done page, with passgate's sealed word that this logout was begun. */
+  signedOutUrl(mvpd: string): string {
+    const mark = this.deps.seals.seal(SIGNED_OUT_PURPOSE, Buffer.from(mvpd, 'utf8').toString('base64url').slice(0, 128), SIGNED_OUT_MARK_MS);
+    return `${this.doneUrl()}?signed_out=${encodeURIComponent(mark)}`;
+  }
+
+  /**
+   * What the done page reports. A logout mark passgate sealed says signed out; the code this
+   * browser sent on (its sealed cookie) says signed in only when the upstream has its profile;
+   * an MVPD error in the query can only ever produce a failure.
+   */
+  async done(evidence: DoneEvidence, client: ClientAddress): Promise<DoneOutcome> {
+    const signedOut = this.deps.seals.open(SIGNED_OUT_PURPOSE, evidence.signedOut);
+    if (signedOut) {
+      const id = Buffer.from(signedOut, 'base64url').toString('utf8');
+      return { kind: 'signed_out', mvpd: await this.mvpdName(id, client) };
+    }
+    const error = typeof evidence.error === 'string' ? evidence.error : undefined;
+    if (evidence.code) {
+      const mvpd = await this.profileMvpd(evidence.code);
+      if (mvpd) return { kind: 'signed_in', mvpd: await this.mvpdName(mvpd, client) };
+      return { kind: 'failed', reason: error === undefined ? 'unconfirmed' : errorReason(error) };
+    }
+    return error === undefined ? { kind: 'direct' } : { kind: 'failed', reason: errorReason(error) };
+  }
+
+  /**
+   * The MVPD of the code's profile. Profiles by code belong to the DCR client that created the
+   * session (adobe-pass.md §4.6), one per device: only the signin service, which knows which
+   * device asked for a code passgate issued, can read them. Other codes have nothing to show.
+   */
+  private async profileMvpd(code: string): Promise<string | undefined> {
+    const issued = await this.deps.signin?.codeProfile(code);
+    return issued?.issued ? issued.profile?.mvpd : undefined;
+  }
+
+  /** The display name the upstream configuration gives an MVPD id (the id itself when unlisted). */
+  private async mvpdName(id: string, client: ClientAddress): Promise<string> {
+    const listed = (await this.configuredMvpds(await this.context(client))).find((m) => m.id === id);
+    return listed?.displayName ?? id;
   }
 
   /** §4.4 GET sessions/{code} for a normalised code; completes domain/redirect when only those are missing. */
@@ -110,14 +181,17 @@ export class ActivationService {
 
   /** The MVPD picker's list: the upstream configuration filtered like the apps' list (SPEC §3). */
   private async mvpds(ctx: DeviceContext): Promise<PassMvpd[]> {
-    const now = this.deps.clock.now();
-    if (this.mvpdCache && this.mvpdCache.expiresAt > now) return this.mvpdCache.mvpds;
-    const { hiddenMvpds, hideTempPass, configurationTtlMs } = this.deps.config.signin;
-    const configuration = await this.deps.pass.pass.configuration(ctx);
-    const mvpds = configuration.mvpds
+    const { hiddenMvpds, hideTempPass } = this.deps.config.signin;
+    return (await this.configuredMvpds(ctx))
       .filter((m) => !hiddenMvpds.includes(m.id) && !(hideTempPass && m.isTempPass === true))
       .sort((a, b) => (a.displayName ?? a.id).localeCompare(b.displayName ?? b.id));
-    this.mvpdCache = { mvpds, expiresAt: now + configurationTtlMs };
+  }
+
+  private async configuredMvpds(ctx: DeviceContext): Promise<PassMvpd[]> {
+    const now = this.deps.clock.now();
+    if (this.mvpdCache && this.mvpdCache.expiresAt > now) return this.mvpdCache.mvpds;
+    const { mvpds } = await this.deps.pass.pass.configuration(ctx);
+    this.mvpdCache = { mvpds, expiresAt: now + this.deps.config.signin.configurationTtlMs };
     return mvpds;
   }
 
@@ -141,4 +215,9 @@ export class ActivationService {
       throw err;
     }
   }
+}
+
+/** An OAuth-style `error` the MVPD side put on the return URL: refused, or something else went wrong. */
+function errorReason(error: string): 'denied' | 'error' {
+  return error === 'access_denied' ? 'denied' : 'error';
 }

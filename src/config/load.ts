@@ -160,11 +160,17 @@ export function loadConfig(env: Env, options: { listeners?: readonly Listener[] 
       preauthorizeChunk: file.entitlement.preauthorize_chunk,
       preauthorizeCacheMaxMs: file.entitlement.preauthorize_cache_max_ms,
       permitCapMs: file.entitlement.permit_cap_ms,
+      degradedPermitMaxMs: file.entitlement.degraded_permit_max_ms,
     },
     activation: {
       app: activationApp as string,
       attemptsPerIp: { burst: file.activation.attempts_per_ip.burst, perMinute: file.activation.attempts_per_ip.per_minute },
       attemptsGlobal: { burst: file.activation.attempts_global.burst, perMinute: file.activation.attempts_global.per_minute },
+      brand: {
+        name: file.activation.brand.name,
+        accentColor: file.activation.brand.accent_color.toLowerCase(),
+        ...(file.activation.brand.logo_url ? { logoUrl: file.activation.brand.logo_url } : {}),
+      },
     },
     devices: {
       tokenTtlSeconds: file.devices.token_ttl_seconds,

@@ -198,8 +198,43 @@ const entitlement = z
     preauthorize_cache_max_ms: positiveInt.default(300_000),
     /** Permit record lifetime when the decision carries no notAfter. */
     permit_cap_ms: positiveInt.default(3_600_000),
+    /**
+     * A Permit (and a cached preauthorize permit) with `source: degradation` lives at most this long:
+     * the bound on how long a degraded grant outlives its degradation rule being lifted.
+     */
+    degraded_permit_max_ms: positiveInt.default(300_000),
   })
-  .default({ preauthorize_chunk: 5, preauthorize_cache_max_ms: 300_000, permit_cap_ms: 3_600_000 });
+  .default({ preauthorize_chunk: 5, preauthorize_cache_max_ms: 300_000, permit_cap_ms: 3_600_000, degraded_permit_max_ms: 300_000 });
+
+/** WCAG 2.x relative luminance of `#rrggbb`. */
+function luminance(hex: string): number {
+  const channel = (i: number) => {
+    const c = parseInt(hex.slice(i, i + 2), 16) / 255;
+    return c <= 0.04045 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+  };
+  return 0.2126 * channel(1) + 0.7152 * channel(3) + 0.0722 * channel(5);
+}
+
+/** Contrast ratio of `#rrggbb` against white (the activation pages put white text on the accent). */
+export const contrastWithWhite = (hex: string) => 1.05 / (luminance(hex) + 0.05);
+
+const brandDefaults = { name: 'passgate', accent_color: '#0b57d0' };
+
+/** The programmer's brand on the second-screen pages (plain defaults for the demo). */
+const brand = z
+  .strictObject({
+    /** Shown in the page header and titles' context, e.g. "Acme TV". */
+    name: z.string().trim().min(1).max(60).default(brandDefaults.name),
+    /** An image URL (https, or http for a local demo); the pages' CSP img-src then allows its origin. */
+    logo_url: z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// image URL' }).optional(),
+    /** Buttons, header and marks; white text sits on it, so it must keep 4.5:1 contrast with white (WCAG AA). */
+    accent_color: z
+      .string()
+      .regex(/^#[0-9a-fA-F]{6}$/, { error: 'expected a colour as #rrggbb' })
+      .refine((hex) => contrastWithWhite(hex) >= 4.5, { error: 'expected a colour dark enough for white text (contrast with white at least 4.5:1)' })
+      .default(brandDefaults.accent_color),
+  })
+  .default(brandDefaults);
 
 const activation = z
   .strictObject({
@@ -207,8 +242,9 @@ const activation = z
     app: z.string().optional(),
     attempts_per_ip: limit(10, 6),
     attempts_global: limit(1_000, 600),
+    brand,
   })
-  .default({ attempts_per_ip: { burst: 10, per_minute: 6 }, attempts_global: { burst: 1_000, per_minute: 600 } });
+  .default({ attempts_per_ip: { burst: 10, per_minute: 6 }, attempts_global: { burst: 1_000, per_minute: 600 }, brand: brandDefaults });
 
 const appId = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]*$/, { error: 'expected an app id of letters, digits, _ and -' });
 
@@ -289,7 +325,7 @@ export interface Config {
   /** Set when PASSGATE_PUBLIC_URL is; otherwise main.ts uses the listening URL. */
   publicUrl?: string;
   signin: { domainName: string; pollIntervalMs: number; configurationTtlMs: number; hiddenMvpds: string[]; hideTempPass: boolean; maxWaiters: number; profileRereadIntervalMs: number };
-  entitlement: { preauthorizeChunk: number; preauthorizeCacheMaxMs: number; permitCapMs: number };
+  entitlement: { preauthorizeChunk: number; preauthorizeCacheMaxMs: number; permitCapMs: number; degradedPermitMaxMs: number };
   /** Absent when the file has no `drm` section: licenses are off (authorize with `drm` answers 400). */
   drm?: DrmConfig;
   /** Absent when the file has no `agent` section: /agent is 404 (SPEC §5). */
@@ -301,5 +337,14 @@ export interface Config {
     app: string;
     attemptsPerIp: { burst: number; perMinute: number };
     attemptsGlobal: { burst: number; perMinute: number };
+    brand: ActivationBrand;
   };
+}
+
+/** activation.brand: what the second-screen pages show of the programmer. */
+export interface ActivationBrand {
+  name: string;
+  logoUrl?: string;
+  /** `#rrggbb`, at least 4.5:1 against white. */
+  accentColor: string;
 }

@@ -49,7 +49,12 @@ export interface AuthorizeLicensing {
 
 /** Preauthorize, authorize and the Permit cache (SPEC §2, §4, §6). */
 export function createEntitlementFeature(
-  deps: FeatureDeps & { signin: SigninService; licensing?: () => AuthorizeLicensing | undefined },
+  deps: FeatureDeps & {
+    signin: SigninService;
+    licensing?: () => AuthorizeLicensing | undefined;
+    /** The logout redirectUrl for an MVPD (the activation done page's signed-out link); default: /activate/done. */
+    logoutReturnUrl?: (mvpd: string) => string;
+  },
 ): Feature<EntitlementService> & { start(): Promise<void> } {
   const { config, clock } = deps;
   const permits = new PermitStore(deps.store, clock, config.entitlement.permitCapMs, {
@@ -67,6 +72,7 @@ export function createEntitlementFeature(
     logger: deps.logger.child({ component: 'entitlement' }),
     metrics: createEntitlementMetrics(deps.metricsRegistry),
     publicUrl: deps.publicUrl,
+    ...(deps.logoutReturnUrl ? { logoutReturnUrl: deps.logoutReturnUrl } : {}),
   });
   return {
     service: {

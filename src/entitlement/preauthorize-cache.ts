@@ -8,7 +8,7 @@ import { setNewest } from '../infra/bounded-map.js';
  * oldest entries go first. Per replica on purpose: it only filters a catalogue UI.
  */
 export class PreauthorizeCache {
-  private readonly entries = new Map<string, number>();
+  private readonly entries = new Map<string, { expiresAt: number; source?: string }>();
 
   constructor(
     private readonly clock: Clock,
@@ -20,22 +20,23 @@ export class PreauthorizeCache {
     return [appId, binding, mvpd, resource].join('\n');
   }
 
-  has(appId: string, binding: string, mvpd: string, resource: string): boolean {
+  /** The cached permit (with its decision source), or undefined when there is none now. */
+  get(appId: string, binding: string, mvpd: string, resource: string): { source?: string } | undefined {
     const key = PreauthorizeCache.key(appId, binding, mvpd, resource);
-    const expiresAt = this.entries.get(key);
-    if (expiresAt === undefined) return false;
-    if (this.clock.now() < expiresAt) return true;
+    const entry = this.entries.get(key);
+    if (entry === undefined) return undefined;
+    if (this.clock.now() < entry.expiresAt) return entry.source === undefined ? {} : { source: entry.source };
     this.entries.delete(key);
-    return false;
+    return undefined;
   }
 
-  /** Remembers a permit; `notAfter` is the decision's own validity when it has one. */
-  remember(appId: string, binding: string, mvpd: string, resource: string, notAfter?: number): void {
+  /** Remembers a permit for at most `maxMs` (and `capMs` when given); `notAfter` is the decision's own validity when it has one. */
+  remember(appId: string, binding: string, mvpd: string, resource: string, permit: { notAfter?: number; source?: string; capMs?: number } = {}): void {
     const now = this.clock.now();
-    const expiresAt = Math.min(notAfter ?? Number.POSITIVE_INFINITY, now + this.maxMs);
+    const expiresAt = Math.min(permit.notAfter ?? Number.POSITIVE_INFINITY, now + this.maxMs, now + (permit.capMs ?? this.maxMs));
     if (expiresAt <= now) return;
     const key = PreauthorizeCache.key(appId, binding, mvpd, resource);
-    setNewest(this.entries, key, expiresAt, this.maxEntries);
+    setNewest(this.entries, key, { expiresAt, ...(permit.source !== undefined ? { source: permit.source } : {}) }, this.maxEntries);
   }
 
   /** Logout: forget the device's permits (every MVPD). */

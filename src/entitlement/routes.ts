@@ -6,9 +6,12 @@ import { validate, validInput } from '../http/validate.js';
 import { authorizeSchema, logoutSchema, preauthorizeSchema, type AuthorizeInput, type LogoutInput, type PreauthorizeInput } from './schema.js';
 import { Problem } from '../http/problem.js';
 import type { AuthorizeLicensing } from './feature.js';
-import type { Caller, EntitlementService } from './service.js';
+import { DEGRADATION_SOURCE, type Caller, type EntitlementService } from './service.js';
 
 const caller = (ctx: AppContext): Caller => ({ device: currentDevice(ctx), client: ctx.state.client });
+
+/** `degraded: true` tells the app the grant came from a degradation rule, not the viewer's TV provider. */
+const degradedFlag = (source: string | undefined) => (source === DEGRADATION_SOURCE ? { degraded: true } : {});
 
 /** POST /v1/preauthorize, /v1/authorize, /v1/logout (SPEC §2): auth → validate(schema) → handler. */
 export function entitlementRouter(
@@ -20,10 +23,10 @@ export function entitlementRouter(
   const device = requireDevice(authenticate);
 
   router.post('/v1/preauthorize', device, validate(preauthorizeSchema), async (ctx: AppContext) => {
-    const { resources } = validInput<PreauthorizeInput>(ctx);
-    const decisions = await service.preauthorize(caller(ctx), resources);
+    const { resources, mvpd } = validInput<PreauthorizeInput>(ctx);
+    const decisions = await service.preauthorize(caller(ctx), resources, mvpd);
     ctx.set('Cache-Control', 'no-store');
-    ctx.body = { decisions };
+    ctx.body = { decisions: decisions.map((d) => ({ ...d, ...degradedFlag(d.source) })) };
   });
 
   // A license request whose device cannot be checked (store down) is still one audited refusal.
@@ -43,11 +46,11 @@ export function entitlementRouter(
   };
 
   router.post('/v1/authorize', authorizeDevice, validate(authorizeSchema), async (ctx: AppContext) => {
-    const { resource, drm } = validInput<AuthorizeInput>(ctx);
+    const { resource, mvpd, drm } = validInput<AuthorizeInput>(ctx);
     const drmLicensing = drm ? licensing() : undefined;
     if (drm && !drmLicensing) throw new Problem('bad_request', 'This passgate issues no DRM licenses (no drm section in its configuration); omit "drm".');
     if (drm && drmLicensing) await drmLicensing.precheck(currentDevice(ctx), resource, drm);
-    const result = await service.authorize(caller(ctx), resource).catch((error: unknown) => {
+    const result = await service.authorize(caller(ctx), resource, mvpd).catch((error: unknown) => {
       if (drm && drmLicensing) drmLicensing.refused(currentDevice(ctx), resource, drm, error);
       throw error;
     });
@@ -58,6 +61,9 @@ export function entitlementRouter(
       authorized: true,
       ...(result.mediaToken !== undefined ? { mediaToken: result.mediaToken } : {}),
       notAfter: new Date(result.notAfter).toISOString(),
+      mvpd: result.permit.mvpd,
+      ...(result.permit.source !== 'none' ? { source: result.permit.source } : {}),
+      ...degradedFlag(result.permit.source),
       ...(license ? { license } : {}),
     };
   });

@@ -9,7 +9,7 @@ import { Singleflight } from '../infra/singleflight.js';
 import { UpstreamProblem, type DeviceContext, type PassClient, type PassErrorInfo } from '../pass/index.js';
 import type { DecisionError, PassDecision } from '../pass/schema.js';
 import type { SigninService } from '../signin/feature.js';
-import type { EntitlementMetrics } from './metrics.js';
+import { sourceLabel, type EntitlementMetrics } from './metrics.js';
 import type { Permit, PermitLookup, PermitStore } from './permits.js';
 import type { PreauthorizeCache } from './preauthorize-cache.js';
 
@@ -24,6 +24,8 @@ export interface Caller {
 export interface PreauthorizeItem {
   resource: string;
   authorized: boolean;
+  /** The decision's source as the upstream named it (mvpd, degradation, temppass, dummy). */
+  source?: string;
   error?: UpstreamErrorInfo;
 }
 
@@ -34,6 +36,9 @@ export interface AuthorizeResult {
   notAfter: number;
   permit: Permit;
 }
+
+/** The decision source of degraded access (adobe-pass.md §4.7). */
+export const DEGRADATION_SOURCE = 'degradation';
 
 export interface LogoutAnswer {
   actionName: string;
@@ -55,6 +60,8 @@ export interface EntitlementDeps {
   logger: Logger;
   metrics: EntitlementMetrics;
   publicUrl: () => string;
+  /** Where the MVPD's logout page sends the browser back to (default: /activate/done). */
+  logoutReturnUrl?: (mvpd: string) => string;
 }
 
 /** checklist "logout": an Apple SSO profile is signed out in the OS, not by a URL. */
@@ -103,10 +110,30 @@ export class EntitlementService {
     return this.deps.permits.lookup(appId, binding, resource);
   }
 
-  private async mvpdOf(caller: Caller): Promise<string> {
-    const profile = await this.deps.signin.currentProfile(caller.device, caller.client);
-    if (!profile) throw new Problem('authentication_required', 'Sign in with a TV provider first (POST /v1/authentication).');
-    return profile.mvpd;
+  /**
+   * The MVPD a decision is asked for: the device's profile's (the named one, when it has several);
+   * without a profile, the app's selected or cached `mvpd` from the picker list, so that a degradation
+   * rule can grant without a sign-in (rest-api-v2-access-degraded-flows.md); else the viewer signs in.
+   * Naming an MVPD other than the one the device is signed in with is a 409, never a silent switch.
+   */
+  private async mvpdOf(caller: Caller, asked: string | undefined): Promise<string> {
+    const profiles = await this.deps.signin.profiles(caller.device, caller.client);
+    const current = profiles[0];
+    if (asked === undefined || profiles.some((p) => p.mvpd === asked)) {
+      if (!current) throw new Problem('authentication_required', 'Sign in with a TV provider first (POST /v1/authentication).');
+      return asked ?? current.mvpd;
+    }
+    if (current) {
+      throw new Problem('mvpd_mismatch', `The device is signed in with ${current.mvpd}, not ${asked}: omit "mvpd" (or name ${current.mvpd}), or log out first.`);
+    }
+    const listed = await this.deps.signin.mvpds(caller.device, caller.client);
+    if (!listed.some((m) => m.id === asked)) throw new Problem('unknown_mvpd', `"${asked}" is not in this service's MVPD list (GET /v1/mvpds).`);
+    return asked;
+  }
+
+  /** How long a Permit from this source may live at most: degraded grants end soon after their rule is lifted. */
+  private capFor(source: string | undefined): number | undefined {
+    return source === DEGRADATION_SOURCE ? this.deps.config.entitlement.degradedPermitMaxMs : undefined;
   }
 
   private context(caller: Caller): DeviceContext {
@@ -127,17 +154,18 @@ export class EntitlementService {
    * POST /v1/preauthorize: cached permits answer at once; the rest go upstream in chunks of
    * `preauthorizeChunk`; `retry` items are resent alone, at most MAX_RETRIES times. Never a Permit record.
    */
-  async preauthorize(caller: Caller, resources: string[]): Promise<PreauthorizeItem[]> {
+  async preauthorize(caller: Caller, resources: string[], askedMvpd?: string): Promise<PreauthorizeItem[]> {
     const { cache, metrics } = this.deps;
-    const mvpd = await this.mvpdOf(caller);
+    const mvpd = await this.mvpdOf(caller, askedMvpd);
     const { app, binding } = caller.device;
     const unique = [...new Set(resources)];
     const answers = new Map<string, PreauthorizeItem>();
     let pending: string[] = [];
     for (const resource of unique) {
-      if (cache.has(app.id, binding, mvpd, resource)) {
+      const cached = cache.get(app.id, binding, mvpd, resource);
+      if (cached) {
         metrics.preauthorizeCache.inc({ result: 'hit' });
-        answers.set(resource, { resource, authorized: true });
+        answers.set(resource, { resource, authorized: true, ...cached });
       } else {
         metrics.preauthorizeCache.inc({ result: 'miss' });
         pending.push(resource);
@@ -160,24 +188,30 @@ export class EntitlementService {
           failedCalls++;
           failure ??= error;
           for (const resource of chunk) {
-            metrics.decisions.inc({ kind: 'preauthorize', outcome: 'error', source: 'none' });
+            metrics.decisions.inc({ kind: 'preauthorize', outcome: 'error', source: sourceLabel(undefined) });
             answers.set(resource, { resource, authorized: false, error: upstreamOf(error.info) });
           }
           continue;
         }
         chunk.forEach((resource, index) => {
           const decision = decisionFor(decisions, resource, index);
-          const source = decision?.source ?? 'none';
+          const source = sourceLabel(decision?.source);
+          const named = decision?.source !== undefined ? { source: decision.source } : {};
           if (decision?.authorized) {
             metrics.decisions.inc({ kind: 'preauthorize', outcome: 'permit', source });
-            cache.remember(app.id, binding, mvpd, resource, decision.notAfter);
-            answers.set(resource, { resource, authorized: true });
+            const capMs = this.capFor(decision.source);
+            cache.remember(app.id, binding, mvpd, resource, {
+              ...named,
+              ...(decision.notAfter !== undefined ? { notAfter: decision.notAfter } : {}),
+              ...(capMs !== undefined ? { capMs } : {}),
+            });
+            answers.set(resource, { resource, authorized: true, ...named });
             return;
           }
           const error = decision?.error ?? missingDecision(resource);
           if (error.remedy === 'retry' && attempt < MAX_RETRIES) retry.push(resource);
           metrics.decisions.inc({ kind: 'preauthorize', outcome: decision?.error?.remedy === 'retry' || !decision ? 'error' : 'deny', source });
-          answers.set(resource, { resource, authorized: false, error: upstreamOf(error) });
+          answers.set(resource, { resource, authorized: false, ...named, error: upstreamOf(error) });
         });
       }
       pending = retry;
@@ -194,8 +228,8 @@ export class EntitlementService {
    * POST /v1/authorize: always one upstream call per playback start (identical concurrent
    * requests of one device share it); a Permit writes the Permit record.
    */
-  async authorize(caller: Caller, resource: string): Promise<AuthorizeResult> {
-    const mvpd = await this.mvpdOf(caller);
+  async authorize(caller: Caller, resource: string, askedMvpd?: string): Promise<AuthorizeResult> {
+    const mvpd = await this.mvpdOf(caller, askedMvpd);
     const { app, binding } = caller.device;
     const key = [app.id, binding, mvpd, resource].join('\n');
     return this.authorizations.do(key, () => this.authorizeUpstream(caller, mvpd, resource));
@@ -209,7 +243,8 @@ export class EntitlementService {
       try {
         decision = decisionFor((await this.deps.pass.authorize(this.context(caller), mvpd, [resource])).decisions, resource, 0);
       } catch (error) {
-        metrics.decisions.inc({ kind: 'authorize', outcome: 'error', source: 'none' });
+        metrics.decisions.inc({ kind: 'authorize', outcome: 'error', source: sourceLabel(undefined) });
+        await this.forgetProfilesIfReauthenticate(caller, error);
         EntitlementService.reauthenticate(error);
       }
       if (decision?.error?.remedy !== 'retry' || attempt >= MAX_RETRIES) break;
@@ -217,7 +252,8 @@ export class EntitlementService {
     }
     const source = decision?.source ?? 'none';
     if (decision?.authorized) {
-      metrics.decisions.inc({ kind: 'authorize', outcome: 'permit', source });
+      metrics.decisions.inc({ kind: 'authorize', outcome: 'permit', source: sourceLabel(decision.source) });
+      const notAfter = Math.min(decision.notAfter ?? decision.token?.notAfter ?? Number.POSITIVE_INFINITY, requestedAt + (this.capFor(decision.source) ?? Number.POSITIVE_INFINITY));
       const permit = await this.writePermit({
         appId: caller.device.app.id,
         binding: caller.device.binding,
@@ -226,7 +262,7 @@ export class EntitlementService {
         source,
         requestedAt,
         ...(decision.notBefore !== undefined ? { notBefore: decision.notBefore } : {}),
-        ...(decision.notAfter ?? decision.token?.notAfter) !== undefined ? { notAfter: decision.notAfter ?? decision.token?.notAfter } : {},
+        ...(Number.isFinite(notAfter) ? { notAfter } : {}),
       });
       if (!permit) {
         throw new UpstreamProblem('upstream_rejected', 'The Pass service answered a Permit that has already expired.', 'decisions.authorize', {
@@ -241,9 +277,10 @@ export class EntitlementService {
       return { authorized: true, ...(mediaToken !== undefined ? { mediaToken } : {}), notAfter: permit.notAfter, permit };
     }
     const error = decision?.error ?? missingDecision(resource);
-    metrics.decisions.inc({ kind: 'authorize', outcome: !decision || error.remedy === 'retry' ? 'error' : 'deny', source });
+    metrics.decisions.inc({ kind: 'authorize', outcome: !decision || error.remedy === 'retry' ? 'error' : 'deny', source: sourceLabel(decision?.source) });
     // Never a logout here (checklist "logout" R row): a Deny only answers 403.
     if (error.remedy === 'reauthenticate') {
+      await this.signinStale(caller);
       throw new Problem('authentication_required', `The TV provider sign-in is not valid for this (${error.code}); sign in again.`, { upstream: upstreamOf(error) });
     }
     if (error.remedy === 'retry') {
@@ -255,6 +292,17 @@ export class EntitlementService {
       this.deps.logger.error({ err: failure }, 'authorize: the Deny could not be recorded; an earlier Permit lives until its notAfter');
     });
     throw new Problem('authorization_denied', error.message ?? 'The TV provider denied access to this resource.', { upstream: upstreamOf(error) });
+  }
+
+  /** The upstream says the profile is gone (e.g. a lifted degradation rule): the device's cached profiles are stale. */
+  private async signinStale(caller: Caller): Promise<void> {
+    await this.deps.signin.refreshProfiles(caller.device.app.id, caller.device.binding).catch((error: unknown) => {
+      this.deps.logger.warn({ err: error }, 'authorize: the stale profile cache could not be dropped');
+    });
+  }
+
+  private async forgetProfilesIfReauthenticate(caller: Caller, error: unknown): Promise<void> {
+    if (error instanceof UpstreamProblem && error.remedy === 'reauthenticate') await this.signinStale(caller);
   }
 
   private async writePermit(fields: Parameters<PermitStore['write']>[0]): Promise<Permit | undefined> {
@@ -276,12 +324,12 @@ export class EntitlementService {
    */
   async logout(caller: Caller, mvpd?: string): Promise<LogoutAnswer> {
     const { app, binding } = caller.device;
-    const redirectUrl = `${this.deps.publicUrl()}/activate/done`;
+    const redirectUrl = (id: string) => this.deps.logoutReturnUrl?.(id) ?? `${this.deps.publicUrl()}/activate/done`;
     const logouts: LogoutAnswer['logouts'] = [];
     try {
       const mvpds = mvpd ? [mvpd] : await this.signedInMvpds(caller);
       for (const id of mvpds) {
-        const answer = await this.deps.pass.logout(this.context(caller), id, redirectUrl);
+        const answer = await this.deps.pass.logout(this.context(caller), id, redirectUrl(id));
         const action = answer.logouts[id] ?? Object.values(answer.logouts)[0];
         if (!action) continue;
         logouts.push({

@@ -9,7 +9,7 @@ import type { Metrics } from '../infra/metrics.js';
 import type { Store } from '../infra/store.js';
 import { buildOpenApiDocument } from '../openapi/document.js';
 import type { AppState } from './context.js';
-import { readBodyWith } from './body.js';
+import { jsonBody, readBodyWith } from './body.js';
 import { clientAddress } from './client-address.js';
 import { problemErrors } from './errors.js';
 import { healthRoutes } from './health.js';
@@ -34,6 +34,7 @@ export interface AppDeps {
 
 /** SPEC §8 request size limits: JSON bodies are small; forms are the activation page's. */
 export const bodyLimits = { jsonLimit: '64kb', formLimit: '16kb' };
+const JSON_LIMIT_BYTES = 64 * 1024;
 
 /** The HTTP app (no listen: main.ts and tests own the sockets). */
 export function buildApp(deps: AppDeps): Koa<AppState> {
@@ -49,7 +50,8 @@ export function buildApp(deps: AppDeps): Koa<AppState> {
   app.use(clientAddress(deps.config.trustedProxies, deps.config.clientPortHeader));
   // Only JSON and forms are parsed; other types (DRM challenges, multipart) reach routes raw.
   // readBodyWith: a body that does not decode (bad gzip, unknown Content-Encoding) is a 4xx problem (body.ts).
-  const parseBody = readBodyWith(bodyParser({ enableTypes: ['json', 'form'], encoding: 'utf-8', ...bodyLimits }));
+  // jsonBody: plain JSON bodies (the hot path) read directly; everything else through @koa/bodyparser.
+  const parseBody = jsonBody(JSON_LIMIT_BYTES, readBodyWith(bodyParser({ enableTypes: ['json', 'form'], encoding: 'utf-8', ...bodyLimits })));
   // The second-screen pages parse their own forms, so that even a malformed body gets an HTML page;
   // license challenges are relayed as the bytes the CDM produced (a FairPlay SPC arrives as a form).
   const ownBody = (path: string) => path === '/activate' || path.startsWith('/activate/') || path.startsWith('/v1/license/');

@@ -15,6 +15,7 @@ export const problemCatalogue = {
   authentication_required: { status: 403, title: 'The viewer is not signed in with a TV provider' },
   authorization_denied: { status: 403, title: 'The TV provider denied access to this resource' },
   unknown_mvpd: { status: 400, title: 'The TV provider is unknown or not integrated with this service' },
+  mvpd_mismatch: { status: 409, title: 'The device is signed in with another TV provider than the one named' },
   session_not_found: { status: 404, title: 'No such sign-in session for this device' },
   not_found: { status: 404, title: 'Not found' },
   method_not_allowed: { status: 405, title: 'Method not allowed' },

@@ -128,14 +128,15 @@ export function appApi(): ApiPart {
           access: 'deviceToken',
           body: jsonBody('PreauthorizeRequest'),
           responses: { '200': json('One decision per resource.', ref('PreauthorizeAnswer')) },
-          errors: [...device, ...errorsOf.jsonBody, 'authentication_required', ...errorsOf.pass],
+          errors: [...device, ...errorsOf.jsonBody, 'authentication_required', 'unknown_mvpd', 'mvpd_mismatch', ...errorsOf.pass],
         }),
       },
       '/v1/authorize': {
         post: operation({
           id: 'authorize',
           summary: 'Start playback: the upstream decision, a media token and, with `drm`, a license',
-          description: 'Always asks the upstream. A Deny is 403 authorization_denied with the upstream reason; it never signs the viewer out.',
+          description:
+            'Always asks the upstream. A Deny is 403 authorization_denied with the upstream reason; it never signs the viewer out. Without a profile, `mvpd` lets a degradation rule grant (`degraded: true`).',
           tag: 'entitlement',
           access: 'deviceToken',
           body: jsonBody('AuthorizeRequest'),
@@ -145,6 +146,8 @@ export function appApi(): ApiPart {
             ...errorsOf.jsonBody,
             'bad_request',
             'authentication_required',
+            'unknown_mvpd',
+            'mvpd_mismatch',
             'authorization_denied',
             ...errorsOf.pass,
             ...errorsOf.gate,

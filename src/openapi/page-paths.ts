@@ -136,10 +136,10 @@ export function pagesApi(): ApiPart {
       '/activate/done': {
         get: operation({
           id: 'showActivationDone',
-          summary: '"You\'re signed in — return to your TV" (the upstream\'s redirectUrl)',
+          summary: 'What happened: signed in with the MVPD (the code this browser sent on has a profile), a failed sign-in, signed out after a logout, or nothing to report (the upstream\'s redirectUrl)',
           tag: 'activation',
           access: 'public',
-          responses: { '200': html('Done.') },
+          responses: { '200': html('The outcome page.'), '503': html('The upstream or the store is unavailable: try again shortly.') },
           errors: [],
         }),
       },

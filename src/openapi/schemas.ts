@@ -78,7 +78,7 @@ export const responseSchemas: Record<string, JsonSchema> = {
   Profile: object(
     {
       mvpd: string(),
-      type: string(),
+      type: string('regular, degraded (a degradation rule, issuer Adobe), temporary (TempPass), or an SSO type.'),
       issuer: string(),
       notBefore: { type: 'string', format: 'date-time' },
       notAfter: dateTime('The sign-in is valid until then.'),
@@ -112,7 +112,16 @@ export const responseSchemas: Record<string, JsonSchema> = {
     {
       decisions: {
         type: 'array',
-        items: object({ resource: string(), authorized: { type: 'boolean' }, error: ref('UpstreamError') }, ['resource', 'authorized']),
+        items: object(
+          {
+            resource: string(),
+            authorized: { type: 'boolean' },
+            source: string('The decision source the upstream named: mvpd, degradation, temppass or dummy.'),
+            degraded: { const: true, description: 'Present on a grant from a degradation rule (the TV provider was bypassed).' },
+            error: ref('UpstreamError'),
+          },
+          ['resource', 'authorized'],
+        ),
       },
     },
     ['decisions'],
@@ -130,7 +139,10 @@ export const responseSchemas: Record<string, JsonSchema> = {
     {
       authorized: { const: true },
       mediaToken: string('One-time media token (never cached).'),
-      notAfter: dateTime('The Permit is valid until then.'),
+      notAfter: dateTime('The Permit is valid until then (a degraded one at most entitlement.degraded_permit_max_ms).'),
+      mvpd: string('The MVPD the decision was asked for.'),
+      source: string('The decision source the upstream named: mvpd, degradation, temppass or dummy.'),
+      degraded: { const: true, description: 'Present when a degradation rule granted access without the TV provider (degraded access).' },
       license: ref('LicenseGrant'),
     },
     ['authorized', 'notAfter'],

@@ -13,6 +13,10 @@ export const TICK_INTERVAL_MS = 250;
 export interface SigninService {
   /** The profile this device plays under (longest notAfter), from cache or upstream; undefined when signed out. */
   currentProfile(device: AuthenticatedDevice, client: ClientAddress): Promise<CurrentProfile | undefined>;
+  /** Every valid profile of the device, longest notAfter first (from cache or upstream). */
+  profiles(device: AuthenticatedDevice, client: ClientAddress): Promise<CurrentProfile[]>;
+  /** The MVPD picker list (GET /v1/mvpds): what an app may name as its selected MVPD. */
+  mvpds(device: AuthenticatedDevice, client: ClientAddress): Promise<PickerMvpd[]>;
   /** Drops the device's cached profiles, current code and pending sessions (logout, notifications). */
   forgetDevice(appId: string, binding: string): Promise<void>;
   /** Drops only the device's cached profiles, so the next read asks the upstream (its DCR client was replaced). */
@@ -25,6 +29,8 @@ export interface SigninService {
   chosenMvpd(appId: string, binding: string): Promise<PickerMvpd | undefined>;
   /** Apps waiting on this replica (long-polls and event streams). */
   localWaiters(): number;
+  /** The profile a code passgate issued led to (the done page); `issued: false` for codes it never issued. */
+  codeProfile(code: string): Promise<{ issued: false } | { issued: true; profile?: CurrentProfile }>;
 }
 
 export function createSigninFeature(deps: FeatureDeps): Feature<SigninService> {

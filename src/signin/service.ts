@@ -23,7 +23,7 @@ import {
 
 export type { CurrentProfile, PickerMvpd, SigninStatus } from './records.js';
 
-/** A signed-out device's empty profile list is re-read after this long (sign-ins through passgate drop it sooner). */
+/** A signed-out device's empty profile list (or one with a degraded profile) is re-read after this long (sign-ins through passgate drop it sooner). */
 const NO_PROFILE_CACHE_MS = 30_000;
 /** Devices whose last re-read time is remembered (the oldest are forgotten first: they re-read again, no harm). */
 const MAX_REREAD_MARKS = 100_000;
@@ -176,7 +176,9 @@ export function createSigninService(deps: SigninServiceDeps) {
     metrics.profiles.inc({ source: 'upstream' });
     const now = clock.now();
     const profiles = validProfiles(await pass.pass.profiles(contextOf(device, client)), now);
-    const validUntil = profiles[0]?.notAfter ?? now + NO_PROFILE_CACHE_MS;
+    // A degraded profile ends when its degradation rule is lifted, which no notAfter announces: re-read it soon.
+    const degraded = profiles.some((p) => p.type === 'degraded');
+    const validUntil = Math.min(profiles[0]?.notAfter ?? now + NO_PROFILE_CACHE_MS, degraded ? now + NO_PROFILE_CACHE_MS : Number.POSITIVE_INFINITY);
     await records.profiles.set(key, { profiles, validUntil }, ttlUntil(validUntil));
     return profiles;
   }
@@ -288,6 +290,28 @@ export function createSigninService(deps: SigninServiceDeps) {
       listener.send(status);
       if (status.status !== 'pending') return;
       await polling.follow(session, listener, signal);
+    },
+
+    /**
+     * The second screen's done page: the profile a code passgate issued led to, from the polling's
+     * result or, before a poll found it, one upstream read as the device that asked for the code.
+     * `issued: false` when passgate never issued (or already forgot) this code.
+     */
+    async codeProfile(code: string): Promise<{ issued: false } | { issued: true; profile?: CurrentProfile }> {
+      const session = withBinding(await records.sessions.get(code));
+      if (!session) return { issued: false };
+      const result = await records.results.get(code);
+      if (result?.status === 'authenticated') return { issued: true, profile: result.profile };
+      const record = await pass.registry.get(session.appId, session.binding);
+      if (!record || clock.now() >= session.notAfter) return { issued: true };
+      try {
+        const [profile] = validProfiles(await pass.pass.profileByCode({ device: record, client: session.client }, code), clock.now());
+        return profile ? { issued: true, profile } : { issued: true };
+      } catch (err) {
+        // adobe-pass.md §4.6: an unknown or replaced session has no profile to show.
+        if (err instanceof UpstreamProblem && ['invalid_authentication_session', 'invalid_parameter_code'].includes(err.info.code)) return { issued: true };
+        throw err;
+      }
     },
 
     /** The owner check for routes that only shape data (the QR code). */

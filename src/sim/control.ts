@@ -1,7 +1,7 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { z } from 'zod';
-import { defaultRules, simRulesSchema, type SimRules } from './rules.js';
+import { defaultRules, degradationRule, simRulesSchema, type SimRules } from './rules.js';
 import type { SimState } from './state.js';
 
 /** Actions that are not rules: they act once on the simulator's state. */
@@ -12,6 +12,11 @@ const actionsSchema = z.strictObject({
   expireTokens: z.boolean().optional(),
   /** Forget every device's throttle bucket. */
   resetThrottle: z.boolean().optional(),
+  /**
+   * What the programmer's Degradation API call does (degradation-api-overview.md): apply a rule to
+   * an MVPD's integration, or lift it with `none`, e.g. `{"degrade": {"Cablevision": "AuthZAll"}}`.
+   */
+  degrade: z.record(z.string(), degradationRule).optional(),
 });
 
 const actionKeys = new Set(Object.keys(actionsSchema.shape));
@@ -50,8 +55,14 @@ export function controlRoutes(state: SimState, hooks: ControlHooks): Router {
     const base: SimRules = actions.success && actions.data.reset ? defaultRules() : state.rules;
     // A top-level key given replaces that part of the rules; the rest stays as it is.
     const next = simRulesSchema.safeParse({ ...base, ...changes });
-    if (!actions.success || !next.success) {
-      const issues = [...(actions.error?.issues ?? []), ...(next.error?.issues ?? [])];
+    const degrade = actions.success ? (actions.data.degrade ?? {}) : {};
+    const unknown = next.success ? Object.keys(degrade).filter((id) => !next.data.mvpds.some((m) => m.id === id)) : [];
+    if (!actions.success || !next.success || unknown.length > 0) {
+      const issues = [
+        ...(actions.error?.issues ?? []),
+        ...(next.error?.issues ?? []),
+        ...unknown.map((id) => ({ path: ['degrade', id], message: 'no MVPD with this id' })),
+      ];
       ctx.status = 400;
       ctx.body = {
         error: 'invalid_config',
@@ -59,6 +70,7 @@ export function controlRoutes(state: SimState, hooks: ControlHooks): Router {
       };
       return;
     }
+    for (const mvpd of next.data.mvpds) if (Object.hasOwn(degrade, mvpd.id)) mvpd.degradation = degrade[mvpd.id] ?? mvpd.degradation;
     if (actions.data.reset) {
       state.reset(next.data);
       hooks.resetThrottle();

@@ -7,6 +7,13 @@ import { DEFAULT_TOKEN_VALIDITY_SECONDS } from '../drm/pallycon/token.js';
  * the throttle and the fault knobs. `POST /sim/config` replaces any top-level part of it.
  */
 
+/**
+ * The Degradation API's rules (features-premium/degraded-access/degradation-api-overview.md):
+ * AuthNAll auto-authenticates (and so auto-authorizes), AuthZAll auto-authorizes, AuthZNone denies.
+ */
+export const degradationRule = z.enum(['none', 'AuthNAll', 'AuthZAll', 'AuthZNone']);
+export type DegradationRule = z.infer<typeof degradationRule>;
+
 const mvpd = z.strictObject({
   id: z.string().min(1),
   displayName: z.string().min(1),
@@ -24,8 +31,8 @@ const mvpd = z.strictObject({
   authzTtlMs: z.number().int().positive().default(3600_000),
   /** TempPass only: how long the temporary profile lasts. */
   tempPassDurationMs: z.number().int().positive().default(3 * 60_000),
-  /** Premium degradation rule applied to this integration (§10). */
-  degradation: z.enum(['none', 'AuthNAll', 'AuthZAll', 'AuthZNone']).default('none'),
+  /** Premium degradation rule applied to this integration (§10); POST /sim/config `{degrade}` sets it at run time. */
+  degradation: degradationRule.default('none'),
 });
 
 const entitlement = z.strictObject({

@@ -188,8 +188,19 @@ export class SimState {
   profileStatus(key: string): { profile: SimProfile; state: 'valid' } | { state: 'expired' | 'missing' } {
     const profile = this.profiles.get(key);
     if (!profile) return { state: 'missing' };
+    if (this.liftedDegradation(profile)) return { state: 'missing' };
     if (this.now() >= profile.notAfter) return { state: 'expired' };
     return { profile, state: 'valid' };
+  }
+
+  /**
+   * A degraded profile lives only while its MVPD's AuthNAll rule does: once lifted, "the response will
+   * default to the basic flow" (rest-api-v2-access-degraded-flows.md), so it is gone (and removed).
+   */
+  private liftedDegradation(profile: SimProfile): boolean {
+    if (profile.type !== 'degraded' || this.mvpd(profile.mvpd)?.degradation === 'AuthNAll') return false;
+    this.profiles.delete(profile.key);
+    return true;
   }
 
   /** Valid profiles of one (client, device, service provider); expired ones are purged. */
@@ -197,6 +208,7 @@ export class SimState {
     const found: SimProfile[] = [];
     for (const [key, profile] of this.profiles) {
       if (profile.clientId !== clientId || profile.deviceId !== deviceId || profile.serviceProvider !== serviceProvider) continue;
+      if (this.liftedDegradation(profile)) continue;
       if (this.now() >= profile.notAfter) {
         this.profiles.delete(key);
         continue;

@@ -78,3 +78,44 @@ export async function attempts(f: PassgateFixture, result: string): Promise<numb
   const match = new RegExp(`^passgate_activation_attempts_total\\{result="${result}"\\} (\\d+)`, 'm').exec(text);
   return match ? Number(match[1]) : NaN;
 }
+
+/** A TV app's device (the given app) asking passgate for a sign-in code: POST /v1/devices, POST /v1/authentication. */
+export async function appCode(f: PassgateFixture, app: 'demo' | 'roku' = 'demo', mvpd?: string): Promise<{ code: string; token: string }> {
+  const registered = await f.register({}, { 'x-app-key': f.apps[app].key });
+  const { deviceToken: token } = (await registered.json()) as { deviceToken: string };
+  const started = await f.call('/v1/authentication', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+    body: JSON.stringify(mvpd ? { mvpd } : {}),
+  });
+  const { code } = (await started.json()) as { code?: string };
+  if (started.status !== 201 || !code) throw new Error(`POST /v1/authentication answered ${started.status}`);
+  return { code, token };
+}
+
+/** The browser at the simulator's authenticate URL and MVPD login form (adobe-pass.md §4.5): where it is sent back to. */
+export async function mvpdLogin(authenticate: string, username = 'alice'): Promise<string> {
+  const start = await fetch(authenticate, { redirect: 'manual' });
+  const loginUrl = start.headers.get('location') ?? '';
+  const session = /name="session" value="([^"]+)"/.exec(await (await fetch(loginUrl)).text())?.[1] ?? '';
+  const action = new URL(loginUrl);
+  action.search = '';
+  const done = await fetch(action, { method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ session, username, password: 'pass' }).toString() });
+  if (done.status !== 302) throw new Error(`MVPD login answered ${done.status}`);
+  return done.headers.get('location') ?? '';
+}
+
+/** The done page's cookie from a 303 (name=value), '' when none was set. */
+export const doneCookieOf = (response: Response) =>
+  response.headers.getSetCookie().find((c) => c.startsWith('passgate-activation-done='))?.split(';')[0] ?? '';
+
+/** The done page's heading and text, whitespace folded. */
+export async function donePage(f: PassgateFixture, path: string, cookie = ''): Promise<{ status: number; h1: string; text: string }> {
+  const response = await f.call(path, { headers: cookie ? { cookie } : {} });
+  const html = await response.text();
+  const text = (/<main[^>]*>([\s\S]*)<\/main>/.exec(html)?.[1] ?? '').replace(/<[^>]+>/g, ' ').replace(/\s+/g, ' ').trim();
+  return { status: response.status, h1: decodeEntities(/<h1>([^<]*)<\/h1>/.exec(html)?.[1] ?? ''), text: decodeEntities(text) };
+}
+
+const entities: Record<string, string> = { '&amp;': '&', '&lt;': '<', '&gt;': '>', '&quot;': '"', '&#39;': "'" };
+const decodeEntities = (html: string) => html.replace(/&(amp|lt|gt|quot|#39);/g, (e) => entities[e] ?? e);

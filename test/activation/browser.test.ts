@@ -1,11 +1,11 @@
 import test from 'ava';
 import { join } from 'node:path';
 import { withPhone } from '../helpers/with-browser.js';
-import { tvSession, withActivation } from './activation-fixture.js';
+import { appCode, withActivation } from './activation-fixture.js';
 
 test('real Chromium on a phone-sized viewport: code (lower-case, dashed) → MVPD picker → MVPD login → done; the TV gets its profile', async (t) => {
   const f = await withActivation(t);
-  const { code, tv } = await tvSession(f);
+  const { code, token } = await appCode(f);
   const { context, shots } = await withPhone(t, 'passgate-activation-shots-');
   const page = await context.newPage();
   const violations: string[] = [];
@@ -36,12 +36,13 @@ test('real Chromium on a phone-sized viewport: code (lower-case, dashed) → MVP
   await page.getByLabel('Password').fill('pass');
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.waitForURL(`${f.url}/activate/done`);
-  t.regex((await page.locator('main').innerText()).replace(/\s+/g, ' '), /You're signed in — return to your TV/);
+  t.is(await page.locator('h1').innerText(), "You're signed in");
+  t.regex((await page.locator('main').innerText()).replace(/\s+/g, ' '), /Signed in with Optimum\. Return to your TV/);
   await page.screenshot({ path: join(shots, '4-done.png'), fullPage: true });
 
   // The stylesheet applied (no CSP violation): the button spans the narrow viewport.
   t.deepEqual(violations, []);
 
-  const profiles = await f.passgate.services.pass.pass.profileByCode(tv, code);
-  t.like(profiles.profiles.Cablevision, { type: 'regular' });
+  const status = await f.call(`/v1/authentication/${code}?wait=10`, { headers: { authorization: `Bearer ${token}` } });
+  t.like(await status.json(), { status: 'authenticated', profile: { mvpd: 'Cablevision', type: 'regular' } });
 });

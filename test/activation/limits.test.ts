@@ -22,7 +22,7 @@ test('200 wrong codes from one IP: blocked after the per-IP burst with a clear 4
   }
   t.deepEqual(statuses.slice(0, 5), [400, 400, 400, 400, 400]);
   t.true(statuses.slice(5).every((s) => s === 429), `after the burst: ${[...new Set(statuses.slice(5))].join(',')}`);
-  t.is(alertOf(limitedPage), 'Too many attempts. For your security, code entry is paused. Wait a few minutes, then try again.');
+  t.is(alertOf(limitedPage), 'For your security, code entry is paused. Wait a few minutes, then try again.');
   t.true(Number(retryAfter) >= 1);
   t.is(await sessionGets(f), 5, 'blocked attempts never reach the upstream');
 

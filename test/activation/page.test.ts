@@ -65,7 +65,7 @@ test('POST /activate without or with a wrong CSRF token → 403 page, no upstrea
 
 test('a wrong code → 400 with the generic message; unknown and malformed alike', async (t) => {
   const f = await withActivation(t);
-  for (const code of ['ZZZZ999', 'not a code!', '']) {
+  for (const code of ['ZZZZ999', 'not a code!']) {
     const browser = await openForm(f);
     const response = await post(f, browser, '/activate', { code });
     t.is(response.status, 400, code);
@@ -74,7 +74,22 @@ test('a wrong code → 400 with the generic message; unknown and malformed alike
     t.regex(html, /aria-invalid="true"/);
     t.regex(html, /<form method="post" action="\/activate"/, 'the form is shown again');
   }
-  t.is(await attempts(f, 'wrong_code'), 3);
+  t.is(await attempts(f, 'wrong_code'), 2);
+});
+
+test('an empty submit (nothing, spaces or dashes only) → 400 "enter the code", not "incorrect or expired"; no upstream lookup', async (t) => {
+  const f = await withActivation(t);
+  for (const code of ['', '   ', ' - ']) {
+    const response = await post(f, await openForm(f), '/activate', { code });
+    t.is(response.status, 400, JSON.stringify(code));
+    const html = await response.text();
+    t.is(alertOf(html), 'Enter the code shown on your TV.', JSON.stringify(code));
+    t.regex(html, /aria-invalid="true" aria-describedby="code-error code-hint"/);
+  }
+  const missing = await post(f, await openForm(f), '/activate', {});
+  t.is(alertOf(await missing.text()), 'Enter the code shown on your TV.', 'no code field at all');
+  t.is((await f.simLog()).filter((e) => e.operation === 'sessions.get').length, 0);
+  t.is(await attempts(f, 'wrong_code'), 4, 'every submission still counts');
 });
 
 test('the right code (typed lower-case with a dash) → 303 to exactly the upstream authenticate URL', async (t) => {
@@ -113,7 +128,9 @@ test('no MVPD yet → the filtered picker → resume upstream → 303', async (t
   t.regex(html, /<legend>Your TV provider<\/legend>/);
   const offered = [...html.matchAll(/name="mvpd" value="([^"]+)"/g)].map((m) => m[1]);
   t.deepEqual(offered, ['Cablevision'], 'the test MVPD and TempPass are hidden');
-  t.regex(html, /<label for="mvpd-0">Optimum<\/label>/);
+  t.regex(html, /<label for="mvpd-0"><img class="mvpd-logo" src="https:\/\/sim\.passgate\.invalid\/logos\/cablevision\.png" alt=""[^>]*><span>Optimum<\/span><\/label>/);
+  // The logo's origin, and only it, joins img-src (adobe-pass.md §4.1: the configuration's logoUrl).
+  t.regex(response.headers.get('content-security-policy') ?? '', /img-src 'self' https:\/\/sim\.passgate\.invalid;/);
   const ticket = hiddenField(html, 'ticket');
   const csrf = hiddenField(html, 'csrf');
 
@@ -141,10 +158,24 @@ test('no MVPD yet → the filtered picker → resume upstream → 303', async (t
   t.is(await attempts(f, 'picker'), 2);
 });
 
-test('GET /activate/done tells the viewer to return to the TV', async (t) => {
+test('HTML 404 under /activate (strict paths); problem+json elsewhere', async (t) => {
   const f = await withActivation(t);
-  const response = await f.call('/activate/done?x=1');
-  t.is(response.status, 200);
-  t.regex(await response.text(), /You're signed in — return to your TV/);
-  t.is(response.headers.get('cache-control'), 'no-store');
+  for (const path of ['/activate/nope', '/activate/done/x', '/activate/a/b/c?x=1']) {
+    for (const method of ['GET', 'POST']) {
+      const response = await f.call(path, { method });
+      t.is(response.status, 404, `${method} ${path}`);
+      t.regex(response.headers.get('content-type') ?? '', /^text\/html; charset=utf-8/, `${method} ${path}`);
+      const html = await response.text();
+      t.regex(html, /<title>Page not found<\/title>/);
+      t.regex(html, /<a href="\/activate">Back to code entry<\/a>/);
+      t.regex(response.headers.get('content-security-policy') ?? '', /default-src 'none'/);
+    }
+  }
+  const elsewhere = await f.call('/v1/nope');
+  t.is(elsewhere.status, 404);
+  t.regex(elsewhere.headers.get('content-type') ?? '', /^application\/problem\+json/);
+  // The real pages still answer as before.
+  t.is((await f.call('/activate/style.css')).status, 200);
+  t.is((await f.call('/activate/done')).status, 200);
+  t.is((await f.call('/activate/done', { method: 'DELETE' })).status, 405);
 });

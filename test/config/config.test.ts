@@ -272,6 +272,23 @@ test('PASSGATE_ADMIN_KEY: at least 32 characters other than whitespace, none aro
   }
 });
 
+test('activation.brand: plain defaults; name, logo URL and accent colour from the file; an accent too light for white text is refused', async (t) => {
+  t.deepEqual(loadConfig({}).activation.brand, { name: 'passgate', accentColor: '#0b57d0' });
+  const branded = { ...example(), activation: { brand: { name: 'Acme TV', logo_url: 'https://cdn.acme.example/logo.svg', accent_color: '#6A1B9A' } } };
+  t.deepEqual(loadConfig({ PASSGATE_CONFIG: await configFile(t, branded) }).activation.brand, {
+    name: 'Acme TV',
+    logoUrl: 'https://cdn.acme.example/logo.svg',
+    accentColor: '#6a1b9a',
+  });
+  const bad = { ...example(), activation: { brand: { name: '', logo_url: 'javascript:alert(1)', accent_color: '#ffcc00', colour: 'red' } } };
+  const error = configError(t, { PASSGATE_CONFIG: await configFile(t, bad) });
+  t.regex(error.message, /activation\.brand\.name/);
+  t.regex(error.message, /activation\.brand\.logo_url: expected an http:\/\/ or https:\/\/ image URL/);
+  t.regex(error.message, /activation\.brand\.accent_color: expected a colour dark enough for white text \(contrast with white at least 4\.5:1\)/);
+  t.regex(error.message, /colour/);
+  t.regex(configError(t, { PASSGATE_CONFIG: await configFile(t, { ...example(), activation: { brand: { accent_color: 'purple' } } }) }).message, /accent_color: expected a colour as #rrggbb/);
+});
+
 test('clashing ports are refused naming both variables; 0 (any free port) never clashes', (t) => {
   t.regex(
     configError(t, { PASSGATE_PORT: '9100', PASSGATE_METRICS_PORT: '9100' }).message,

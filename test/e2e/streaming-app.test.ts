@@ -86,7 +86,8 @@ test('streaming app + viewer in Chromium: register → sign in on the second scr
   await page.getByLabel('Password').fill('pass');
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.waitForURL(`${f.url}/activate/done`);
-  t.regex((await page.locator('main').innerText()).replace(/\s+/g, ' '), /You're signed in — return to your TV/);
+  t.is(await page.locator('h1').innerText(), "You're signed in");
+  t.regex((await page.locator('main').innerText()).replace(/\s+/g, ' '), /Signed in with Optimum\. Return to your TV/);
   await page.screenshot({ path: join(shots, '3-done.png'), fullPage: true });
 
   // --- Back on the TV.

@@ -1,6 +1,19 @@
 import type { SimProfile } from '../../src/sim/state.js';
 import type { RegisteredDevice, SimFixture } from './with-sim.js';
 
+/** One item of a decisions answer (adobe-pass.md §4.7). */
+export interface DecisionItem {
+  resource: string;
+  serviceProvider: string;
+  mvpd: string;
+  source: string;
+  authorized: boolean;
+  token?: { notBefore: number; notAfter: number; serializedToken: string };
+  notBefore?: number;
+  notAfter?: number;
+  error?: { action: string; status: number; code: string; message: string; details?: string; helpUrl: string; trace: string };
+}
+
 /** Rules that switch the throttle off: these tests make many calls from one device on a frozen clock. */
 export const unthrottled = { throttle: { enabled: false, ratePerSecond: 1, burst: 10 } };
 

@@ -39,6 +39,8 @@ function routesOf(f: PassgateFixture): { exact: Set<string>; anyMethod: Set<stri
       const template = layer.path.replace(/:(\w+)/g, '{$1}');
       // router.all (e.g. the activation pages' 405 page for other methods): the path must be documented.
       if (METHODS.every((method) => layer.methods.includes(method))) {
+        // A wildcard catch-all (the activation pages' HTML 404) answers what is *not* an operation.
+        if (template.includes('{*')) continue;
         anyMethod.add(template);
         continue;
       }

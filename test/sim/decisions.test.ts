@@ -1,20 +1,8 @@
 import test from 'ava';
 import { defaultRules, type SimRulesInput } from '../../src/sim/rules.js';
 import { MediaTokenIssuer } from '../../src/sim/pass/media-token.js';
-import { errorOf, giveProfile, unthrottled } from '../helpers/sim-profile.js';
+import { errorOf, giveProfile, unthrottled, type DecisionItem } from '../helpers/sim-profile.js';
 import { registerDevice, samples, shapeMismatches, withSim, type RegisteredDevice, type SimFixture } from '../helpers/with-sim.js';
-
-interface DecisionItem {
-  resource: string;
-  serviceProvider: string;
-  mvpd: string;
-  source: string;
-  authorized: boolean;
-  token?: { notBefore: number; notAfter: number; serializedToken: string };
-  notBefore?: number;
-  notAfter?: number;
-  error?: { action: string; status: number; code: string; message: string; details?: string; helpUrl: string; trace: string };
-}
 
 type Kind = 'authorize' | 'preauthorize';
 

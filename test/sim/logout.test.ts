@@ -71,7 +71,10 @@ test('logout of a TempPass profile is complete/none and deletes it', async (t) =
 });
 
 test('logout of a degraded profile, or at an MVPD without a logout endpoint, is complete/none', async (t) => {
-  const mvpds = defaultRules().mvpds.map((m) => (m.id === 'AdobePass_TEST' ? { ...m, hasLogoutEndpoint: false } : m));
+  // A degraded profile exists only while its AuthNAll rule holds (rest-api-v2-access-degraded-flows.md).
+  const mvpds = defaultRules().mvpds.map((m) =>
+    m.id === 'AdobePass_TEST' ? { ...m, hasLogoutEndpoint: false } : m.id === 'Cablevision' ? { ...m, degradation: 'AuthNAll' as const } : m,
+  );
   const f = await withSim(t, { ...unthrottled, mvpds });
   const device = await registerDevice(f);
   giveProfile(f, device, 'Cablevision', { issuer: 'Adobe', type: 'degraded' });

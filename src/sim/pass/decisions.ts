@@ -67,14 +67,25 @@ export function decisionRoutes(state: SimState): Router {
     ...(timestamps ? validity(c) : {}),
   });
 
-  function decide(c: DecisionContext, resource: string, id: string, profile: SimProfile): Decision {
-    // §4.7: AuthZAll permits without decision timestamps; AuthZNone denies by the degradation rule.
-    if (c.mvpd.degradation === 'AuthZAll') return permit(c, resource, id, 'degradation', false);
-    if (c.mvpd.degradation === 'AuthZNone') {
-      return refused(c, resource, 'degradation', enhancedError('authorization_denied_by_degradation_rule'));
+  /**
+   * The degradation rule's decision, checked before any profile (rest-api-v2-access-degraded-flows.md:
+   * "does not have a valid profile"), or undefined when no rule applies. Decisions API samples 3:
+   * AuthNAll permits with decision timestamps, AuthZAll without, AuthZNone denies with source degradation.
+   */
+  function degraded(c: DecisionContext, resource: string, id: string): Decision | undefined {
+    switch (c.mvpd.degradation) {
+      case 'AuthNAll':
+        return permit(c, resource, id, 'degradation', true);
+      case 'AuthZAll':
+        return permit(c, resource, id, 'degradation', false);
+      case 'AuthZNone':
+        return refused(c, resource, 'degradation', enhancedError('authorization_denied_by_degradation_rule'));
+      case 'none':
+        return undefined;
     }
-    // A degraded (AuthNAll) profile permits while the rule holds; after it, "the basic flow" (§10).
-    if (profile.type === 'degraded' && c.mvpd.degradation === 'AuthNAll') return permit(c, resource, id, 'degradation', true);
+  }
+
+  function decide(c: DecisionContext, resource: string, id: string, profile: SimProfile): Decision {
     const source: Source = c.mvpd.isTempPass ? 'temppass' : 'mvpd';
     const rule = matchEntitlement(state, c.mvpd.id, id, profile.userId);
     switch (rule?.decision ?? state.rules.defaultDecision) {
@@ -96,6 +107,10 @@ export function decisionRoutes(state: SimState): Router {
     const resources = readResources(ctx.request.body);
     if (resources.length > state.rules.maxResources[kind]) throw new PassError('too_many_resources');
     const c: DecisionContext = { kind, serviceProvider, mvpd, now: state.now() };
+    if (mvpd.degradation !== 'none') {
+      ctx.body = { decisions: resources.map(({ resource, id }) => degraded(c, resource, id)) };
+      return;
+    }
     const key = profileKey(client.clientId, deviceId as string, serviceProvider, mvpd.id);
     const status = state.profileStatus(key);
     if (status.state !== 'valid') {

@@ -45,7 +45,11 @@ export function logoutRoutes(state: SimState): Router {
       state.deleteProfile(key);
 
       let action: LogoutAction;
-      if (status.state !== 'valid') {
+      // "log out during degraded access" is `complete` (logout API): under AuthNAll the device holds
+      // the degraded profile whether or not it was read yet.
+      if (mvpd.degradation === 'AuthNAll') {
+        action = { actionName: 'complete', actionType: 'none', mvpd: mvpd.id };
+      } else if (status.state !== 'valid') {
         action = { actionName: 'invalid', actionType: 'none', mvpd: mvpd.id };
       } else if (status.profile.type !== 'regular' || !mvpd.hasLogoutEndpoint) {
         // Degraded or temporary access, or a dummy logout: nothing to do at the MVPD (§4.9, §10).

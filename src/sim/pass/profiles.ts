@@ -2,6 +2,7 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 import { CODE_PATTERN, profileKey, type SimProfile, type SimState } from '../state.js';
 import { tempPassExhausted } from './entitlement.js';
+import { saveDegradedProfile } from './session-outcome.js';
 import { PassError } from './errors.js';
 import { passState, requireHeaders } from './headers.js';
 import { requireMvpd, requireServiceProvider } from './lookup.js';
@@ -42,6 +43,12 @@ export function profileRoutes(state: SimState): Router {
     const status = state.profileStatus(key);
     if (status.state === 'valid') {
       ctx.body = profileMap([status.profile]);
+      return;
+    }
+    // rest-api-v2-access-degraded-flows.md "Retrieve profile while degradation is applied": under
+    // AuthNAll the answer is the degraded profile, without any sign-in.
+    if (mvpd.degradation === 'AuthNAll') {
+      ctx.body = profileMap([saveDegradedProfile(state, { clientId: client.clientId, deviceId: deviceId as string, serviceProvider }, mvpd)]);
       return;
     }
     // §4.6: 403 on profiles/{mvpd} when the TempPass duration is used up (an empty map otherwise).

@@ -51,14 +51,11 @@ export function decideSession(state: SimState, owner: SessionOwner, params: Sess
 function authorizeDirectly(state: SimState, owner: SessionOwner, mvpd: SimMvpd): SessionOutcome | undefined {
   const key = profileKey(owner.clientId, owner.deviceId, owner.serviceProvider, mvpd.id);
   const existing = state.profileStatus(key);
+  // A degraded profile whose rule was lifted is not valid (state.ts): the basic flow follows (§10).
   if (existing.state === 'valid') {
     const { profile } = existing;
-    // "If degraded access validation fails, the response will default to the basic flow" (§10).
-    const stale = profile.type === 'degraded' && mvpd.degradation !== 'AuthNAll';
-    if (!stale) {
-      const reasonType = profile.type === 'regular' ? 'authenticated' : profile.type;
-      return { kind: 'authorize', mvpd: mvpd.id, reasonType, key, profile };
-    }
+    const reasonType = profile.type === 'regular' ? 'authenticated' : profile.type;
+    return { kind: 'authorize', mvpd: mvpd.id, reasonType, key, profile };
   }
   if (mvpd.isTempPass) {
     // TempPass is granted once per device: after it ran out, the answer stays `temporary`
@@ -93,7 +90,8 @@ function saveTemporaryProfile(state: SimState, owner: SessionOwner, mvpd: SimMvp
   });
 }
 
-function saveDegradedProfile(state: SimState, owner: SessionOwner, mvpd: SimMvpd): SimProfile {
+/** The Adobe-issued profile of degraded access (profiles API sample 6: issuer Adobe, type degraded, prefixed userID). */
+export function saveDegradedProfile(state: SimState, owner: SessionOwner, mvpd: SimMvpd): SimProfile {
   const notBefore = state.now();
   const userId = `${DEGRADED_USER_PREFIX}${deviceDigest(owner).slice(0, 32)}`;
   return state.saveProfile({
