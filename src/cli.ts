@@ -70,7 +70,10 @@ and points every upstream at it: the one-command local setup (npm start).
 Environment (serve, config check, protect, unprotect, files):
   PASSGATE_PORT          HTTP port (default 8080)
   PASSGATE_HOST          bind address (default 0.0.0.0)
-  PASSGATE_METRICS_PORT  Prometheus /metrics port (default 9464)
+  PASSGATE_METRICS_PORT  ops port: /metrics and the admin API (default 9464; not PASSGATE_PORT)
+  PASSGATE_PUBLIC_URL    the URL viewers and apps reach passgate at: activation links, QR code, the
+                         upstream's redirectUrl (default: the listening URL, e.g. http://127.0.0.1:8080,
+                         which a phone cannot open; set e.g. http://192.168.1.20:8080 or https://tv.example.com)
   PASSGATE_DATA_DIR      embedded store directory (default ./data)
   PASSGATE_LOG_LEVEL     fatal|error|warn|info|debug|trace|silent (default info)
   PASSGATE_LOG_SAMPLE_INTERVAL_MS   repeated identical warn/error lines: one per interval, counted (default 10000; 0 = all)
@@ -78,7 +81,14 @@ Environment (serve, config check, protect, unprotect, files):
   PASSGATE_CONFIG        YAML file: service provider, upstreams, apps (default: bundled config/example.yaml)
   REDIS_URL              redis[s]://… shared store for many replicas (absent: embedded store)
   PASSGATE_STORE_TIMEOUT_MS  deadline of every store command and connect (default 2000; 100–30000)
+  PASSGATE_KEYS, PASSGATE_KEYS_FILE   keyring kid:base64(32 bytes)[,…] (required with REDIS_URL; else generated)
+  PASSGATE_TRUSTED_PROXIES  IPs/CIDRs whose X-Forwarded-For is believed (default none)
+  PASSGATE_CLIENT_PORT_HEADER  header a trusted proxy sets to the device's source port
+  PASSGATE_ADMIN_KEY     admin API credential (>= 32 characters; absent: the admin API is off)
   PASS_BASE_URL, DRM_BASE_URL, ADAPTER_BASE_URL   override the file's upstream base URLs
+
+PASSGATE_PORT, PASSGATE_METRICS_PORT and, with serve --with-sim, the simulator's port must differ
+(0 = any free port): config check and serve refuse a clash, exit 2, before anything listens.
 `;
 
 /** A command line we do not understand: usage on stderr, exit 2. */
@@ -124,7 +134,8 @@ async function serve(args: string[]): Promise<Outcome> {
   if (!values['with-sim'] && values['sim-port'] !== undefined) throw new UsageError('--sim-port needs --with-sim');
   const simPort = portOption(values['sim-port'], '--sim-port', 8081);
   // Validate before anything starts (with --with-sim the upstreams will be the simulator).
-  let config = loadConfig(values['with-sim'] ? simulatorEnv(`http://127.0.0.1:${simPort || 8081}`) : process.env);
+  const simListener = { name: values['sim-port'] === undefined ? 'the simulator port (--sim-port, default 8081)' : '--sim-port', what: 'the simulator', port: simPort };
+  let config = values['with-sim'] ? loadConfig(simulatorEnv(`http://127.0.0.1:${simPort || 8081}`), { listeners: [simListener] }) : loadConfig(process.env);
   const logger = createLogger({ level: config.logLevel, sampleIntervalMs: config.logSampleIntervalMs });
 
   let simulator: RunningSim | undefined;

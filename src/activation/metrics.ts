@@ -1,6 +1,6 @@
 import { Counter, type Registry } from 'prom-client';
 
-export const attemptResults = ['redirected', 'picker', 'wrong_code', 'limited', 'csrf', 'error'] as const;
+export const attemptResults = ['redirected', 'waiting', 'picker', 'wrong_code', 'limited', 'csrf', 'error'] as const;
 export type AttemptResult = (typeof attemptResults)[number];
 
 export interface ActivationMetrics {

@@ -9,7 +9,7 @@ import type { FormGuard } from './form-guard.js';
 import type { AttemptLimiter } from './limiter.js';
 import type { ActivationMetrics, AttemptResult } from './metrics.js';
 import type { ActivationService } from './service.js';
-import { messages, type ActivationViews, type Page } from './views.js';
+import { continueScript, messages, type ActivationViews, type Page } from './views.js';
 
 export interface ActivationRouteDeps {
   service: ActivationService;
@@ -22,12 +22,14 @@ export interface ActivationRouteDeps {
 }
 
 /**
- * No script anywhere; styles only from /activate/style.css; never framed. Images: this origin,
- * plus exactly the origins of the images the page shows (the brand logo, the MVPD logos).
+ * No script but the "one moment" page's /activate/continue.js (`script` pages only); styles only
+ * from /activate/style.css; never framed. Images: this origin, plus exactly the origins of the
+ * images the page shows (the brand logo, the MVPD logos).
  */
-function contentSecurityPolicy(images: string[] = []): string {
-  const origins = [...new Set(images.map((url) => new URL(url).origin))];
-  return `default-src 'none'; style-src 'self'; img-src ${["'self'", ...origins].join(' ')}; base-uri 'none'; frame-ancestors 'none'`;
+function contentSecurityPolicy(page: Pick<Page, 'images' | 'script'> = {}): string {
+  const origins = [...new Set((page.images ?? []).map((url) => new URL(url).origin))];
+  const script = page.script ? " script-src 'self';" : '';
+  return `default-src 'none';${script} style-src 'self'; img-src ${["'self'", ...origins].join(' ')}; base-uri 'none'; frame-ancestors 'none'`;
 }
 
 /** How long the done page can tell which code this browser sent on to the MVPD (an upstream session lasts 30 min). */
@@ -36,7 +38,7 @@ const DONE_MARK_MS = 30 * 60_000;
 /** Second-screen pages (SPEC §3). Every answer is HTML, errors included; nothing here answers 5xx for bad input. */
 export function activationRoutes(deps: ActivationRouteDeps): Router<AppState> {
   const { service, guard, limiter, metrics, views } = deps;
-  const { codeFormPage, donePage, messagePage, pickerPage } = views;
+  const { codeFormPage, donePage, messagePage, oneMomentPage, pickerPage } = views;
   const router = routeTable();
   const cookieName = () => (deps.secure() ? '__Host-passgate-activation' : 'passgate-activation');
 
@@ -81,6 +83,22 @@ export function activationRoutes(deps: ActivationRouteDeps): Router<AppState> {
     ctx.set('Retry-After', String(Math.max(1, Math.ceil(decision.retryAfterMs / 1000))));
     ctx.state.log.info({ scope: decision.scope }, 'activation: attempt refused by the limiter');
     return messagePage(429, 'Too many attempts', decision.scope === 'ip' ? messages.limited : messages.busy);
+  };
+
+  /**
+   * On to the upstream's authenticate URL once the viewer IP's mirrored throttle bucket gives a
+   * token (ActivationService.admitBrowser); otherwise "one moment", which comes back to
+   * /activate/continue with a ticket bound to this browser. `submission`: a form post, counted.
+   */
+  const toUpstream = async (ctx: AppContext, code: string, secret: string, submission: boolean): Promise<Page> => {
+    const admission = await service.admitBrowser(ctx.state.client);
+    if (submission) count(admission.admitted ? 'redirected' : 'waiting');
+    if (!admission.admitted) {
+      const continueUrl = `/activate/continue?${new URLSearchParams({ ticket: guard.ticket(code, secret) }).toString()}`;
+      return oneMomentPage({ continueUrl, afterMs: admission.retryAfterMs });
+    }
+    markDone(ctx, code);
+    return redirect(ctx, service.authenticateUrl(code));
   };
 
   // app.ts leaves /activate bodies to us: a form only, small, and any parse failure an HTML page.
@@ -145,9 +163,7 @@ export function activationRoutes(deps: ActivationRouteDeps): Router<AppState> {
         count('picker');
         return pickerPage({ csrf: guard.token(secret as string), ticket: guard.ticket(lookup.code, secret as string), mvpds: lookup.mvpds });
       case 'authenticate':
-        count('redirected');
-        markDone(ctx, lookup.code);
-        return redirect(ctx, service.authenticateUrl(lookup.code));
+        return toUpstream(ctx, lookup.code, secret as string, true);
     }
   };
 
@@ -188,9 +204,7 @@ export function activationRoutes(deps: ActivationRouteDeps): Router<AppState> {
         markDone(ctx, code);
         return redirect(ctx, service.doneUrl());
       case 'authenticate':
-        count('redirected');
-        markDone(ctx, choice.code);
-        return redirect(ctx, service.authenticateUrl(choice.code));
+        return toUpstream(ctx, choice.code, secret as string, true);
     }
   };
 
@@ -205,9 +219,28 @@ export function activationRoutes(deps: ActivationRouteDeps): Router<AppState> {
     send(ctx, page);
   });
 
+  // "One moment" comes back here; the ticket (bound to this browser's cookie) names the code.
+  router.get('activation.continue', '/activate/continue', async (ctx) => {
+    const secret = ctx.cookies.get(cookieName());
+    const code = guard.openTicket(ctx.query.ticket, secret);
+    let page: Page;
+    try {
+      page = code ? await toUpstream(ctx, code, secret as string, false) : codeForm(ctx, { error: messages.ticket, status: 400 });
+    } catch (err) {
+      page = failure(ctx, err);
+    }
+    if (page.status !== 303) send(ctx, page);
+  });
+
+  router.get('activation.continue.script', '/activate/continue.js', (ctx) => {
+    ctx.type = 'text/javascript; charset=utf-8';
+    ctx.set('Cache-Control', 'public, max-age=3600');
+    ctx.body = continueScript;
+  });
+
   // A refreshed picker URL or a stray method: HTML, never the JSON problem.
   router.get('activation.mvpd.get', '/activate/mvpd', (ctx) => redirect(ctx, '/activate'));
-  const allowed: Record<string, string> = { '/activate': 'GET, HEAD, POST', '/activate/mvpd': 'POST', '/activate/done': 'GET, HEAD' };
+  const allowed: Record<string, string> = { '/activate': 'GET, HEAD, POST', '/activate/mvpd': 'POST', '/activate/done': 'GET, HEAD', '/activate/continue': 'GET, HEAD' };
   for (const [path, allow] of Object.entries(allowed)) {
     router.all(`activation.method${path.slice('/activate'.length)}`, path, (ctx) => {
       ctx.set('Allow', allow);
@@ -233,14 +266,14 @@ function formOf(ctx: AppContext): Record<string, string | undefined> {
   return form;
 }
 
-function headers(ctx: AppContext, images?: string[]): void {
+function headers(ctx: AppContext, page?: Pick<Page, 'images' | 'script'>): void {
   ctx.set('Cache-Control', 'no-store');
-  ctx.set('Content-Security-Policy', contentSecurityPolicy(images));
+  ctx.set('Content-Security-Policy', contentSecurityPolicy(page));
   ctx.set('X-Frame-Options', 'DENY');
 }
 
 function send(ctx: AppContext, page: Page): void {
-  headers(ctx, page.images);
+  headers(ctx, page);
   ctx.status = page.status;
   ctx.type = 'text/html; charset=utf-8';
   ctx.body = page.html;

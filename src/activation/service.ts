@@ -85,6 +85,17 @@ export class ActivationService {
     return `${config.upstreams.pass.baseUrl}/api/v2/authenticate/${encodeURIComponent(config.serviceProvider)}/${encodeURIComponent(code)}`;
   }
 
+  /**
+   * Before the 303 to authenticateUrl(): the browser's GET there is a REST API V2 call counted in
+   * its IP's upstream bucket, the one a household's TV shares (AdobeDocs/pass.en
+   * help/authentication/integration-guide-programmers/throttling-mechanism.md: a token bucket per
+   * device IP over /api/v2/), so it takes a token from passgate's mirror of that bucket first.
+   * Not admitted: the page asks the browser to come back after `retryAfterMs`.
+   */
+  admitBrowser(client: ClientAddress): Promise<{ admitted: true } | { admitted: false; retryAfterMs: number }> {
+    return this.deps.pass.throttle.reserve(client.ip, 'authenticate');
+  }
+
   /** Where the upstream sends the browser after the MVPD login. */
   doneUrl(): string {
     return `${this.deps.publicUrl().replace(/\/+$/, '')}/activate/done`;

@@ -3,9 +3,10 @@ import type { PassMvpd } from '../pass/index.js';
 import type { DoneOutcome } from './service.js';
 
 /**
- * The activation pages: small, accessible, mobile-first HTML with no script at all and styles
- * from the same-origin stylesheet (CSP `style-src 'self'`). Every value is escaped. Each page is
- * one `layout` around its body; the brand (activation.brand) comes from the config.
+ * The activation pages: small, accessible, mobile-first HTML with styles from the same-origin
+ * stylesheet (CSP `style-src 'self'`) and no script but the "one moment" page's same-origin one
+ * (`script-src 'self'` on that page only). Every value is escaped. Each page is one `layout`
+ * around its body; the brand (activation.brand) comes from the config.
  */
 
 export interface Page {
@@ -13,6 +14,8 @@ export interface Page {
   html: string;
   /** Absolute URLs of the images the page shows: the CSP's img-src allows exactly their origins. */
   images?: string[];
+  /** Loads /activate/continue.js: only this page's CSP allows same-origin script. */
+  script?: boolean;
 }
 
 const escapes: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
@@ -159,6 +162,20 @@ ${start}
     }
   }
 
+  /**
+   * "One moment" while passgate's mirror of the viewer IP's upstream throttle has no token for the
+   * redirect to the TV provider: /activate/continue.js follows the link after `afterMs`; without
+   * script the viewer taps it. A status region, not an alert: nothing went wrong.
+   */
+  function oneMomentPage(options: { continueUrl: string; afterMs: number }): Page {
+    const body = `<h1>One moment</h1>
+<p role="status">Taking you to your TV provider to sign in…</p>
+<p><a id="continue" href="${escapeHtml(options.continueUrl)}" data-after-ms="${Math.max(0, Math.ceil(options.afterMs))}">Continue</a></p>
+<script src="/activate/continue.js" defer></script>
+`;
+    return { ...layout('One moment', body), script: true };
+  }
+
   /** A page with a message and a way back to the code form (404, 405, 429, 503). */
   function messagePage(status: number, title: string, message: string): Page {
     const body = `<h1>${escapeHtml(title)}</h1>
@@ -177,8 +194,13 @@ ${text}
 `);
   }
 
-  return { layout, codeFormPage, pickerPage, donePage, messagePage, stylesheet: stylesheet(brand) };
+  return { layout, codeFormPage, pickerPage, donePage, oneMomentPage, messagePage, stylesheet: stylesheet(brand) };
 }
+
+/** Follows the "one moment" page's link once the wait is over (location.replace: Back skips the wait page). */
+export const continueScript = `const link = document.getElementById('continue');
+if (link) setTimeout(() => location.replace(link.href), Number(link.dataset.afterMs) || 1000);
+`;
 
 // Inline SVG (no request, nothing for the CSP to allow); hidden from assistive technology: the heading says it.
 const successMark =

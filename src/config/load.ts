@@ -27,11 +27,28 @@ export class ConfigError extends Error {
 /** Env variables whose value may be echoed back in an error message (no secrets among them). */
 const echoable = new Set(['PASSGATE_PORT', 'PASSGATE_METRICS_PORT', 'PASSGATE_REQUEST_TIMEOUT_MS', 'PASSGATE_LOG_LEVEL', 'PASSGATE_LOG_SAMPLE_INTERVAL_MS', 'PASS_BASE_URL', 'DRM_BASE_URL', 'ADAPTER_BASE_URL']);
 
+/** A port passgate (or a process the CLI starts beside it) listens on; `name` is what sets it. */
+export interface Listener {
+  name: string;
+  what: string;
+  port: number;
+}
+
+/** Listeners sharing a port cannot all bind; 0 asks the OS for a free port, so it never clashes. */
+export function portClashes(listeners: readonly Listener[]): string[] {
+  return listeners.flatMap((listener, i) => {
+    const earlier = listeners.slice(0, i).find((other) => other.port !== 0 && other.port === listener.port);
+    return earlier ? [`${listener.name}: ${listener.port} is also ${earlier.name} (${earlier.what}); ${listener.what} needs a port of its own`] : [];
+  });
+}
+
 /**
  * Builds the Config from the environment and the YAML file it names; resolves secrets.
+ * `listeners`: ports the caller opens beside passgate's own (serve --with-sim: the simulator),
+ * checked against PASSGATE_PORT and PASSGATE_METRICS_PORT.
  * Throws ConfigError listing every problem at once. Only the CLI (and tests) call this.
  */
-export function loadConfig(env: Env): Config {
+export function loadConfig(env: Env, options: { listeners?: readonly Listener[] } = {}): Config {
   const problems: string[] = [];
   // An empty variable counts as unset (`PASSGATE_PORT=` in a compose file means "default").
   const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
@@ -49,6 +66,13 @@ export function loadConfig(env: Env): Config {
 
   if (!settings.success || !file) throw new ConfigError(problems, configFile);
   const s = settings.data;
+  problems.push(
+    ...portClashes([
+      { name: 'PASSGATE_PORT', what: 'the public API', port: s.PASSGATE_PORT },
+      { name: 'PASSGATE_METRICS_PORT', what: 'the ops listener (/metrics, admin API)', port: s.PASSGATE_METRICS_PORT },
+      ...(options.listeners ?? []),
+    ]),
+  );
 
   const upstreams = {} as Config['upstreams'];
   for (const name of Object.keys(upstreamEnv) as UpstreamName[]) {

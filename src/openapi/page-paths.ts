@@ -106,7 +106,7 @@ export function pagesApi(): ApiPart {
           tag: 'activation',
           access: 'public',
           body: form(codeForm),
-          responses: { '200': html('The TV provider picker.'), ...submissionAnswers },
+          responses: { '200': html('The TV provider picker, or "one moment" (see /activate/continue).'), ...submissionAnswers },
           errors: [],
         }),
       },
@@ -125,7 +125,11 @@ export function pagesApi(): ApiPart {
           tag: 'activation',
           access: 'public',
           body: form(mvpdForm),
-          responses: { ...submissionAnswers, '400': html('A wrong or expired code, an unknown provider (the picker again) or a malformed form.') },
+          responses: {
+            '200': html('"One moment" (see /activate/continue).'),
+            ...submissionAnswers,
+            '400': html('A wrong or expired code, an unknown provider (the picker again) or a malformed form.'),
+          },
           errors: [],
         }),
       },
@@ -136,6 +140,35 @@ export function pagesApi(): ApiPart {
           tag: 'activation',
           access: 'public',
           responses: { '200': html('The outcome page.'), '503': html('The upstream or the store is unavailable: try again shortly.') },
+          errors: [],
+        }),
+      },
+      '/activate/continue': {
+        get: operation({
+          id: 'continueActivation',
+          summary: 'Where the "one moment" page goes on: the redirect to the TV provider\'s sign-in, once the viewer IP has a throttle token',
+          description:
+            'The browser\'s request to the upstream\'s authenticate URL counts in its IP\'s upstream throttle, which the household\'s TV shares; ' +
+            'when passgate\'s mirror of that bucket has no token yet, the submission answers a "one moment" page whose script (or Continue link) comes here.',
+          tag: 'activation',
+          access: 'public',
+          parameters: [{ name: 'ticket', in: 'query', required: true, description: 'Issued by the "one moment" page, bound to this browser\'s cookie.', schema: { type: 'string', maxLength: 200 } }],
+          responses: {
+            '200': html('"One moment" again: still no token.'),
+            '303': redirect('On to the TV provider\'s sign-in (only ever the configured upstream).'),
+            '400': html('A missing, expired or foreign ticket: the code form.'),
+            '503': html('The store is unavailable: try again shortly.'),
+          },
+          errors: [],
+        }),
+      },
+      '/activate/continue.js': {
+        get: operation({
+          id: 'getActivationContinueScript',
+          summary: 'The "one moment" page\'s script: follows its Continue link after the wait',
+          tag: 'activation',
+          access: 'public',
+          responses: { '200': content('The script.', 'text/javascript') },
           errors: [],
         }),
       },

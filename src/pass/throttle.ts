@@ -61,18 +61,26 @@ export class ThrottleMirror {
    * upstream_throttled with Retry-After.
    */
   async admit(ip: string, operation: string): Promise<void> {
+    const outcome = await this.reserve(ip, operation);
+    if (!outcome.admitted) throw throttledProblem(operation, outcome.retryAfterMs, 'passgate is pacing calls to the Pass service for this device');
+  }
+
+  /**
+   * admit() for a request passgate does not send itself (the viewer's browser following a redirect
+   * to the upstream): the same token and wait, but a refusal says when to try again instead of throwing.
+   */
+  async reserve(ip: string, operation: string): Promise<{ admitted: true } | { admitted: false; retryAfterMs: number }> {
     let decision = await this.take(ip);
     // The late token is left unused; a fresh one (counted now) is as good as any.
     if (decision === 'stale') decision = await this.take(ip);
-    if (decision === 'allowed') return;
+    if (decision === 'allowed') return { admitted: true };
     if (decision !== 'stale' && decision.retryAfterMs <= this.maxWaitMs) {
       await this.deps.sleep(decision.retryAfterMs);
       decision = await this.take(ip);
-      if (decision === 'allowed') return;
+      if (decision === 'allowed') return { admitted: true };
     }
     this.deps.metrics.throttled.inc({ source: 'mirror', operation });
-    const retryAfterMs = decision === 'stale' ? this.periodMs : decision.retryAfterMs;
-    throw throttledProblem(operation, retryAfterMs, 'passgate is pacing calls to the Pass service for this device');
+    return { admitted: false, retryAfterMs: decision === 'stale' ? this.periodMs : decision.retryAfterMs };
   }
 
   /**

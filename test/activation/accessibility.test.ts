@@ -1,31 +1,12 @@
 import test from 'ava';
-import { mkdir, readFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Page } from 'playwright-core';
+import { axe } from '../helpers/axe.js';
 import { withBrowser } from '../helpers/with-browser.js';
 import { appCode, authenticateUrl, limits, mvpdLogin, withActivation } from './activation-fixture.js';
 
-const axeSource = readFile(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 /** Where the screenshots go: looked at by a person, never committed. */
 const shots = process.env.PASSGATE_SCREENS_DIR ?? '/tmp/screens';
-
-interface AxeViolation {
-  id: string;
-  impact: string | null;
-  help: string;
-  nodes: { target: unknown[] }[];
-}
-
-/** axe-core in the page (Runtime.evaluate is not subject to the page's CSP), WCAG 2.1 A/AA and best practice. */
-async function axe(page: Page): Promise<AxeViolation[]> {
-  await page.evaluate(await axeSource);
-  return page.evaluate(async () => {
-    const run = (globalThis as unknown as { axe: { run(context: unknown, options: unknown): Promise<{ violations: AxeViolation[] }> } }).axe.run;
-    const result = await run((globalThis as unknown as { document: unknown }).document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] } });
-    return result.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => ({ target: n.target })) }));
-  });
-}
 
 const logo = (color: string) =>
   `<svg xmlns="http://www.w3.org/2000/svg" width="192" height="96" viewBox="0 0 192 96"><rect width="192" height="96" rx="12" fill="${color}"/><text x="96" y="60" font-family="sans-serif" font-size="34" font-weight="700" fill="#fff" text-anchor="middle">LOGO</text></svg>`;

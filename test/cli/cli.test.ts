@@ -5,6 +5,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { packageRoot } from '../../src/config/package.js';
+import { envSchema } from '../../src/config/schema.js';
 import { tempDir } from '../helpers/with-app.js';
 
 // Serial: each case starts Node + tsx (~2 s of CPU); run together they starve each other.
@@ -59,11 +60,30 @@ function waitForLine(run: Running, pattern: RegExp): Promise<RegExpMatchArray> {
   });
 }
 
-test.serial('--help lists the commands and exits 0', async (t) => {
+test.serial('--help lists the commands and every environment variable passgate reads (PASSGATE_PUBLIC_URL among them); exits 0', async (t) => {
   const { code, stdout } = await finished(t, ['--help']);
   t.is(code, 0);
   for (const command of ['serve', 'sim', 'config check']) t.true(stdout.includes(`passgate ${command}`), command);
-  t.true(stdout.includes('PASSGATE_PORT'));
+  for (const name of Object.keys(envSchema.shape)) t.regex(stdout, new RegExp(`\\b${name}\\b`), name);
+  t.regex(stdout, /PASSGATE_PUBLIC_URL +the URL viewers and apps reach passgate at/);
+});
+
+test.serial('clashing ports: config check and serve exit 2 naming both settings before anything listens', async (t) => {
+  const same = { PASSGATE_PORT: '47311', PASSGATE_METRICS_PORT: '47311' };
+  for (const args of [['config', 'check'], ['serve']]) {
+    const { code, stderr } = await finished(t, args, same);
+    t.is(code, 2, args.join(' '));
+    t.regex(stderr, /PASSGATE_METRICS_PORT: 47311 is also PASSGATE_PORT \(the public API\)/);
+    t.false(stderr.includes('    at '));
+  }
+  // npm start's simulator port taken by the API: refused before the simulator starts (no EADDRINUSE).
+  const withSim = await finished(t, ['serve', '--with-sim', '--sim-port', '47312'], { PASSGATE_PORT: '47312', PASSGATE_METRICS_PORT: '0' });
+  t.is(withSim.code, 2);
+  t.regex(withSim.stderr, /--sim-port: 47312 is also PASSGATE_PORT \(the public API\); the simulator needs a port of its own/);
+  t.false(withSim.stdout.includes('listening'));
+  const byDefault = await finished(t, ['serve', '--with-sim'], { PASSGATE_PORT: '0', PASSGATE_METRICS_PORT: '8081' });
+  t.is(byDefault.code, 2);
+  t.regex(byDefault.stderr, /the simulator port \(--sim-port, default 8081\): 8081 is also PASSGATE_METRICS_PORT/);
 });
 
 test.serial('-h and --version work', async (t) => {

@@ -288,3 +288,22 @@ test('activation.brand: plain defaults; name, logo URL and accent colour from th
   t.regex(error.message, /colour/);
   t.regex(configError(t, { PASSGATE_CONFIG: await configFile(t, { ...example(), activation: { brand: { accent_color: 'purple' } } }) }).message, /accent_color: expected a colour as #rrggbb/);
 });
+
+test('clashing ports are refused naming both variables; 0 (any free port) never clashes', (t) => {
+  t.regex(
+    configError(t, { PASSGATE_PORT: '9100', PASSGATE_METRICS_PORT: '9100' }).message,
+    /PASSGATE_METRICS_PORT: 9100 is also PASSGATE_PORT \(the public API\); the ops listener \(\/metrics, admin API\) needs a port of its own/,
+  );
+  // The default metrics port chosen for the API.
+  t.regex(configError(t, { PASSGATE_PORT: '9464' }).message, /PASSGATE_METRICS_PORT: 9464 is also PASSGATE_PORT/);
+  t.like(loadConfig({ PASSGATE_PORT: '0', PASSGATE_METRICS_PORT: '0' }), { http: { port: 0 }, metrics: { port: 0 } });
+  t.like(loadConfig({ PASSGATE_PORT: '9100', PASSGATE_METRICS_PORT: '9101' }), { http: { port: 9100 }, metrics: { port: 9101 } });
+});
+
+test('a listener the caller adds (serve --with-sim: the simulator) is checked against both ports', (t) => {
+  const sim = { name: '--sim-port', what: 'the simulator', port: 8080 };
+  const error = t.throws(() => loadConfig({}, { listeners: [sim] }), { instanceOf: ConfigError });
+  t.deepEqual(error?.problems, ['--sim-port: 8080 is also PASSGATE_PORT (the public API); the simulator needs a port of its own']);
+  t.notThrows(() => loadConfig({}, { listeners: [{ ...sim, port: 8081 }] }));
+  t.notThrows(() => loadConfig({ PASSGATE_PORT: '0' }, { listeners: [{ ...sim, port: 0 }] }));
+});

@@ -9,7 +9,8 @@ interface RevocationFixtures {
   fixtures: { name: string; xml: string }[];
 }
 const vectors = JSON.parse(readFileSync(new URL('../fixtures/playready-revocation-xml.json', import.meta.url), 'utf8')) as RevocationFixtures;
-const DOCUMENTED_REVALLOWINFO = vectors.fixtures.find((f) => f.name === 'RevAllowInfo_allow_list')?.xml ?? '';
+// revocation.md's sample, its upper-case ENCODING corrected (XML 1.0 spells it `encoding`).
+const DOCUMENTED_REVALLOWINFO = (vectors.fixtures.find((f) => f.name === 'RevAllowInfo_allow_list')?.xml ?? '').replace('ENCODING=', 'encoding=');
 /** The two CertificateHash values of the documented RevAllowInfo sample. */
 const SAMPLE_HASHES = [...DOCUMENTED_REVALLOWINFO.matchAll(/<CertificateHash>([^<]+)<\/CertificateHash>/g)].map((m) => m[1] as string);
 

@@ -8,16 +8,20 @@ interface RevocationFixtures {
 
 const vectors = JSON.parse(readFileSync(new URL('../fixtures/playready-revocation-xml.json', import.meta.url), 'utf8')) as RevocationFixtures;
 const documented = vectors.fixtures.find((f) => f.name === 'RevAllowInfo_allow_list')!.xml;
+/** revocation.md's sample with its one typo corrected: XML 1.0 spells the pseudo-attribute `encoding`. */
+const corrected = documented.replace('ENCODING="utf-8"', 'encoding="utf-8"');
 const SAMPLE_HASHES = ['2C4OCYBGE3XZ3ODIUVUWD0SVLWH4W1NX9EA5DMJZ/PK=', '9OHU9A1KAJYI9BUWQWAVXBOO7R4XS+GG8HV0ESDBTNW='];
 /** A canonical lower/mixed-case base64 hash: 32 bytes 0x00..0x1f. */
 const MIXED_CASE = Buffer.from(Array.from({ length: 32 }, (_, i) => i)).toString('base64');
 
-test('renders the documented RevAllowInfo byte for byte for the documented hashes', (t) => {
+test('renders the documented RevAllowInfo (revocation.md) byte for byte for the documented hashes, its ENCODING typo corrected', (t) => {
   const xml = renderRevAllowInfo(SAMPLE_HASHES);
-  t.is(xml, documented);
-  t.true(Buffer.from(xml, 'utf8').equals(Buffer.from(documented, 'utf8')));
-  // The quirks we keep on purpose: upper-case ENCODING, LF only, no trailing newline.
-  t.true(xml.startsWith('<?xml version="1.0" ENCODING="utf-8"?>\n   <RevAllowInfo>\n'));
+  t.not(corrected, documented);
+  t.is(xml, corrected);
+  t.true(Buffer.from(xml, 'utf8').equals(Buffer.from(corrected, 'utf8')));
+  // The sample's layout we keep: LF only, no trailing newline; its upper-case ENCODING we do not.
+  t.true(xml.startsWith('<?xml version="1.0" encoding="utf-8"?>\n   <RevAllowInfo>\n'));
+  t.false(xml.includes('ENCODING'));
   t.false(xml.includes('\r'));
   t.true(xml.endsWith('</RevAllowInfo>'));
 });
@@ -25,7 +29,7 @@ test('renders the documented RevAllowInfo byte for byte for the documented hashe
 test('an empty allow-list keeps the layout', (t) => {
   t.is(
     renderRevAllowInfo([]),
-    '<?xml version="1.0" ENCODING="utf-8"?>\n   <RevAllowInfo>\n      <AllowList>\n      </AllowList>\n   </RevAllowInfo>',
+    '<?xml version="1.0" encoding="utf-8"?>\n   <RevAllowInfo>\n      <AllowList>\n      </AllowList>\n   </RevAllowInfo>',
   );
 });
 

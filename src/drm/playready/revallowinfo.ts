@@ -53,12 +53,11 @@ function hashProblem(value: unknown): string | undefined {
 }
 
 /**
- * The RevAllowInfo file exactly as revocation.md prints it (playready-revocation-xml.json):
- * - `ENCODING="utf-8"` in upper case: the XML 1.0 grammar spells the pseudo-attribute `encoding`,
- *   so a strict XML parser would reject this declaration; we reproduce the documented file byte for
- *   byte, since what the Server SDK accepts is only known from that sample.
- * - the sample's indentation (3 spaces for <RevAllowInfo>, then 3 more per level), LF line endings
- *   and no newline after the closing tag.
+ * The RevAllowInfo file in the layout revocation.md prints (playready-revocation-xml.json), with one
+ * correction: the sample's declaration spells `ENCODING="utf-8"`, which the XML 1.0 grammar
+ * (production EncodingDecl) does not allow and a conforming parser rejects, so we write `encoding`.
+ * Kept from the sample: its indentation (3 spaces for <RevAllowInfo>, then 3 more per level), LF line
+ * endings and no newline after the closing tag.
  * Throws a TypeError for a value that is not a CertificateHash (check input with checkCertificateHashes).
  */
 export function renderRevAllowInfo(hashes: readonly string[]): string {
@@ -66,7 +65,7 @@ export function renderRevAllowInfo(hashes: readonly string[]): string {
     if (!isCertificateHash(hash)) throw new TypeError(`not a CertificateHash: ${JSON.stringify(String(hash).slice(0, 60))}`);
   }
   return [
-    '<?xml version="1.0" ENCODING="utf-8"?>',
+    '<?xml version="1.0" encoding="utf-8"?>',
     '   <RevAllowInfo>',
     '      <AllowList>',
     ...hashes.map((hash) => `         <CertificateHash>${hash}</CertificateHash>`),

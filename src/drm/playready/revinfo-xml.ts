@@ -13,9 +13,15 @@ export type RevInfoCheck = { ok: true; listIds: string[] } | { ok: false; reason
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 const SPACE = /\s*/y;
 const COMMENT = /<!--(?:[^-]|-(?!-))*-->/y;
-const DECLARATION = /<\?xml\s[^?<>]*\?>/y;
+// passgate serves the stored document as it is, so only what XML 1.0 calls well-formed passes: the
+// declaration's pseudo-attributes in their order and lower case (XMLDecl), quoted attribute values.
+const DECLARATION = /<\?xml\s+version\s*=\s*(["'])1\.[0-9]+\1(?:\s+encoding\s*=\s*(["'])[A-Za-z][\w.-]*\2)?(?:\s+standalone\s*=\s*(["'])(?:yes|no)\3)?\s*\?>/y;
+const ATTRIBUTE = String.raw`\s+[A-Za-z_][\w.:-]*\s*=\s*(?:"[^<&"]*"|'[^<&']*')`;
 // The root may carry attributes (a namespace, say); the documented samples show none.
-const ROOT_OPEN = /<RevInfo(?:\s[^<>]*)?>/y;
+const ROOT_OPEN = new RegExp(String.raw`<RevInfo((?:${ATTRIBUTE})*)\s*>`, 'y');
+const ATTRIBUTE_NAME = /\s+([A-Za-z_][\w.:-]*)\s*=\s*(?:"[^"]*"|'[^']*')/g;
+// XML 1.0 Char: no C0 controls other than tab, LF and CR, no lone surrogates, no U+FFFE/U+FFFF.
+const NOT_XML_CHAR = /[^\t\n\r\x20-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/u;
 const ROOT_CLOSE = /<\/RevInfo\s*>/y;
 const REVOCATION_OPEN = /<Revocation\s*>/y;
 const REVOCATION_CLOSE = /<\/Revocation\s*>/y;
@@ -63,10 +69,15 @@ export function checkRevInfo(xml: string): RevInfoCheck {
   if (typeof xml !== 'string') return { ok: false, reason: 'not a string' };
   if (Buffer.byteLength(xml, 'utf8') > MAX_REVINFO_BYTES) return { ok: false, reason: `larger than ${MAX_REVINFO_BYTES} bytes` };
   const s = new Scanner(xml.startsWith('\uFEFF') ? xml.slice(1) : xml);
-  s.take(SPACE);
-  s.take(DECLARATION);
+  const bad = NOT_XML_CHAR.exec(s.text);
+  if (bad) return { ok: false, reason: `a character XML does not allow (U+${bad[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}) at offset ${bad.index}` };
+  // XML 1.0 §2.8: nothing, not even white space, may precede the declaration.
+  if (!s.take(DECLARATION) && /^\s*<\?xml[\s?]/i.test(s.text)) return { ok: false, reason: `not a well-formed XML declaration at ${s.here()}` };
   s.skipMisc();
-  if (!s.take(ROOT_OPEN)) return { ok: false, reason: `expected the root element <RevInfo> at ${s.here()}` };
+  const root = s.take(ROOT_OPEN);
+  if (!root) return { ok: false, reason: `expected the root element <RevInfo> at ${s.here()}` };
+  const names = [...(root[1] ?? '').matchAll(ATTRIBUTE_NAME)].map((m) => m[1]);
+  if (new Set(names).size !== names.length) return { ok: false, reason: 'an attribute of <RevInfo> appears twice' };
 
   const listIds: string[] = [];
   for (;;) {
