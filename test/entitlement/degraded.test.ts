@@ -115,6 +115,8 @@ test('AuthZNone: authorize is 403 authorization_denied with the upstream code au
   const pre = (await (await f.post(anonymous, '/v1/preauthorize', { resources: ['REF30'], mvpd: 'Cablevision' })).json()) as Preauthorized;
   t.like(pre.decisions[0], { authorized: false, source: 'degradation', error: { code: 'authorization_denied_by_degradation_rule' } });
   t.is(sample(await f.metrics(), 'passgate_decisions_total', 'kind="authorize",outcome="deny",source="degradation"'), 2);
+  // Checklist (logout, R): a deny never logs the viewer out — the signed-in device keeps its profile.
+  t.is((await f.call('/v1/profile', { headers: { authorization: `Bearer ${signedIn.token}` } })).status, 200);
 });
 
 test('rule lifted: no grant without a sign-in; the degraded Permit licenses at most entitlement.degraded_permit_max_ms after it was granted', async (t) => {
