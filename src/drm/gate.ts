@@ -42,6 +42,7 @@ const lookupRefusal: Record<Exclude<PermitLookup['state'], 'live'>, [RefusalCode
 
 export interface GateGrant {
   permit: Permit;
+  /** The catalogue's policy for the content, bounded to the Permit's end (Catalogue.boundTo). */
   policy: CataloguePolicy;
   /** The user_id that goes into tokens and callbacks for this device. */
   userId: string;
@@ -93,7 +94,7 @@ export class LicenseGate {
    * a revocation may have landed during the upstream call (with the L1 warm it costs no I/O).
    */
   async check(device: DrmDevice, resource: string, contentId: string, permit?: Permit): Promise<GateGrant> {
-    const policy = await this.precheck(device, resource, contentId);
+    const catalogued = await this.precheck(device, resource, contentId);
     // A Permit /v1/authorize just recorded needs no store read, but the same validity rule.
     const found: PermitLookup & { cached?: boolean } = permit
       ? ((state) => (state === 'logged_out' || state === 'denied' ? { state } : { state, permit }))(permitState(permit, this.deps.clock.now()))
@@ -101,6 +102,12 @@ export class LicenseGate {
     if (found.state !== 'live') {
       const [code, detail] = lookupRefusal[found.state];
       throw new LicenseRefusal(code, detail, 'permit' in found ? found.permit.source : 'none', found.cached);
+    }
+    // No license outlives the Permit it is issued on (permit-bound.ts).
+    const policy = this.deps.catalogue.boundTo(catalogued, this.deps.clock.now(), found.permit.notAfter);
+    if (!policy) {
+      const [code, detail] = lookupRefusal.expired;
+      throw new LicenseRefusal(code, `${detail} (less than a second of it was left)`, found.permit.source, found.cached);
     }
     const userId = await this.stored(() => this.deps.users.link(device));
     return { permit: found.permit, policy, userId, ...(found.cached !== undefined ? { permitCached: found.cached } : {}) };

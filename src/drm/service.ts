@@ -9,6 +9,7 @@ import type { LicenseAudit, LicenseDecision, LicenseMode, LicenseSystem } from '
 import { callbackDenial, type CallbackDecision, type CallbackDenyReason } from './callback-routes.js';
 import type { Catalogue } from './catalogue.js';
 import { LicenseRefusal, type GateGrant, type LicenseGate, type RefusalCode } from './gate.js';
+import { tokenStart } from './permit-bound.js';
 import type { CallbackRequest } from './pallycon/callback.js';
 import { encodeCustomDataV2 } from './pallycon/customdata.js';
 import { isRevokedDeviceError, type LicenseServiceClient } from './pallycon/license-client.js';
@@ -109,8 +110,9 @@ export class DrmService {
 
   private mint(grant: GateGrant, system: DrmSystem, contentId: string, mode: LicenseMode): { token: string; expiresAt: string } {
     const { config, clock } = this.deps;
-    const now = clock.now();
-    // The policy was encrypted once at start-up (catalogue.ts); only the hash and JSON are per token.
+    // The license service takes the token for token_validity_seconds from its timestamp: never past the Permit's end.
+    const issuedAt = tokenStart(clock.now(), grant.permit.notAfter, config.tokenValiditySeconds);
+    // The policy was encrypted once at start-up, or once per Permit end when bounded (catalogue.ts); only the hash and JSON are per token.
     const minted = assembleLicenseToken(
       {
         siteId: config.siteId,
@@ -118,15 +120,13 @@ export class DrmService {
         drmType: drmTypes[system],
         userId: grant.userId,
         cid: contentId,
-        timestamp: now,
+        timestamp: issuedAt,
         responseFormat: 'original',
         policyField: 'policy',
       },
       grant.policy.encrypted,
     );
     this.deps.audit.minted(system, mode);
-    // The license service takes the token for token_validity_seconds from its (whole-second) timestamp.
-    const issuedAt = Math.floor(now / 1000) * 1000;
     return { token: minted.token, expiresAt: new Date(issuedAt + config.tokenValiditySeconds * 1000).toISOString() };
   }
 

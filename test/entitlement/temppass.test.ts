@@ -1,5 +1,5 @@
 import test from 'ava';
-import { licenseError, problemOf, refusal, withDrm, type Authorized, type DrmFixture } from '../drm/drm-fixture.js';
+import { fakeLicenseOf, licenseError, problemOf, refusal, withDrm, type Authorized, type DrmFixture, type License } from '../drm/drm-fixture.js';
 import type { Device } from './fixture.js';
 
 /**
@@ -112,6 +112,31 @@ test('TempPass expiry (flow "when basic or promotional TempPass expires"): 403 t
     decisions: { authorized: boolean; error?: { code: string } }[];
   };
   t.like(preauthorized.decisions[0], { authorized: false, error: { code: 'temporary_access_duration_limit_exceeded' } });
+});
+
+test('basic TempPass: the license token ends with the trial — the license service refuses it from the trial end on, and the license it gives ends by then (README "TempPass", drm.md §1.2)', async (t) => {
+  const f = await withDrm(t, {}, { file: offered });
+  const device = await f.device();
+  const body = (await (await authorize(f, device, { resource: 'REF30', mvpd: 'TempPass_TEST40', drm })).json()) as Authorized;
+  const trialEnd = Date.parse(body.tempPass?.expiresAt ?? '');
+  const license = body.license as License;
+  t.true(Date.parse(license.expiresAt) <= trialEnd, `license.expiresAt ${license.expiresAt} is after the trial end ${body.tempPass?.expiresAt}`);
+
+  // Near the end of the 3-minute trial: the license the token gets lasts no longer than the trial (not the policy's 3600 s).
+  f.clock.advance(150_000);
+  const renewed = (await (await f.licenseToken(device, 'REF30', 'widevine', 'ref30-movie')).json()) as License;
+  t.true(Date.parse(renewed.expiresAt) <= trialEnd);
+  const player = await f.playerLicense(renewed.token as string, 'widevine', 'ref30-movie');
+  t.is(licenseError(player.body), undefined, player.body.toString('utf8').slice(0, 300));
+  const { playback_policy: playback } = fakeLicenseOf(player.body).summary.policy as { playback_policy: { license_duration?: number; expire_date?: string } };
+  t.is(playback.license_duration, undefined, 'no relative duration that would run past the trial');
+  t.true(Date.parse(playback.expire_date ?? '') <= trialEnd, `expire_date ${playback.expire_date} is after the trial end`);
+
+  // The saved tokens are worthless once the trial is over, though 600 s have not passed since they were minted.
+  f.clock.advance(trialEnd - f.clock.now());
+  for (const token of [license.token, renewed.token]) {
+    t.is(licenseError((await f.playerLicense(token as string, 'widevine', 'ref30-movie')).body)?.errorCode, '7011');
+  }
 });
 
 test('promotional TempPass: AP-TempPass-Identity is forwarded, the remaining titles come back, and the limit reached is 403 temppass_limit_reached (flow "consume maximum number of resources")', async (t) => {
