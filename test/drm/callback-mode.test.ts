@@ -3,7 +3,7 @@ import { callbackDenyCodes } from '../../src/drm/callback-routes.js';
 import { decodeCustomDataV2, decryptCustomData, encodeCustomDataV2 } from '../../src/drm/pallycon/customdata.js';
 import { DEMO_DRM_SITE } from '../../src/sim/rules.js';
 import { drmSection } from '../helpers/drm-config.js';
-import { adminRequest, fakeLicenseOf, licenseError, sample, userIdOf, withAdmin, type AuditLine, type Device, type DrmFixture, type License } from './drm-fixture.js';
+import { adminRequest, degradedPermit, fakeLicenseOf, licenseError, sample, userIdOf, withAdmin, type AuditLine, type Device, type DrmFixture, type License } from './drm-fixture.js';
 
 /**
  * drm.mode callback end to end (drm.md §1.6): /v1/authorize answers legacy custom data, the
@@ -283,4 +283,21 @@ test("callback mode: the simulator's control-plane caller gets a grant with the 
   t.like(audit[1], { outcome: 'grant', mode: 'callback', system: 'playready', via: 'callback', userId, resource: 'REF30', contentId: 'ref30trailer' });
   t.like(audit[2], { outcome: 'refuse', reason: 'content_not_in_resource', mode: 'callback', system: 'playready', via: 'callback', userId, resource: 'REF30', contentId: 'premium-x' });
   t.is((await f.calls('drm.license')).length, 0, 'the caller asks passgate directly, not through the license service');
+});
+
+test("callback mode: on a degraded Permit the callback answer's policy ends by the Permit's notAfter (expire_date, no 3600 s duration); after it the license service gets a deny (README \"Degraded access\")", async (t) => {
+  const f = await withCallbackMode(t);
+  const device = await f.device();
+  const body = (await degradedPermit(f, device, { system: 'widevine', contentId: 'ref30-movie' })) as Authorized;
+  const notAfter = Date.parse(body.notAfter);
+  t.true(Date.parse(body.license.expiresAt) <= notAfter);
+  const answer = await f.playerLicense(body.license.token as string, 'widevine', 'ref30-movie');
+  t.is(licenseError(answer.body), undefined, answer.body.toString('utf8').slice(0, 300));
+  const { playback_policy: playback } = fakeLicenseOf(answer.body).summary.policy as { playback_policy: { limit?: boolean; duration?: number; expire_date?: string } };
+  t.like(playback, { limit: true, persistent: false });
+  t.is(playback.duration, undefined, 'v1: a duration would win over expire_date');
+  t.true(Date.parse(playback.expire_date ?? '') <= notAfter, `expire_date ${playback.expire_date} is after notAfter`);
+
+  f.clock.advance(notAfter - f.clock.now());
+  t.truthy(licenseError((await f.playerLicense(body.license.token as string, 'widevine', 'ref30-movie')).body), 'no license after the Permit ended');
 });

@@ -1,6 +1,6 @@
 import type { ExecutionContext } from 'ava';
 import type { LicenseDecision } from '../../src/drm/audit.js';
-import type { SimRulesInput } from '../../src/sim/rules.js';
+import type { DegradationRule, SimRulesInput } from '../../src/sim/rules.js';
 import { withEntitlement, type Device, type EntitlementFixture, type ProblemBody } from '../entitlement/fixture.js';
 
 export type { Device } from '../entitlement/fixture.js';
@@ -191,4 +191,25 @@ export interface AdminFixture extends DrmFixture {
 export async function withAdmin(t: ExecutionContext, extra: Parameters<typeof withEntitlement>[2] = {}, simRules: Partial<SimRulesInput> = {}): Promise<AdminFixture> {
   const f = await withDrm(t, simRules, { ...extra, env: { PASSGATE_ADMIN_KEY: ADMIN_KEY, ...extra.env } });
   return { ...f, admin: (method, path, body, key) => adminRequest(f, method, path, body, key) };
+}
+
+/** Applies a degradation rule to an MVPD at the simulator (`none` lifts it), as POST /sim/config `degrade` does. */
+export async function degrade(f: Pick<EntitlementFixture, 'sim'>, rule: DegradationRule, mvpd = 'Cablevision'): Promise<void> {
+  const response = await fetch(`${f.sim.url}/sim/config`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ degrade: { [mvpd]: rule } }),
+  });
+  if (response.status !== 200) throw new Error(`/sim/config answered ${response.status}: ${await response.text()}`);
+}
+
+/**
+ * A degraded Permit for REF30 without a sign-in (AuthZAll on Cablevision): it lasts
+ * entitlement.degraded_permit_max_ms, much less than the `streaming` policy's 3600 s licenses.
+ */
+export async function degradedPermit(f: DrmFixture, device: Device, drm?: { system: DrmSystem; contentId: string }): Promise<Authorized> {
+  await degrade(f, 'AuthZAll');
+  const response = await f.post(device, '/v1/authorize', { resource: 'REF30', mvpd: 'Cablevision', ...(drm ? { drm } : {}) });
+  if (response.status !== 200) throw new Error(`degraded authorize: ${response.status} ${await response.text()}`);
+  return (await response.json()) as Authorized;
 }

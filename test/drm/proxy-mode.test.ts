@@ -9,9 +9,11 @@ import { hangUpUrl } from '../helpers/local-upstream.js';
 import {
   authorized,
   challengeFor,
+  degradedPermit,
   fakeLicenseOf,
   postLicense,
   problemOf,
+  refusal,
   sample,
   userIdOf,
   withAdmin,
@@ -324,4 +326,19 @@ test('drm.mode proxy: POST /v1/license-token answers a passgate license URL and 
   t.like(audit[0], { outcome: 'grant', mode: 'proxy', system: 'fairplay', via: 'license-token', resource: 'REF30', contentId: 'ref30-movie', source: 'mvpd' });
   t.like(audit[1], { outcome: 'grant', mode: 'proxy', system: 'fairplay', via: 'license', resource: 'REF30', contentId: 'ref30-movie' });
   t.is(sample(await f.metrics(), 'passgate_drm_license_tokens_total', 'system="fairplay",mode="proxy"'), 1, 'the one token went to the license service');
+});
+
+test("proxy: on a degraded Permit (5 min) the relayed license ends by the Permit's notAfter, not after the policy's 3600 s; from notAfter on, 403 permit_expired (README \"Degraded access\")", async (t) => {
+  const f = await withDrm(t);
+  const device = await f.device();
+  const notAfter = Date.parse((await degradedPermit(f, device)).notAfter);
+  const response = await postLicense(f, device, 'widevine', 'REF30', 'ref30-movie');
+  const body = Buffer.from(await response.arrayBuffer());
+  t.is(response.status, 200, body.toString('utf8').slice(0, 300));
+  const { playback_policy: playback } = fakeLicenseOf(body).summary.policy as { playback_policy: { license_duration?: number; expire_date?: string } };
+  t.is(playback.license_duration, undefined);
+  t.true(Date.parse(playback.expire_date ?? '') <= notAfter, `expire_date ${playback.expire_date} is after notAfter`);
+
+  f.clock.advance(notAfter - f.clock.now());
+  t.deepEqual(await refusal(await postLicense(f, device, 'widevine', 'REF30', 'ref30-movie')), [403, 'permit_expired']);
 });

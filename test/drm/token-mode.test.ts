@@ -1,5 +1,5 @@
 import test from 'ava';
-import { licenseError, problemOf, refusal, sample, withDrm, type License } from './drm-fixture.js';
+import { fakeLicenseOf, licenseError, problemOf, refusal, sample, withDrm, type License } from './drm-fixture.js';
 
 interface Authorized {
   authorized: true;
@@ -21,6 +21,8 @@ test('token mode: a Permit with drm returns a license token the license service 
   const answer = await f.playerLicense(license.token as string, 'widevine', 'ref30-movie');
   t.is(answer.status, 200);
   t.is(licenseError(answer.body), undefined, answer.body.toString('utf8').slice(0, 200));
+  // An ordinary Permit (1 h) outlasts the 3600 s streaming policy: the policy goes out as configured, not bounded.
+  t.deepEqual(fakeLicenseOf(answer.body).summary.policy, { policy_version: 2, playback_policy: { persistent: false, license_duration: 3600 } });
 
   const audit = f.audit();
   t.is(audit.length, 1);

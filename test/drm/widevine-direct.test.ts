@@ -13,7 +13,7 @@ import { demoEntitlements } from '../entitlement/fixture.js';
 import { drmSection } from '../helpers/drm-config.js';
 import { startLocalUpstream, type SeenRequest } from '../helpers/local-upstream.js';
 import { tempDir } from '../helpers/with-app.js';
-import { authorized, challengeFor, fakeLicenseOf, postLicense, problemOf, sample, userIdOf, withDrm, type Device, type DrmFixture } from './drm-fixture.js';
+import { authorized, challengeFor, degradedPermit, fakeLicenseOf, postLicense, problemOf, sample, userIdOf, withDrm, type Device, type DrmFixture } from './drm-fixture.js';
 
 /**
  * Widevine direct mode (drm.md §3): with drm.widevine.service widevine_cloud, POST
@@ -118,7 +118,21 @@ test('widevine direct: a Permit gets the cloud license; the signed envelope carr
   t.is(sample(metrics, 'passgate_drm_license_decisions_total', 'system="widevine",mode="widevine_direct",outcome="grant",reason="granted"'), 1);
 });
 
-test('widevine direct: the premium policy becomes content_key_specs (security level 3, HDCP_V2) for every allowed track', async (t) => {
+test("widevine direct: on a degraded Permit license_duration_seconds is the time left to the Permit's notAfter, not the policy's 3600 (README \"Degraded access\")", async (t) => {
+  const f = await withDirect(t);
+  const device = await f.device();
+  const notAfter = Date.parse((await degradedPermit(f, device)).notAfter);
+  f.clock.advance(60_000);
+  const response = await postLicense(f, device, 'widevine', 'REF30', 'ref30-movie');
+  const body = Buffer.from(await response.arrayBuffer());
+  t.is(response.status, 200, body.toString('utf8').slice(0, 300));
+  const overrides = fakeLicenseOf(body).summary.policy_overrides as typeof streamingOverrides;
+  const left = (notAfter - f.clock.now()) / 1000;
+  t.true(overrides.license_duration_seconds <= left && overrides.license_duration_seconds > left - 2, `license_duration_seconds ${overrides.license_duration_seconds}, ${left} s left`);
+  t.like(overrides, { can_play: true, rental_duration_seconds: 0, playback_duration_seconds: 0 });
+});
+
+test('widevine direct: the premium policy becomes content_key_specs (security level 3, HDCP_V2) for every allowed track, its duration bounded by the Permit', async (t) => {
   const f = await withDirect(t, { entitlements: [{ mvpd: 'Cablevision', resource: '*', decision: 'permit' }] });
   const device = await f.signedIn();
   await authorized(f, device, 'PREMIUM');
@@ -133,8 +147,11 @@ test('widevine direct: the premium policy becomes content_key_specs (security le
   const message = messageOf(t, f.envelopes()[0]);
   t.deepEqual(message.content_key_specs, specs);
   t.false('allowed_track_types' in message);
-  t.deepEqual(message.policy_overrides, { ...streamingOverrides, license_duration_seconds: 7200 });
-  t.like(fakeLicenseOf(body).summary, { content_id: 'premium-film', content_key_specs: specs, policy_overrides: { license_duration_seconds: 7200 } });
+  // premium's 7200 s would outlast the 1 h Permit: the license ends by the Permit's end, in whole seconds.
+  const permitEnd = f.clock.now() + 3600_000;
+  const left = Math.floor((Math.floor(permitEnd / 1000) * 1000 - f.clock.now()) / 1000);
+  t.deepEqual(message.policy_overrides, { ...streamingOverrides, license_duration_seconds: left });
+  t.like(fakeLicenseOf(body).summary, { content_id: 'premium-film', content_key_specs: specs, policy_overrides: { license_duration_seconds: left } });
 
   t.is((await f.calls('drm.widevine.license')).length, 1);
   const audit = f.audit();

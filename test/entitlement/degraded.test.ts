@@ -1,6 +1,5 @@
 import test from 'ava';
-import type { DegradationRule } from '../../src/sim/rules.js';
-import { licenseError, problemOf, refusal, sample, withDrm, type Authorized, type DrmFixture, type License } from '../drm/drm-fixture.js';
+import { degrade, fakeLicenseOf, licenseError, problemOf, refusal, sample, withDrm, type Authorized, type DrmFixture, type License } from '../drm/drm-fixture.js';
 import type { Device } from './fixture.js';
 
 /**
@@ -16,15 +15,6 @@ interface Preauthorized {
 }
 
 const DEGRADED_PERMIT_MAX_MS = 300_000;
-
-async function degrade(f: DrmFixture, rule: DegradationRule, mvpd = 'Cablevision'): Promise<void> {
-  const response = await fetch(`${f.sim.url}/sim/config`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ degrade: { [mvpd]: rule } }),
-  });
-  if (response.status !== 200) throw new Error(`/sim/config answered ${response.status}: ${await response.text()}`);
-}
 
 const drm = { system: 'widevine', contentId: 'ref30-movie' } as const;
 const authorizeAs = (f: DrmFixture, device: Device, body: object) => f.post(device, '/v1/authorize', body);
@@ -132,13 +122,32 @@ test('rule lifted: no grant without a sign-in; the degraded Permit licenses at m
   const denied = await authorizeAs(f, device, { resource: 'REF30' });
   t.like(await problemOf(denied), { code: 'authentication_required' });
 
-  // The bound: the Permit granted under the rule licenses until at most degraded_permit_max_ms.
-  f.clock.advance(DEGRADED_PERMIT_MAX_MS - 1);
+  // The bound: the Permit granted under the rule licenses until at most degraded_permit_max_ms
+  // (its licenses end by then in whole seconds, so the last second or two license nothing).
+  f.clock.advance(DEGRADED_PERMIT_MAX_MS - 2000);
   t.is((await f.licenseToken(device, 'REF30', 'widevine', 'ref30-movie')).status, 200);
-  f.clock.advance(1);
+  f.clock.advance(2000);
   t.deepEqual(await refusal(await f.licenseToken(device, 'REF30', 'widevine', 'ref30-movie')), [403, 'permit_expired']);
   const pre = await f.post(device, '/v1/preauthorize', { resources: ['REF30'], mvpd: 'Cablevision' });
   t.like(await problemOf(pre), { code: 'authentication_required' });
+});
+
+test('AuthZAll: the degraded Permit\'s license token and license end by its notAfter, not 600 s / 3600 s later; the saved token is refused after it (README "Degraded access")', async (t) => {
+  const f = await withDrm(t);
+  const device = await f.device();
+  await degrade(f, 'AuthZAll');
+  const body = await degradedPlayback(t, f, device);
+  const notAfter = Date.parse(body.notAfter);
+  const license = body.license as License;
+  t.true(Date.parse(license.expiresAt) <= notAfter, `license.expiresAt ${license.expiresAt} is after the Permit's notAfter ${body.notAfter}`);
+
+  const player = await f.playerLicense(license.token as string, 'widevine', 'ref30-movie');
+  const { playback_policy: playback } = fakeLicenseOf(player.body).summary.policy as { playback_policy: { license_duration?: number; expire_date?: string } };
+  t.is(playback.license_duration, undefined);
+  t.true(Date.parse(playback.expire_date ?? '') <= notAfter, `expire_date ${playback.expire_date} is after notAfter ${body.notAfter}`);
+
+  f.clock.advance(notAfter - f.clock.now());
+  t.is(licenseError((await f.playerLicense(license.token as string, 'widevine', 'ref30-movie')).body)?.errorCode, '7011');
 });
 
 test('rule lifted after AuthNAll: the degraded profile goes away and authorize asks for a sign-in', async (t) => {
