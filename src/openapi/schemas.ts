@@ -140,7 +140,7 @@ export const responseSchemas: Record<string, JsonSchema> = {
       token: string('The license token (absent in token-proxy mode, where passgate adds it).'),
       licenseUrl: { type: 'string', format: 'uri', description: 'Where the player sends the license challenge.' },
       header: string('The request header that carries `token` (or `authorization` for the device token in proxy mode).'),
-      expiresAt: { type: 'string', format: 'date-time' },
+      expiresAt: dateTime("Until when the license service accepts `token` (token mode), or the Permit's end; never past the Permit's notAfter."),
     },
     ['licenseUrl', 'header', 'expiresAt'],
   ),
