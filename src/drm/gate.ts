@@ -7,6 +7,9 @@ import type { Catalogue, CataloguePolicy } from './catalogue.js';
 import type { DeviceRevocations } from './revocations.js';
 import type { DrmDevice, DrmUsers } from './users.js';
 
+/** Decision sources whose grant ends at the Permit's notAfter, licenses included. */
+const BOUNDED_SOURCES: ReadonlySet<string> = new Set(['temppass', 'degradation']);
+
 /** The gate's refusal reasons, each its own problem code (SPEC §4). */
 export type RefusalCode = Extract<
   ProblemCode,
@@ -103,8 +106,11 @@ export class LicenseGate {
       const [code, detail] = lookupRefusal[found.state];
       throw new LicenseRefusal(code, detail, 'permit' in found ? found.permit.source : 'none', found.cached);
     }
-    // No license outlives the Permit it is issued on (permit-bound.ts).
-    const policy = this.deps.catalogue.boundTo(catalogued, this.deps.clock.now(), found.permit.notAfter);
+    // A TempPass trial or a degraded grant ends at its Permit's notAfter, and so do its licenses
+    // (permit-bound.ts; README "TempPass", "Degraded access"). An MVPD's Permit gates the start of
+    // playback only: a running stream continues past it (checklist, authorization M), so its licenses
+    // keep the configured policy.
+    const policy = BOUNDED_SOURCES.has(found.permit.source) ? this.deps.catalogue.boundTo(catalogued, this.deps.clock.now(), found.permit.notAfter) : catalogued;
     if (!policy) {
       const [code, detail] = lookupRefusal.expired;
       throw new LicenseRefusal(code, `${detail} (less than a second of it was left)`, found.permit.source, found.cached);

@@ -2,11 +2,11 @@ import type { LicensePolicyV2 } from './pallycon/policy-schema.js';
 import { formatTimestamp, parseTimestamp } from './pallycon/timestamp.js';
 
 /**
- * SPEC §4: no license without a live Permit, and none that outlives it. Whatever passgate mints
- * or relays on a Permit (a license token, a proxied or Widevine-direct license, a callback
- * answer) licenses playback until the Permit's notAfter at the latest — for every Permit, not
- * only TempPass and degraded ones: one rule is easier to trust than a list of sources, and for
- * an ordinary Permit it changes nothing while the policy's licenses end before the Permit does.
+ * SPEC §4: no license without a live Permit. A license token is accepted by the license service
+ * until its Permit's notAfter at the latest (tokenStart), for every Permit. The license's own
+ * duration is bounded by the Permit only where the grant itself ends there — a TempPass trial, a
+ * degraded grant (gate.ts decides by the Permit's source): an MVPD's Permit gates the start of
+ * playback, and a running stream continues past it (the upstream's checklist, authorization).
  */
 
 /** Whole seconds: the license service's timestamps and expire_date carry no milliseconds (drm.md §1.3). */
