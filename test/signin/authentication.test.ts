@@ -80,7 +80,7 @@ test('POST /v1/authentication without an MVPD: 201 and a resume session upstream
   t.is((await waiting).body.status, 'authenticated');
 });
 
-test('already signed in → 200 authenticated; TempPass → 200 authenticated (temporary)', async (t) => {
+test('already signed in → 200 authenticated (TempPass, when offered: test/signin/offered.test.ts)', async (t) => {
   const clock = new ManualClock();
   const f = await signinFixture(t, clock);
   const device = await registerDevice(f);
@@ -90,11 +90,6 @@ test('already signed in → 200 authenticated; TempPass → 200 authenticated (t
   t.is(again.status, 200, JSON.stringify(again.body));
   t.is(again.body.status, 'authenticated');
   t.is((again.body.profile as { mvpd: string }).mvpd, 'Cablevision');
-
-  const other = await registerDevice(f);
-  const temp = await startAuthentication(f, other, { mvpd: 'TempPass_TEST40' });
-  t.is(temp.status, 200, JSON.stringify(temp.body));
-  t.is((temp.body.profile as { type: string }).type, 'temporary');
 });
 
 test('a newer code supersedes the old one: the old code reads expired', async (t) => {
