@@ -158,7 +158,7 @@ test('no MVPD yet → the filtered picker → resume upstream → 303', async (t
   const stranger = await openForm(f);
   const stolen = await post(f, stranger, '/activate/mvpd', { ticket, mvpd: 'Cablevision' });
   t.is(stolen.status, 400);
-  t.is(await attempts(f, 'picker'), 2);
+  t.is(await attempts(f, 'picker'), 3, 'two MVPDs not offered, one stolen ticket');
 });
 
 test('HTML 404 under /activate (strict paths); problem+json elsewhere', async (t) => {

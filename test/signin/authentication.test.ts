@@ -51,8 +51,12 @@ test('POST /v1/authentication with an MVPD: 201, sign in at the MVPD page, the l
   t.is((await getJson(f, device, `/v1/authentication/${code}`)).body.status, 'authenticated');
   const current = await getJson(f, device, '/v1/profile');
   t.is((current.body.profile as { mvpd: string }).mvpd, 'Cablevision');
-  // The chosen MVPD is persisted for the device.
-  t.deepEqual(await f.passgate.services.signin.chosenMvpd('demo', device.binding), { id: 'Cablevision', displayName: 'Cablevision' });
+  // The chosen MVPD is persisted for the device, as the picker list (read to check the id) names it.
+  t.deepEqual(await f.passgate.services.signin.chosenMvpd('demo', device.binding), {
+    id: 'Cablevision',
+    displayName: 'Optimum',
+    logoUrl: 'https://sim.passgate.invalid/logos/cablevision.png',
+  });
 });
 
 test('POST /v1/authentication without an MVPD: 201 and a resume session upstream (no mvpd sent)', async (t) => {
