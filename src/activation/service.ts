@@ -3,8 +3,7 @@ import type { ClientAddress } from '../http/client-address.js';
 import type { Clock } from '../infra/clock.js';
 import type { Logger } from '../infra/logger.js';
 import { UpstreamProblem, type DeviceContext, type PassMvpd, type PassServices } from '../pass/index.js';
-import type { SigninService } from '../signin/feature.js';
-import { offeredBy } from '../signin/records.js';
+import { offeredBy, type SigninService } from '../signin/feature.js';
 import type { FormGuard } from './form-guard.js';
 
 /** passgate's own second-screen client upstream: one DCR device for the activation pages. */

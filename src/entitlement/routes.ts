@@ -7,7 +7,7 @@ import { authorizeSchema, logoutSchema, preauthorizeSchema, type AuthorizeInput,
 import { Problem } from '../http/problem.js';
 import type { AuthorizeLicensing } from './feature.js';
 import { DEGRADATION_SOURCE, type Caller, type EntitlementService } from './service.js';
-import { TEMPPASS_IDENTITY_HEADER } from './temppass.js';
+import { TEMPPASS_IDENTITY_HEADER } from '../pass/index.js';
 
 const caller = (ctx: AppContext): Caller => ({ device: currentDevice(ctx), client: ctx.state.client });
 

@@ -6,6 +6,8 @@ import { signinRouter } from './routes.js';
 import { createSigninService, type CurrentProfile, type PickerMvpd } from './service.js';
 
 export type { CurrentProfile } from './service.js';
+/** The picker's rule (what may be offered and named), for the second screen's picker. */
+export { offeredBy } from './records.js';
 
 /** How often each replica runs a polling/delivery round (real time; the rounds read the injected clock). */
 export const TICK_INTERVAL_MS = 250;

@@ -7,7 +7,7 @@ import type { AppContext, AppState } from '../http/context.js';
 import { currentDevice, requireDevice } from '../http/device-auth.js';
 import { Problem } from '../http/problem.js';
 import { fieldProblems, validate, validInput } from '../http/validate.js';
-import { TEMPPASS_IDENTITY_HEADER } from '../entitlement/temppass.js';
+import { TEMPPASS_IDENTITY_HEADER } from '../pass/index.js';
 import { codeSchema, startAuthenticationSchema, waitQuerySchema, type StartAuthenticationInput } from './schema.js';
 import type { CurrentProfile, SigninService, SigninStatus } from './service.js';
 

@@ -7,8 +7,7 @@ import type { Logger } from '../infra/logger.js';
 import { setNewest } from '../infra/bounded-map.js';
 import { Singleflight } from '../infra/singleflight.js';
 import type { Store } from '../infra/store.js';
-import { UpstreamProblem, type DeviceContext, type PassProfiles, type PassServices } from '../pass/index.js';
-import { readTempPassIdentity } from '../entitlement/temppass.js';
+import { readTempPassIdentity, UpstreamProblem, type DeviceContext, type PassProfiles, type PassServices } from '../pass/index.js';
 import type { SigninMetrics } from './metrics.js';
 import { SigninPolling, type FollowListener } from './polling.js';
 import {
