@@ -3,7 +3,7 @@ import type { ClientAddress } from '../http/client-address.js';
 import type { Clock } from '../infra/clock.js';
 import type { Logger } from '../infra/logger.js';
 import { UpstreamProblem, type DeviceContext, type PassMvpd, type PassServices } from '../pass/index.js';
-import type { SigninService } from '../signin/feature.js';
+import { offeredBy, type SigninService } from '../signin/feature.js';
 import type { FormGuard } from './form-guard.js';
 
 /** passgate's own second-screen client upstream: one DCR device for the activation pages. */
@@ -164,7 +164,7 @@ export class ActivationService {
     return resumed.actionName === 'authenticate' ? { kind: 'authenticate', code } : { kind: 'unknown' };
   }
 
-  /** §4.3 POST sessions/{code} with the picked MVPD (one of the offered ones). */
+  /** §4.3 POST sessions/{code} with the picked MVPD: only one of the offered ones (a forged hidden id is `invalid_mvpd`). */
   async choose(code: string, mvpd: string, client: ClientAddress): Promise<Choice> {
     const ctx = await this.context(client);
     const mvpds = await this.mvpds(ctx);
@@ -181,9 +181,8 @@ export class ActivationService {
 
   /** The MVPD picker's list: the upstream configuration filtered like the apps' list (SPEC §3). */
   private async mvpds(ctx: DeviceContext): Promise<PassMvpd[]> {
-    const { hiddenMvpds, hideTempPass } = this.deps.config.signin;
     return (await this.configuredMvpds(ctx))
-      .filter((m) => !hiddenMvpds.includes(m.id) && !(hideTempPass && m.isTempPass === true))
+      .filter(offeredBy(this.deps.config.signin))
       .sort((a, b) => (a.displayName ?? a.id).localeCompare(b.displayName ?? b.id));
   }
 

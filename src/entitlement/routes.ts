@@ -7,13 +7,13 @@ import { authorizeSchema, logoutSchema, preauthorizeSchema, type AuthorizeInput,
 import { Problem } from '../http/problem.js';
 import type { AuthorizeLicensing } from './feature.js';
 import { DEGRADATION_SOURCE, type Caller, type EntitlementService } from './service.js';
-import { readTempPassIdentity, TEMPPASS_IDENTITY_HEADER } from './temppass.js';
+import { TEMPPASS_IDENTITY_HEADER } from '../pass/index.js';
 
 const caller = (ctx: AppContext): Caller => ({ device: currentDevice(ctx), client: ctx.state.client });
 
-/** A decision's caller: the device and, for promotional TempPass, the viewer's identity header (checked; never logged). */
+/** A decision's caller: the device and the viewer's identity header as sent (the service checks it, for a TempPass MVPD only; never logged). */
 const decisionCaller = (ctx: AppContext): Caller => {
-  const tempPassIdentity = readTempPassIdentity(ctx.get(TEMPPASS_IDENTITY_HEADER) || undefined);
+  const tempPassIdentity = ctx.get(TEMPPASS_IDENTITY_HEADER) || undefined;
   return { ...caller(ctx), ...(tempPassIdentity !== undefined ? { tempPassIdentity } : {}) };
 };
 

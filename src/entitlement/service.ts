@@ -20,7 +20,10 @@ export const MAX_RETRIES = 2;
 export interface Caller {
   device: AuthenticatedDevice;
   client: ClientAddress;
-  /** AP-TempPass-Identity as the app sent it (checked by readTempPassIdentity): forwarded upstream, never logged. */
+  /**
+   * AP-TempPass-Identity as the app sent it, unchecked: `forMvpd` checks it and keeps it only when the
+   * MVPD in play is a TempPass MVPD (then it is forwarded upstream); never logged.
+   */
   tempPassIdentity?: string;
 }
 
@@ -137,9 +140,15 @@ export class EntitlementService {
     if (current) {
       throw new Problem('mvpd_mismatch', `The device is signed in with ${current.mvpd}, not ${asked}: omit "mvpd" (or name ${current.mvpd}), or log out first.`);
     }
-    const listed = await this.deps.signin.mvpds(caller.device, caller.client);
-    if (!listed.some((m) => m.id === asked)) throw new Problem('unknown_mvpd', `"${asked}" is not in this service's MVPD list (GET /v1/mvpds).`);
+    await this.deps.signin.requireOffered(caller.device, caller.client, asked);
     return asked;
+  }
+
+  /** The caller for upstream calls about `mvpd`: the viewer's TempPass identity only with a TempPass MVPD. */
+  private async forMvpd(caller: Caller, mvpd: string): Promise<Caller> {
+    const { tempPassIdentity: raw, ...rest } = caller;
+    const tempPassIdentity = await this.deps.signin.tempPassIdentityFor(caller.device, caller.client, mvpd, raw);
+    return tempPassIdentity !== undefined ? { ...rest, tempPassIdentity } : rest;
   }
 
   /** How long a Permit from this source may live at most: degraded grants end soon after their rule is lifted. */
@@ -194,9 +203,10 @@ export class EntitlementService {
    * POST /v1/preauthorize: cached permits answer at once; the rest go upstream in chunks of
    * `preauthorizeChunk`; `retry` items are resent alone, at most MAX_RETRIES times. Never a Permit record.
    */
-  async preauthorize(caller: Caller, resources: string[], askedMvpd?: string): Promise<PreauthorizeAnswer> {
+  async preauthorize(asking: Caller, resources: string[], askedMvpd?: string): Promise<PreauthorizeAnswer> {
     const { cache, metrics } = this.deps;
-    const mvpd = await this.mvpdOf(caller, askedMvpd);
+    const mvpd = await this.mvpdOf(asking, askedMvpd);
+    const caller = await this.forMvpd(asking, mvpd);
     const { app, binding } = caller.device;
     const unique = [...new Set(resources)];
     const answers = new Map<string, PreauthorizeItem>();
@@ -271,8 +281,9 @@ export class EntitlementService {
    * POST /v1/authorize: always one upstream call per playback start (identical concurrent
    * requests of one device share it); a Permit writes the Permit record.
    */
-  async authorize(caller: Caller, resource: string, askedMvpd?: string): Promise<AuthorizeResult> {
-    const mvpd = await this.mvpdOf(caller, askedMvpd);
+  async authorize(asking: Caller, resource: string, askedMvpd?: string): Promise<AuthorizeResult> {
+    const mvpd = await this.mvpdOf(asking, askedMvpd);
+    const caller = await this.forMvpd(asking, mvpd);
     const { app, binding } = caller.device;
     const key = [app.id, binding, mvpd, resource].join('\n');
     return this.authorizations.do(key, () => this.authorizeUpstream(caller, mvpd, resource));

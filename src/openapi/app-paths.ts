@@ -3,12 +3,13 @@ import { authorizeSchema, logoutSchema, preauthorizeSchema } from '../entitlemen
 import { codeSchema, startAuthenticationSchema, waitQuerySchema } from '../signin/schema.js';
 import { content, errorsOf, fromZod, json, jsonBody, operation, pathParameter, queryParameters, ref, type ApiPart, type ParameterObject } from './operations.js';
 
-/** Promotional TempPass (rest-api-v2-appendix-headers-ap-temppass-identity.md): forwarded upstream as given, never logged. */
+/** Promotional TempPass (rest-api-v2-appendix-headers-ap-temppass-identity.md): forwarded upstream as given with a TempPass MVPD only, never logged. */
 const tempPassIdentity: ParameterObject = {
   name: 'AP-TempPass-Identity',
   in: 'header',
   required: false,
-  description: 'Promotional TempPass only: base64 of a JSON object naming the viewer, e.g. {"email": "…"} (a hash of it is better). At most 1024 characters; forwarded to the upstream, never logged.',
+  description:
+    'Promotional TempPass only: base64 of a JSON object naming the viewer, e.g. {"email": "…"} (a hash of it is better). At most 1024 characters. Checked and forwarded to the upstream only when the MVPD in play is a TempPass MVPD; ignored (never forwarded) with any other MVPD; never logged.',
   schema: { type: 'string', maxLength: 1024 },
 };
 
@@ -72,15 +73,17 @@ export function appApi(): ApiPart {
         post: operation({
           id: 'startAuthentication',
           summary: 'Start signing in with a TV provider',
-          description: 'Without `mvpd` the viewer picks the provider on the second screen.',
+          description:
+            'Without `mvpd` the viewer picks the provider on the second screen. `mvpd` must be in the picker list (GET /v1/mvpds), else 400 unknown_mvpd (hidden MVPDs, and TempPass ones while they are not offered). A promotional TempPass answers 200 with its temporary profile when `AP-TempPass-Identity` names the viewer (else 400 invalid_temppass_identity).',
           tag: 'sign-in',
           access: 'deviceToken',
+          parameters: [tempPassIdentity],
           body: jsonBody('StartAuthenticationRequest'),
           responses: {
             '200': json('Already signed in (or TempPass/degraded): no code needed.', ref('Authenticated')),
             '201': json('A code to show; the viewer enters it at the activation URL.', ref('AuthenticationStarted')),
           },
-          errors: [...device, ...errorsOf.jsonBody, 'unknown_mvpd', 'authentication_required', ...errorsOf.pass],
+          errors: [...device, ...errorsOf.jsonBody, 'unknown_mvpd', 'authentication_required', 'invalid_temppass_identity', ...errorsOf.pass],
         }),
       },
       '/v1/authentication/{code}': {

@@ -213,11 +213,13 @@ export function toProblem(answer: Exclude<PassAnswer, { kind: 'ok' }>, operation
 }
 
 /**
- * Upstream 400s about a value the app itself sent (an MVPD id, the resources) are the app's bad
+ * Upstream 400s about a value the app itself sent (an MVPD id, the resources, the TempPass identity) are the app's bad
  * input, a 400 like passgate's own validation, not a 502 (adobe-pass.md §7.1, §4.2).
  */
 const appInputProblems: Partial<Record<string, ProblemCode>> = {
   invalid_parameter_mvpd: 'unknown_mvpd',
   invalid_integration: 'unknown_mvpd',
   invalid_parameter_resources: 'invalid_body',
+  // The app's AP-TempPass-Identity header (missing or refused), wherever the upstream answers it.
+  invalid_header_identity_for_temporary_access: 'invalid_temppass_identity',
 };

@@ -5,6 +5,7 @@ export { DeviceRegistry, type RegisterInput } from './registry.js';
 export { deviceFingerprint, encodeDeviceInfo } from './device-identity.js';
 export { readAnswer, readEnhancedError, remedyFor, isRetryable, toProblem, UpstreamProblem, type PassAnswer, type PassErrorInfo, type Remedy } from './errors.js';
 export { ThrottleMirror, type Sleep } from './throttle.js';
+export { readTempPassIdentity, TEMPPASS_IDENTITY_HEADER } from './temppass-identity.js';
 export type { DeviceRecord, AccessToken } from './records.js';
 export { firstBindingOf } from './records.js';
 export type * from './schema.js';

@@ -6,6 +6,8 @@ import { signinRouter } from './routes.js';
 import { createSigninService, type CurrentProfile, type PickerMvpd } from './service.js';
 
 export type { CurrentProfile } from './service.js';
+/** The picker's rule (what may be offered and named), for the second screen's picker. */
+export { offeredBy } from './records.js';
 
 /** How often each replica runs a polling/delivery round (real time; the rounds read the injected clock). */
 export const TICK_INTERVAL_MS = 250;
@@ -17,6 +19,10 @@ export interface SigninService {
   profiles(device: AuthenticatedDevice, client: ClientAddress): Promise<CurrentProfile[]>;
   /** The MVPD picker list (GET /v1/mvpds): what an app may name as its selected MVPD. */
   mvpds(device: AuthenticatedDevice, client: ClientAddress): Promise<PickerMvpd[]>;
+  /** Throws 400 unknown_mvpd unless the picker list offers this MVPD id (every route that takes an app's `mvpd`). */
+  requireOffered(device: AuthenticatedDevice, client: ClientAddress, mvpd: string): Promise<void>;
+  /** The AP-TempPass-Identity to send upstream with calls about `mvpd`: checked, and only for a TempPass MVPD. */
+  tempPassIdentityFor(device: AuthenticatedDevice, client: ClientAddress, mvpd: string, raw: string | undefined): Promise<string | undefined>;
   /** Drops the device's cached profiles, current code and pending sessions (logout, notifications). */
   forgetDevice(appId: string, binding: string): Promise<void>;
   /** Drops only the device's cached profiles, so the next read asks the upstream (its DCR client was replaced). */

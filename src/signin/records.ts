@@ -18,6 +18,15 @@ export interface PickerMvpd {
   logoUrl?: string;
 }
 
+/**
+ * The one rule of what the picker offers (GET /v1/mvpds, the second screen's picker) and so what an
+ * app or a viewer may name: not in `signin.hidden_mvpds`, and not TempPass while `signin.hide_temppass`.
+ */
+export function offeredBy(settings: { hiddenMvpds: readonly string[]; hideTempPass: boolean }): (mvpd: { id: string; isTempPass?: boolean | undefined }) => boolean {
+  const hidden = new Set(settings.hiddenMvpds);
+  return (mvpd) => !hidden.has(mvpd.id) && !(settings.hideTempPass && mvpd.isTempPass === true);
+}
+
 export interface CachedConfiguration {
   mvpds: (PickerMvpd & { isTempPass: boolean })[];
   /** Clock ms after which the upstream is asked again. */

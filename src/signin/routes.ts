@@ -7,6 +7,7 @@ import type { AppContext, AppState } from '../http/context.js';
 import { currentDevice, requireDevice } from '../http/device-auth.js';
 import { Problem } from '../http/problem.js';
 import { fieldProblems, validate, validInput } from '../http/validate.js';
+import { TEMPPASS_IDENTITY_HEADER } from '../pass/index.js';
 import { codeSchema, startAuthenticationSchema, waitQuerySchema, type StartAuthenticationInput } from './schema.js';
 import type { CurrentProfile, SigninService, SigninStatus } from './service.js';
 
@@ -65,7 +66,7 @@ export function signinRouter(service: SigninService, devices: DeviceService, opt
 
   router.post('/v1/authentication', device, validate(startAuthenticationSchema), async (ctx: AppContext) => {
     const input = validInput<StartAuthenticationInput>(ctx);
-    const outcome = await service.start(currentDevice(ctx), ctx.state.client, input.mvpd);
+    const outcome = await service.start(currentDevice(ctx), ctx.state.client, input.mvpd, ctx.get(TEMPPASS_IDENTITY_HEADER) || undefined);
     ctx.set('Cache-Control', 'no-store');
     if (outcome.kind === 'authenticated') {
       ctx.status = 200;

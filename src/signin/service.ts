@@ -7,11 +7,12 @@ import type { Logger } from '../infra/logger.js';
 import { setNewest } from '../infra/bounded-map.js';
 import { Singleflight } from '../infra/singleflight.js';
 import type { Store } from '../infra/store.js';
-import { UpstreamProblem, type DeviceContext, type PassProfiles, type PassServices } from '../pass/index.js';
+import { readTempPassIdentity, UpstreamProblem, type DeviceContext, type PassProfiles, type PassServices } from '../pass/index.js';
 import type { SigninMetrics } from './metrics.js';
 import { SigninPolling, type FollowListener } from './polling.js';
 import {
   deviceKey,
+  offeredBy,
   signinRecords,
   withBinding,
   type CachedConfiguration,
@@ -215,18 +216,46 @@ export function createSigninService(deps: SigninServiceDeps) {
     });
   }
 
+  const offered = offeredBy(settings);
+
+  /**
+   * The one check of every route an app names an MVPD on (authentication, authorize, preauthorize):
+   * only an MVPD the picker list offers (GET /v1/mvpds), else 400 unknown_mvpd — hidden and, while
+   * `hide_temppass`, TempPass MVPDs included, whatever the upstream would allow.
+   */
+  async function requireOffered(device: AuthenticatedDevice, client: ClientAddress, id: string): Promise<void> {
+    const { mvpds } = await configurationFor(device, client);
+    if (!mvpds.some((m) => m.id === id && offered(m))) throw new Problem('unknown_mvpd', `"${id}" is not in this service's MVPD list (GET /v1/mvpds).`);
+  }
+
+  /**
+   * AP-TempPass-Identity for the upstream calls about `mvpd`: checked (400 invalid_temppass_identity)
+   * and kept only when `mvpd` is a TempPass MVPD of the upstream configuration; with any other MVPD
+   * the viewer's identity is ignored, never forwarded. (The configuration does not tell promotional
+   * from basic TempPass; a basic one does not use it.)
+   */
+  async function tempPassIdentityFor(device: AuthenticatedDevice, client: ClientAddress, mvpd: string, raw: string | undefined): Promise<string | undefined> {
+    if (raw === undefined || raw === '') return undefined;
+    const { mvpds } = await configurationFor(device, client);
+    return mvpds.some((m) => m.id === mvpd && m.isTempPass) ? readTempPassIdentity(raw) : undefined;
+  }
+
   return {
     /** GET /v1/mvpds: the picker list (hidden and, when configured, TempPass MVPDs left out). */
     async mvpds(device: AuthenticatedDevice, client: ClientAddress): Promise<PickerMvpd[]> {
       const { mvpds } = await configurationFor(device, client);
-      const hidden = new Set(settings.hiddenMvpds);
-      return mvpds
-        .filter((m) => !hidden.has(m.id) && !(settings.hideTempPass && m.isTempPass))
-        .map((m) => ({ id: m.id, displayName: m.displayName, ...(m.logoUrl ? { logoUrl: m.logoUrl } : {}) }));
+      return mvpds.filter(offered).map((m) => ({ id: m.id, displayName: m.displayName, ...(m.logoUrl ? { logoUrl: m.logoUrl } : {}) }));
     },
 
-    /** POST /v1/authentication: a code to show (authenticate/resume), or the profile (authorize). */
-    async start(device: AuthenticatedDevice, client: ClientAddress, mvpd: string | undefined): Promise<StartOutcome> {
+    requireOffered,
+    tempPassIdentityFor,
+
+    /**
+     * POST /v1/authentication: a code to show (authenticate/resume), or the profile (authorize).
+     * `tempPassIdentity`: the app's AP-TempPass-Identity header as sent (see tempPassIdentityFor).
+     */
+    async start(device: AuthenticatedDevice, client: ClientAddress, mvpd: string | undefined, tempPassIdentity?: string): Promise<StartOutcome> {
+      if (mvpd !== undefined) await requireOffered(device, client, mvpd);
       const ctx = contextOf(device, client);
       const key = deviceKey(device.app.id, device.binding);
       const params = { domainName: settings.domainName, redirectUrl: `${publicUrl()}/activate/done`, ...(mvpd ? { mvpd } : {}) };
@@ -239,7 +268,11 @@ export function createSigninService(deps: SigninServiceDeps) {
         const chosen = action.mvpd ?? mvpd;
         if (!chosen) throw new Problem('upstream_rejected', 'The Pass service answered authorize without naming the MVPD.');
         await records.profiles.delete(key);
-        const profiles = validProfiles(await pass.pass.profileForMvpd(ctx, chosen), clock.now());
+        // Profiles API sample 5 (rest-api-v2-profiles-apis-retrieve-profile-for-specific-mvpd.md): a
+        // promotional TempPass profile is read with the viewer's identity; the session call takes none (sessions sample 4).
+        const identity = await tempPassIdentityFor(device, client, chosen, tempPassIdentity);
+        const profileCtx = identity !== undefined ? { ...ctx, tempPassIdentity: identity } : ctx;
+        const profiles = validProfiles(await pass.pass.profileForMvpd(profileCtx, chosen), clock.now());
         const profile = profiles.find((p) => p.mvpd === chosen) ?? profiles[0];
         if (!profile) throw new Problem('authentication_required', 'The Pass service has no valid profile for this MVPD; start again.');
         await rememberMvpd(device.app.id, device.binding, chosen);

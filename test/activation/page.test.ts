@@ -134,10 +134,13 @@ test('no MVPD yet → the filtered picker → resume upstream → 303', async (t
   const ticket = hiddenField(html, 'ticket');
   const csrf = hiddenField(html, 'csrf');
 
-  // An MVPD that is not offered: the picker again.
-  const hidden = await post(f, { ...browser, csrf }, '/activate/mvpd', { ticket, mvpd: 'AdobePass_TEST' });
-  t.is(hidden.status, 400);
-  t.regex(await hidden.text(), /Choose your TV provider to continue\./);
+  // An MVPD that is not offered (a forged form value: signin.hidden_mvpds, or TempPass while hide_temppass): the picker again, HTML 400.
+  for (const mvpd of ['AdobePass_TEST', 'TempPass_TEST40']) {
+    const hidden = await post(f, { ...browser, csrf }, '/activate/mvpd', { ticket, mvpd });
+    t.is(hidden.status, 400, mvpd);
+    t.regex(hidden.headers.get('content-type') ?? '', /^text\/html/);
+    t.regex(await hidden.text(), /Choose your TV provider to continue\./);
+  }
   // A tampered ticket (another code) is refused without a lookup.
   const forged = await post(f, { ...browser, csrf }, '/activate/mvpd', { ticket: ticket.replace(code, 'AAAAAAA'), mvpd: 'Cablevision' });
   t.is(forged.status, 400);
@@ -155,7 +158,7 @@ test('no MVPD yet → the filtered picker → resume upstream → 303', async (t
   const stranger = await openForm(f);
   const stolen = await post(f, stranger, '/activate/mvpd', { ticket, mvpd: 'Cablevision' });
   t.is(stolen.status, 400);
-  t.is(await attempts(f, 'picker'), 2);
+  t.is(await attempts(f, 'picker'), 3, 'two MVPDs not offered, one stolen ticket');
 });
 
 test('HTML 404 under /activate (strict paths); problem+json elsewhere', async (t) => {

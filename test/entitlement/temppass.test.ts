@@ -175,3 +175,63 @@ test('promotional TempPass without AP-TempPass-Identity is 400 invalid_temppass_
   }
   t.is((await f.simLog()).length, before, 'no upstream call for a malformed identity');
 });
+
+/** POST /v1/authentication as the device, with extra headers. */
+function authenticate(f: DrmFixture, device: Device, body: object, headers: Record<string, string> = {}) {
+  return f.call('/v1/authentication', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${device.token}`, ...headers },
+    body: JSON.stringify(body),
+  });
+}
+
+const errorLines = (f: DrmFixture) => f.log.lines.filter((line) => Number((line as { level?: unknown }).level) >= 50);
+
+test('promotional TempPass through POST /v1/authentication: AP-TempPass-Identity goes with the profile read (profiles sample 5), not the session call (sessions sample 4); → 200 with the temporary profile', async (t) => {
+  const f = await withDrm(t, {}, { file: offered });
+  const device = await f.device();
+  const who = { 'ap-temppass-identity': identity() };
+  // The trial starts at the first authorization (temp-pass-feature.md).
+  t.is((await authorize(f, device, { resource: 'REF30', mvpd: 'flexibleTempPass' }, who)).status, 200);
+
+  const response = await authenticate(f, device, { mvpd: 'flexibleTempPass' }, who);
+  t.is(response.status, 200, await response.clone().text());
+  t.like(await response.json(), { status: 'authenticated', profile: { mvpd: 'flexibleTempPass', type: 'temporary' } });
+  const log = await f.simLog();
+  const profileReads = log.filter((entry) => entry.operation === 'profiles.mvpd' && entry.path.endsWith('/flexibleTempPass'));
+  t.true(profileReads.length > 0);
+  t.true(profileReads.every((entry) => entry.headers['ap-temppass-identity'] === who['ap-temppass-identity']));
+  t.true(log.filter((entry) => entry.operation === 'sessions.create').every((entry) => entry.headers['ap-temppass-identity'] === undefined));
+  t.false(f.log.text().includes(who['ap-temppass-identity']));
+});
+
+test('promotional TempPass through POST /v1/authentication without AP-TempPass-Identity is 400 invalid_temppass_identity (upstream invalid_header_identity_for_temporary_access), never a 502 or an error log line', async (t) => {
+  const f = await withDrm(t, {}, { file: offered });
+  const device = await f.device();
+  const response = await authenticate(f, device, { mvpd: 'flexibleTempPass' });
+  t.is(response.status, 400, await response.clone().text());
+  const problem = await problemOf(response);
+  t.is(problem.code, 'invalid_temppass_identity');
+  t.like(problem.upstream, { code: 'invalid_header_identity_for_temporary_access' });
+  t.deepEqual(await refusal(await authenticate(f, device, { mvpd: 'flexibleTempPass' }, { 'ap-temppass-identity': 'not base64!' })), [400, 'invalid_temppass_identity']);
+  t.deepEqual(errorLines(f), []);
+});
+
+test('AP-TempPass-Identity with an ordinary MVPD is ignored: /v1/authorize and /v1/preauthorize never forward it (a malformed one too), /v1/authentication neither', async (t) => {
+  const f = await withDrm(t, {}, { file: offered });
+  const device = await f.device();
+  f.signIn(device, 'Cablevision');
+  const who = { 'ap-temppass-identity': identity('viewer@example.com') };
+  t.is((await authorize(f, device, { resource: 'REF30' }, who)).status, 200);
+  t.is((await authorize(f, device, { resource: 'REF30', mvpd: 'Cablevision' }, { 'ap-temppass-identity': 'not base64!' })).status, 200);
+  const preauthorized = await f.call('/v1/preauthorize', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${device.token}`, ...who },
+    body: JSON.stringify({ resources: ['REF30'] }),
+  });
+  t.is(preauthorized.status, 200);
+  t.is((await authenticate(f, device, { mvpd: 'Cablevision' }, who)).status, 200);
+  const log = await f.simLog();
+  t.true(log.some((entry) => entry.operation === 'decisions.authorize'));
+  t.deepEqual(log.filter((entry) => entry.headers['ap-temppass-identity'] !== undefined).map((entry) => entry.operation), [], 'the viewer\'s identity never left passgate');
+});
