@@ -1,4 +1,5 @@
 import type { Feature, FeatureDeps } from '../features.js';
+import { storeCall } from '../http/store-call.js';
 import type { SigninService } from '../signin/feature.js';
 import { FormGuard } from './form-guard.js';
 import { AttemptLimiter } from './limiter.js';
@@ -30,6 +31,9 @@ export function createActivationFeature(deps: FeatureDeps & { signin?: SigninSer
     metrics: createActivationMetrics(metricsRegistry),
     views: activationViews(config.activation.brand),
     secure: () => publicUrl().startsWith('https:'),
+    // A continue ticket's MAC names it; the lease outlives the ticket, so a used one stays used.
+    spendTicket: async (ticket) =>
+      (await storeCall('spend an activation ticket', logger, () => store.leases.acquire(`activation:ticket:${ticket.slice(ticket.lastIndexOf('.') + 1)}`, guard.ticketLifetimeMs, clock.now()))) !== undefined,
   });
   return { service, routers: [router] };
 }

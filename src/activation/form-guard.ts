@@ -3,6 +3,9 @@ import type { Clock } from '../infra/clock.js';
 import type { Keyring } from '../infra/keyring.js';
 import { CODE_PATTERN } from './code.js';
 
+/** What a ticket is good for (FormGuard.ticket). */
+export type TicketPurpose = 'pick' | 'continue';
+
 /**
  * CSRF for the activation forms: a random browser secret in a SameSite=Strict, HttpOnly cookie,
  * and in each form `kid.HMAC(key, secret)` (double submit, bound to the cookie, keyed so a cookie
@@ -43,16 +46,26 @@ export class FormGuard {
     return constantEquals(given, mac(entry.key, `csrf\n${secret}`));
   }
 
-  /** A picker ticket: this code passed POST /activate in this browser, until it expires. */
-  ticket(code: string, secret: string): string {
-    return this.seal(`ticket\n${secret}`, code, this.ticketTtlMs);
+  /**
+   * A ticket: this code passed POST /activate in this browser, until it expires. Its purpose is
+   * sealed in: a `pick` ticket (the picker's, the code has no MVPD yet) only opens at
+   * POST /activate/mvpd, a `continue` ticket (the "one moment" page's, minted only once the code's
+   * MVPD is known) only at GET /activate/continue.
+   */
+  ticket(purpose: TicketPurpose, code: string, secret: string): string {
+    return this.seal(`ticket:${purpose}\n${secret}`, code, this.ticketTtlMs);
   }
 
-  /** The code a valid, unexpired ticket for this browser carries; undefined otherwise. */
-  openTicket(ticket: unknown, secret: string | undefined): string | undefined {
+  /** The code a valid, unexpired ticket of this purpose for this browser carries; undefined otherwise. */
+  openTicket(purpose: TicketPurpose, ticket: unknown, secret: string | undefined): string | undefined {
     if (!this.isSecret(secret)) return undefined;
-    const code = this.open(`ticket\n${secret}`, ticket);
+    const code = this.open(`ticket:${purpose}\n${secret}`, ticket);
     return code && CODE_PATTERN.test(code) ? code : undefined;
+  }
+
+  /** How long a ticket stays good (a single-use record of it need not outlive it). */
+  get ticketLifetimeMs(): number {
+    return this.ticketTtlMs;
   }
 
   /**

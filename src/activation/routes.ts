@@ -9,7 +9,7 @@ import type { FormGuard } from './form-guard.js';
 import type { AttemptLimiter } from './limiter.js';
 import type { ActivationMetrics, AttemptResult } from './metrics.js';
 import type { ActivationService } from './service.js';
-import { continueScript, messages, type ActivationViews, type Page } from './views.js';
+import { continueScript, messages, type ActivationViews, type CodeFormOptions, type Page } from './views.js';
 
 export interface ActivationRouteDeps {
   service: ActivationService;
@@ -19,6 +19,11 @@ export interface ActivationRouteDeps {
   views: ActivationViews;
   /** Whether viewers reach passgate over https (the cookie is then Secure and `__Host-`). */
   secure: () => boolean;
+  /**
+   * Marks a (verified) continue ticket used, fleet-wide; false when it was used before. A continue
+   * ticket is single use: the one 303 to the upstream it stands for, then never again.
+   */
+  spendTicket: (ticket: string) => Promise<boolean>;
 }
 
 /**
@@ -64,11 +69,22 @@ export function activationRoutes(deps: ActivationRouteDeps): Router<AppState> {
     ctx.append('Set-Cookie', `${doneCookieName()}=${guard.seal('done', code, DONE_MARK_MS)}; ${attributes.join('; ')}`);
   };
 
-  const codeForm = (ctx: AppContext, options: { value?: string; error?: string; status?: number } = {}) =>
+  const codeForm = (ctx: AppContext, options: Omit<CodeFormOptions, 'csrf'> = {}) =>
     codeFormPage({ csrf: guard.token(browserSecret(ctx)), ...options });
 
-  /** Upstream or store trouble: an HTML page, logged, never a stack. */
-  const failure = (ctx: AppContext, err: unknown): Page => {
+  /**
+   * Upstream or store trouble: an HTML page, logged, never a stack. `code`: the code being looked
+   * up, when there is one. upstream_throttled is the viewer IP's own upstream bucket (passgate's
+   * mirror, after waiting up to throttle.max_wait_ms, or the upstream's 429): the household's, for
+   * a second or so, not the fleet-wide attempt limit, so the page says to retry in a moment, with
+   * Retry-After, and keeps the code in the field.
+   */
+  const failure = (ctx: AppContext, err: unknown, code?: string): Page => {
+    if (err instanceof Problem && err.code === 'upstream_throttled') {
+      count('waiting');
+      ctx.set('Retry-After', err.extra.headers?.['Retry-After'] ?? '1');
+      return codeForm(ctx, { value: code ?? '', notice: messages.paced, status: 429 });
+    }
     count('error');
     if (err instanceof Problem && err.status === 429) return messagePage(429, 'Please wait', messages.busy);
     ctx.state.log.warn({ err, code: err instanceof Problem ? err.code : undefined }, 'activation: upstream or store failure');
@@ -94,7 +110,7 @@ export function activationRoutes(deps: ActivationRouteDeps): Router<AppState> {
     const admission = await service.admitBrowser(ctx.state.client);
     if (submission) count(admission.admitted ? 'redirected' : 'waiting');
     if (!admission.admitted) {
-      const continueUrl = `/activate/continue?${new URLSearchParams({ ticket: guard.ticket(code, secret) }).toString()}`;
+      const continueUrl = `/activate/continue?${new URLSearchParams({ ticket: guard.ticket('continue', code, secret) }).toString()}`;
       return oneMomentPage({ continueUrl, afterMs: admission.retryAfterMs });
     }
     markDone(ctx, code);
@@ -134,7 +150,7 @@ export function activationRoutes(deps: ActivationRouteDeps): Router<AppState> {
     try {
       page = (await limited(ctx)) ?? (await submitCode(ctx));
     } catch (err) {
-      page = failure(ctx, err);
+      page = failure(ctx, err, typedCode(formOf(ctx).code));
     }
     if (page.status !== 303) send(ctx, page);
   });
@@ -147,7 +163,7 @@ export function activationRoutes(deps: ActivationRouteDeps): Router<AppState> {
       return codeForm(ctx, { error: messages.csrf, status: 403 });
     }
     const typed = typeof form.code === 'string' ? form.code.slice(0, 64) : '';
-    if (normalizeCode(typed) === '') {
+    if (typedCode(typed) === '') {
       // Nothing typed: say what to do, not that a code was wrong (it still took a token above).
       count('wrong_code');
       return codeForm(ctx, { error: messages.emptyCode, status: 400 });
@@ -161,7 +177,7 @@ export function activationRoutes(deps: ActivationRouteDeps): Router<AppState> {
         return codeForm(ctx, { value: typed, error: messages.wrongCode, status: 400 });
       case 'pick':
         count('picker');
-        return pickerPage({ csrf: guard.token(secret as string), ticket: guard.ticket(lookup.code, secret as string), mvpds: lookup.mvpds });
+        return pickerPage({ csrf: guard.token(secret as string), ticket: guard.ticket('pick', lookup.code, secret as string), mvpds: lookup.mvpds });
       case 'authenticate':
         return toUpstream(ctx, lookup.code, secret as string, true);
     }
@@ -172,7 +188,7 @@ export function activationRoutes(deps: ActivationRouteDeps): Router<AppState> {
     try {
       page = (await limited(ctx)) ?? (await submitMvpd(ctx));
     } catch (err) {
-      page = failure(ctx, err);
+      page = failure(ctx, err, guard.openTicket('pick', formOf(ctx).ticket, ctx.cookies.get(cookieName())));
     }
     if (page.status !== 303) send(ctx, page);
   });
@@ -185,7 +201,7 @@ export function activationRoutes(deps: ActivationRouteDeps): Router<AppState> {
       return codeForm(ctx, { error: messages.csrf, status: 403 });
     }
     // The ticket proves this browser entered this code at POST /activate (which counted it).
-    const code = guard.openTicket(form.ticket, secret);
+    const code = guard.openTicket('pick', form.ticket, secret);
     if (!code) {
       count('wrong_code');
       return codeForm(ctx, { error: messages.ticket, status: 400 });
@@ -219,13 +235,20 @@ export function activationRoutes(deps: ActivationRouteDeps): Router<AppState> {
     send(ctx, page);
   });
 
-  // "One moment" comes back here; the ticket (bound to this browser's cookie) names the code.
+  /*
+   * "One moment" comes back here; the ticket (bound to this browser's cookie) names the code. Only
+   * a continue ticket opens here (never the picker's: its code has no MVPD, and the upstream's
+   * authenticate page would dead-end), and only once: a page shown again mints a fresh one.
+   */
   router.get('activation.continue', '/activate/continue', async (ctx) => {
     const secret = ctx.cookies.get(cookieName());
-    const code = guard.openTicket(ctx.query.ticket, secret);
+    const ticket = ctx.query.ticket;
+    const code = guard.openTicket('continue', ticket, secret);
     let page: Page;
     try {
-      page = code ? await toUpstream(ctx, code, secret as string, false) : codeForm(ctx, { error: messages.ticket, status: 400 });
+      if (!code || !(await deps.spendTicket(ticket as string))) {
+        page = codeForm(ctx, { error: messages.ticket, status: 400 });
+      } else page = await toUpstream(ctx, code, secret as string, false);
     } catch (err) {
       page = failure(ctx, err);
     }
@@ -252,6 +275,11 @@ export function activationRoutes(deps: ActivationRouteDeps): Router<AppState> {
   router.all('activation.not_found', '/activate/{*rest}', (ctx) => send(ctx, messagePage(404, 'Page not found', messages.notFound)));
 
   return router;
+}
+
+/** What the viewer typed, normalised for the field ('' for nothing, or not a string). */
+function typedCode(value: unknown): string {
+  return typeof value === 'string' ? normalizeCode(value.slice(0, 64)) : '';
 }
 
 /** The parsed form as strings; anything else (repeated fields, nested objects, no form) is dropped. */

@@ -32,6 +32,7 @@ export const messages = {
   noMvpd: 'Choose your TV provider to continue.',
   limited: 'For your security, code entry is paused. Wait a few minutes, then try again.',
   busy: 'Too many people are activating right now. Wait a few minutes, then try again.',
+  paced: 'The sign-in service needs a moment for your network. Wait a few seconds, then press Continue again.',
   unavailable: 'We could not reach the sign-in service. Please try again in a moment.',
   badRequest: 'We could not read that form. Please enter the code again.',
   notFound: 'There is no page at this address.',
@@ -41,6 +42,8 @@ export interface CodeFormOptions {
   csrf: string;
   value?: string;
   error?: string;
+  /** A message that is not about the field (the code stays as typed, not marked invalid). */
+  notice?: string;
   status?: number;
 }
 
@@ -94,7 +97,7 @@ ${body}
   function codeFormPage(options: CodeFormOptions): Page {
     const invalid = options.error ? ' aria-invalid="true" aria-describedby="code-error code-hint"' : ' aria-describedby="code-hint"';
     const body = `<h1>Activate your TV</h1>
-${alert(options.error)}<form method="post" action="/activate" novalidate>
+${alert(options.error ?? options.notice)}<form method="post" action="/activate" novalidate>
 <input type="hidden" name="csrf" value="${escapeHtml(options.csrf)}">
 <label for="code">Activation code</label>
 <p class="hint" id="code-hint">Your TV shows it beside this page's address. Capitals, spaces and dashes don't matter.</p>

@@ -13,7 +13,7 @@ const mvpdForm: JsonSchema = {
   type: 'object',
   properties: {
     csrf: { type: 'string' },
-    ticket: { type: 'string', description: 'Proof that this browser entered the code at POST /activate.' },
+    ticket: { type: 'string', description: 'Proof that this browser entered the code at POST /activate (the picker\'s ticket; the "one moment" page\'s does not open here).' },
     mvpd: { type: 'string', maxLength: 128 },
   },
   required: ['csrf', 'ticket', 'mvpd'],
@@ -29,7 +29,10 @@ const submissionAnswers = {
   '400': html('A wrong or expired code, or a malformed form.'),
   '403': html('The CSRF token did not match: the form again.'),
   '413': html('The form is too large.'),
-  '429': html('Too many attempts.', { 'Retry-After': headers.retryAfter }),
+  '429': html(
+    'Too many attempts (the attempt limits: wait a few minutes), or the viewer IP\'s upstream throttle still empty after throttle.max_wait_ms (the code form, the code kept: retry in a few seconds).',
+    { 'Retry-After': headers.retryAfter },
+  ),
   '503': html('The upstream or the store is unavailable: try again shortly.'),
 };
 
@@ -152,11 +155,11 @@ export function pagesApi(): ApiPart {
             'when passgate\'s mirror of that bucket has no token yet, the submission answers a "one moment" page whose script (or Continue link) comes here.',
           tag: 'activation',
           access: 'public',
-          parameters: [{ name: 'ticket', in: 'query', required: true, description: 'Issued by the "one moment" page, bound to this browser\'s cookie.', schema: { type: 'string', maxLength: 200 } }],
+          parameters: [{ name: 'ticket', in: 'query', required: true, description: 'Issued by the "one moment" page, bound to this browser\'s cookie; single use.', schema: { type: 'string', maxLength: 200 } }],
           responses: {
             '200': html('"One moment" again: still no token.'),
             '303': redirect('On to the TV provider\'s sign-in (only ever the configured upstream).'),
-            '400': html('A missing, expired or foreign ticket: the code form.'),
+            '400': html('A missing, expired, already used or foreign ticket, or the picker\'s ticket: the code form.'),
             '503': html('The store is unavailable: try again shortly.'),
           },
           errors: [],

@@ -20,7 +20,7 @@ test('per-IP keys: IPv4 as is, IPv6 by /64 however it is written', (t) => {
   t.is(ipKey('2001:db8::1'), '2001:db8:0:0::/64');
 });
 
-test('form guard: tokens bound to the browser secret and the key; tickets bound to secret and expire; rotation keeps old tokens', (t) => {
+test('form guard: tokens bound to the browser secret and the key; tickets bound to secret and purpose and expire; rotation keeps old tokens', (t) => {
   const clock = new ManualClock();
   const old = generateKeyringText('old');
   const guard = new FormGuard(Keyring.parse(old).derive('csrf'), clock, 60_000);
@@ -35,10 +35,12 @@ test('form guard: tokens bound to the browser secret and the key; tickets bound 
   t.true(rotated.verify(secret, token), 'an older key still verifies');
   t.false(new FormGuard(Keyring.parse(generateKeyringText('old')).derive('csrf'), clock).verify(secret, token), 'another key with the same id does not');
 
-  const ticket = guard.ticket('8ER640M', secret);
-  t.is(guard.openTicket(ticket, secret), '8ER640M');
-  t.is(guard.openTicket(ticket, guard.newSecret()), undefined);
-  t.is(guard.openTicket(ticket.replace('8ER640M', '8ER640N'), secret), undefined);
+  const ticket = guard.ticket('pick', '8ER640M', secret);
+  t.is(guard.openTicket('pick', ticket, secret), '8ER640M');
+  t.is(guard.openTicket('continue', ticket, secret), undefined, 'a picker ticket is not a continue ticket');
+  t.is(guard.openTicket('pick', guard.ticket('continue', '8ER640M', secret), secret), undefined, 'nor the other way round');
+  t.is(guard.openTicket('pick', ticket, guard.newSecret()), undefined);
+  t.is(guard.openTicket('pick', ticket.replace('8ER640M', '8ER640N'), secret), undefined);
   clock.advance(60_001);
-  t.is(guard.openTicket(ticket, secret), undefined, 'expired');
+  t.is(guard.openTicket('pick', ticket, secret), undefined, 'expired');
 });
