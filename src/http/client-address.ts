@@ -7,6 +7,11 @@ import type { AppMiddleware } from './context.js';
 export interface ClientAddress {
   ip: string;
   port?: number;
+  /**
+   * The app's AP-Visitor-Identifier (its Experience Cloud visitor id) on a /v1 request, checked by
+   * visitor-identifier.ts: forwarded unchanged on the upstream calls made for that request, never logged.
+   */
+  visitor?: string;
 }
 
 /**

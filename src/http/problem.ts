@@ -19,6 +19,7 @@ export const problemCatalogue = {
   temppass_expired: { status: 403, title: 'The TempPass trial of this device is over: sign in with a TV provider to keep watching' },
   temppass_limit_reached: { status: 403, title: 'The promotional TempPass has no resources left: sign in with a TV provider to keep watching' },
   invalid_temppass_identity: { status: 400, title: 'The AP-TempPass-Identity header is missing or invalid' },
+  invalid_visitor_identifier: { status: 400, title: 'The AP-Visitor-Identifier header is malformed' },
   mvpd_mismatch: { status: 409, title: 'The device is signed in with another TV provider than the one named' },
   session_not_found: { status: 404, title: 'No such sign-in session for this device' },
   not_found: { status: 404, title: 'Not found' },

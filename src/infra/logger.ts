@@ -34,6 +34,7 @@ export const redactPaths = [
   'req.headers["x-admin-key"]',
   'req.headers["ad-service-token"]',
   'req.headers["adobe-subject-token"]',
+  'req.headers["ap-visitor-identifier"]',
   'res.headers["set-cookie"]',
   'headers.authorization',
   'authorization',

@@ -55,8 +55,9 @@ const seg = encodeURIComponent;
 /**
  * Typed REST API V2 calls (adobe-pass.md §4.1–§4.9). Every call carries Authorization,
  * AP-Device-Identifier, X-Device-Info (with this request's connectionIp/Port) and
- * X-Forwarded-For = the device IP, plus Accept and the Content-Type of its body, and
- * AP-TempPass-Identity when the app gave one — nothing else.
+ * X-Forwarded-For = the device IP, plus Accept and the Content-Type of its body,
+ * AP-TempPass-Identity when the app gave one, and AP-Visitor-Identifier when the app gave one
+ * (on every call whose page lists it, i.e. all but configuration) — nothing else.
  * Answers are parsed and normalised (schema.ts); failures throw an UpstreamProblem (errors.ts).
  * A 401 refreshes the access token once and retries once.
  */
@@ -151,9 +152,9 @@ export class PassClient {
   private call<S extends z.ZodType>(ctx: DeviceContext, spec: CallSpec, schema: S): Promise<z.output<S>> {
     if (spec.method !== 'GET') return this.exchange(ctx, spec, schema);
     const query = new URLSearchParams(spec.searchParams ?? {}).toString();
-    // Calls for different TempPass identities must not share an answer (the identity only as a digest).
-    const identity = ctx.tempPassIdentity === undefined ? '' : createHash('sha256').update(ctx.tempPassIdentity).digest('base64url');
-    const key = [spec.operation, spec.path, query, ctx.device.fingerprint, ctx.device.clientId, identity].join('\n');
+    // Calls for different TempPass identities must not share an answer, nor calls that carry different
+    // visitor ids share one upstream call (each visitor's call reaches the upstream); both only as digests.
+    const key = [spec.operation, spec.path, query, ctx.device.fingerprint, ctx.device.clientId, digestOf(ctx.tempPassIdentity), digestOf(ctx.client.visitor)].join('\n');
     return coalesce(this.reads, key, 'read', this.deps.metrics, () => this.exchange(ctx, spec, schema)) as Promise<z.output<S>>;
   }
 
@@ -188,11 +189,22 @@ export class PassClient {
       accept: ACCEPT_JSON,
     };
     if (ctx.tempPassIdentity !== undefined) headers['ap-temppass-identity'] = ctx.tempPassIdentity;
+    if (ctx.client.visitor !== undefined && !withoutVisitorIdentifier.has(spec.operation)) headers['ap-visitor-identifier'] = ctx.client.visitor;
     if (spec.form) headers['content-type'] = 'application/x-www-form-urlencoded';
     if (spec.json !== undefined) headers['content-type'] = 'application/json;charset=utf-8';
     return this.deps.transport.send(ctx.client.ip, { ...spec, headers, idempotent: spec.idempotent ?? spec.method === 'GET' });
   }
 }
+
+/**
+ * AP-Visitor-Identifier (rest-api-v2-appendix-headers-ap-visitor-identifier.md) is listed on every
+ * REST API V2 page passgate calls except GET configuration
+ * (rest-api-v2-configuration-apis-retrieve-configuration-for-specific-service-provider.md); the
+ * checklist asks for only the listed headers, although exp-cloud-id-authn.md says "on all APIs".
+ */
+const withoutVisitorIdentifier: ReadonlySet<string> = new Set(['configuration']);
+
+const digestOf = (value: string | undefined) => (value === undefined ? '' : createHash('sha256').update(value).digest('base64url'));
 
 function sessionForm(params: SessionParams): Record<string, string> {
   const form: Record<string, string> = {};
