@@ -11,7 +11,6 @@ import { buildOpenApiDocument } from '../openapi/document.js';
 import type { AppState } from './context.js';
 import { jsonBody, readBodyWith } from './body.js';
 import { clientAddress } from './client-address.js';
-import { visitorIdentifier } from './visitor-identifier.js';
 import { problemErrors } from './errors.js';
 import { healthRoutes } from './health.js';
 import { observe } from './observe.js';
@@ -49,7 +48,6 @@ export function buildApp(deps: AppDeps): Koa<AppState> {
   app.use(observe(deps.metrics));
   app.use(problemErrors());
   app.use(clientAddress(deps.config.trustedProxies, deps.config.clientPortHeader));
-  app.use(visitorIdentifier());
   // Only JSON and forms are parsed; other types (DRM challenges, multipart) reach routes raw.
   // readBodyWith: a body that does not decode (bad gzip, unknown Content-Encoding) is a 4xx problem (body.ts).
   // jsonBody: plain JSON bodies (the hot path) read directly; everything else through @koa/bodyparser.

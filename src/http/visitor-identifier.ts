@@ -28,16 +28,12 @@ export function readVisitorIdentifier(raw: string | undefined): string | undefin
 }
 
 /**
- * Streaming-app routes (/v1/…): a valid AP-Visitor-Identifier joins the request's ClientAddress, which
- * every upstream call for this request (and the sign-in polls started by it) carries; the Pass client
- * forwards it where the docs list the header. Other paths (second-screen pages, ops) ignore the header.
+ * On the streaming-app routes that call the upstream (after requireDevice): a valid AP-Visitor-Identifier
+ * joins the request's ClientAddress, which every upstream call for this request (and the sign-in polls
+ * started by it) carries; the Pass client forwards it where the docs list the header.
  */
-export function visitorIdentifier(): AppMiddleware {
-  return async (ctx, next) => {
-    if (ctx.path.startsWith('/v1/')) {
-      const visitor = readVisitorIdentifier(ctx.get(VISITOR_IDENTIFIER_HEADER) || undefined);
-      if (visitor !== undefined) ctx.state.client = { ...ctx.state.client, visitor };
-    }
-    await next();
-  };
-}
+export const visitorIdentifier: AppMiddleware = async (ctx, next) => {
+  const visitor = readVisitorIdentifier(ctx.get(VISITOR_IDENTIFIER_HEADER) || undefined);
+  if (visitor !== undefined) ctx.state.client = { ...ctx.state.client, visitor };
+  await next();
+};

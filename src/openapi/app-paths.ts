@@ -13,10 +13,26 @@ const tempPassIdentity: ParameterObject = {
   schema: { type: 'string', maxLength: 1024 },
 };
 
+/**
+ * The app's Experience Cloud visitor id (rest-api-v2-appendix-headers-ap-visitor-identifier.md,
+ * exp-cloud-id-authn.md): forwarded upstream unchanged where the docs list it, never logged.
+ */
+const visitorIdentifier: ParameterObject = {
+  name: 'AP-Visitor-Identifier',
+  in: 'header',
+  required: false,
+  description:
+    'Optional: the viewer\'s Experience Cloud ID (ECID) or the app\'s own visitor id, for the upstream\'s analytics. One value of 1 to 256 visible ASCII characters without spaces (else 400 invalid_visitor_identifier, and no upstream call). ' +
+    'Forwarded unchanged on the upstream calls this request makes whose documentation lists the header (sessions, profiles, decisions, logout — not the MVPD configuration); the profile polls of a sign-in carry the value sent with POST /v1/authentication. Never logged.',
+  schema: { type: 'string', minLength: 1, maxLength: 256, pattern: '^[\\x21-\\x7E]+$' },
+};
+
 /** The streaming-app API (SPEC §2): devices, sign-in, entitlement. */
 export function appApi(): ApiPart {
   const code = pathParameter('code', codeSchema, 'The code POST /v1/authentication returned (a malformed code is 404 session_not_found).');
   const device = errorsOf.device;
+  /** Routes that call the upstream also check AP-Visitor-Identifier. */
+  const deviceWithVisitor = [...device, 'invalid_visitor_identifier'] as const;
 
   return {
     schemas: {
@@ -65,8 +81,9 @@ export function appApi(): ApiPart {
           description: 'Cached per platform; hidden (test, TempPass) MVPDs are left out per configuration.',
           tag: 'sign-in',
           access: 'deviceToken',
+          parameters: [visitorIdentifier],
           responses: { '200': json('The MVPD list.', ref('MvpdList')) },
-          errors: [...device, ...errorsOf.pass],
+          errors: [...deviceWithVisitor, ...errorsOf.pass],
         }),
       },
       '/v1/authentication': {
@@ -77,13 +94,13 @@ export function appApi(): ApiPart {
             'Without `mvpd` the viewer picks the provider on the second screen. `mvpd` must be in the picker list (GET /v1/mvpds), else 400 unknown_mvpd (hidden MVPDs, and TempPass ones while they are not offered). A promotional TempPass answers 200 with its temporary profile when `AP-TempPass-Identity` names the viewer (else 400 invalid_temppass_identity).',
           tag: 'sign-in',
           access: 'deviceToken',
-          parameters: [tempPassIdentity],
+          parameters: [tempPassIdentity, visitorIdentifier],
           body: jsonBody('StartAuthenticationRequest'),
           responses: {
             '200': json('Already signed in (or TempPass/degraded): no code needed.', ref('Authenticated')),
             '201': json('A code to show; the viewer enters it at the activation URL.', ref('AuthenticationStarted')),
           },
-          errors: [...device, ...errorsOf.jsonBody, 'unknown_mvpd', 'authentication_required', 'invalid_temppass_identity', ...errorsOf.pass],
+          errors: [...deviceWithVisitor, ...errorsOf.jsonBody, 'unknown_mvpd', 'authentication_required', 'invalid_temppass_identity', ...errorsOf.pass],
         }),
       },
       '/v1/authentication/{code}': {
@@ -128,8 +145,9 @@ export function appApi(): ApiPart {
           summary: 'Who is signed in',
           tag: 'sign-in',
           access: 'deviceToken',
+          parameters: [visitorIdentifier],
           responses: { '200': json('The current profile (null when none) and every valid one.', ref('ProfileAnswer')) },
-          errors: [...device, ...errorsOf.pass],
+          errors: [...deviceWithVisitor, ...errorsOf.pass],
         }),
       },
       '/v1/preauthorize': {
@@ -138,10 +156,10 @@ export function appApi(): ApiPart {
           summary: 'Which resources the viewer may watch (to filter a catalogue UI; never for playback)',
           tag: 'entitlement',
           access: 'deviceToken',
-          parameters: [tempPassIdentity],
+          parameters: [tempPassIdentity, visitorIdentifier],
           body: jsonBody('PreauthorizeRequest'),
           responses: { '200': json('One decision per resource.', ref('PreauthorizeAnswer')) },
-          errors: [...device, ...errorsOf.jsonBody, 'authentication_required', 'unknown_mvpd', 'mvpd_mismatch', 'invalid_temppass_identity', ...errorsOf.pass],
+          errors: [...deviceWithVisitor, ...errorsOf.jsonBody, 'authentication_required', 'unknown_mvpd', 'mvpd_mismatch', 'invalid_temppass_identity', ...errorsOf.pass],
         }),
       },
       '/v1/authorize': {
@@ -152,11 +170,11 @@ export function appApi(): ApiPart {
             'Always asks the upstream. A Deny is 403 authorization_denied with the upstream reason; it never signs the viewer out. Without a profile, `mvpd` lets a degradation rule grant (`degraded: true`), or names a TempPass MVPD (`source: temppass` with the trial figures in `tempPass`; its end is 403 temppass_expired, a used-up promotional one 403 temppass_limit_reached).',
           tag: 'entitlement',
           access: 'deviceToken',
-          parameters: [tempPassIdentity],
+          parameters: [tempPassIdentity, visitorIdentifier],
           body: jsonBody('AuthorizeRequest'),
           responses: { '200': json('Permit.', ref('AuthorizeAnswer')) },
           errors: [
-            ...device,
+            ...deviceWithVisitor,
             ...errorsOf.jsonBody,
             'bad_request',
             'authentication_required',
@@ -178,9 +196,10 @@ export function appApi(): ApiPart {
           description: "Purges this device's profiles, permits and pending sessions.",
           tag: 'entitlement',
           access: 'deviceToken',
+          parameters: [visitorIdentifier],
           body: jsonBody('LogoutRequest'),
           responses: { '200': json('The upstream logout; `url` only when the logout is interactive.', ref('LogoutAnswer')) },
-          errors: [...device, ...errorsOf.jsonBody, ...errorsOf.pass],
+          errors: [...deviceWithVisitor, ...errorsOf.jsonBody, ...errorsOf.pass],
         }),
       },
     },

@@ -8,6 +8,7 @@ import { currentDevice, requireDevice } from '../http/device-auth.js';
 import { Problem } from '../http/problem.js';
 import { fieldProblems, validate, validInput } from '../http/validate.js';
 import { TEMPPASS_IDENTITY_HEADER } from '../pass/index.js';
+import { visitorIdentifier } from '../http/visitor-identifier.js';
 import { codeSchema, startAuthenticationSchema, waitQuerySchema, type StartAuthenticationInput } from './schema.js';
 import type { CurrentProfile, SigninService, SigninStatus } from './service.js';
 
@@ -59,12 +60,12 @@ export function signinRouter(service: SigninService, devices: DeviceService, opt
   const activationUrl = () => `${options.publicUrl()}/activate`;
   const activationUrlComplete = (code: string) => `${activationUrl()}?code=${encodeURIComponent(code)}`;
 
-  router.get('/v1/mvpds', device, async (ctx: AppContext) => {
+  router.get('/v1/mvpds', device, visitorIdentifier, async (ctx: AppContext) => {
     ctx.set('Cache-Control', 'no-store');
     ctx.body = { mvpds: await service.mvpds(currentDevice(ctx), ctx.state.client) };
   });
 
-  router.post('/v1/authentication', device, validate(startAuthenticationSchema), async (ctx: AppContext) => {
+  router.post('/v1/authentication', device, visitorIdentifier, validate(startAuthenticationSchema), async (ctx: AppContext) => {
     const input = validInput<StartAuthenticationInput>(ctx);
     const outcome = await service.start(currentDevice(ctx), ctx.state.client, input.mvpd, ctx.get(TEMPPASS_IDENTITY_HEADER) || undefined);
     ctx.set('Cache-Control', 'no-store');
@@ -125,7 +126,7 @@ export function signinRouter(service: SigninService, devices: DeviceService, opt
     ctx.body = await QRCode.toString(activationUrlComplete(code), { type: 'svg', margin: 2 });
   });
 
-  router.get('/v1/profile', device, async (ctx: AppContext) => {
+  router.get('/v1/profile', device, visitorIdentifier, async (ctx: AppContext) => {
     const profiles = await service.profiles(currentDevice(ctx), ctx.state.client);
     ctx.set('Cache-Control', 'no-store');
     ctx.body = { profile: profiles[0] ? profileView(profiles[0]) : null, profiles: profiles.map(profileView) };

@@ -167,3 +167,19 @@ test('a malformed AP-Visitor-Identifier is 400 invalid_visitor_identifier (probl
     t.true(calls.length > 0 && calls.every((entry) => entry.headers['ap-visitor-identifier'] === value));
   }
 });
+
+test('OpenAPI documents AP-Visitor-Identifier and 400 invalid_visitor_identifier on exactly the routes that check it', async (t) => {
+  const f = await withEntitlement(t);
+  const doc = (await (await f.call('/openapi.json')).json()) as {
+    paths: Record<string, Record<string, { parameters?: { name: string; in: string }[]; responses: Record<string, { content?: Record<string, { schema?: unknown }> }> }>>;
+  };
+  const checked = ['get /v1/mvpds', 'post /v1/authentication', 'get /v1/profile', 'post /v1/preauthorize', 'post /v1/authorize', 'post /v1/logout'];
+  for (const [path, methods] of Object.entries(doc.paths)) {
+    for (const [method, op] of Object.entries(methods)) {
+      const key = `${method} ${path}`;
+      const documented = (op.parameters ?? []).some((p) => p.in === 'header' && p.name === 'AP-Visitor-Identifier');
+      t.is(documented, checked.includes(key), key);
+      if (documented) t.true(JSON.stringify(op.responses['400'] ?? {}).includes('invalid_visitor_identifier'), `${key} lists the 400`);
+    }
+  }
+});
