@@ -81,7 +81,7 @@ Environment (serve, config check, protect, unprotect, files):
   PASSGATE_CONFIG        YAML file: service provider, upstreams, apps (default: bundled config/example.yaml)
   REDIS_URL              redis[s]://… shared store for many replicas (absent: embedded store)
   PASSGATE_STORE_TIMEOUT_MS  deadline of every store command and connect (default 2000; 100–30000)
-  PASSGATE_KEYS, PASSGATE_KEYS_FILE   keyring kid:base64(32 bytes)[,…] (required with REDIS_URL; else generated)
+  PASSGATE_KEYS, PASSGATE_KEYS_FILE   keyring kid:base64(32 bytes)[:verify][,…] (required with REDIS_URL; else generated)
   PASSGATE_TRUSTED_PROXIES  IPs/CIDRs whose X-Forwarded-For is believed (default none)
   PASSGATE_CLIENT_PORT_HEADER  header a trusted proxy sets to the device's source port
   PASSGATE_ADMIN_KEY     admin API credential (>= 32 characters; absent: the admin API is off)

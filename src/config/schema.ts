@@ -49,7 +49,7 @@ export const envSchema = z.object({
     .refine((n) => n >= 100 && n <= 30_000, { error: 'expected milliseconds from 100 to 30000' })
     .optional()
     .transform((n) => n ?? 2_000),
-  /** The keyring: `kid:base64(32 bytes)[,kid:…]`, first = active (src/infra/keyring.ts). */
+  /** The keyring: `kid:base64(32 bytes)[:verify][,kid:…]`, the first without `:verify` active (src/infra/keyring.ts). */
   PASSGATE_KEYS: z.string().min(1).optional(),
   /** A mounted file holding the keyring text instead of the variable. */
   PASSGATE_KEYS_FILE: z.string().min(1).optional(),

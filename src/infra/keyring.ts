@@ -4,34 +4,40 @@ import { join } from 'node:path';
 import { DATA_FILE_MODE, ensurePrivateDataDir, tightenDataFiles } from './data-files.js';
 
 /**
- * passgate's keys: `kid:base64(32 random bytes)` entries, comma-separated, the FIRST one active.
- * Each purpose (store encryption, device-token signing, …) uses its own key derived with HKDF,
- * so one keyring serves all of them and a leaked derived key exposes only its purpose.
+ * passgate's keys: `kid:base64(32 random bytes)[:verify]` entries, comma-separated. The first entry
+ * WITHOUT `:verify` is active: it signs and seals. Every entry verifies and unseals; a `:verify`
+ * entry never signs or seals. Each purpose (store encryption, device-token signing, …) uses its
+ * own key derived with HKDF, so one keyring serves all of them and a leaked derived key exposes
+ * only its purpose.
  *
- * Rotation: put a new entry first (`new:…,old:…`) and roll it out; new data is sealed/signed
- * with it, old data still opens/verifies with the old entry and is re-sealed on its next write.
- * Remove the old entry once nothing needs it (after the longest record/token lifetime).
+ * Rotation is two rollouts (README "Keys"), so that no replica ever meets a token or value signed
+ * or sealed with a key it lacks: (1) add `new:…:verify` on every replica; (2) promote it
+ * (`new:…,old:…:verify`): new data is sealed/signed with it, old data still opens/verifies and is
+ * re-sealed on its next read. Drop the old entry once nothing needs it (the longest token lifetime).
  */
 export interface KeyEntry {
   id: string;
   key: Buffer;
+  /** Verifies and unseals only (`kid:base64:verify`); never signs or seals. */
+  verifyOnly: boolean;
 }
 
-const ENTRY = /^([A-Za-z0-9_-]{1,32}):([A-Za-z0-9+/_-]+={0,2})$/;
+const ENTRY = /^([A-Za-z0-9_-]{1,32}):([A-Za-z0-9+/_-]+={0,2})(:verify)?$/;
 
 function parseEntries(text: string): KeyEntry[] | string {
   const parts = text.split(',').map((p) => p.trim()).filter(Boolean);
-  if (parts.length === 0) return 'expected at least one key: kid:base64(32 bytes)[,kid:…]';
+  if (parts.length === 0) return 'expected at least one key: kid:base64(32 bytes)[:verify][,kid:…]';
   const entries: KeyEntry[] = [];
   for (const [index, part] of parts.entries()) {
     const match = ENTRY.exec(part);
     // Never echo the entry: it is key material.
-    if (!match?.[1] || !match[2]) return `entry ${index + 1} is not kid:base64 (kid of letters, digits, _ or -)`;
+    if (!match?.[1] || !match[2]) return `entry ${index + 1} is not kid:base64 or kid:base64:verify (kid of letters, digits, _ or -)`;
     const key = Buffer.from(match[2], match[2].includes('-') || match[2].includes('_') ? 'base64url' : 'base64');
     if (key.length !== 32) return `entry ${index + 1} (kid ${match[1]}) decodes to ${key.length} bytes; expected 32`;
     if (entries.some((e) => e.id === match[1])) return `kid ${match[1]} appears twice`;
-    entries.push({ id: match[1], key });
+    entries.push({ id: match[1], key, verifyOnly: match[3] !== undefined });
   }
+  if (entries.every((e) => e.verifyOnly)) return 'every key is :verify; the first key without :verify signs and seals, so at least one is needed';
   return entries;
 }
 
@@ -47,7 +53,12 @@ export function generateKeyringText(id = `k${Date.now().toString(36)}`): string 
 }
 
 export class Keyring {
-  private constructor(private readonly entries: KeyEntry[]) {}
+  /** The signing/sealing entry: the first without `:verify` (parseEntries guarantees one). */
+  readonly active: KeyEntry;
+
+  private constructor(private readonly entries: KeyEntry[]) {
+    this.active = entries.find((e) => !e.verifyOnly) as KeyEntry;
+  }
 
   static parse(text: string): Keyring {
     const parsed = parseEntries(text);
@@ -55,18 +66,14 @@ export class Keyring {
     return new Keyring(parsed);
   }
 
-  get active(): KeyEntry {
-    return this.entries[0] as KeyEntry;
-  }
-
   find(id: string): KeyEntry | undefined {
     return this.entries.find((e) => e.id === id);
   }
 
-  /** The same ids, each key replaced by HKDF-SHA256(key, info = purpose). */
+  /** The same ids and flags, each key replaced by HKDF-SHA256(key, info = purpose). */
   derive(purpose: string): Keyring {
     return new Keyring(
-      this.entries.map(({ id, key }) => ({ id, key: Buffer.from(hkdfSync('sha256', key, 'passgate', `passgate:${purpose}`, 32)) })),
+      this.entries.map(({ id, key, verifyOnly }) => ({ id, key: Buffer.from(hkdfSync('sha256', key, 'passgate', `passgate:${purpose}`, 32)), verifyOnly })),
     );
   }
 

@@ -1,11 +1,11 @@
 import { z } from 'zod';
-import { Problem } from '../http/problem.js';
+import type { Problem } from '../http/problem.js';
 import type { Clock } from '../infra/clock.js';
 import { SealedBox, type Keyring } from '../infra/keyring.js';
 import { FleetL1Cache } from '../infra/l1-cache.js';
 import type { Logger } from '../infra/logger.js';
 import type { Store } from '../infra/store.js';
-import { storeCall } from '../http/store-call.js';
+import { storeCall, storeUnavailable } from '../http/store-call.js';
 
 /**
  * What passgate keeps per device binding in the store. Key layout (keyv namespaces, under the store's prefix):
@@ -154,10 +154,15 @@ export class DeviceRecords {
     return { record, resealed: stale };
   }
 
-  /** Never re-register over an unreadable record: that would silently log the viewer out (adobe-pass.md §2.1). */
+  /**
+   * Never re-register over an unreadable record: that would silently log the viewer out (adobe-pass.md §2.1).
+   * A 503 with Retry-After, not a 500: the usual cause is a replica whose keyring lacks a key another
+   * replica already seals with (a rotation rolled out in one step, README "Keys"); a retry may reach
+   * a replica that has it, and the record stays intact for when this one does.
+   */
   private unreadable(err: unknown, appId: string): Problem {
     this.deps.logger.error({ err, app: appId }, 'pass: a stored device record cannot be opened (keyring missing the key it was sealed with?)');
-    return new Problem('internal_error', 'The stored credentials of this device cannot be read.');
+    return storeUnavailable('The stored credentials of this device cannot be read by this instance; retry shortly.');
   }
 
   async write(record: DeviceRecord): Promise<void> {

@@ -209,6 +209,10 @@ test('the keyring is required with Redis, validated, and never printed', async (
   const bad = configError(t, { PASSGATE_KEYS: 'k1:c2hvcnQ=' });
   t.regex(bad.message, /PASSGATE_KEYS: entry 1 \(kid k1\) decodes to 5 bytes; expected 32/);
   t.regex(configError(t, { PASSGATE_KEYS: testKeys, PASSGATE_KEYS_FILE: '/x' }).message, /either PASSGATE_KEYS or PASSGATE_KEYS_FILE/);
+  // Rotation step 1 (README "Keys"): a verify-only key beside the signing one is fine; a ring of only verify keys is not.
+  const verifyOnly = `k2:${Buffer.alloc(32, 2).toString('base64')}:verify`;
+  t.is(loadConfig({ PASSGATE_KEYS: `${testKeys},${verifyOnly}` }).keys?.reveal(), `${testKeys},${verifyOnly}`);
+  t.regex(configError(t, { PASSGATE_KEYS: verifyOnly }).message, /PASSGATE_KEYS: every key is :verify/);
   const file = join(await tempDir(t), 'keys');
   await writeFile(file, `${testKeys}\n`);
   const config = loadConfig({ REDIS_URL: 'redis://r.test:6379', PASSGATE_KEYS_FILE: file });

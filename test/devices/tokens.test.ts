@@ -196,6 +196,38 @@ test('rotation: after a new key is put first, tokens signed under the old kid st
   await assertRefused(t, await me(retired, `Bearer ${oldToken}`));
 });
 
+test('rotation with a verify-only key (README "Keys"): a kid:base64:verify key verifies but never signs; a kid missing from the ring is 401, and a record sealed with it 503, never a 500', async (t) => {
+  const clock = new ManualClock();
+  const K1 = keyText('k1', 1);
+  const K2 = keyText('k2', 2);
+  // A pod already promoted (step 2) issues a k2 token and seals the device record with k2.
+  const promoted = await withPassgate(t, { clock, env: { PASSGATE_KEYS: `${K2},${K1}:verify` } });
+  const deviceId = newDeviceId();
+  const { token: k2Token, deviceSecret } = await registerDevice(promoted, deviceId);
+  t.is(decodeProtectedHeader(k2Token).kid, 'k2');
+  await promoted.passgate.close();
+  const again = { sim: promoted.sim, dataDir: promoted.dataDir, appKeys: { demo: promoted.apps.demo.key } };
+
+  // A pod whose ring lacks k2 (the one-step rotation of issue 14).
+  const lacking = await withPassgate(t, { clock, ...again, env: { PASSGATE_KEYS: K1 } });
+  await assertRefused(t, await me(lacking, `Bearer ${k2Token}`));
+  // Re-registering there (issue 14's 500) needs the record sealed with k2: a 503 to retry (a replica
+  // with k2 may answer), never a 500, and never a new registration over the unreadable record.
+  const reregistered = await lacking.register({ deviceId, deviceSecret });
+  t.is(reregistered.status, 503);
+  t.true(reregistered.headers.get('content-type')?.startsWith('application/problem+json'));
+  t.is(((await reregistered.json()) as { code: string }).code, 'store_unavailable');
+  t.truthy(reregistered.headers.get('retry-after'));
+  t.is(ofOperation(await lacking.simLog(), 'dcr.register').length, 1, 'the unreadable record was not registered over');
+  await lacking.passgate.close();
+
+  // Step 1's ring: k2 verifies there, but k1 still signs.
+  const step1 = await withPassgate(t, { clock, ...again, env: { PASSGATE_KEYS: `${K1},${K2}:verify` } });
+  t.is((await me(step1, `Bearer ${k2Token}`)).status, 200, 'a verify-only key verifies');
+  t.is((await step1.call('/v1/profile', { headers: { authorization: `Bearer ${k2Token}` } })).status, 200, 'and unseals');
+  t.is(decodeProtectedHeader((await registerDevice(step1)).token).kid, 'k1', 'a verify-only key never signs, even listed first');
+});
+
 test('tokens signed with passgate’s key but otherwise off are refused: tampered parts, a non-canonical signature, crit, a future nbf, mistyped claims, non-object JSON', async (t) => {
   const clock = new ManualClock();
   const f = await withPassgate(t, { clock, env: { PASSGATE_KEYS: OLD_KEYS } });

@@ -17,6 +17,33 @@ test('keyring texts are validated without echoing key material', (t) => {
   t.is(keyringProblem(generateKeyringText()), undefined);
 });
 
+test('rotation step 1: a kid:base64:verify entry verifies and unseals but never seals; the first entry without it does', (t) => {
+  t.is(keyringProblem(`k1:${key(1)},k2:${key(2)}:verify`), undefined);
+  t.is(keyringProblem(`k2:${key(2)}:verify,k1:${key(1)}`), undefined, 'a verify key may come first: the first key without :verify signs');
+  t.regex(keyringProblem(`k2:${key(2)}:verify`) ?? '', /every key is :verify/);
+  t.regex(keyringProblem(`k1:${key(1)}:verify,k2:${key(2)}:verify`) ?? '', /every key is :verify/);
+  t.regex(keyringProblem(`k1:${key(1)}:sign`) ?? '', /entry 1 is not kid:base64/);
+  t.throws(() => Keyring.parse(`k2:${key(2)}:verify`), { instanceOf: TypeError, message: /every key is :verify/ });
+
+  const ring = Keyring.parse(`k2:${key(2)}:verify,k1:${key(1)}`);
+  t.is(ring.active.id, 'k1');
+  t.deepEqual(ring.ids(), ['k2', 'k1']);
+  t.true(ring.find('k2')?.verifyOnly);
+  t.false(ring.find('k1')?.verifyOnly);
+  const derived = ring.derive('store');
+  t.is(derived.active.id, 'k1', 'derive() keeps the flag');
+  t.true(derived.find('k2')?.verifyOnly);
+
+  // Step 1 (k1 signs, k2 verifies) opens what step 2 (k2 signs, k1 verifies) seals, and the other way round.
+  const step1 = new SealedBox(Keyring.parse(`k1:${key(1)},k2:${key(2)}:verify`).derive('store'));
+  const step2 = new SealedBox(Keyring.parse(`k2:${key(2)},k1:${key(1)}:verify`).derive('store'));
+  t.true(step1.seal('v', 'b').startsWith('v1.k1.'));
+  t.true(step2.seal('v', 'b').startsWith('v1.k2.'));
+  t.deepEqual(step1.open(step2.seal('v', 'b'), 'b'), { plaintext: 'v', stale: true });
+  t.deepEqual(step2.open(step1.seal('v', 'b'), 'b'), { plaintext: 'v', stale: true });
+  t.deepEqual(step2.open(step2.seal('v', 'b'), 'b'), { plaintext: 'v', stale: false });
+});
+
 test('sealed values open with the same binding and fail closed on tampering or another binding', (t) => {
   const box = new SealedBox(Keyring.parse(`a:${key(1)}`).derive('store'));
   const sealed = box.seal('client-secret-value', 'device:app:123');
