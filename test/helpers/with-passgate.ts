@@ -169,9 +169,14 @@ export async function withPassgate(t: ExecutionContext, options: WithPassgateOpt
  * saved in the simulator for its DCR client, as the MVPD login would); returns its device token.
  */
 export async function registeredAndSignedIn(f: PassgateFixture): Promise<string> {
-  const registered = await f.register();
+  return (await registerAndSignIn(f)).deviceToken;
+}
+
+/** registeredAndSignedIn with what the device keeps to re-register (its deviceId and deviceSecret). */
+export async function registerAndSignIn(f: PassgateFixture, deviceId = newDeviceId()): Promise<{ deviceId: string; deviceSecret: string; deviceToken: string }> {
+  const registered = await f.register({ deviceId });
   if (registered.status !== 201) throw new Error(`POST /v1/devices: ${registered.status} ${await registered.text()}`);
-  const body = (await registered.json()) as { deviceToken: string; device: { app: string; binding: string; fingerprint: string } };
+  const body = (await registered.json()) as { deviceToken: string; deviceSecret: string; device: { app: string; binding: string; fingerprint: string } };
   const record = await f.passgate.services.pass.registry.get(body.device.app, body.device.binding);
   if (!record) throw new Error('no DCR record');
   const now = f.sim.state.now();
@@ -187,7 +192,7 @@ export async function registeredAndSignedIn(f: PassgateFixture): Promise<string>
     attributes: { userID: { value: 'viewer-1', state: 'plain' } },
     userId: 'viewer-1',
   });
-  return body.deviceToken;
+  return { deviceId, deviceSecret: body.deviceSecret, deviceToken: body.deviceToken };
 }
 
 export const ofOperation = (log: SimLogEntry[], operation: string) => log.filter((entry) => entry.operation === operation);
