@@ -6,8 +6,8 @@ import type { Keyring } from '../infra/keyring.js';
 
 /**
  * Device tokens (SPEC §2): compact JWS, HS256 under the keyring's `device-token` key. The `kid`
- * header names the key, so after a rotation (new key first in PASSGATE_KEYS) tokens signed with
- * the old key still verify until it is removed. Claims:
+ * header names the key, so during and after a rotation (README "Keys") a token verifies on every
+ * replica whose keyring holds its key, `:verify` or not; a kid missing from the ring is `invalid`. Claims:
  *   iss "passgate", aud "passgate:v1", sub = the device binding (SPEC §2: the first binding's id
  *   is the base64 fingerprint, so tokens issued before bindings existed name it), app = app id,
  *   gen = the binding's token generation (bumped to revoke), iat, exp, jti.
