@@ -1,4 +1,4 @@
-import { permitState, type EntitlementService, type Permit, type PermitLookup } from '../entitlement/feature.js';
+import { DEGRADATION_SOURCE, TEMPPASS_SOURCE, permitState, type EntitlementService, type Permit, type PermitLookup } from '../entitlement/feature.js';
 import type { Clock } from '../infra/clock.js';
 import type { Logger } from '../infra/logger.js';
 import { storeCall } from '../http/store-call.js';
@@ -8,7 +8,7 @@ import type { DeviceRevocations } from './revocations.js';
 import type { DrmDevice, DrmUsers } from './users.js';
 
 /** Decision sources whose grant ends at the Permit's notAfter, licenses included. */
-const BOUNDED_SOURCES: ReadonlySet<string> = new Set(['temppass', 'degradation']);
+const BOUNDED_SOURCES: ReadonlySet<string> = new Set([TEMPPASS_SOURCE, DEGRADATION_SOURCE]);
 
 /** The gate's refusal reasons, each its own problem code (SPEC §4). */
 export type RefusalCode = Extract<

@@ -9,6 +9,8 @@ import { EntitlementService as Entitlement } from './service.js';
 
 export type { Permit, PermitLookup } from './permits.js';
 export { permitState } from './permits.js';
+export { DEGRADATION_SOURCE } from './service.js';
+export { TEMPPASS_SOURCE } from './temppass.js';
 export type { AuthorizeResult, Caller, LogoutAnswer, PreauthorizeItem } from './service.js';
 
 /** What other features (the DRM gate, notifications) use. */
