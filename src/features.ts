@@ -2,7 +2,7 @@ import type Router from '@koa/router';
 import type { Registry } from 'prom-client';
 import type { Config } from './config/schema.js';
 import type { DeviceService } from './devices/service.js';
-import type { AppState } from './http/context.js';
+import type { AppMiddleware, AppState } from './http/context.js';
 import type { Clock } from './infra/clock.js';
 import type { Keyring } from './infra/keyring.js';
 import type { Logger } from './infra/logger.js';
@@ -31,6 +31,8 @@ export interface Feature<S> {
   routers: Router<AppState>[];
   /** Routers of the ops listener (the admin API, SPEC §7): never mounted on the public port. */
   opsRouters?: Router<AppState>[];
+  /** Public-port middleware for requests no route matched (e.g. other spellings of the feature's pages). */
+  fallbacks?: AppMiddleware[];
   /**
    * Shutdown, first step (after readiness fails, before the HTTP drain): answer requests that
    * would otherwise wait out the drain (long-polls, event streams).

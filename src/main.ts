@@ -139,7 +139,7 @@ export async function startPassgate(config: Config, overrides: PassgateOverrides
     // Each /v1 feature puts requireDevice(devices.authenticate) in front of its own routes.
     const routers = [devicesRouter(devices, deviceMetrics), ...Object.values(features).flatMap((f) => f.routers)];
 
-    app = buildApp({ config, logger, metrics, store, clock, version, isShuttingDown: () => shuttingDown, routers });
+    app = buildApp({ config, logger, metrics, store, clock, version, isShuttingDown: () => shuttingDown, routers, fallbacks: Object.values(features).flatMap((f) => f.fallbacks ?? []) });
     server.on('request', app.callback());
     const opsRouters = Object.values(features).flatMap((f) => f.opsRouters ?? []);
     opsApp = buildOpsApp({ logger, metrics, routers: opsRouters, adminEnabled: config.adminKey !== undefined });

@@ -4,7 +4,7 @@ import type { SigninService } from '../signin/feature.js';
 import { FormGuard } from './form-guard.js';
 import { AttemptLimiter } from './limiter.js';
 import { createActivationMetrics } from './metrics.js';
-import { activationRoutes } from './routes.js';
+import { activationRoutes, activationStrays } from './routes.js';
 import { ActivationService } from './service.js';
 import { activationViews } from './views.js';
 
@@ -23,17 +23,18 @@ export function createActivationFeature(deps: FeatureDeps & { signin?: SigninSer
     seals: guard,
     ...(signin ? { signin } : {}),
   });
+  const views = activationViews(config.activation.brand);
   const limiter = new AttemptLimiter(store.buckets, { perIp: config.activation.attemptsPerIp, global: config.activation.attemptsGlobal }, clock);
   const router = activationRoutes({
     service,
     guard,
     limiter,
     metrics: createActivationMetrics(metricsRegistry),
-    views: activationViews(config.activation.brand),
+    views,
     secure: () => publicUrl().startsWith('https:'),
     // A continue ticket's MAC names it; the lease outlives the ticket, so a used one stays used.
     spendTicket: async (ticket) =>
       (await storeCall('spend an activation ticket', logger, () => store.leases.acquire(`activation:ticket:${ticket.slice(ticket.lastIndexOf('.') + 1)}`, guard.ticketLifetimeMs, clock.now()))) !== undefined,
   });
-  return { service, routers: [router] };
+  return { service, routers: [router], fallbacks: [activationStrays(views)] };
 }

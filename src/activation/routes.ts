@@ -4,6 +4,8 @@ import { routeTable } from '../http/route-table.js';
 import { bodyProblem, readBodyWith } from '../http/body.js';
 import type { AppContext, AppState } from '../http/context.js';
 import { Problem } from '../http/problem.js';
+import type { AppMiddleware } from '../http/context.js';
+import { codePageLocation, namesActivationPages } from './addresses.js';
 import { parseCode, normalizeCode } from './code.js';
 import type { FormGuard } from './form-guard.js';
 import type { AttemptLimiter } from './limiter.js';
@@ -271,10 +273,35 @@ export function activationRoutes(deps: ActivationRouteDeps): Router<AppState> {
     });
   }
 
-  // Anything else under /activate is a page too (registered last: every route above answers first).
-  router.all('activation.not_found', '/activate/{*rest}', (ctx) => send(ctx, messagePage(404, 'Page not found', messages.notFound)));
+  // Anything else under /activate is a page too (registered last: every route above answers first);
+  // `/activate/` is the code page typed with a slash.
+  router.all('activation.not_found', '/activate/{*rest}', (ctx) => strayPage(ctx, messagePage));
 
   return router;
+}
+
+/**
+ * For requests no route matched (mounted after the route table): another spelling of the pages'
+ * addresses (`/Activate`, `//activate/done`, `/./activate`) answers as the pages do, in HTML.
+ */
+export function activationStrays(views: Pick<ActivationViews, 'messagePage'>): AppMiddleware {
+  return async (ctx, next) => {
+    await next();
+    if (ctx.status === 404 && (ctx.body === undefined || ctx.body === null) && namesActivationPages(ctx.path)) strayPage(ctx, views.messagePage);
+  };
+}
+
+/** A GET of the code page under another spelling → 308 to the real address; anything else → the HTML 404 page. */
+function strayPage(ctx: AppContext, messagePage: ActivationViews['messagePage']): void {
+  const location = ctx.method === 'GET' || ctx.method === 'HEAD' ? codePageLocation(ctx.path, ctx.querystring) : undefined;
+  if (location === undefined) {
+    send(ctx, messagePage(404, 'Page not found', messages.notFound));
+    return;
+  }
+  headers(ctx);
+  ctx.status = 308;
+  ctx.set('Location', location);
+  ctx.body = '';
 }
 
 /** What the viewer typed, normalised for the field ('' for nothing, or not a string). */

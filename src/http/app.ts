@@ -8,7 +8,7 @@ import type { Logger } from '../infra/logger.js';
 import type { Metrics } from '../infra/metrics.js';
 import type { Store } from '../infra/store.js';
 import { buildOpenApiDocument } from '../openapi/document.js';
-import type { AppState } from './context.js';
+import type { AppMiddleware, AppState } from './context.js';
 import { jsonBody, readBodyWith } from './body.js';
 import { clientAddress } from './client-address.js';
 import { problemErrors } from './errors.js';
@@ -30,6 +30,8 @@ export interface AppDeps {
   isShuttingDown?: () => boolean;
   /** Feature routers, mounted after the operational routes. */
   routers?: Router<AppState>[];
+  /** For requests no route matched, before the 404 problem (Feature.fallbacks). */
+  fallbacks?: AppMiddleware[];
 }
 
 /** SPEC §8 request size limits: JSON bodies are small; forms are the activation page's. */
@@ -70,6 +72,8 @@ export function buildApp(deps: AppDeps): Koa<AppState> {
   });
   // One route table for the whole API: a request is matched once, not once per feature router.
   for (const router of deps.routers ?? []) root.use(router.routes());
+  // Fallbacks wrap the routes: they see what no route answered (a router calls next only then).
+  for (const fallback of deps.fallbacks ?? []) app.use(fallback);
   app.use(root.routes());
 
   return app;

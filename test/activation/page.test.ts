@@ -1,4 +1,5 @@
 import test from 'ava';
+import { request } from 'node:http';
 import { alertOf, attempts, authenticateUrl, freshIp, hiddenField, openForm, post, tvSession, withActivation } from './activation-fixture.js';
 
 test('GET /activate: an accessible form with strict headers; ?code= prefills and never submits', async (t) => {
@@ -181,4 +182,60 @@ test('HTML 404 under /activate (strict paths); problem+json elsewhere', async (t
   t.is((await f.call('/activate/style.css')).status, 200);
   t.is((await f.call('/activate/done')).status, 200);
   t.is((await f.call('/activate/done', { method: 'DELETE' })).status, 405);
+});
+
+/** A request with its path sent exactly as written (fetch and URL would normalise it). */
+function rawRequest(base: string, method: string, path: string): Promise<{ status: number; type: string; location: string | undefined; body: string }> {
+  const { hostname, port } = new URL(base);
+  return new Promise((resolve, reject) => {
+    const req = request({ host: hostname, port, method, path }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (body += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, type: res.headers['content-type'] ?? '', location: res.headers.location, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+test('the code page as viewers type it: other spellings of /activate → 308 to the one address (query kept), other stray page paths → HTML 404, the API stays strict', async (t) => {
+  const f = await withActivation(t);
+  for (const path of ['/Activate', '/ACTIVATE', '/activate/', '/Activate/', '//activate', '/./activate', '/%61ctivate', '/x/../activate']) {
+    for (const method of ['GET', 'HEAD']) {
+      const response = await rawRequest(f.passgate.url, method, path);
+      t.is(response.status, 308, `${method} ${path}`);
+      t.is(response.location, '/activate', `${method} ${path}`);
+    }
+  }
+  const withCode = await rawRequest(f.passgate.url, 'GET', '/ACTIVATE?code=ABC-1234');
+  t.is(withCode.location, '/activate?code=ABC-1234', 'the QR code query survives');
+  // Only plain URL text is carried over; the target is always this origin's page (no open redirect).
+  t.is((await rawRequest(f.passgate.url, 'GET', '/Activate?next=//evil.example/%0d%0aX:1"<')).location, '/activate');
+  t.is((await rawRequest(f.passgate.url, 'GET', '//evil.example/activate')).status, 404, 'a path naming another host is not the code page');
+
+  // Where the redirect lands is the real page.
+  const landed = await f.call('/activate?code=ABC-1234');
+  t.is(landed.status, 200);
+
+  for (const [method, path] of [
+    ['GET', '//activate/done'],
+    ['GET', '/Activate/Done'],
+    ['GET', '/activate/%64one'],
+    ['POST', '/Activate'],
+    ['POST', '//activate'],
+    ['GET', '/ACTIVATE/nope'],
+    ['GET', '/activate%2fdone'],
+  ] as const) {
+    const response = await rawRequest(f.passgate.url, method, path);
+    t.is(response.status, 404, `${method} ${path}`);
+    t.regex(response.type, /^text\/html; charset=utf-8/, `${method} ${path}`);
+    t.regex(response.body, /<title>Page not found<\/title>/, `${method} ${path}`);
+  }
+  // The API keeps its one spelling and its JSON problems.
+  for (const path of ['/V1/profile', '//v1/profile', '/activated', '/%ZZactivate']) {
+    const response = await rawRequest(f.passgate.url, 'GET', path);
+    t.is(response.status, 404, path);
+    t.regex(response.type, /^application\/problem\+json/, path);
+  }
 });
