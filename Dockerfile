@@ -3,7 +3,13 @@
 # then drop the dev dependencies so node_modules can be copied as is.
 # No compiler needed: the embedded store's driver (libsql) ships its binary prebuilt inside its
 # npm package (@libsql/linux-<arch>-gnu), and no dependency has a native build step.
-FROM node:20-slim AS build
+#
+# Base: Node 24, the current LTS (Node 20 reached end of life on 2026-04-30), pinned by the
+# digest of its multi-platform index so a rebuild gets the same bytes. This is node:24-slim as
+# published on 2026-08-03 (Node 24.19.0, Debian bookworm; docker-library/repo-info,
+# repos/node/remote/24-slim.md). To move on: `docker buildx imagetools inspect node:24-slim`,
+# put the new index digest in both FROM lines; CI runs the tests on Node 24 as well as 20.
+FROM node:24-slim@sha256:cd84903a12dbd26b46f1f3b8144a2568c41c5d37ddd0c7a80a34c7a19786b35f AS build
 WORKDIR /app
 COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
 COPY src ./src
@@ -12,7 +18,7 @@ RUN npm ci && npm prune --omit=dev
 
 # Runtime stage: no compiler, no npm cache, a non-root user; the root filesystem may be read-only
 # (k8s/base/deployment.yaml mounts /tmp as the only writable path).
-FROM node:20-slim
+FROM node:24-slim@sha256:cd84903a12dbd26b46f1f3b8144a2568c41c5d37ddd0c7a80a34c7a19786b35f
 ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=build /app/package.json ./

@@ -150,13 +150,44 @@ test.serial('serve listens, answers /livez, prints where the admin API is, and e
   t.regex(run.stdout(), /"msg":"stopped"/);
 });
 
-test.serial('serve --with-sim starts the simulator first, points the upstreams at it and prints hints', async (t) => {
+test.serial('serve --with-sim starts the simulator first, points the upstreams at it (a sign-in through passgate is in its /sim/log) and prints hints', async (t) => {
   const run = cli(t, ['serve', '--with-sim', '--sim-port', '0'], { PASSGATE_PORT: '0', PASSGATE_METRICS_PORT: '0', PASSGATE_DATA_DIR: await tempDir(t) });
   const [, simUrl] = await waitForLine(run, /^passgate-sim listening on (http:\/\/127\.0\.0\.1:\d+)$/m);
   const [, url] = await waitForLine(run, /^passgate listening on (http:\/\/127\.0\.0\.1:\d+)$/m);
   await waitForLine(run, /sim\/log/);
   t.is((await fetch(`${url}/readyz`)).status, 200);
-  t.is((await fetch(`${simUrl}/sim/log`)).status, 200);
+  const simLog = async () => (await (await fetch(`${simUrl}/sim/log`)).json()) as Array<{ operation: string; method: string; path: string }>;
+  const before = await simLog();
+  t.false(before.some((e) => e.operation === 'sessions.create'), 'no sign-in upstream yet');
+
+  // npm start's walk (README "First steps"), steps 1 and 2: the demo app's device starts a sign-in.
+  const deviceInfo = { model: 'Demo TV', version: '1.0', osName: 'tvOS', osVersion: '17.0', connectionType: 'WiFi' };
+  const registered = await fetch(`${url}/v1/devices`, {
+    method: 'POST',
+    headers: { 'x-app-key': 'demo-app-key', 'content-type': 'application/json' },
+    body: JSON.stringify({ deviceId: 'with-sim-tv', deviceInfo }),
+  });
+  t.is(registered.status, 201);
+  const { deviceToken } = (await registered.json()) as { deviceToken: string };
+  const started = await fetch(`${url}/v1/authentication`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${deviceToken}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ mvpd: 'Cablevision' }),
+  });
+  t.is(started.status, 201);
+  const { code } = (await started.json()) as { code: string };
+
+  // Those calls reached the simulator this command started: its log has passgate's client
+  // registration and the session passgate created there…
+  const after = await simLog();
+  for (const operation of ['dcr.register', 'sessions.create']) t.true(after.some((e) => e.operation === operation), `${operation} in /sim/log`);
+  t.true(after.length > before.length);
+  // …and the simulator holds the session behind the code passgate handed out (an unknown code is a 400 page there).
+  const serviceProvider = /^\/api\/v2\/([^/]+)\/sessions$/.exec(after.find((e) => e.operation === 'sessions.create')?.path ?? '')?.[1];
+  t.truthy(serviceProvider);
+  const authenticatePage = (c: string) => fetch(`${simUrl}/api/v2/authenticate/${serviceProvider}/${c}`, { redirect: 'manual' });
+  t.is((await authenticatePage(code)).status, 302, 'on to the MVPD login');
+  t.is((await authenticatePage(code.replace(/.$/, (c) => (c === 'A' ? 'B' : 'A')))).status, 400);
   run.child.kill('SIGINT');
   t.is(await run.exit, 0);
 });

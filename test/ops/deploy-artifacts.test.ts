@@ -1,17 +1,20 @@
-import test from 'ava';
-import { execFile } from 'node:child_process';
+import test, { type ExecutionContext } from 'ava';
+import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { cp, mkdir, writeFile } from 'node:fs/promises';
 import { basename, delimiter, dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { pino } from 'pino';
 import { parse, parseAllDocuments, stringify } from 'yaml';
 import { loadConfig, type Env } from '../../src/config/load.js';
 import { envSchema } from '../../src/config/schema.js';
+import { createStore, StoreUnavailableError } from '../../src/infra/store.js';
 import { drmSection, simRevInfo } from '../helpers/drm-config.js';
 import { tempDir } from '../helpers/with-app.js';
 import { withPassgate } from '../helpers/with-passgate.js';
+import { freePort } from '../helpers/with-redis.js';
 
 /**
  * The deployment artifacts (k8s/, grafana/) checked against the code they deploy: manifests that
@@ -20,12 +23,15 @@ import { withPassgate } from '../helpers/with-passgate.js';
  * a running passgate exposes (a renamed metric fails here, not silently in Grafana).
  *
  * The file-level checks run everywhere. Where kubectl (or kustomize) and promtool are on PATH the
- * overlays are also built for real and the alerts run through promtool; each of those tests says
- * with t.log which path it took.
+ * overlays are also built for real (and the output checked against the Kubernetes schemas) and the
+ * alerts run through promtool; each of those tests says with t.log which path it took. In CI
+ * (CI=true) a missing kubectl/kustomize is a failure, never a quiet pass (.ci/run installs it).
  */
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const k8s = join(root, 'k8s');
+/** Generates the dashboards' ConfigMap for k8s/components/kube-prometheus-stack. */
+const grafanaKustomization = join(root, 'grafana', 'kustomization.yaml');
 
 type Json = Record<string, unknown>;
 type Manifest = Json & { apiVersion: string; kind: string; metadata: { name: string; labels?: Record<string, string> }; spec?: Json };
@@ -89,9 +95,9 @@ function documents(path: string): unknown[] {
   });
 }
 
-/** A Kubernetes object (kustomization files have kind and apiVersion too, but are not applied). */
+/** A Kubernetes object (kustomization and component files have kind and apiVersion too, but are not applied). */
 const isManifest = (doc: unknown): doc is Manifest =>
-  typeof doc === 'object' && doc !== null && 'kind' in doc && 'apiVersion' in doc && (doc as { kind: unknown }).kind !== 'Kustomization';
+  typeof doc === 'object' && doc !== null && 'kind' in doc && 'apiVersion' in doc && !['Kustomization', 'Component'].includes(String((doc as { kind: unknown }).kind));
 
 function manifestsIn(dir: string): Manifest[] {
   return yamlFiles(dir).flatMap((path) => documents(path).filter(isManifest));
@@ -353,18 +359,31 @@ test('every YAML file under k8s/ and grafana/ parses, and every manifest has api
 });
 
 test('kustomizations list only existing files, list every manifest beside them, and never the Secret template', async (t) => {
-  const kustomizations = yamlFiles(k8s).filter((path) => basename(path) === 'kustomization.yaml');
-  t.deepEqual(kustomizations.map((p) => relative(k8s, p)).sort(), ['base/kustomization.yaml', 'overlays/dev/kustomization.yaml', 'overlays/prod/kustomization.yaml', 'redis/kustomization.yaml']);
+  const kustomizations = [...yamlFiles(k8s), grafanaKustomization].filter((path) => basename(path) === 'kustomization.yaml');
+  t.deepEqual(kustomizations.map((p) => relative(k8s, p)).sort(), [
+    '../grafana/kustomization.yaml',
+    'base/kustomization.yaml',
+    'components/ingress/kustomization.yaml',
+    'components/kube-prometheus-stack/kustomization.yaml',
+    'overlays/dev/kustomization.yaml',
+    'overlays/prod/kustomization.yaml',
+    'redis/kustomization.yaml',
+  ]);
   for (const path of kustomizations) {
     const dir = dirname(path);
     const k = parse(readFileSync(path, 'utf8')) as {
       kind: string;
       resources?: string[];
+      components?: string[];
       patches?: Array<{ path?: string }>;
       configMapGenerator?: Array<{ files?: string[] }>;
       secretGenerator?: Array<{ files?: string[] }>;
     };
-    t.is(k.kind, 'Kustomization');
+    t.is(k.kind, relative(k8s, path).startsWith('components/') ? 'Component' : 'Kustomization', relative(k8s, path));
+    for (const component of k.components ?? []) {
+      const file = join(dir, component, 'kustomization.yaml');
+      t.is(existsSync(file) && (parse(readFileSync(file, 'utf8')) as { kind: string }).kind, 'Component', `${relative(k8s, path)}: component ${component}`);
+    }
     const resources = k.resources ?? [];
     const patches = (k.patches ?? []).flatMap((p) => (p.path ? [p.path] : []));
     const generated = (k.configMapGenerator ?? []).flatMap((g) => g.files ?? []).map((f) => f.split('=').pop() as string);
@@ -498,11 +517,104 @@ test('HPA, PodDisruptionBudget and NetworkPolicy fit the Deployment', (t) => {
   for (const port of ['UDP/53', 'TCP/53', 'TCP/6379', 'TCP/443']) t.true(egressPorts.includes(port), port);
   const dns = policy.egress.find((rule) => rule.ports.some((p) => p.port === 53));
   t.deepEqual(dns?.to[0]?.podSelector?.matchLabels, { 'k8s-app': 'kube-dns' });
+  // NodeLocal DNSCache: pods' queries go to the node-local agent's link-local address instead.
+  t.true(dns?.to.some((peer) => peer.ipBlock?.cidr === '169.254.20.10/32'), 'DNS to NodeLocal DNSCache (169.254.20.10)');
+  t.deepEqual(dns?.ports.map((p) => `${p.protocol}/${p.port}`).sort(), ['TCP/53', 'UDP/53']);
 
-  const redisPolicy = one(redis, 'NetworkPolicy').spec as { ingress: Array<{ from: Peer[] }> };
-  const redisClients = redisPolicy.ingress.flatMap((r) => r.from);
+  // Redis: its port for passgate pods only, the exporter's for Prometheus only.
+  const redisPolicy = one(redis, 'NetworkPolicy').spec as { ingress: Array<{ from: Peer[]; ports: Port[] }>; egress: unknown[] };
+  const redisIngressTo = (port: string) => redisPolicy.ingress.filter((rule) => rule.ports.some((p) => p.port === port)).flatMap((r) => r.from);
+  const redisClients = redisIngressTo('redis');
   t.is(redisClients.length, 1);
   t.like(labels, redisClients[0]?.podSelector?.matchLabels ?? { none: 'no podSelector' }, 'only passgate pods reach Redis');
+  t.deepEqual(redisIngressTo('metrics'), [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }]);
+  t.deepEqual(redisPolicy.ingress.flatMap((rule) => rule.ports.map((p) => p.port)).sort(), ['metrics', 'redis']);
+  t.deepEqual(redisPolicy.egress, []);
+});
+
+// ── the in-cluster Redis (k8s/redis) ────────────────────────────────────────────────────────
+
+interface RedisContainer extends Container {
+  image: string;
+  args: string[];
+  readinessProbe?: Probe & { exec?: { command: string[] } };
+}
+const redisPod = (one(redis, 'StatefulSet', 'passgate-redis').spec as unknown as DeploymentSpec).template.spec;
+const redisContainer = (name: string) => redisPod.containers.find((c) => c.name === name) as RedisContainer;
+const REDIS_SECRET = { name: 'passgate-redis', key: 'password' };
+
+/** What the kubelet does to a container's args: `$(NAME)` becomes the value of its variable NAME. */
+const expandArgs = (args: string[], env: Record<string, string>) => args.map((arg) => arg.replace(/\$\(([A-Za-z_]\w*)\)/g, (ref, name: string) => env[name] ?? ref));
+
+test('the in-cluster Redis: a password from the passgate-redis Secret, and redis_exporter beside it for a ServiceMonitor whose job is passgate-redis', (t) => {
+  const server = redisContainer('redis');
+  t.deepEqual(redisPod.containers.map((c) => c.name), ['redis', 'redis-exporter']);
+  const secretEnv = (c: RedisContainer) => c.env.filter((e) => e.valueFrom?.secretKeyRef).map((e) => [e.name, e.valueFrom?.secretKeyRef]);
+  t.deepEqual(secretEnv(server), [
+    ['REDIS_PASSWORD', REDIS_SECRET],
+    ['REDISCLI_AUTH', REDIS_SECRET],
+  ]);
+  t.is(server.args[server.args.indexOf('--requirepass') + 1], '$(REDIS_PASSWORD)');
+  t.deepEqual(server.readinessProbe?.exec?.command, ['redis-cli', 'ping'], 'the probe authenticates through REDISCLI_AUTH');
+  const template = one(redis, 'Secret', REDIS_SECRET.name) as Manifest & { stringData: Record<string, string> };
+  t.deepEqual(template.stringData, { password: 'REPLACE_ME' });
+
+  const exporter = redisContainer('redis-exporter');
+  t.regex(exporter.image, /^oliver006\/redis_exporter:v\d+\.\d+\.\d+$/);
+  t.deepEqual(exporter.ports, [{ name: 'metrics', containerPort: 9121, protocol: 'TCP' }]);
+  t.deepEqual(secretEnv(exporter), [['REDIS_PASSWORD', REDIS_SECRET]]);
+  const redisPort = server.ports.find((p) => p.name === 'redis')?.containerPort;
+  t.true(exporter.args.includes(`--redis.addr=redis://127.0.0.1:${redisPort}`), 'the exporter reads the Redis of its own pod');
+  t.like(exporter.securityContext, { readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, runAsNonRoot: true });
+
+  const service = one(redis, 'Service', 'passgate-redis') as Manifest & { spec: { ports: Array<{ name: string; port: number; targetPort: string }> } };
+  t.deepEqual(service.spec.ports.find((p) => p.name === 'metrics'), { name: 'metrics', port: 9121, targetPort: 'metrics', protocol: 'TCP' });
+  const monitor = one(redis, 'ServiceMonitor', 'passgate-redis').spec as { jobLabel?: string; selector: { matchLabels: Record<string, string> }; endpoints: Array<{ port: string; path: string }> };
+  t.like(service.metadata.labels, monitor.selector.matchLabels);
+  t.deepEqual(monitor.endpoints.map((e) => [e.port, e.path]), [['metrics', '/metrics']]);
+  // Without jobLabel the Prometheus Operator names the job after the Service: passgate-redis.
+  t.is(monitor.jobLabel, undefined);
+  t.is(service.metadata.name, 'passgate-redis');
+});
+
+test('the in-cluster Redis as its manifest starts it: nothing without the password, the readiness probe passes with it, passgate opens its store with the password in REDIS_URL', async (t) => {
+  const server = redisContainer('redis');
+  const password = randomBytes(24).toString('hex');
+  const env = Object.fromEntries(server.env.map((e) => [e.name, e.valueFrom?.secretKeyRef?.name === REDIS_SECRET.name ? password : (e.value ?? '')]));
+  const [command, ...args] = expandArgs(server.args, env);
+  t.is(command, 'redis-server');
+  t.false(args.some((arg) => arg.includes('$(')), 'every $(VAR) is one the container defines');
+
+  // The manifest's arguments, then this machine's port and a temporary data directory.
+  const dir = await tempDir(t);
+  const port = await freePort();
+  const child = spawn('redis-server', [...args, '--port', String(port), '--bind', '127.0.0.1', '--dir', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+  t.teardown(() => child.kill('SIGKILL'));
+  let output = '';
+  await new Promise<void>((resolve, reject) => {
+    const check = (chunk: Buffer) => {
+      output += chunk.toString();
+      if (output.includes('Ready to accept connections')) resolve();
+    };
+    child.stdout.on('data', check);
+    child.stderr.on('data', check);
+    child.once('exit', (code) => reject(new Error(`redis-server exited with ${code}: ${output}`)));
+  });
+
+  const cli = (extraEnv: Record<string, string>, ...cliArgs: string[]) => {
+    const { REDISCLI_AUTH: _unset, ...machine } = process.env;
+    return run('redis-cli', ['-p', String(port), ...cliArgs], { env: { ...machine, ...extraEnv } });
+  };
+  t.regex((await cli({}, 'ping')).stdout, /NOAUTH/, 'a client without the password is refused');
+  const probe = server.readinessProbe?.exec?.command ?? [];
+  t.is((await cli({ REDISCLI_AUTH: env.REDISCLI_AUTH as string }, ...probe.slice(1))).stdout.trim(), 'PONG');
+
+  const logger = pino({ level: 'silent' });
+  const options = { dataDir: dir, logger, keyPrefix: 'deploy-artifacts', connectTimeoutMs: 20_000 };
+  const store = await createStore({ ...options, redisUrl: `redis://:${password}@127.0.0.1:${port}` });
+  await store.disconnect();
+  // Refused (it would otherwise retry until connectTimeoutMs; redis-cli above showed the refusal).
+  await t.throwsAsync(createStore({ ...options, connectTimeoutMs: 3000, redisUrl: `redis://127.0.0.1:${port}` }), { instanceOf: StoreUnavailableError });
 });
 
 test('overlays: prod scales out on a managed Redis with bigger pods; dev adds the in-cluster Redis', (t) => {
@@ -550,24 +662,48 @@ function kustomizeTool(): { command: string; args: (dir: string) => string[] } |
 
 const byName = (env: EnvVar[]) => [...env].sort((a, b) => a.name.localeCompare(b.name));
 
-test('dev and prod as kustomize builds them: variables passgate reads, probes, replicas left to the HPA, where Redis comes from', async (t) => {
-  const tool = kustomizeTool();
-  if (!tool) {
-    // Not a skip: the file-level tests above covered the overlays, with patchedEnv() standing in for kustomize.
-    t.log('neither kustomize nor kubectl on PATH: the overlays were checked at file level only (no real build)');
-    t.pass();
+/**
+ * A tool the ops tests need is missing. Outside CI that is a logged pass (the file-level tests
+ * stand in); with CI=true it fails: CI must run the real thing (.ci/run installs it).
+ */
+function missingTool(t: ExecutionContext, tool: string, instead: string): void {
+  if (process.env.CI === 'true') {
+    t.fail(`no ${tool} on PATH and CI=true: .ci/run installs it (${instead} is not enough in CI)`);
     return;
   }
+  t.log(`no ${tool} on PATH: ${instead}`);
+  t.pass();
+}
+
+/**
+ * Builds overlays for real from a copy of k8s/ and grafana/ with a stand-in keyring beside each
+ * overlay (the operator's file, never in git); undefined, after missingTool(), without kustomize.
+ */
+async function overlayBuilder(t: ExecutionContext) {
+  const tool = kustomizeTool();
+  if (!tool) {
+    missingTool(t, 'kustomize or kubectl', 'the overlays were checked at file level only, no real build');
+    return undefined;
+  }
   t.log(`built with ${basename(tool.command)}: ${[basename(tool.command), ...tool.args('k8s/overlays/<overlay>')].join(' ')}`);
-  const readByPassgate = variablesReadByPassgate();
-  // Built from a copy of k8s/ with a stand-in keyring beside each overlay (the operator's file, never in git).
-  const tree = join(await tempDir(t), 'k8s');
+  const copy = await tempDir(t);
+  const tree = join(copy, 'k8s');
   await cp(k8s, tree, { recursive: true });
-  const build = async (overlay: string, keyring: string) => {
-    await writeFile(join(tree, 'overlays', overlay, 'keyring'), `${keyring}\n`);
-    const { stdout } = await run(tool.command, tool.args(join(tree, 'overlays', overlay)), { maxBuffer: 16 * 1024 * 1024 });
+  await cp(join(root, 'grafana'), join(copy, 'grafana'), { recursive: true });
+  const build = async (overlay: string, keyring = fakeKeyring) => {
+    const dir = join(tree, 'overlays', overlay);
+    if (existsSync(join(k8s, 'overlays', overlay))) await writeFile(join(dir, 'keyring'), `${keyring}\n`);
+    const { stdout } = await run(tool.command, tool.args(dir), { maxBuffer: 16 * 1024 * 1024 });
     return parseAllDocuments(stdout).map((doc) => doc.toJS() as unknown).filter(isManifest);
   };
+  return { tree, build };
+}
+
+test('dev and prod as kustomize builds them: variables passgate reads, probes, replicas left to the HPA, where Redis comes from', async (t) => {
+  const builder = await overlayBuilder(t);
+  if (!builder) return;
+  const { build } = builder;
+  const readByPassgate = variablesReadByPassgate();
   const keysVolume = (manifests: Manifest[]) => (one(manifests, 'Deployment', 'passgate').spec as unknown as DeploymentSpec).template.spec.volumes.find((v) => v.name === 'keys')?.secret?.secretName;
   for (const overlay of ['dev', 'prod'] as const) {
     const built = await build(overlay, fakeKeyring);
@@ -607,19 +743,140 @@ test('dev and prod as kustomize builds them: variables passgate reads, probes, r
     t.regex(configMap.metadata.name, /^passgate-config-[a-z0-9]+$/);
     t.deepEqual(Object.keys(configMap.data), [basename(configMapFile().path)]);
 
-    const redisUrl = c.env.find((e) => e.name === 'REDIS_URL');
+    // REDIS_URL, password inside, from the Secret in both: the managed Redis (prod), the in-cluster one (dev).
+    t.deepEqual(c.env.find((e) => e.name === 'REDIS_URL'), { name: 'REDIS_URL', valueFrom: { secretKeyRef: { name: 'passgate-secrets', key: 'redis-url' } } }, overlay);
     if (overlay === 'prod') {
-      t.deepEqual(redisUrl, { name: 'REDIS_URL', valueFrom: { secretKeyRef: { name: 'passgate-secrets', key: 'redis-url' } } });
       t.false(built.some((m) => m.metadata.name === 'passgate-redis'), 'prod: no in-cluster Redis');
       t.is((c as unknown as { image: string }).image, 'registry.example.com/passgate:0.1.0');
       const egress = (one(built, 'NetworkPolicy', 'passgate').spec as { egress: Array<{ ports: Array<{ port: number }> }> }).egress;
       t.true(egress.some((rule) => rule.ports.some((p) => p.port === 6380)), 'prod: egress to the managed Redis');
     } else {
-      t.deepEqual(redisUrl, { name: 'REDIS_URL', value: 'redis://passgate-redis:6379' });
-      t.is(one(built, 'StatefulSet', 'passgate-redis').kind, 'StatefulSet');
+      const redisSpec = (one(built, 'StatefulSet', 'passgate-redis').spec as unknown as DeploymentSpec).template.spec;
+      t.deepEqual(redisSpec.containers.map((x) => x.name), ['redis', 'redis-exporter']);
       t.is(one(built, 'Service', 'passgate-redis').kind, 'Service');
+      t.is(one(built, 'ServiceMonitor', 'passgate-redis').kind, 'ServiceMonitor');
     }
   }
+});
+
+/** A manifest's kubernetes-models class: the Kubernetes API's, or the Prometheus Operator's CRDs. */
+type Model = new (data: unknown) => { validate(): void };
+async function modelOf(m: Manifest): Promise<Model | undefined> {
+  const models = m.apiVersion.startsWith('monitoring.coreos.com/') ? '@kubernetes-models/prometheus-operator' : 'kubernetes-models';
+  try {
+    return ((await import(`${models}/${m.apiVersion}/${m.kind}`)) as Record<string, Model>)[m.kind];
+  } catch {
+    return undefined;
+  }
+}
+
+/** Each manifest against the JSON schema of its kind (kubernetes-models), as "Kind name: problem". */
+async function schemaProblems(manifests: Manifest[]): Promise<string[]> {
+  const problems: string[] = [];
+  for (const m of manifests) {
+    const label = `${m.kind} ${m.metadata.name}`;
+    const Model = await modelOf(m);
+    if (!Model) problems.push(`${label}: no schema for ${m.apiVersion} ${m.kind}`);
+    else {
+      try {
+        new Model(m).validate();
+      } catch (err) {
+        problems.push(`${label}: ${(err as Error).message}`);
+      }
+    }
+  }
+  return problems;
+}
+
+interface IngressBackend {
+  service: { name: string; port: { name?: string; number?: number } };
+}
+interface IngressSpec {
+  defaultBackend?: IngressBackend;
+  tls?: Array<{ hosts: string[]; secretName?: string }>;
+  rules: Array<{ host: string; http: { paths: Array<{ path: string; pathType: string; backend: IngressBackend }> } }>;
+}
+
+/** The container ports (by name) an overlay's Ingress routes to, through the Service's ports. */
+function ingressTargets(built: Manifest[]): string[] {
+  const spec = one(built, 'Ingress', 'passgate').spec as unknown as IngressSpec;
+  const backends = [...(spec.defaultBackend ? [spec.defaultBackend] : []), ...spec.rules.flatMap((rule) => rule.http.paths.map((path) => path.backend))];
+  return backends.map(({ service }) => {
+    const ports = (one(built, 'Service', service.name).spec as { ports: Array<{ name: string; port: number; targetPort: string }> }).ports;
+    const port = ports.find((p) => p.name === service.port.name || p.port === service.port.number);
+    return port?.targetPort ?? `no port ${service.port.name ?? service.port.number} on Service ${service.name}`;
+  });
+}
+
+const monitoringKinds = new Set(['ServiceMonitor', 'PrometheusRule']);
+const DASHBOARDS_CONFIGMAP = 'passgate-grafana-dashboards';
+const dashboardFiles = () => readdirSync(join(root, 'grafana', 'dashboards')).filter((name) => name.endsWith('.json')).sort();
+
+test('grafana/kustomization.yaml generates the dashboards\' ConfigMap from every grafana/dashboards/*.json, labelled for the Grafana sidecar', (t) => {
+  const k = parse(readFileSync(grafanaKustomization, 'utf8')) as { configMapGenerator: Array<{ name: string; files: string[]; options: { disableNameSuffixHash?: boolean; labels: Record<string, string> } }> };
+  const generator = k.configMapGenerator.find((g) => g.name === DASHBOARDS_CONFIGMAP);
+  t.deepEqual(generator?.files.map((f) => relative('dashboards', f)).sort(), dashboardFiles());
+  t.like(generator?.options, { disableNameSuffixHash: true, labels: { grafana_dashboard: '1' } });
+  const component = parse(readFileSync(join(k8s, 'components', 'kube-prometheus-stack', 'kustomization.yaml'), 'utf8')) as { resources: string[] };
+  t.deepEqual(component.resources, [relative(join(k8s, 'components', 'kube-prometheus-stack'), dirname(grafanaKustomization))]);
+});
+
+test('dev and prod as kustomize builds them fit a kube-prometheus-stack and the Kubernetes schemas: release label, the dashboards\' ConfigMap, an Ingress (TLS) to the public port only', async (t) => {
+  const builder = await overlayBuilder(t);
+  if (!builder) return;
+  const { tree, build } = builder;
+  for (const overlay of ['dev', 'prod'] as const) {
+    const built = await build(overlay);
+    t.deepEqual(await schemaProblems(built), [], `${overlay}: every object valid against its kind's schema`);
+
+    // A default kube-prometheus-stack selects ServiceMonitors and PrometheusRules by `release`.
+    const monitoring = built.filter((m) => monitoringKinds.has(m.kind));
+    const expected = ['PrometheusRule passgate', 'ServiceMonitor passgate', ...(overlay === 'dev' ? ['ServiceMonitor passgate-redis'] : [])];
+    t.deepEqual(monitoring.map((m) => `${m.kind} ${m.metadata.name}`).sort(), expected, overlay);
+    for (const m of monitoring) t.is(m.metadata.labels?.release, 'kube-prometheus-stack', `${overlay}: ${m.kind} ${m.metadata.name}`);
+
+    // Its Grafana sidecar loads ConfigMaps labelled grafana_dashboard: "1": the files, as they are.
+    const dashboards = one(built, 'ConfigMap', DASHBOARDS_CONFIGMAP) as Manifest & { data: Record<string, string> };
+    t.is(dashboards.metadata.labels?.grafana_dashboard, '1');
+    t.deepEqual(Object.keys(dashboards.data).sort(), dashboardFiles());
+    for (const file of dashboardFiles()) t.is(dashboards.data[file], readFileSync(join(root, 'grafana', 'dashboards', file), 'utf8'), `${overlay}: ${file}`);
+    // kubectl apply keeps the whole object in an annotation, which may not exceed 256 KiB.
+    t.true(Buffer.byteLength(JSON.stringify(dashboards)) < 256 * 1024, `${overlay}: the dashboards' ConfigMap fits kubectl apply`);
+
+    // The Ingress: TLS for PASSGATE_PUBLIC_URL's host, to the public port only (never the ops listener's /metrics and /admin).
+    t.deepEqual(ingressTargets(built), ['http'], overlay);
+    const ingress = one(built, 'Ingress', 'passgate').spec as unknown as IngressSpec;
+    const c = (one(built, 'Deployment', 'passgate').spec as unknown as DeploymentSpec).template.spec.containers.find((x) => x.name === 'passgate') as Container;
+    const publicUrl = new URL(c.env.find((e) => e.name === 'PASSGATE_PUBLIC_URL')?.value ?? '');
+    t.is(publicUrl.protocol, 'https:');
+    t.deepEqual(ingress.rules.map((rule) => rule.host), [publicUrl.hostname], `${overlay}: the Ingress serves PASSGATE_PUBLIC_URL's host`);
+    t.deepEqual(ingress.tls?.flatMap((tls) => tls.hosts), [publicUrl.hostname], `${overlay}: with TLS`);
+    t.truthy(ingress.tls?.[0]?.secretName);
+  }
+
+  // The checks can fail: an invalid field, and an Ingress path to the ops port.
+  const built = await build('dev');
+  const broken = structuredClone(built);
+  const brokenPod = (one(broken, 'Deployment', 'passgate').spec as unknown as DeploymentSpec).template.spec;
+  (brokenPod.containers[0]?.ports[0] as { containerPort: unknown }).containerPort = 'eighty';
+  (one(broken, 'Ingress', 'passgate').spec as unknown as IngressSpec).rules[0]?.http.paths.push({ path: '/metrics', pathType: 'Prefix', backend: { service: { name: 'passgate', port: { number: 9464 } } } });
+  const problems = await schemaProblems(broken);
+  t.is(problems.length, 1, problems.join('\n'));
+  t.regex(problems[0] ?? '', /^Deployment passgate: .*containerPort must be integer/);
+  t.deepEqual(ingressTargets(broken), ['http', 'metrics']);
+
+  // Another Helm release name: one patch in the operator's overlay (see the component's comment).
+  await mkdir(join(tree, 'overlays', 'my-cluster'));
+  const myCluster = {
+    apiVersion: 'kustomize.config.k8s.io/v1beta1',
+    kind: 'Kustomization',
+    resources: ['../dev'],
+    patches: [{ target: { group: 'monitoring.coreos.com', kind: 'ServiceMonitor|PrometheusRule' }, patch: stringify([{ op: 'replace', path: '/metadata/labels/release', value: 'my-monitoring' }]) }],
+  };
+  await writeFile(join(tree, 'overlays', 'my-cluster', 'kustomization.yaml'), stringify(myCluster));
+  const relabelled = (await build('my-cluster')).filter((m) => monitoringKinds.has(m.kind));
+  t.is(relabelled.length, 3);
+  for (const m of relabelled) t.is(m.metadata.labels?.release, 'my-monitoring', `${m.kind} ${m.metadata.name}`);
 });
 
 function parseMemory(value: string | undefined): number {
@@ -627,6 +884,41 @@ function parseMemory(value: string | undefined): number {
   if (!match) throw new Error(`unexpected memory quantity ${value}`);
   return Number(match[1]) * (match[2] === 'Gi' ? 1024 : 1);
 }
+
+// ── runtimes ────────────────────────────────────────────────────────────────────────────────
+
+/** Does an `engines` range of the forms `^X.Y` and `>=X[.Y]`, joined by `||`, allow a Node version? */
+function enginesAllow(range: string, version: string): boolean {
+  const [major = 0, minor = 0] = version.replace(/^v/, '').split('.').map(Number);
+  return range.split('||').some((part) => {
+    const caret = /^\^(\d+)\.(\d+)$/.exec(part.trim());
+    if (caret) return major === Number(caret[1]) && minor >= Number(caret[2]);
+    const atLeast = /^>=(\d+)(?:\.(\d+))?$/.exec(part.trim());
+    if (atLeast) return major > Number(atLeast[1]) || (major === Number(atLeast[1]) && minor >= Number(atLeast[2] ?? 0));
+    throw new Error(`engines: unexpected range ${part}`);
+  });
+}
+
+test('the image is the newest Node line CI tests, pinned by digest; every line CI tests is one engines allows', (t) => {
+  const froms = [...readFileSync(join(root, 'Dockerfile'), 'utf8').matchAll(/^FROM\s+(\S+)/gm)].map((m) => m[1] as string);
+  t.is(froms.length, 2, 'build and runtime stages');
+  for (const image of froms) t.regex(image, /^node:\d+-slim@sha256:[0-9a-f]{64}$/, 'pinned by digest, not by a tag that moves');
+  t.is(new Set(froms).size, 1, 'both stages on the same base');
+  const imageMajor = Number(/^node:(\d+)/.exec(froms[0] ?? '')?.[1]);
+
+  const ciMajors = (/^for major in ([\d ]+); do$/m.exec(readFileSync(join(root, '.ci', 'run'), 'utf8'))?.[1] ?? '').trim().split(/\s+/).map(Number);
+  t.true(ciMajors.length >= 2, `.ci/run runs npm test on Node ${ciMajors.join(' and ')}`);
+  t.is(imageMajor, Math.max(...ciMajors), 'CI tests the image\'s Node line');
+  t.is(imageMajor % 2, 0, 'an LTS line (even major)');
+
+  const engines = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { engines: { node: string } }).engines.node;
+  // CI takes each line's latest release (.99: any late minor of the line).
+  for (const major of ciMajors) t.true(enginesAllow(engines, `${major}.99.0`), `engines ${engines} allows Node ${major}`);
+  t.true(enginesAllow(engines, process.versions.node), `engines ${engines} allows the Node running this test (${process.versions.node})`);
+  // The check can fail.
+  t.false(enginesAllow(engines, '18.20.0'));
+  t.false(enginesAllow(engines, '20.18.0'));
+});
 
 // ── variables, secrets and the config file ──────────────────────────────────────────────────
 
@@ -730,9 +1022,7 @@ for (const overlay of ['base', 'dev', 'prod']) {
     t.true(config.trustedProxies.length > 0);
     t.regex(config.publicUrl ?? '', /^https:\/\//);
     t.true(config.upstreams.pass.baseUrl.startsWith('https://'));
-    const redisUrl = config.redisUrl?.reveal();
-    if (overlay === 'prod') t.is(redisUrl, fakeSecrets['redis-url']);
-    else t.is(redisUrl, 'redis://passgate-redis:6379');
+    t.is(config.redisUrl?.reveal(), fakeSecrets['redis-url']);
     if (overlay === 'dev') t.is(config.upstreams.pass.baseUrl, 'https://sp.auth-staging.adobe.com');
   });
 }
