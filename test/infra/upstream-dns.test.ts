@@ -2,15 +2,24 @@
  * DNS behaviour of the upstream client against a real local DNS server (UDP, dns-packet) and two
  * HTTP servers on 127.0.0.1 and 127.0.0.2 sharing one port, so a name can move between them.
  */
+import agentkeepalive from 'agentkeepalive';
 import test, { type ExecutionContext } from 'ava';
+import got from 'got';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo, Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Registry } from 'prom-client';
-import type { Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { MAX_DNS_TTL_SECONDS, clampDnsTtl, hostKind } from '../../src/infra/dns.js';
+import { retireSocketsWithTheirAnswer } from '../../src/infra/dns-bound-agent.js';
+import { MAX_DNS_TTL_SECONDS, clampDnsTtl, createUpstreamDns, hostKind } from '../../src/infra/dns.js';
 import { UpstreamUnavailableError, type UpstreamClientOptions } from '../../src/infra/upstream-http.js';
 import { startDnsServer, type TestDnsServer } from '../helpers/dns-server.js';
 import {
   eventually,
+  memoryLog,
   sendJson,
   startLocalUpstream,
   testUpstreamClient,
@@ -116,7 +125,7 @@ async function steadyTraffic(whoAnswers: Harness['whoAnswers'], until: number, g
 const oldAfter = (calls: Call[], instant: number) => calls.filter((call) => call.startedAt >= instant && call.server !== 'two');
 
 /** Resolves once every connection `server` ever carried a request on is closed. */
-const allClosed = (server: TrackedServer) =>
+const allClosed = (server: Pick<TrackedServer, 'sockets'>) =>
   eventually(async () => ([...server.sockets].every((socket) => socket.destroyed) ? true : undefined), { timeoutMs: 5_000 });
 
 test('steady keep-alive traffic moves when the capped answer ends (TTL 300 s, cap 2 s), and the old socket is closed', async (t) => {
@@ -165,6 +174,61 @@ test('with a 0 s cap a socket still carries keep-alive traffic, for 1 s', async 
   t.deepEqual(oldAfter(calls, changedAt + 1_000), [], 'no socket outlives MIN_ANSWER_LIFETIME_MS');
   t.is(one.sockets.size, 1, 'the old address was reached on one reused socket, not one per call');
   t.true(one.arrivals.length > 2);
+});
+
+/** A throwaway self-signed certificate for NAME, made with openssl for this test only. */
+function testCertificate(t: ExecutionContext): { key: string; cert: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'passgate-tls-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const [key, cert] = [join(dir, 'key.pem'), join(dir, 'cert.pem')];
+  execFileSync(
+    'openssl',
+    ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', `/CN=${NAME}`]
+      .concat(['-addext', `subjectAltName=DNS:${NAME}`, '-keyout', key, '-out', cert]),
+    { stdio: 'ignore' },
+  );
+  return { key: readFileSync(key, 'utf8'), cert: readFileSync(cert, 'utf8') };
+}
+
+test('over HTTPS too, a keep-alive socket ends with the DNS answer it was opened on (cap 1 s)', async (t) => {
+  const tls = testCertificate(t);
+  const start = async (server: string, host: string, port = 0) => {
+    const sockets = new Set<Socket>();
+    const https = createHttpsServer(tls, (req, res) => {
+      sockets.add(req.socket);
+      sendJson(res, 200, { server });
+    });
+    await new Promise<void>((resolve) => https.listen(port, host, resolve));
+    t.teardown(
+      () =>
+        new Promise<void>((resolve) => {
+          https.closeAllConnections();
+          https.close(() => resolve());
+        }),
+    );
+    return { sockets, port: (https.address() as AddressInfo).port };
+  };
+  const one = await start('one', '127.0.0.1');
+  await start('two', '127.0.0.2', one.port);
+  const dns = await startDnsServer(t, { records: { [NAME]: '127.0.0.1' }, ttlSeconds: 300 });
+  const upstreamDns = createUpstreamDns({ upstream: 'pass', hostname: NAME, maxTtlSeconds: 1, resolver: dns.resolver(), logger: memoryLog().logger });
+  let retired = 0;
+  const agent = retireSocketsWithTheirAnswer(new agentkeepalive.HttpsAgent({ keepAlive: true, ca: tls.cert }), {
+    connectionLookup: upstreamDns.connectionLookup,
+    onRetired: () => retired++,
+  });
+  t.teardown(() => agent.destroy());
+  const whoAnswers = async () => (await got(`https://${NAME}:${one.port}/who`, { agent: { https: agent } }).json<{ server: string }>()).server;
+
+  t.is(await whoAnswers(), 'one');
+  dns.setAddress(NAME, '127.0.0.2');
+  const changedAt = Date.now();
+  const calls = await steadyTraffic(whoAnswers, changedAt + 2_000);
+  t.deepEqual(oldAfter(calls, changedAt + 1_000), []);
+  t.true(calls.some((call) => call.server === 'two'));
+  t.is(one.sockets.size, 1, 'keep-alive over TLS: one socket carried the old address');
+  await allClosed(one);
+  t.true(retired >= 1);
 });
 
 /** Parallel calls in the burst: more than the agent's 64 sockets, so some wait in its queue. */
