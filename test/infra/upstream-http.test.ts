@@ -348,6 +348,7 @@ test('metrics: the series carry upstream, operation and outcome labels; one set 
     /^# TYPE passgate_upstream_retries_total counter$/m,
     /^# TYPE passgate_upstream_dns_lookups_total counter$/m,
     /^# TYPE passgate_upstream_dns_cache_entries gauge$/m,
+    /^# TYPE passgate_upstream_dns_retired_sockets_total counter$/m,
   ]) {
     t.regex(text, line);
   }
