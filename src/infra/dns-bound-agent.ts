@@ -98,8 +98,10 @@ export function retireSocketsWithTheirAnswer<A extends KeepAliveAgent>(agent: A,
 
   internals.addRequest = (req, options) => {
     const now = Date.now();
-    for (const pool of Object.values(internals.freeSockets)) {
-      for (const socket of [...(pool ?? [])]) if (ended(socket, now)) retire(socket, true);
+    for (const name in internals.freeSockets) {
+      const pool = internals.freeSockets[name];
+      // Copied only when one must go: retiring removes it from the pool.
+      if (pool?.some((socket) => ended(socket, now))) for (const socket of [...pool]) if (ended(socket, now)) retire(socket, true);
     }
     addRequest(req, options);
   };
