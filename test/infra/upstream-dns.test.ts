@@ -128,15 +128,24 @@ const oldAfter = (calls: Call[], instant: number) => calls.filter((call) => call
 const allClosed = (server: Pick<TrackedServer, 'sockets'>) =>
   eventually(async () => ([...server.sockets].every((socket) => socket.destroyed) ? true : undefined), { timeoutMs: 5_000 });
 
+/**
+ * NAME answers 127.0.0.1 with `ttlSeconds`; a client with the DNS cap `capSeconds` (the default
+ * when undefined) calls once, which looks the name up and caches it; then the answer switches to
+ * 127.0.0.2. The cached answer ends between `lookedUpFrom` + cap and `changedAt` + cap.
+ */
+async function switchedAnswer(t: ExecutionContext, ttlSeconds: number, capSeconds: number | undefined) {
+  const [one, two] = await twoServers(t);
+  const dns = await startDnsServer(t, { records: { [NAME]: '127.0.0.1' }, ttlSeconds });
+  const harness = makeClient(t, `http://${NAME}:${one.port}`, dns, capSeconds === undefined ? {} : { dns: { maxTtlSeconds: capSeconds } });
+  const lookedUpFrom = Date.now();
+  t.is(await harness.whoAnswers(), 'one');
+  dns.setAddress(NAME, '127.0.0.2');
+  return { ...harness, one, two, lookedUpFrom, changedAt: Date.now() };
+}
+
 test('steady keep-alive traffic moves when the capped answer ends (TTL 300 s, cap 2 s), and the old socket is closed', async (t) => {
   const capMs = 2_000;
-  const [one] = await twoServers(t);
-  const dns = await startDnsServer(t, { records: { [NAME]: '127.0.0.1' }, ttlSeconds: 300 });
-  const { registry, whoAnswers } = makeClient(t, `http://${NAME}:${one.port}`, dns, { dns: { maxTtlSeconds: capMs / 1_000 } });
-
-  t.is(await whoAnswers(), 'one'); // the answer is cached from here: it ends at most the cap after the change below
-  dns.setAddress(NAME, '127.0.0.2');
-  const changedAt = Date.now();
+  const { one, registry, whoAnswers, changedAt } = await switchedAnswer(t, 300, capMs / 1_000);
   // A call every 50 ms keeps the pooled socket busy: its idle timeout never retires it.
   const calls = await steadyTraffic(whoAnswers, changedAt + capMs + 1_000);
 
@@ -149,13 +158,7 @@ test('steady keep-alive traffic moves when the capped answer ends (TTL 300 s, ca
 });
 
 test('a DNS TTL below the cap ends the socket with it (TTL 1 s, cap 30 s)', async (t) => {
-  const [one] = await twoServers(t);
-  const dns = await startDnsServer(t, { records: { [NAME]: '127.0.0.1' }, ttlSeconds: 1 });
-  const { whoAnswers } = makeClient(t, `http://${NAME}:${one.port}`, dns, { dns: { maxTtlSeconds: 30 } });
-
-  t.is(await whoAnswers(), 'one');
-  dns.setAddress(NAME, '127.0.0.2');
-  const changedAt = Date.now();
+  const { one, whoAnswers, changedAt } = await switchedAnswer(t, 1, 30);
   const calls = await steadyTraffic(whoAnswers, changedAt + 2_000);
   t.deepEqual(oldAfter(calls, changedAt + 1_000), []);
   t.true(calls.some((call) => call.server === 'two'));
@@ -163,13 +166,7 @@ test('a DNS TTL below the cap ends the socket with it (TTL 1 s, cap 30 s)', asyn
 });
 
 test('with a 0 s cap a socket still carries keep-alive traffic, for 1 s', async (t) => {
-  const [one] = await twoServers(t);
-  const dns = await startDnsServer(t, { records: { [NAME]: '127.0.0.1' }, ttlSeconds: 300 });
-  const { whoAnswers } = makeClient(t, `http://${NAME}:${one.port}`, dns, { dns: { maxTtlSeconds: 0 } });
-
-  t.is(await whoAnswers(), 'one');
-  dns.setAddress(NAME, '127.0.0.2');
-  const changedAt = Date.now();
+  const { one, whoAnswers, changedAt } = await switchedAnswer(t, 300, 0);
   const calls = await steadyTraffic(whoAnswers, changedAt + 1_500);
   t.deepEqual(oldAfter(calls, changedAt + 1_000), [], 'no socket outlives MIN_ANSWER_LIFETIME_MS');
   t.is(one.sockets.size, 1, 'the old address was reached on one reused socket, not one per call');
@@ -246,16 +243,7 @@ const BURST_HOLD_MS = 600;
  */
 async function burstAtTheEdge(t: ExecutionContext, capSeconds?: number): Promise<void> {
   const capMs = (capSeconds ?? MAX_DNS_TTL_SECONDS) * 1_000;
-  const [one, two] = await twoServers(t);
-  const dns = await startDnsServer(t, { records: { [NAME]: '127.0.0.1' }, ttlSeconds: 300 });
-  const { registry, whoAnswers } = makeClient(t, `http://${NAME}:${one.port}`, dns, capSeconds === undefined ? {} : { dns: { maxTtlSeconds: capSeconds } });
-
-  // Looked up (and cached) during this call, before the change: the answer ends between
-  // lookedUpFrom + cap and changedAt + cap.
-  const lookedUpFrom = Date.now();
-  t.is(await whoAnswers(), 'one');
-  dns.setAddress(NAME, '127.0.0.2');
-  const changedAt = Date.now();
+  const { one, two, registry, whoAnswers, lookedUpFrom, changedAt } = await switchedAnswer(t, 300, capSeconds);
   const movedBy = changedAt + capMs;
 
   const calls = await steadyTraffic(whoAnswers, lookedUpFrom + capMs - BURST_LEAD_MS, 100);
