@@ -12,6 +12,7 @@ import {
 } from 'cockatiel';
 import got, { RequestError, TimeoutError, type OptionsInit, type Response } from 'got';
 import type dns from 'node:dns';
+import { retireSocketsWithTheirAnswer } from './dns-bound-agent.js';
 import { createUpstreamDns, type UpstreamDns } from './dns.js';
 import type { Logger } from './logger.js';
 import { breakerStateValue, type BreakerStateName, type UpstreamMetrics, type UpstreamOutcome } from './upstream-metrics.js';
@@ -197,9 +198,6 @@ export function createUpstreamClient(options: UpstreamClientOptions): UpstreamCl
     ? metrics.watchDnsCache({ upstream: name, entries: upstreamDns.entries, lookups: upstreamDns.lookups })
     : () => {};
 
-  // ecosystem.md §4.3: DNS is consulted only for new sockets, so no socket lives longer than the
-  // DNS cap (min 1 s) and idle ones go sooner: a DNS change reaches new connections within ~the cap.
-  const socketActiveTTL = Math.max(1, upstreamDns.maxTtlSeconds) * 1_000;
   const agentOptions = {
     keepAlive: true,
     maxSockets: 64,
@@ -207,12 +205,22 @@ export function createUpstreamClient(options: UpstreamClientOptions): UpstreamCl
     // closed per call past a smaller free pool costs a TCP handshake and a TIME_WAIT each (the
     // token-proxy bench row: ~20% of its CPU per request with 16).
     maxFreeSockets: 64,
-    socketActiveTTL,
-    freeSocketTimeout: Math.min(4_000, socketActiveTTL),
+    freeSocketTimeout: 4_000,
     // Socket inactivity bound of the agent; got's own timeouts must fire first.
     timeout: timeouts.requestMs + 1_000,
   };
-  const agents = { http: new HttpAgent(agentOptions), https: new HttpsAgent(agentOptions) };
+  // ecosystem.md §4.3: DNS is consulted only for new sockets, so each socket ends with the DNS
+  // answer it was opened on (its capped TTL), however busy: a DNS change reaches every request
+  // that starts after the cached answer ends, within the cap, bursts included (issue 14).
+  if (upstreamDns.kind !== 'ip') metrics.dnsRetiredSockets.inc({ upstream: name }, 0);
+  const lifetime = {
+    connectionLookup: upstreamDns.connectionLookup,
+    onRetired: () => metrics.dnsRetiredSockets.inc({ upstream: name }),
+  };
+  const agents = {
+    http: retireSocketsWithTheirAnswer(new HttpAgent(agentOptions), lifetime),
+    https: retireSocketsWithTheirAnswer(new HttpsAgent(agentOptions), lifetime),
+  };
 
   const http = got.extend({
     prefixUrl: base.href.replace(/\/+$/, ''),
@@ -226,9 +234,9 @@ export function createUpstreamClient(options: UpstreamClientOptions): UpstreamCl
     retry: { limit: 0 }, // cockatiel is the one retry layer (ecosystem.md §4.1)
     throwHttpErrors: false, // non-2xx are returned: callers parse enhanced errors
     followRedirect: false,
+    // The agents resolve through this client's own DNS cache (never got's process-global one,
+    // maxTtl Infinity): they need each answer's end, which got's dnsCache option does not give.
     agent: agents,
-    // Own instance, never got's process-global cache (maxTtl Infinity); undefined = plain dns.lookup.
-    dnsCache: upstreamDns.cache,
     headers: { 'user-agent': 'passgate' },
   });
 

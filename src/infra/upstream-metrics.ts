@@ -37,6 +37,8 @@ export interface UpstreamMetrics {
   readonly retries: Counter<UpstreamOperationLabel>;
   readonly breakerState: Gauge<'upstream'>;
   readonly breakerTransitions: Counter<'upstream' | 'to'>;
+  /** Keep-alive sockets closed because the DNS answer they were opened on ended (its capped TTL). */
+  readonly dnsRetiredSockets: Counter<'upstream'>;
   /** Adds a client's DNS cache to the scrape-time figures; the returned function removes it. */
   watchDnsCache(source: DnsCacheSource): () => void;
 }
@@ -83,6 +85,12 @@ export const createUpstreamMetrics = oncePerRegistry((registry: Registry): Upstr
     labelNames: ['upstream', 'to'] as const,
     registers: [registry],
   });
+  const dnsRetiredSockets = new Counter({
+    name: 'passgate_upstream_dns_retired_sockets_total',
+    help: 'Upstream keep-alive sockets closed because the DNS answer they were opened on ended (its TTL, capped), so a DNS change reaches every new request.',
+    labelNames: ['upstream'] as const,
+    registers: [registry],
+  });
   const dnsLookups: Counter<'upstream' | 'result'> = new Counter({
     name: 'passgate_upstream_dns_lookups_total',
     help: 'Upstream host lookups through the DNS cache: hit (cached or joined an in-flight query) or miss (a DNS query).',
@@ -118,6 +126,7 @@ export const createUpstreamMetrics = oncePerRegistry((registry: Registry): Upstr
     retries,
     breakerState,
     breakerTransitions,
+    dnsRetiredSockets,
     watchDnsCache(source) {
       const entry: Watched = { source, seen: { hits: 0, misses: 0 } };
       watched.add(entry);

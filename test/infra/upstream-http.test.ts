@@ -290,11 +290,12 @@ test('a server that never answers gives a timeout error (retried when idempotent
 
 test('the call deadline bounds every attempt and backoff together: a hung upstream is a timeout within it, no retry past it', async (t) => {
   const server = await startLocalUpstream(t, () => {}); // accepts, never answers
-  // Per attempt 1 s, two retries allowed: without the deadline three attempts would start (≈ 3 s).
+  // Per attempt 2 s, two retries allowed: without the deadline three attempts would start (≈ 6 s).
+  // The second attempt has 1 s to reach the server before the deadline: room for a loaded machine.
   const { client, registry } = makeClient(t, server.url, {
-    timeouts: { requestMs: 1_000, responseMs: 1_000 },
+    timeouts: { requestMs: 2_000, responseMs: 2_000 },
     retry: { maxRetries: 2, baseDelayMs: 5, maxDelayMs: 10 },
-    callDeadlineMs: 1_500,
+    callDeadlineMs: 3_000,
     breaker: { consecutiveFailures: 10, halfOpenAfterMs: 60_000 },
   });
   const error = await t.throwsAsync(client.request({ operation: 'configuration', method: 'GET', path: '/x', idempotent: true }), {
@@ -348,6 +349,7 @@ test('metrics: the series carry upstream, operation and outcome labels; one set 
     /^# TYPE passgate_upstream_retries_total counter$/m,
     /^# TYPE passgate_upstream_dns_lookups_total counter$/m,
     /^# TYPE passgate_upstream_dns_cache_entries gauge$/m,
+    /^# TYPE passgate_upstream_dns_retired_sockets_total counter$/m,
   ]) {
     t.regex(text, line);
   }
