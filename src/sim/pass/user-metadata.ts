@@ -1,4 +1,4 @@
-import { constants, generateKeyPairSync, publicEncrypt, type KeyObject } from 'node:crypto';
+import { constants, publicEncrypt } from 'node:crypto';
 import type { SimRules } from '../rules.js';
 import type { SimAttribute } from '../state.js';
 
@@ -18,20 +18,20 @@ export function attributesFor(attributes: Record<string, SimAttribute>, userMeta
       out[name] = attribute;
       continue;
     }
-    out[name] = { value: encrypted(attribute, userMetadata?.certificate ?? ownKey()), state: 'enc' };
+    out[name] = { value: encrypted(attribute, userMetadata?.certificate ?? UNOPENABLE_PUBLIC_KEY), state: 'enc' };
   }
   return out;
 }
 
 /** Each stored attribute's ciphertext for the certificate it was last encrypted for. */
-const ciphertexts = new WeakMap<SimAttribute, { key: string | KeyObject; value: string }>();
+const ciphertexts = new WeakMap<SimAttribute, { key: string; value: string }>();
 
 /**
  * The same profile reads the same on every endpoint and every call ("values are saved in the
  * token", user-metadata-feature.md), though PKCS#1 v1.5 padding is random: one encryption per
  * attribute and certificate.
  */
-function encrypted(attribute: SimAttribute, key: string | KeyObject): string {
+function encrypted(attribute: SimAttribute, key: string): string {
   const known = ciphertexts.get(attribute);
   if (known?.key === key) return known.value;
   const plain = typeof attribute.value === 'string' ? attribute.value : JSON.stringify(attribute.value);
@@ -41,14 +41,18 @@ function encrypted(attribute: SimAttribute, key: string | KeyObject): string {
   return value;
 }
 
-let simulatorKey: KeyObject | undefined;
-
 /**
  * With no certificate given, the answers still carry `enc` values as the documented samples do,
- * encrypted for a key only this process holds (made on first use): a certificate on file whose
- * private key the programmer service does not have.
+ * encrypted for this public key: a certificate on file whose private half nobody holds (it was
+ * discarded when the key was made), so a programmer service can only leave them out.
  */
-function ownKey(): KeyObject {
-  simulatorKey ??= generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey;
-  return simulatorKey;
-}
+export const UNOPENABLE_PUBLIC_KEY = `-----BEGIN PUBLIC KEY-----
+MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAtFbICBQGX7aBehFKhMer
+F3PmvEEvciGvAKduOhQD+RWOYQyMiBpjApNGBIFW3fGXULXh2iff4Qdp48o3LKg1
+qhHlZ+g+MZHulcCPZ0bcS+7M1XR2SDh22tJ5zDqMIo9mhy4VTwFxCEmZxBYHxVGx
+XjNBBn7WryUObqUjxjSqnd804LaCYkwLg7WXLfaIyo41O5p4xSMmbSlzpMI84QOv
+ep3Kf64Vjd/cNqQBmmTy8Df16SylLla4gFJU8BXsloF+KtTAYSNqM0sGQdFBf9zK
+TcBRQ4/69ms4vEjoc1smypZu2uZt8ZTXdmM7+oQ+uNf/WiM3OKevLu394iUA52Ro
+twIDAQAB
+-----END PUBLIC KEY-----
+`;
