@@ -135,6 +135,27 @@ test('config: a wrong passphrase, a certificate of another key, a short key and 
   t.is(resolveSection(undefined).config, undefined);
 });
 
+test('config: a key made exactly as the docs say (openssl genrsa -des3, traditional PEM) opens with its passphrase and decrypts an openssl vector', async (t) => {
+  const dir = await tempDir(t);
+  const key = join(dir, 'mycompany-license.key');
+  openssl(['genrsa', '-traditional', '-des3', '-passout', 'pass:docs-passphrase', '-out', key, '2048']);
+  t.regex(readFileSync(key, 'utf8'), /Proc-Type: 4,ENCRYPTED/);
+  const { config, problems } = resolveSection({ exposed: ['zip'], keys: { primary: { private_key: { file: key }, passphrase: 'docs-passphrase' } } });
+  t.deepEqual(problems, []);
+  const pub = join(dir, 'public.pem');
+  openssl(['rsa', '-in', key, '-passin', 'pass:docs-passphrase', '-pubout', '-out', pub]);
+  const vector = openssl(['pkeyutl', '-encrypt', '-pubin', '-inkey', pub, '-pkeyopt', 'rsa_padding_mode:pkcs1'], '["02134"]').toString('base64');
+  const view = createUserMetadata({ ...(config ? { config } : {}), logger: createLogger({ level: 'silent' }), metrics: createUserMetadataMetrics(new Registry()) });
+  t.deepEqual(view.forApp({ zip: { value: vector, state: 'enc' } }), { zip: { value: ['02134'], state: 'plain' } });
+});
+
+test('logger: profile attributes are redacted from log lines', (t) => {
+  const log = memoryLogger('info');
+  log.logger.info({ profile: { mvpd: 'Cablevision', attributes: { zip: { value: ['07030'], state: 'plain' } } }, attributes: { zip: '07030' } }, 'a line');
+  t.false(log.text().includes('07030'));
+  t.like(log.lines[0], { profile: { mvpd: 'Cablevision', attributes: '[Redacted]' }, attributes: '[Redacted]' });
+});
+
 /** Sign-in through the simulator's MVPD login (which keeps a zip list for the user), until the long-poll answers. */
 async function signIn(t: ExecutionContext, f: PassgateFixture, clock: ManualClock, username: string): Promise<Device> {
   const device = await registerDevice(f);
