@@ -1,7 +1,7 @@
-import { createPrivateKey, createPublicKey, X509Certificate, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, generateKeyPairSync, X509Certificate, type KeyObject } from 'node:crypto';
 import { z } from 'zod';
 import { secretRef, type SecretRef } from './secret-ref.js';
-import type { Secret } from './secret.js';
+import { Secret } from './secret.js';
 
 /**
  * The `user_metadata` part of the YAML file: which profile attributes apps see, and the
@@ -111,4 +111,17 @@ export function resolveUserMetadataConfig(file: UserMetadataFile, resolveSecret:
     }
   }
   return { exposed: [...new Set(file.exposed)], keys };
+}
+
+/**
+ * `serve --with-sim`: a `user_metadata` section without keys gets a key pair made at start (kept
+ * in memory only, gone at exit); its public key is the certificate the simulator encrypts for.
+ */
+export function withDemoKey(config: UserMetadataConfig): { config: UserMetadataConfig; publicKey: string } {
+  const pair = generateKeyPairSync('rsa', { modulusLength: MIN_MODULUS_BITS });
+  const pem = pair.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+  return {
+    config: { ...config, keys: [{ slot: 'primary', privateKey: new Secret(pem, '(demo key made at start)'), modulusBits: MIN_MODULUS_BITS }] },
+    publicKey: pair.publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+  };
 }

@@ -1,11 +1,13 @@
 import test, { type ExecutionContext } from 'ava';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { constants, createPublicKey, generateKeyPairSync, publicEncrypt, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Registry } from 'prom-client';
 import { Secret } from '../../src/config/secret.js';
 import type { SecretRef } from '../../src/config/secret-ref.js';
+import { packageRoot } from '../../src/config/package.js';
 import { resolveUserMetadataConfig, userMetadataPrivateKey, type UserMetadataFile } from '../../src/config/user-metadata.js';
 import { ManualClock } from '../../src/infra/clock.js';
 import { createLogger } from '../../src/infra/logger.js';
@@ -15,7 +17,8 @@ import { demoZip } from '../../src/sim/pass/authenticate.js';
 import { profileBody } from '../../src/sim/pass/profiles.js';
 import { profileKey } from '../../src/sim/state.js';
 import { memoryLogger, tempDir } from '../helpers/with-app.js';
-import type { PassgateFixture } from '../helpers/with-passgate.js';
+import { hiddenSession } from '../helpers/mvpd-login.js';
+import { sampleDeviceInfo, type PassgateFixture } from '../helpers/with-passgate.js';
 import { getJson, registerDevice, signinFixture, signInAtSim, startAuthentication, step, until, type Device } from './_support.js';
 
 /** The openssl CLI: the independent tool that makes the test vectors and the certificates. */
@@ -256,4 +259,50 @@ test('the simulator: with no certificate given, enc attributes still go out encr
   await f.passgate.services.signin.refreshProfiles('demo', device.binding);
   const opened = await getJson(f, device, '/v1/profile');
   t.deepEqual((opened.body.profile as { attributes: { zip: unknown } }).attributes.zip, { value: [demoZip('no-cert-viewer')], state: 'plain' });
+});
+
+test('npm start (serve --with-sim, config/example.yaml): a demo key pair made at start, its public key on file at the simulator; the walk ends with the zip decrypted', async (t) => {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^(PASSGATE_|REDIS_URL$|PASS_BASE_URL$|DRM_BASE_URL$|ADAPTER_BASE_URL$)/.test(name)));
+  const child = spawn(process.execPath, ['--import=tsx', 'src/cli.ts', 'serve', '--with-sim', '--sim-port', '0'], {
+    cwd: packageRoot,
+    env: { ...env, PASSGATE_PORT: '0', PASSGATE_METRICS_PORT: '0', PASSGATE_DATA_DIR: await tempDir(t), PASSGATE_LOG_LEVEL: 'warn' },
+  });
+  t.teardown(() => child.kill('SIGKILL'));
+  let out = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
+  const urls = async () => {
+    for (let i = 0; i < 600; i++) {
+      const sim = /^passgate-sim listening on (\S+)$/m.exec(out)?.[1];
+      const pg = /^passgate listening on (\S+)$/m.exec(out)?.[1];
+      if (sim && pg) return { sim, pg };
+      await sleep(50);
+    }
+    throw new Error(`no listening lines: ${out}`);
+  };
+  const { sim, pg } = await urls();
+  const rules = (await (await fetch(`${sim}/sim/config`)).json()) as { userMetadata: { certificate: string | null } };
+  t.regex(rules.userMetadata.certificate ?? '', /^-----BEGIN PUBLIC KEY-----/);
+
+  const registered = await fetch(`${pg}/v1/devices`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-app-key': 'demo-app-key' },
+    body: JSON.stringify({ deviceId: 'user-metadata-demo', deviceInfo: sampleDeviceInfo }),
+  });
+  const auth = { authorization: `Bearer ${((await registered.json()) as { deviceToken: string }).deviceToken}` };
+  const started = await fetch(`${pg}/v1/authentication`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ mvpd: 'Cablevision' }) });
+  t.is(started.status, 201);
+  const { code } = (await started.json()) as { code: string };
+  // The viewer's browser at the simulator: authenticate → MVPD login page → the form (password `pass`).
+  const login = new URL((await fetch(`${sim}/api/v2/authenticate/REF30/${code}`, { redirect: 'manual' })).headers.get('location') ?? '', sim);
+  const session = hiddenSession(await (await fetch(login)).text());
+  login.search = '';
+  const submitted = await fetch(login, { method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ session, username: 'demo-viewer', password: 'pass' }).toString() });
+  t.is(submitted.status, 302);
+  const answer = (await (await fetch(`${pg}/v1/authentication/${code}?wait=30`, { headers: auth })).json()) as { status: string; profile?: { attributes: unknown } };
+  t.is(answer.status, 'authenticated');
+  t.deepEqual(answer.profile?.attributes, {
+    userID: { value: 'demo-viewer', state: 'plain' },
+    householdID: { value: Buffer.from('hh-demo-viewer').toString('base64'), state: 'plain' },
+    zip: { value: [demoZip('demo-viewer')], state: 'plain' },
+  });
 });
