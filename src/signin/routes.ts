@@ -30,7 +30,6 @@ export function profileView(profile: CurrentProfile, attributes: AttributesView)
 /** The `retry:` hint of an event stream ended by a shutdown (ms): soon, the other replicas are up. */
 export const RECONNECT_AFTER_SHUTDOWN_MS = 1_000;
 
-
 function codeParam(ctx: AppContext): string {
   const parsed = codeSchema.safeParse((ctx as unknown as { params: Record<string, string> }).params.code);
   // A malformed code cannot be any session of this device.
