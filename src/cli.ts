@@ -16,6 +16,8 @@ import {
   type ResponseFormat,
 } from './drm/pallycon/index.js';
 import { packageVersion } from './config/package.js';
+import type { Config } from './config/schema.js';
+import { withDemoKey } from './config/user-metadata.js';
 import { createLogger, type Logger } from './infra/logger.js';
 import { StoreUnavailableError } from './infra/store.js';
 import { displayUrl, startPassgate } from './main.js';
@@ -141,7 +143,7 @@ async function serve(args: string[]): Promise<Outcome> {
   let simulator: RunningSim | undefined;
   if (values['with-sim']) {
     simulator = await startSimulator({ port: simPort, host: '127.0.0.1', logger: logger.child({ component: 'sim' }) });
-    config = loadConfig(simulatorEnv(simulator.url));
+    config = withSimulatorUserMetadata(loadConfig(simulatorEnv(simulator.url)), simulator);
     console.log(`passgate-sim listening on ${simulator.url}`);
   }
 
@@ -158,6 +160,14 @@ async function serve(args: string[]): Promise<Outcome> {
     await simulator?.close();
   });
   return 'running';
+}
+
+/** A `user_metadata` section without keys: a demo key pair made now, its public key on file at the simulator. */
+function withSimulatorUserMetadata(config: Config, simulator: RunningSim): Config {
+  if (!config.userMetadata || config.userMetadata.keys.length > 0) return config;
+  const demo = withDemoKey(config.userMetadata);
+  simulator.state.rules = { ...simulator.state.rules, userMetadata: { certificate: demo.publicKey } };
+  return { ...config, userMetadata: demo.config };
 }
 
 /** The environment with every upstream pointed at one simulator. */

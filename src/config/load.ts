@@ -9,6 +9,7 @@ import proxyaddr from 'proxy-addr';
 import { keyringProblem } from '../infra/keyring.js';
 import { resolveAgentConfig } from './agent.js';
 import { resolveDrmConfig } from './drm.js';
+import { resolveUserMetadataConfig } from './user-metadata.js';
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
@@ -109,6 +110,7 @@ export function loadConfig(env: Env, options: { listeners?: readonly Listener[] 
 
   const agent = resolveAgentConfig(file.agent, resolve(s.PASSGATE_DATA_DIR), (ref, path) => secrets.resolve(ref, path), problems);
   const drm = resolveDrmConfig(file, upstreams.drm?.baseUrl, (ref, path) => secrets.resolve(ref, path), problems);
+  const userMetadata = resolveUserMetadataConfig(file.user_metadata, (ref, path) => secrets.resolve(ref, path), problems);
 
   if (problems.length > 0) throw new ConfigError(problems, configFile);
   return {
@@ -126,6 +128,7 @@ export function loadConfig(env: Env, options: { listeners?: readonly Listener[] 
     ...(keys ? { keys } : {}),
     ...(drm ? { drm } : {}),
     ...(agent ? { agent } : {}),
+    ...(userMetadata ? { userMetadata } : {}),
     ...(s.PASSGATE_ADMIN_KEY ? { adminKey: new Secret(s.PASSGATE_ADMIN_KEY) } : {}),
     trustedProxies,
     ...(s.PASSGATE_CLIENT_PORT_HEADER ? { clientPortHeader: s.PASSGATE_CLIENT_PORT_HEADER } : {}),

@@ -93,6 +93,7 @@ export { secretRef, type SecretRef } from './secret-ref.js';
 import { secretRef } from './secret-ref.js';
 import { catalogueSchema, drmSchema, policiesSchema, type DrmConfig } from './drm.js';
 import { agentSchema, type AgentConfig } from './agent.js';
+import { userMetadataSchema, type UserMetadataConfig } from './user-metadata.js';
 
 export type { CatalogueEntry, DrmConfig, DrmMode } from './drm.js';
 
@@ -269,6 +270,7 @@ export const fileSchema = z.strictObject({
   policies: policiesSchema,
   drm: drmSchema,
   agent: agentSchema,
+  user_metadata: userMetadataSchema,
 });
 export type ConfigFile = z.output<typeof fileSchema>;
 
@@ -332,6 +334,8 @@ export interface Config {
   agent?: AgentConfig;
   /** PASSGATE_ADMIN_KEY; absent ⇒ the admin API (ops listener) is not mounted: 404. */
   adminKey?: Secret;
+  /** Absent when the file has no `user_metadata` section: apps see the plain attributes, no encrypted one. */
+  userMetadata?: UserMetadataConfig;
   activation: {
     /** An app id from `apps`. */
     app: string;

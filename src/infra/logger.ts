@@ -42,6 +42,9 @@ export const redactPaths = [
   'siteKey',
   'accessKey',
   'licenseToken',
+  // A profile's user metadata (zip codes, household ids; src/signin/user-metadata.ts): never in a log line.
+  'attributes',
+  'profile.attributes',
 ];
 
 const nestedSecrets: ReadonlySet<string> = new Set(SECRET_FIELDS);

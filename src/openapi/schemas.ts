@@ -82,7 +82,7 @@ export const responseSchemas: Record<string, JsonSchema> = {
       issuer: string(),
       notBefore: { type: 'string', format: 'date-time' },
       notAfter: dateTime('The sign-in is valid until then.'),
-      attributes: { type: 'object', additionalProperties: true, description: 'The MVPD\'s user metadata, passed through.' },
+      attributes: { type: 'object', additionalProperties: true, description: 'The MVPD\'s user metadata as {value, state}: the plain attributes, or only the configured user_metadata.exposed ones with encrypted values decrypted (state plain); an attribute that cannot be decrypted is left out.' },
     },
     ['mvpd', 'notBefore', 'notAfter', 'attributes'],
   ),

@@ -4,6 +4,7 @@ import type { ClientAddress } from '../http/client-address.js';
 import { createSigninMetrics } from './metrics.js';
 import { signinRouter } from './routes.js';
 import { createSigninService, type CurrentProfile, type PickerMvpd } from './service.js';
+import { createUserMetadata, createUserMetadataMetrics } from './user-metadata.js';
 
 export type { CurrentProfile } from './service.js';
 /** The picker's rule (what may be offered and named), for the second screen's picker. */
@@ -49,6 +50,11 @@ export function createSigninFeature(deps: FeatureDeps): Feature<SigninService> {
     metrics: createSigninMetrics(deps.metricsRegistry),
     publicUrl: deps.publicUrl,
   });
+  const userMetadata = createUserMetadata({
+    ...(deps.config.userMetadata ? { config: deps.config.userMetadata } : {}),
+    logger: deps.logger,
+    metrics: createUserMetadataMetrics(deps.metricsRegistry),
+  });
   // The upstream forgot the device's DCR client and with it the profiles: stop showing the cached ones.
   deps.pass.registry.onClientReplaced((appId, binding) => service.refreshProfiles(appId, binding));
   let running = false;
@@ -63,7 +69,9 @@ export function createSigninFeature(deps: FeatureDeps): Feature<SigninService> {
   timer.unref();
   return {
     service,
-    routers: [signinRouter(service, deps.devices, { publicUrl: deps.publicUrl, pollIntervalMs: deps.config.signin.pollIntervalMs })],
+    routers: [
+      signinRouter(service, deps.devices, { publicUrl: deps.publicUrl, pollIntervalMs: deps.config.signin.pollIntervalMs, attributes: userMetadata.forApp }),
+    ],
     release: () => service.release(),
     close: async () => {
       clearInterval(timer);

@@ -12,22 +12,23 @@ import { visitorIdentifier } from '../http/visitor-identifier.js';
 import { codeSchema, startAuthenticationSchema, waitQuerySchema, type StartAuthenticationInput } from './schema.js';
 import type { CurrentProfile, SigninService, SigninStatus } from './service.js';
 
-/** The profile as /v1 shows it: timestamps as ISO strings, attributes passed through. */
-export function profileView(profile: CurrentProfile) {
+/** What apps may see of a profile's attributes (user-metadata.ts: the exposed ones, decrypted). */
+export type AttributesView = (attributes: Record<string, unknown>) => Record<string, unknown>;
+
+/** The profile as /v1 shows it: timestamps as ISO strings, attributes as `attributes` lets apps see them. */
+export function profileView(profile: CurrentProfile, attributes: AttributesView) {
   return {
     mvpd: profile.mvpd,
     ...(profile.type !== undefined ? { type: profile.type } : {}),
     ...(profile.issuer !== undefined ? { issuer: profile.issuer } : {}),
     notBefore: new Date(profile.notBefore).toISOString(),
     notAfter: new Date(profile.notAfter).toISOString(),
-    attributes: profile.attributes,
+    attributes: attributes(profile.attributes),
   };
 }
 
 /** The `retry:` hint of an event stream ended by a shutdown (ms): soon, the other replicas are up. */
 export const RECONNECT_AFTER_SHUTDOWN_MS = 1_000;
-
-const statusView = (status: SigninStatus) => (status.status === 'authenticated' ? { status: status.status, profile: profileView(status.profile) } : { status: status.status });
 
 function codeParam(ctx: AppContext): string {
   const parsed = codeSchema.safeParse((ctx as unknown as { params: Record<string, string> }).params.code);
@@ -54,8 +55,14 @@ function hangUpSignal(ctx: AppContext): AbortSignal {
   return controller.signal;
 }
 
-export function signinRouter(service: SigninService, devices: DeviceService, options: { publicUrl: () => string; pollIntervalMs: number }): Router<AppState> {
+export function signinRouter(
+  service: SigninService,
+  devices: DeviceService,
+  options: { publicUrl: () => string; pollIntervalMs: number; attributes: AttributesView },
+): Router<AppState> {
   const router = routeTable();
+  const view = (profile: CurrentProfile) => profileView(profile, options.attributes);
+  const statusView = (status: SigninStatus) => (status.status === 'authenticated' ? { status: status.status, profile: view(status.profile) } : { status: status.status });
   const device = requireDevice(devices.authenticate);
   const activationUrl = () => `${options.publicUrl()}/activate`;
   const activationUrlComplete = (code: string) => `${activationUrl()}?code=${encodeURIComponent(code)}`;
@@ -71,7 +78,7 @@ export function signinRouter(service: SigninService, devices: DeviceService, opt
     ctx.set('Cache-Control', 'no-store');
     if (outcome.kind === 'authenticated') {
       ctx.status = 200;
-      ctx.body = { status: 'authenticated', profile: profileView(outcome.profile) };
+      ctx.body = { status: 'authenticated', profile: view(outcome.profile) };
       return;
     }
     ctx.status = 201;
@@ -129,7 +136,9 @@ export function signinRouter(service: SigninService, devices: DeviceService, opt
   router.get('/v1/profile', device, visitorIdentifier, async (ctx: AppContext) => {
     const profiles = await service.profiles(currentDevice(ctx), ctx.state.client);
     ctx.set('Cache-Control', 'no-store');
-    ctx.body = { profile: profiles[0] ? profileView(profiles[0]) : null, profiles: profiles.map(profileView) };
+    // Each profile shaped once: its attributes are decrypted once per request.
+    const views = profiles.map(view);
+    ctx.body = { profile: views[0] ?? null, profiles: views };
   });
 
   return router;

@@ -1,3 +1,4 @@
+import { createPublicKey } from 'node:crypto';
 import { z } from 'zod';
 import { isSiteKey } from '../drm/pallycon/crypto.js';
 import { DEFAULT_TOKEN_VALIDITY_SECONDS } from '../drm/pallycon/token.js';
@@ -179,7 +180,30 @@ export const simRulesSchema = z.strictObject({
       failing: z.boolean().default(false),
     })
     .prefault({}),
+  /** Encrypted user metadata (src/sim/pass/user-metadata.ts). */
+  userMetadata: z
+    .strictObject({
+      /**
+       * The programmer's certificate (PEM X.509, or a PEM RSA public key) as the TVE Dashboard holds
+       * it: `enc` attributes are encrypted for it; null: for a key only the simulator holds.
+       * Replacing it is what revoking the primary and switching to the backup does (user-metadata.md).
+       */
+      certificate: z
+        .string()
+        .refine(isRsaPublicPem, { message: 'expected a PEM certificate or public key with an RSA key' })
+        .nullable()
+        .default(null),
+    })
+    .prefault({}),
 });
+
+function isRsaPublicPem(pem: string): boolean {
+  try {
+    return createPublicKey(pem).asymmetricKeyType === 'rsa';
+  } catch {
+    return false;
+  }
+}
 
 export type SimRules = z.infer<typeof simRulesSchema>;
 export type SimMvpd = SimRules['mvpds'][number];

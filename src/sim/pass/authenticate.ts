@@ -105,8 +105,9 @@ export function authenticateRoutes(state: SimState): Router {
       attributes: {
         userID: { value: username, state: 'plain' },
         householdID: { value: Buffer.from(`hh-${username}`).toString('base64'), state: 'plain' },
-        // §12.15: `enc` values are encrypted for the programmer; here an opaque stand-in.
-        zip: { value: createHash('sha256').update(`zip:${username}`).digest('base64'), state: 'enc' },
+        // user-metadata.md: zip is a list that "requires encryption"; stored as the MVPD gave it and
+        // encrypted for the programmer's certificate in each answer (./user-metadata.ts).
+        zip: { value: [demoZip(username)], state: 'enc' },
       },
       userId: username,
     });
@@ -203,4 +204,9 @@ ${failed ? `<p role="alert" id="login-error">${escapeHtml(failed.message)}</p>\n
 <button type="submit">Sign in</button>
 </form>`,
   );
+}
+
+/** A five-digit zip code the demo MVPD keeps for a user (the same one every sign-in). */
+export function demoZip(username: string): string {
+  return String(createHash('sha256').update(`zip:${username}`).digest().readUInt32BE(0) % 100_000).padStart(5, '0');
 }

@@ -4,23 +4,29 @@ import { CODE_PATTERN, profileKey, type SimProfile, type SimState } from '../sta
 import { saveDegradedProfile } from './session-outcome.js';
 import { PassError } from './errors.js';
 import { requireIdentity, syncTemporaryProfile, trialErrorCode, trialState } from './temppass.js';
-import type { SimMvpd } from '../rules.js';
+import type { SimMvpd, SimRules } from '../rules.js';
+import { attributesFor } from './user-metadata.js';
 import { passState, requireHeaders } from './headers.js';
 import { requireMvpd, requireServiceProvider } from './lookup.js';
 
-/** One profile as the upstream serialises it (§4.6); timestamps are numbers (§12.3). */
-export function profileBody(profile: SimProfile) {
+/**
+ * One profile as the upstream serialises it (§4.6); timestamps are numbers (§12.3). `enc`
+ * attributes are encrypted for the programmer's certificate in `userMetadata` (user-metadata.ts).
+ */
+export function profileBody(profile: SimProfile, userMetadata?: SimRules['userMetadata']) {
   return {
     notBefore: profile.notBefore,
     notAfter: profile.notAfter,
     issuer: profile.issuer,
     type: profile.type,
-    attributes: profile.attributes,
+    attributes: attributesFor(profile.attributes, userMetadata),
   };
 }
 
 /** `{profiles: {<mvpd>: Profile}}` — a map of valid profiles "which may be empty" (§4.6). */
-const profileMap = (profiles: SimProfile[]) => ({ profiles: Object.fromEntries(profiles.map((p) => [p.mvpd, profileBody(p)])) });
+const profilesAnswer = (profiles: SimProfile[], userMetadata: SimRules['userMetadata']) => ({
+  profiles: Object.fromEntries(profiles.map((p) => [p.mvpd, profileBody(p, userMetadata)])),
+});
 
 const params = (ctx: Context) => ctx.params as Record<string, string | undefined>;
 
@@ -40,6 +46,7 @@ function temporaryProfiles(state: SimState, mvpd: SimMvpd, owner: { clientId: st
 /** adobe-pass.md §4.6: GET profiles, profiles/{mvpd}, profiles/code/{code}. */
 export function profileRoutes(state: SimState): Router {
   const router = new Router({ prefix: '/api/v2' });
+  const profileMap = (profiles: SimProfile[]) => profilesAnswer(profiles, state.rules.userMetadata);
   const deviceHeaders = requireHeaders(state, { authorization: true, deviceIdentifier: true, deviceInfo: true });
 
   router.get('profiles.all', '/:serviceProvider/profiles', deviceHeaders, (ctx: Context) => {
