@@ -245,10 +245,10 @@ test('promtool accepts the rules and their unit tests pass', async (t) => {
   t.is(tested.stderr, '', 'promtool test rules: no failure');
   t.regex(tested.stdout, /SUCCESS/);
 
-  // The tests can fail: the RevInfo threshold of before (the refresh period itself) fires on the healthy fleet.
+  // The tests can fail: the RevInfo threshold of before (the refresh period itself) fires on the healthy fleet (its case is in the first file).
   const tight = bare.map((g) => ({ ...g, rules: g.rules.map((r) => (r.alert === 'PassgatePlayReadyRevInfoStale' ? { ...r, expr: r.expr.replace('626400', '604800') } : r)) }));
   await writeFile(join(dir, 'rules.yaml'), stringify({ groups: tight }));
-  const failed = await run(promtool, ['test', 'rules', ...units], { cwd: dir, maxBuffer: 16 << 20 }).then(
+  const failed = await run(promtool, ['test', 'rules', units[0] as string], { cwd: dir, maxBuffer: 16 << 20 }).then(
     () => ({ stderr: '' }),
     (err: { stderr?: string }) => ({ stderr: err.stderr ?? '' }),
   );
