@@ -27,8 +27,7 @@ const runbookFile = join(root, 'docs', 'runbook.md');
 /** promtool's unit-test files: most alerts evaluated every minute, the slow and ticket burn rates (6h and 1d windows) every 5 minutes. */
 const promtoolTests = ['alerts.promtool-test.yaml', 'alerts.promtool-test-slo.yaml'].map((name) => join(root, 'test', 'ops', name));
 
-/** Every runbook_url is this base plus the alert's section anchor (see the file's header). */
-const RUNBOOK_BASE = 'https://passgate.example/docs/runbook.md#';
+const operationsFile = join(root, 'docs', 'operations.md');
 
 type Labels = Record<string, string>;
 interface Rule {
@@ -63,14 +62,17 @@ const anchorOf = (heading: string) =>
     .replace(/\s/g, '-');
 const anchorsIn = (markdown: string) => new Set([...markdown.matchAll(/^#{1,6} (.+)$/gm)].map((m) => anchorOf(m[1] as string)));
 
-/** The runbook_url annotations whose anchor is not a heading of the runbook. */
-function brokenRunbookLinks(rulesToCheck: Rule[], runbook: string): string[] {
+/** What comes before the anchor of a runbook_url: one base for all, changed in one command (docs/operations.md). */
+const baseOf = (url: string) => url.slice(0, url.indexOf('#') + 1);
+
+/** The runbook_url annotations that are not `base` plus a heading's anchor of the runbook. */
+function brokenRunbookLinks(rulesToCheck: Rule[], runbook: string, base: string): string[] {
   const anchors = anchorsIn(runbook);
   return rulesToCheck
     .filter((r) => r.alert !== undefined)
     .flatMap((r) => {
       const url = r.annotations?.runbook_url ?? '';
-      return url.startsWith(RUNBOOK_BASE) && anchors.has(url.slice(RUNBOOK_BASE.length)) ? [] : [`${r.alert}: ${url || 'no runbook_url'}`];
+      return url.startsWith(base) && anchors.has(url.slice(base.length)) ? [] : [`${r.alert}: ${url || 'no runbook_url'}`];
     });
 }
 
@@ -105,14 +107,20 @@ function checkMetrics(promtool: string, exposition: string): Promise<{ code: num
 test('every alert: a severity, a summary and a runbook_url whose anchor is a section of docs/runbook.md', (t) => {
   t.true(alerts.length >= 30, `${alerts.length} alerts`);
   t.is(new Set(alerts.map((a) => a.alert)).size, alerts.length, 'alert names are unique');
+  const bases = new Set(alerts.map((a) => baseOf(a.annotations?.runbook_url ?? '')));
+  t.is(bases.size, 1, `one base for every runbook_url: ${[...bases].join(' ')}`);
+  const base = [...bases][0] as string;
+  t.regex(base, /^https:\/\/[^/\s]+\/\S*runbook\.md#$/);
+  // docs/operations.md's command to point the links elsewhere replaces exactly this base.
+  t.true(readFileSync(operationsFile, 'utf8').includes(`sed -i 's|${base}|`), 'operations.md names the current base');
   for (const a of alerts) {
     t.regex(String(a.labels?.severity), /^(critical|warning)$/, a.alert);
     t.truthy(a.annotations?.summary, a.alert);
-    t.is(a.annotations?.runbook_url, `${RUNBOOK_BASE}${a.alert.toLowerCase()}`, `${a.alert}: the anchor is the alert's name`);
+    t.is(a.annotations?.runbook_url, `${base}${a.alert.toLowerCase()}`, `${a.alert}: the anchor is the alert's name`);
     if (a.for !== undefined) t.regex(a.for, /^\d+[smh]$/, a.alert);
   }
   const runbook = readFileSync(runbookFile, 'utf8');
-  t.deepEqual(brokenRunbookLinks(rules, runbook), []);
+  t.deepEqual(brokenRunbookLinks(rules, runbook, base), []);
   // Each section says what an on-call engineer needs, under the same five headings.
   const sections = runbook.split(/\n(?=## )/);
   for (const a of alerts) {
@@ -121,9 +129,9 @@ test('every alert: a severity, a summary and a runbook_url whose anchor is a sec
   }
 
   // The check can fail: a missing section and a missing annotation are each named.
-  t.deepEqual(brokenRunbookLinks(rules, runbook.replace('\n## PassgateAbsent\n', '\n## Passgate absent\n')), [`PassgateAbsent: ${RUNBOOK_BASE}passgateabsent`]);
+  t.deepEqual(brokenRunbookLinks(rules, runbook.replace('\n## PassgateAbsent\n', '\n## Passgate absent\n'), base), [`PassgateAbsent: ${base}passgateabsent`]);
   const bare = rules.map((r) => (r.alert === 'PassgateRedisDown' ? { ...r, annotations: { summary: 'x' } } : r));
-  t.deepEqual(brokenRunbookLinks(bare, runbook), ['PassgateRedisDown: no runbook_url']);
+  t.deepEqual(brokenRunbookLinks(bare, runbook, base), ['PassgateRedisDown: no runbook_url']);
 });
 
 test('paging (critical) alerts wait with a `for` longer than the windows they count events in, so one event never pages', (t) => {
