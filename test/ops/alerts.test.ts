@@ -24,10 +24,9 @@ import { withPassgate } from '../helpers/with-passgate.js';
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const rulesFile = join(root, 'k8s', 'base', 'prometheusrule.yaml');
 const runbookFile = join(root, 'docs', 'runbook.md');
+const operationsFile = join(root, 'docs', 'operations.md');
 /** promtool's unit-test files: most alerts evaluated every minute, the slow and ticket burn rates (6h and 1d windows) every 5 minutes. */
 const promtoolTests = ['alerts.promtool-test.yaml', 'alerts.promtool-test-slo.yaml'].map((name) => join(root, 'test', 'ops', name));
-
-const operationsFile = join(root, 'docs', 'operations.md');
 
 type Labels = Record<string, string>;
 interface Rule {
@@ -99,9 +98,9 @@ function needPromtool(t: ExecutionContext): string | undefined {
 }
 
 /** `promtool check metrics` reads the exposition on stdin; its findings go to stdout or stderr by version. */
-function checkMetrics(promtool: string, exposition: string): Promise<{ code: number | null; output: string }> {
+function checkMetrics(binary: string, exposition: string): Promise<{ code: number | null; output: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(promtool, ['check', 'metrics'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(binary, ['check', 'metrics'], { stdio: ['pipe', 'pipe', 'pipe'] });
     let output = '';
     child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -246,11 +245,11 @@ test('the promtool unit tests have, for every alert, a case where it fires and o
 });
 
 withPromtool('promtool accepts the rules and their unit tests pass', async (t) => {
-  const promtool = needPromtool(t);
-  if (!promtool) return;
+  const bin = needPromtool(t);
+  if (!bin) return;
   const dir = await tempDir(t);
   await writeFile(join(dir, 'rules.yaml'), stringify({ groups }));
-  const checked = await run(promtool, ['check', 'rules', join(dir, 'rules.yaml')]);
+  const checked = await run(bin, ['check', 'rules', join(dir, 'rules.yaml')]);
   t.regex(checked.stdout, new RegExp(`SUCCESS: ${rules.length} rules found`));
 
   // The unit tests compare annotations too; they are prose (and tested above), so the copy under test has none.
@@ -258,14 +257,14 @@ withPromtool('promtool accepts the rules and their unit tests pass', async (t) =
   await writeFile(join(dir, 'rules.yaml'), stringify({ groups: bare }));
   const units = promtoolTests.map((path) => basename(path));
   await Promise.all(promtoolTests.map((path) => copyFile(path, join(dir, basename(path)))));
-  const tested = await run(promtool, ['test', 'rules', ...units], { cwd: dir, maxBuffer: 16 << 20 }).catch((err: { stdout?: string; stderr?: string }) => ({ stdout: err.stdout ?? '', stderr: err.stderr ?? String(err) }));
+  const tested = await run(bin, ['test', 'rules', ...units], { cwd: dir, maxBuffer: 16 << 20 }).catch((err: { stdout?: string; stderr?: string }) => ({ stdout: err.stdout ?? '', stderr: err.stderr ?? String(err) }));
   t.is(tested.stderr, '', 'promtool test rules: no failure');
   t.regex(tested.stdout, /SUCCESS/);
 
   // The tests can fail: the RevInfo threshold of before (the refresh period itself) fires on the healthy fleet (its case is in the first file).
   const tight = bare.map((g) => ({ ...g, rules: g.rules.map((r) => (r.alert === 'PassgatePlayReadyRevInfoStale' ? { ...r, expr: r.expr.replace('626400', '604800') } : r)) }));
   await writeFile(join(dir, 'rules.yaml'), stringify({ groups: tight }));
-  const failed = await run(promtool, ['test', 'rules', units[0] as string], { cwd: dir, maxBuffer: 16 << 20 }).then(
+  const failed = await run(bin, ['test', 'rules', units[0] as string], { cwd: dir, maxBuffer: 16 << 20 }).then(
     () => ({ stderr: '' }),
     (err: { stderr?: string }) => ({ stderr: err.stderr ?? '' }),
   );
@@ -273,8 +272,8 @@ withPromtool('promtool accepts the rules and their unit tests pass', async (t) =
 });
 
 withPromtool('promtool check metrics finds nothing to report in a running passgate\'s /metrics', async (t) => {
-  const promtool = needPromtool(t);
-  if (!promtool) return;
+  const bin = needPromtool(t);
+  if (!bin) return;
   // RevInfo and the partner agent on, so their families are there too; a few requests give the labelled ones samples.
   const agent = { partners: { p: { secret: 'partner-secret-for-promtool' } }, keys: [{ id: 'k', secret: 'ab'.repeat(32) }] };
   const f = await withPassgate(t, { file: { drm: drmSection({ playready: simRevInfo }), agent } });
@@ -286,13 +285,13 @@ withPromtool('promtool check metrics finds nothing to report in a running passga
   t.is(scrape.status, 200);
   const exposition = await scrape.text();
   t.true(exposition.includes('# TYPE passgate_nodejs_active_handles gauge'));
-  const checked = await checkMetrics(promtool, exposition);
+  const checked = await checkMetrics(bin, exposition);
   t.is(checked.output, '', 'promtool check metrics reports nothing');
   t.is(checked.code, 0);
 
   // The check can fail: a gauge named like a counter (what prom-client's defaults expose) is reported.
   const counterNamedGauge = '# HELP passgate_example_total Not a counter.\n# TYPE passgate_example_total gauge\npassgate_example_total 1\n';
-  const reported = await checkMetrics(promtool, exposition + counterNamedGauge);
+  const reported = await checkMetrics(bin, exposition + counterNamedGauge);
   t.regex(reported.output, /passgate_example_total non-counter metrics should not have "_total" suffix/);
   t.not(reported.code, 0);
 });
