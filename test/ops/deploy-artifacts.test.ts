@@ -20,9 +20,9 @@ import { withPassgate } from '../helpers/with-passgate.js';
  * config file that passgate's own loader accepts, and a dashboard and alerts whose metric names
  * a running passgate exposes (a renamed metric fails here, not silently in Grafana).
  *
- * The file-level checks run everywhere. Where kubectl (or kustomize) and promtool are on PATH the
- * overlays are also built for real and the alerts run through promtool; each of those tests says
- * with t.log which path it took.
+ * The file-level checks run everywhere. Where kubectl (or kustomize) is on PATH the overlays are
+ * also built for real; that test says with t.log which path it took. The alerts themselves, and
+ * promtool, are test/ops/alerts.test.ts.
  */
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -248,7 +248,6 @@ function familyOf(name: string, exposition: Exposition): string | undefined {
 
 /** Labels Prometheus adds from the scrape target (ServiceMonitor), not passgate. */
 const targetLabels = new Set(['namespace', 'pod', 'job', 'instance', 'service', 'endpoint', 'container']);
-
 
 interface Panel {
   id: number;
