@@ -37,6 +37,9 @@ export function createMetrics(options: { version: string }): Metrics {
   const registry = new Registry();
   // Process and Node metrics (CPU, memory, event-loop lag, GC), collected on scrape.
   collectDefaultMetrics({ register: registry, prefix: 'passgate_' });
+  // prom-client's *_total gauges break the rule that _total names a counter (`promtool check
+  // metrics` reports them); their by-type siblings (passgate_nodejs_active_handles…) sum to the same.
+  for (const gauge of ['handles', 'requests', 'resources']) registry.removeSingleMetric(`passgate_nodejs_active_${gauge}_total`);
 
   const httpRequests = new Counter({
     name: 'passgate_http_requests_total',

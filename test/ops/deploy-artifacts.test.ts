@@ -12,6 +12,7 @@ import { loadConfig, type Env } from '../../src/config/load.js';
 import { envSchema } from '../../src/config/schema.js';
 import { createStore, StoreUnavailableError } from '../../src/infra/store.js';
 import { drmSection, simRevInfo } from '../helpers/drm-config.js';
+import { externalSeries, metricNames } from '../helpers/promql.js';
 import { tempDir } from '../helpers/with-app.js';
 import { withPassgate } from '../helpers/with-passgate.js';
 import { freePort } from '../helpers/with-redis.js';
@@ -22,10 +23,10 @@ import { freePort } from '../helpers/with-redis.js';
  * config file that passgate's own loader accepts, and a dashboard and alerts whose metric names
  * a running passgate exposes (a renamed metric fails here, not silently in Grafana).
  *
- * The file-level checks run everywhere. Where kubectl (or kustomize) and promtool are on PATH the
- * overlays are also built for real (and the output checked against the Kubernetes schemas) and the
- * alerts run through promtool; each of those tests says with t.log which path it took. In CI
- * (CI=true) a missing kubectl/kustomize is a failure, never a quiet pass (.ci/run installs it).
+ * The file-level checks run everywhere. Where kubectl (or kustomize) is on PATH the overlays are
+ * also built for real (and the output checked against the Kubernetes schemas); that test says with
+ * t.log which path it took. In CI (CI=true) a missing kubectl/kustomize is a failure, never a quiet
+ * pass (.ci/run installs it). The alerts themselves, and promtool, are test/ops/alerts.test.ts.
  */
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -186,35 +187,6 @@ function overlayEnv(overlay: string): EnvVar[] {
 
 // ── PromQL ──────────────────────────────────────────────────────────────────────────────────
 
-const promqlWords = new Set(
-  (
-    'sum min max avg count stddev stdvar topk bottomk quantile count_values group rate irate increase delta idelta deriv ' +
-    'histogram_quantile time vector scalar abs absent absent_over_time clamp clamp_min clamp_max ceil floor round exp ln ' +
-    'log2 log10 sqrt sort sort_desc label_replace label_join changes resets predict_linear avg_over_time min_over_time ' +
-    'max_over_time sum_over_time count_over_time last_over_time quantile_over_time stddev_over_time timestamp ' +
-    'and or unless bool offset by without on ignoring group_left group_right inf nan'
-  ).split(' '),
-);
-
-/** Strings, label matchers, ranges, grouping lists and Grafana variables taken out. */
-function skeleton(expr: string): string {
-  return expr
-    .replace(/"(?:[^"\\]|\\.)*"/g, '""')
-    .replace(/\{[^}]*\}/g, ' ')
-    .replace(/\[[^\]]*\]/g, ' ')
-    .replace(/\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)/g, ' ')
-    .replace(/\$\{?\w+\}?/g, ' ');
-}
-
-/** The metric names an expression reads (what is left once PromQL's own words are gone). */
-function metricNames(expr: string): string[] {
-  const names = new Set<string>();
-  for (const match of skeleton(expr).matchAll(/(?<![\w:.])([A-Za-z_:][\w:]*)/g)) {
-    if (!promqlWords.has(match[1] as string)) names.add(match[1] as string);
-  }
-  return [...names];
-}
-
 /** Label names used in `metric{…}` matchers, per metric. */
 function matcherLabels(expr: string): Array<{ metric: string; labels: string[] }> {
   return [...expr.matchAll(/([A-Za-z_:][\w:]*)\{([^}]*)\}/g)].map((m) => ({
@@ -283,9 +255,6 @@ function familyOf(name: string, exposition: Exposition): string | undefined {
 /** Labels Prometheus adds from the scrape target (ServiceMonitor), not passgate. */
 const targetLabels = new Set(['namespace', 'pod', 'job', 'instance', 'service', 'endpoint', 'container']);
 
-/** Series the alerts may read that passgate does not expose: Prometheus' own and kube-state-metrics'. */
-const externalSeries = new Set(['up', 'kube_deployment_status_replicas_available']);
-
 interface Panel {
   id: number;
   type: string;
@@ -314,14 +283,16 @@ function dashboardMetrics(dashboard: Dashboard): string[] {
   return [...names];
 }
 
+/** Alerting and recording rules (a recording rule's `record` is a series the others may read). */
 const ruleExpressions = () => {
-  const rule = one(base, 'PrometheusRule', 'passgate').spec as { groups: Array<{ rules: Array<{ alert: string; expr: string; for?: string; labels?: Json; annotations?: Json }> }> };
+  const rule = one(base, 'PrometheusRule', 'passgate').spec as { groups: Array<{ rules: Array<{ alert?: string; record?: string; expr: string }> }> };
   return rule.groups.flatMap((g) => g.rules);
 };
 
 /** What the dashboard and the alerts get wrong about a running passgate's metrics. */
 function metricProblems(exposition: Exposition, dashboard: Dashboard) {
-  const known = (name: string) => familyOf(name, exposition) !== undefined;
+  const recorded = new Set(ruleExpressions().flatMap((r) => (r.record ? [r.record] : [])));
+  const known = (name: string) => familyOf(name, exposition) !== undefined || recorded.has(name);
   const used = new Set(dashboardMetrics(dashboard).map((name) => familyOf(name, exposition) ?? name));
   return {
     unknownInDashboard: dashboardMetrics(dashboard).filter((name) => !known(name)),
@@ -1113,99 +1084,4 @@ test('the dashboard: a Prometheus datasource variable used by every panel, $__ra
       if (unit === 'percentunit') t.true(division || names.every((n) => /_seconds_(total|sum)$/.test(n)), `${label}: a ratio or seconds per second`);
     }
   }
-});
-
-test('the alerts: each one named, with severity and summary, and the ones SPEC §4 and §7 ask for', (t) => {
-  const rules = ruleExpressions();
-  t.is(new Set(rules.map((r) => r.alert)).size, rules.length);
-  for (const rule of rules) {
-    t.regex(String(rule.labels?.severity), /^(critical|warning)$/, rule.alert);
-    t.truthy(rule.annotations?.summary, rule.alert);
-    if (rule.for !== undefined) t.regex(rule.for, /^\d+[smh]$/, rule.alert);
-  }
-  const byName = (name: string) => rules.find((r) => r.alert === name);
-  t.regex(byName('PassgatePlayReadyRevInfoStale')?.expr ?? '', /passgate_drm_playready_revinfo_age_seconds\{[^}]*\}\)\s*>\s*604800/);
-  t.regex(byName('PassgatePlayReadyRevInfoMissing')?.expr ?? '', /passgate_drm_playready_revinfo_age_seconds\{[^}]*\}\)\s*==\s*-1/);
-  t.is(byName('PassgatePlayReadyRevInfoMissing')?.for, '1h');
-  t.regex(byName('PassgateUpstreamBreakerOpen')?.expr ?? '', /passgate_upstream_breaker_state\{[^}]*\}\)\s*==\s*2/);
-  t.regex(byName('PassgateUpstreamThrottled')?.expr ?? '', /passgate_upstream_throttled_total\{[^}]*source="upstream"/);
-  t.regex(byName('PassgateDrmStoreUnavailable')?.expr ?? '', /passgate_drm_gate_refusals_total\{[^}]*reason="store_unavailable"/);
-  t.regex(byName('PassgateLicenseServiceErrors')?.expr ?? '', /passgate_drm_license_service_errors_total/);
-  t.regex(byName('PassgateHigh5xxRate')?.expr ?? '', /status_code=~"5\.\."/);
-  t.regex(byName('PassgateSigninPollingStalled')?.expr ?? '', /passgate_signin_pending_sessions/);
-  t.regex(byName('PassgateNoReadyReplicas')?.expr ?? '', /kube_deployment_status_replicas_available\{deployment="passgate"\}\s*==\s*0/);
-  // Every external series is one a kube-prometheus-stack has; none pretends to be passgate's.
-  const external = rules.flatMap((r) => metricNames(r.expr)).filter((name) => !name.startsWith('passgate_'));
-  t.deepEqual([...new Set(external)].sort(), [...externalSeries].sort());
-});
-
-/** `== 0` on the increase or rate of a counter: true only where the series exists (see prometheusrule.yaml). */
-const zeroCounterComparison = (expr: string) => /\b(?:increase|rate|irate)\(\s*[\w:]+_total\s*\)[\s)]*==\s*0\b/.test(skeleton(expr));
-
-/** Series and expected alerts for `promtool test rules`: missing, zeroed and newly born counter series. */
-const ruleUnitTests = {
-  evaluation_interval: '1m',
-  tests: [
-    {
-      interval: '1m',
-      input_series: [
-        // Sessions pending in three namespaces: polls never counted, counted at 0 only, counted.
-        { series: 'passgate_signin_pending_sessions{job="passgate",namespace="never",pod="a"}', values: '3+0x40' },
-        { series: 'passgate_signin_pending_sessions{job="passgate",namespace="zeroed",pod="a"}', values: '3+0x40' },
-        { series: 'passgate_signin_polls_total{job="passgate",namespace="zeroed",pod="a",outcome="empty"}', values: '0+0x40' },
-        { series: 'passgate_signin_pending_sessions{job="passgate",namespace="polling",pod="a"}', values: '3+0x40' },
-        { series: 'passgate_signin_polls_total{job="passgate",namespace="polling",pod="a",outcome="empty"}', values: '0+12x40' },
-        // One 429 at minute 10: the series is born at 1 and never moves.
-        { series: 'passgate_upstream_throttled_total{job="passgate",namespace="p",pod="a",source="upstream",operation="profiles"}', values: '_x10 1+0x30' },
-        // One store failure at minute 10; in "quiet" the series exists at 0 and stays there.
-        { series: 'passgate_drm_gate_refusals_total{job="passgate",namespace="p",pod="a",reason="store_unavailable"}', values: '_x10 1+0x30' },
-        { series: 'passgate_drm_gate_refusals_total{job="passgate",namespace="quiet",pod="a",reason="store_unavailable"}', values: '0+0x40' },
-        // Seven errors 7011 arrive at once (above the 5 threshold), three 7009 (below).
-        { series: 'passgate_drm_license_service_errors_total{job="passgate",namespace="p",pod="a",code="7011"}', values: '_x10 7+0x30' },
-        { series: 'passgate_drm_license_service_errors_total{job="passgate",namespace="p",pod="a",code="7009"}', values: '_x10 3+0x30' },
-        // The partner agent: a job waits 25 minutes in "stuck" (0 after 25 minutes); in "down" every callback is retried, in "flaky" some get through.
-        { series: 'passgate_agent_oldest_waiting_job_seconds{job="passgate",namespace="stuck",pod="a"}', values: '0+60x25 0x15' },
-        { series: 'passgate_agent_callback_attempts_total{job="passgate",namespace="down",pod="a",call="uploadResult",outcome="retry"}', values: '0+5x40' },
-        { series: 'passgate_agent_callback_attempts_total{job="passgate",namespace="flaky",pod="a",call="uploadResult",outcome="retry"}', values: '0+5x40' },
-        { series: 'passgate_agent_callback_attempts_total{job="passgate",namespace="flaky",pod="a",call="uploadResult",outcome="ok"}', values: '0+1x40' },
-      ],
-      alert_rule_test: [
-        { eval_time: '20m', alertname: 'PassgateSigninPollingStalled', exp_alerts: [{ exp_labels: { severity: 'warning', namespace: 'never' } }, { exp_labels: { severity: 'warning', namespace: 'zeroed' } }] },
-        { eval_time: '12m', alertname: 'PassgateUpstreamThrottled', exp_alerts: [{ exp_labels: { severity: 'warning', namespace: 'p', operation: 'profiles' } }] },
-        { eval_time: '30m', alertname: 'PassgateUpstreamThrottled', exp_alerts: [] },
-        { eval_time: '12m', alertname: 'PassgateDrmStoreUnavailable', exp_alerts: [{ exp_labels: { severity: 'critical', namespace: 'p' } }] },
-        { eval_time: '12m', alertname: 'PassgateLicenseServiceErrors', exp_alerts: [{ exp_labels: { severity: 'warning', namespace: 'p', code: '7011' } }] },
-        { eval_time: '23m', alertname: 'PassgateAgentJobsStuck', exp_alerts: [{ exp_labels: { severity: 'warning', namespace: 'stuck', pod: 'a' } }] },
-        { eval_time: '35m', alertname: 'PassgateAgentJobsStuck', exp_alerts: [] },
-        { eval_time: '30m', alertname: 'PassgateAgentCallbacksFailing', exp_alerts: [{ exp_labels: { severity: 'warning', namespace: 'down', call: 'uploadResult' } }] },
-      ],
-    },
-  ],
-};
-
-test('the alerts: none tests a counter with == 0, promtool accepts them, and they fire on missing, zeroed and newly born series', async (t) => {
-  const rules = ruleExpressions();
-  t.deepEqual(rules.filter((r) => zeroCounterComparison(r.expr)).map((r) => r.alert), []);
-  // The check can fail: the form that never fires when polling never started.
-  t.true(zeroCounterComparison('sum by (namespace) (increase(passgate_signin_polls_total{job="passgate"}[15m])) == 0'));
-
-  const promtool = onPath('promtool');
-  if (!promtool) {
-    t.log('promtool not on PATH: the rules were checked by the file-level tests only (no promtool check/test)');
-    return;
-  }
-  t.log(`rules checked and unit-tested with ${promtool}`);
-  const dir = await tempDir(t);
-  const groups = (one(base, 'PrometheusRule', 'passgate').spec as { groups: Array<{ name: string; rules: Json[] }> }).groups;
-  await writeFile(join(dir, 'rules.yaml'), stringify({ groups }));
-  const checked = await run(promtool, ['check', 'rules', join(dir, 'rules.yaml')]);
-  t.regex(checked.stdout, new RegExp(`SUCCESS: ${rules.length} rules found`));
-
-  // The unit test compares annotations too; they are prose, so the copy under test has none.
-  const bare = groups.map((g) => ({ ...g, rules: g.rules.map(({ annotations: _annotations, ...rule }) => rule) }));
-  await writeFile(join(dir, 'unit-rules.yaml'), stringify({ groups: bare }));
-  await writeFile(join(dir, 'unit-test.yaml'), stringify({ rule_files: ['unit-rules.yaml'], ...ruleUnitTests }));
-  const tested = await run(promtool, ['test', 'rules', 'unit-test.yaml'], { cwd: dir }).catch((err: { stdout?: string; stderr?: string }) => err);
-  t.is(tested.stderr ?? '', '', 'promtool test rules: no failure');
-  t.regex(tested.stdout ?? '', /SUCCESS/);
 });
