@@ -10,19 +10,9 @@ import { fieldProblems, validate, validInput } from '../http/validate.js';
 import { TEMPPASS_IDENTITY_HEADER } from '../pass/index.js';
 import { visitorIdentifier } from '../http/visitor-identifier.js';
 import { codeSchema, startAuthenticationSchema, waitQuerySchema, type StartAuthenticationInput } from './schema.js';
-import type { CurrentProfile, SigninService, SigninStatus } from './service.js';
-
-/** The profile as /v1 shows it: timestamps as ISO strings, attributes passed through. */
-export function profileView(profile: CurrentProfile) {
-  return {
-    mvpd: profile.mvpd,
-    ...(profile.type !== undefined ? { type: profile.type } : {}),
-    ...(profile.issuer !== undefined ? { issuer: profile.issuer } : {}),
-    notBefore: new Date(profile.notBefore).toISOString(),
-    notAfter: new Date(profile.notAfter).toISOString(),
-    attributes: profile.attributes,
-  };
-}
+import type { SigninService, SigninStatus } from './service.js';
+import { profileView } from './views.js';
+import { ssoRoutes } from './sso-routes.js';
 
 /** The `retry:` hint of an event stream ended by a shutdown (ms): soon, the other replicas are up. */
 export const RECONNECT_AFTER_SHUTDOWN_MS = 1_000;
@@ -59,6 +49,14 @@ export function signinRouter(service: SigninService, devices: DeviceService, opt
   const device = requireDevice(devices.authenticate);
   const activationUrl = () => `${options.publicUrl()}/activate`;
   const activationUrlComplete = (code: string) => `${activationUrl()}?code=${encodeURIComponent(code)}`;
+  /** A code to show: where the viewer enters it, until when, and how often the app may poll. */
+  const started = (outcome: { code: string; notAfter: number }) => ({
+    code: outcome.code,
+    activationUrl: activationUrl(),
+    activationUrlComplete: activationUrlComplete(outcome.code),
+    expiresAt: new Date(outcome.notAfter).toISOString(),
+    pollIntervalMs: options.pollIntervalMs,
+  });
 
   router.get('/v1/mvpds', device, visitorIdentifier, async (ctx: AppContext) => {
     ctx.set('Cache-Control', 'no-store');
@@ -75,13 +73,7 @@ export function signinRouter(service: SigninService, devices: DeviceService, opt
       return;
     }
     ctx.status = 201;
-    ctx.body = {
-      code: outcome.code,
-      activationUrl: activationUrl(),
-      activationUrlComplete: activationUrlComplete(outcome.code),
-      expiresAt: new Date(outcome.notAfter).toISOString(),
-      pollIntervalMs: options.pollIntervalMs,
-    };
+    ctx.body = started(outcome);
   });
 
   router.get('/v1/authentication/:code', device, async (ctx: AppContext) => {
@@ -125,6 +117,8 @@ export function signinRouter(service: SigninService, devices: DeviceService, opt
     ctx.type = 'image/svg+xml';
     ctx.body = await QRCode.toString(activationUrlComplete(code), { type: 'svg', margin: 2 });
   });
+
+  ssoRoutes(router, service.sso, [device, visitorIdentifier], started);
 
   router.get('/v1/profile', device, visitorIdentifier, async (ctx: AppContext) => {
     const profiles = await service.profiles(currentDevice(ctx), ctx.state.client);
