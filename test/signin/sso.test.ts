@@ -75,6 +75,11 @@ test('Apple SSO: partner_authentication with the SAML request, then the appleSSO
   t.is(again.status, 200);
   t.like(again.body, { status: 'authenticated', reason: 'authenticatedSSO', profile: { type: 'appleSSO' } });
   t.false(f.log.text().includes(samlResponse), 'the SAML response is never logged');
+  // Logout phase: the viewer signs out in the OS settings (partner_logout, no url).
+  const logout = await post(f, device, '/v1/logout', { mvpd: 'Cablevision' });
+  t.is(logout.status, 200, JSON.stringify(logout.body));
+  t.like(logout.body, { actionName: 'partner_logout' });
+  t.is(logout.body.url, undefined);
 });
 
 test('Apple SSO fallback pfs_fallback (denied access): 201 with a code, and the second-screen sign-in completes it', async (t) => {

@@ -204,8 +204,12 @@ test('PROFILE sample 1: the partner authentication response creates an appleSSO 
   t.like(profile?.attributes, { userID: { value: 'viewer-apple', state: 'plain' }, upstreamUserID: { value: 'viewer-apple', state: 'plain' } });
   const listed = (await (await f.call('/api/v2/REF30/profiles', { headers: device.headers() })).json()) as { profiles: Record<string, Json> };
   t.like(listed.profiles.Cablevision, { type: 'appleSSO', issuer: 'Apple' });
+  const replay = saml.body.SAMLResponse as string;
+  // Cookbook logout phase: an appleSSO profile's logout is partner_logout/partner_interactive, without url.
+  const logout = (await (await f.call('/api/v2/REF30/logout/Cablevision?redirectUrl=https%3A%2F%2Fadobe.com', { headers: device.headers() })).json()) as { logouts: Record<string, Json> };
+  t.deepEqual(logout.logouts.Cablevision, { actionName: 'partner_logout', actionType: 'partner_interactive', mvpd: 'Cablevision' });
   // Single use: the same response again is refused.
-  t.like(await partnerProfile(f, device, pfs(f), { SAMLResponse: saml.body.SAMLResponse as string }), { status: 400, body: { code: 'invalid_parameter_saml_response' } });
+  t.like(await partnerProfile(f, device, pfs(f), { SAMLResponse: replay }), { status: 400, body: { code: 'invalid_parameter_saml_response' } });
 });
 
 test('PROFILE errors: each invalid_header_pfs_* code with its message (enhanced-error-codes.md)', async (t) => {
