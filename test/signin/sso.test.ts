@@ -51,7 +51,11 @@ test('Apple SSO: partner_authentication with the SAML request, then the appleSSO
   const f = await signinFixture(t, clock);
   const device = await registerDevice(f);
   const status = frameworkStatus(clock);
-  const started = await post(f, device, '/v1/authentication/sso/apple', { frameworkStatus: status });
+  const started = await getJson(f, device, '/v1/authentication/sso/apple', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'ap-visitor-identifier': 'ecid-0123456789' },
+    body: JSON.stringify({ frameworkStatus: status }),
+  });
   t.is(started.status, 200, JSON.stringify(started.body));
   t.is(started.body.status, 'partner_authentication');
   t.is(started.body.mvpd, 'Cablevision');
@@ -62,6 +66,7 @@ test('Apple SSO: partner_authentication with the SAML request, then the appleSSO
   t.is(sessionCall?.operation, 'sso.sessions');
   t.is(sessionCall?.path, '/api/v2/REF30/sessions/sso/Apple');
   t.deepEqual(JSON.parse(Buffer.from(sessionCall?.headers['ap-partner-framework-status'] ?? '', 'base64').toString('utf8')), status);
+  t.is(sessionCall?.headers['ap-visitor-identifier'], 'ecid-0123456789', 'the visitor id goes with it');
 
   const samlResponse = await frameworkSignIn(f, request.request, 'viewer-apple');
   const signedIn = await post(f, device, '/v1/authentication/sso/apple/profile', { frameworkStatus: status, samlResponse });
