@@ -1,5 +1,6 @@
 import test from 'ava';
 import { generateKeyPairSync, sign } from 'node:crypto';
+import { loginThroughMvpd } from '../helpers/mvpd-login.js';
 import { giveProfile, startSession, storedDeviceId, unthrottled } from '../helpers/sim-profile.js';
 import { registerDevice, withSim, type RegisteredDevice, type SimFixture } from '../helpers/with-sim.js';
 
@@ -122,14 +123,7 @@ test('REQUEST sample 3: the fallback session is the basic flow: the viewer signs
   const device = await registerDevice(f);
   const { body } = await partnerSession(f, device, pfs(f, { accessStatus: 'denied' }));
   t.like(body, { actionName: 'authenticate', reasonType: 'pfs_fallback', mvpd: 'Cablevision' });
-  const opened = await f.call(body.url as string);
-  t.is(opened.status, 302);
-  const transaction = new URL(opened.headers.get('location') ?? '', f.url).searchParams.get('session') ?? '';
-  const login = await f.call('/sim/mvpd/Cablevision/login', {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ session: transaction, username: 'fallback-viewer', password: 'pass' }).toString(),
-  });
+  const { response: login } = await loginThroughMvpd(f, body.url as string, 'fallback-viewer', 'pass');
   t.is(login.status, 302);
   t.is(login.headers.get('location'), 'https://adobe.com/');
   const profiles = (await (await f.call(`/api/v2/REF30/profiles/code/${body.code as string}`, { headers: device.headers() })).json()) as { profiles: Record<string, Json> };
@@ -279,14 +273,7 @@ test('PLATFORM: the first app signs in sending Adobe-Subject-Token; another app 
     body: new URLSearchParams({ mvpd: 'Cablevision', domainName: 'adobe.com', redirectUrl: 'https://adobe.com/done' }).toString(),
   });
   const { code } = (await created.json()) as { code: string };
-  const opened = await f.call(`/api/v2/authenticate/REF30/${code}`);
-  const transaction = new URL(opened.headers.get('location') ?? '', f.url).searchParams.get('session') ?? '';
-  const login = await f.call('/sim/mvpd/Cablevision/login', {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ session: transaction, username: 'amazon-viewer', password: 'pass' }).toString(),
-  });
-  t.is(login.status, 302);
+  t.is((await loginThroughMvpd(f, `/api/v2/authenticate/REF30/${code}`, 'amazon-viewer', 'pass')).response.status, 302);
   const original = [...f.sim.state.profiles.values()][0];
 
   const second = await registerDevice(f);

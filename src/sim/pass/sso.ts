@@ -8,7 +8,7 @@ import { passState, requireHeaders, type PassState } from './headers.js';
 import { requireServiceProvider, sessionTime } from './lookup.js';
 import { profileBody } from './profiles.js';
 import { decideSession, saveDegradedProfile, type SessionOwner } from './session-outcome.js';
-import { isAbsoluteHttpUrl, missingParameters } from './session-params.js';
+import { isAbsoluteHttpUrl, missingParameters, readForm } from './session-params.js';
 
 /**
  * Single sign-on as the REST API V2 documents it:
@@ -165,21 +165,6 @@ function readSamlResponse(state: SimState, value: string): { id: string; request
 
 // ---------------------------------------------------------------------------------------------
 // Routes
-
-/** The form parameters one endpoint defines: empty ones count as absent; repeated or undefined ones are a malformed request. */
-function readForm<K extends string>(body: unknown, fields: readonly K[]): Partial<Record<K, string>> {
-  const form = isObject(body) ? body : {};
-  const unexpected = Object.keys(form).filter((name) => !(fields as readonly string[]).includes(name));
-  if (unexpected.length > 0) throw new PassError('invalid_request', `unexpected parameter(s): ${unexpected.join(', ')}`);
-  const read: Partial<Record<K, string>> = {};
-  for (const name of fields) {
-    const value = form[name];
-    if (value === undefined || value === '') continue;
-    if (typeof value !== 'string') throw new PassError('invalid_request', `parameter ${name} is repeated or not a string`);
-    read[name] = value;
-  }
-  return read;
-}
 
 const ownerOf = (ctx: Context, serviceProvider: string): SessionOwner & { pass: PassState } => {
   const pass = passState(ctx);
