@@ -2,7 +2,8 @@ import test from 'ava';
 import { generateKeyPairSync, sign } from 'node:crypto';
 import { loginThroughMvpd } from '../helpers/mvpd-login.js';
 import { giveProfile, startSession, storedDeviceId, unthrottled } from '../helpers/sim-profile.js';
-import { registerDevice, withSim, type RegisteredDevice, type SimFixture } from '../helpers/with-sim.js';
+import { readFileSync } from 'node:fs';
+import { registerDevice, shapeMismatches, withSim, type RegisteredDevice, type SimFixture } from '../helpers/with-sim.js';
 
 /**
  * Single sign-on in the simulator, as the docs of AdobeDocs/pass.en define it (paths under
@@ -20,6 +21,8 @@ interface Json {
 }
 
 const DAY = 24 * 3600_000;
+/** The partner SSO pages' sample responses (test/fixtures/adobe-pass-sso-samples.json): their shapes must match. */
+const samples = JSON.parse(readFileSync(new URL('../fixtures/adobe-pass-sso-samples.json', import.meta.url), 'utf8')) as Record<string, unknown>;
 const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64');
 
 /** PFS: the header as the app builds it from Apple's framework; `granted` for Cablevision, a day left, unless changed. */
@@ -75,6 +78,7 @@ test('REQUEST sample 1: granted status for a boarded MVPD → partner_profile/di
   t.deepEqual(request.attributesNames, ['uid', 'NameID', 'uniqueId']);
   t.regex(Buffer.from(request.request, 'base64').toString('utf8'), /^<\?xml version="1.0" encoding="UTF-8"\?><samlp:AuthnRequest /);
   t.is(body.code, undefined, 'no basic-flow session is created');
+  t.deepEqual(shapeMismatches(samples['sessions.sso.partnerProfile'], body), []);
 });
 
 test('REQUEST sample 2: under AuthNAll degradation → authorize/direct, reasonType degraded', async (t) => {
@@ -84,6 +88,8 @@ test('REQUEST sample 2: under AuthNAll degradation → authorize/direct, reasonT
   const { status, body } = await partnerSession(f, device, pfs(f));
   t.is(status, 200);
   t.like(body, { actionName: 'authorize', actionType: 'direct', reasonType: 'degraded', url: '/api/v2/REF30/decisions/authorize/Cablevision', mvpd: 'Cablevision', serviceProvider: 'REF30' });
+  t.deepEqual(shapeMismatches(samples['sessions.sso.degraded'], body), []);
+  t.is(body.code, undefined);
 });
 
 test('REQUEST sample 3 / PFS: every invalid partner framework status falls back to the basic flow with pfs_fallback', async (t) => {
@@ -123,6 +129,7 @@ test('REQUEST sample 3: the fallback session is the basic flow: the viewer signs
   const device = await registerDevice(f);
   const { body } = await partnerSession(f, device, pfs(f, { accessStatus: 'denied' }));
   t.like(body, { actionName: 'authenticate', reasonType: 'pfs_fallback', mvpd: 'Cablevision' });
+  t.deepEqual(shapeMismatches(samples['sessions.sso.pfsFallback'], body), []);
   const { response: login } = await loginThroughMvpd(f, body.url as string, 'fallback-viewer', 'pass');
   t.is(login.status, 302);
   t.is(login.headers.get('location'), 'https://adobe.com/');
@@ -135,6 +142,7 @@ test('REQUEST sample 4: partner SSO not configured (partner disabled, or the MVP
   const device = await registerDevice(f);
   const disabled = await partnerSession(f, device, pfs(f));
   t.like(disabled.body, { actionName: 'authenticate', actionType: 'interactive', reasonType: 'configuration_fallback', mvpd: 'Cablevision' });
+  t.deepEqual(shapeMismatches(samples['sessions.sso.configurationFallback'], disabled.body), []);
   t.truthy(disabled.body.code);
 
   f.sim.state.rules.sso.partners = { Apple: { enabled: true, mvpds: ['AdobePass_TEST'] } };
@@ -147,6 +155,7 @@ test('REQUEST sample 5: a missing (or invalid) redirectUrl or domainName → res
   const missing = await partnerSession(f, await registerDevice(f), pfs(f), { domainName: 'adobe.com' });
   t.like(missing.body, { actionName: 'resume', actionType: 'direct', reasonType: 'missing_parameters_fallback', mvpd: 'Cablevision', serviceProvider: 'REF30' });
   t.deepEqual(missing.body.missingParameters, ['redirectUrl']);
+  t.deepEqual(shapeMismatches(samples['sessions.sso.missingParametersFallback'], missing.body), []);
   t.is(missing.body.url, `/api/v2/REF30/sessions/${missing.body.code as string}`);
   t.is(typeof missing.body.notBefore, 'string', 'session timestamps are strings, as in the sample');
 
@@ -193,6 +202,7 @@ test('PROFILE sample 1: the partner authentication response creates an appleSSO 
   t.is(saml.status, 200);
   const created = await partnerProfile(f, device, pfs(f, { expirationDate: String(expiration) }), { SAMLResponse: saml.body.SAMLResponse as string });
   t.is(created.status, 201);
+  t.deepEqual(shapeMismatches(samples['profiles.sso.appleSSO'], created.body), []);
   const profile = (created.body.profiles as Record<string, Json>).Cablevision;
   t.like(profile, { issuer: 'Apple', type: 'appleSSO', notBefore: f.sim.state.now(), notAfter: expiration });
   t.like(profile?.attributes, { userID: { value: 'viewer-apple', state: 'plain' }, upstreamUserID: { value: 'viewer-apple', state: 'plain' } });
@@ -258,6 +268,7 @@ test('PROFILE sample 2: under AuthNAll degradation the answer is the degraded pr
   f.sim.state.rules.mvpds = f.sim.state.rules.mvpds.map((m) => (m.id === 'Cablevision' ? { ...m, degradation: 'AuthNAll' } : m));
   const degraded = await partnerProfile(f, device, pfs(f), { SAMLResponse: body.SAMLResponse as string });
   t.is(degraded.status, 200);
+  t.deepEqual(shapeMismatches(samples['profiles.sso.degraded'], degraded.body), []);
   t.like((degraded.body.profiles as Record<string, Json>).Cablevision, { issuer: 'Adobe', type: 'degraded' });
 });
 

@@ -296,7 +296,8 @@ export function ssoRoutes(state: SimState): Router {
       notAfter: Math.min(notBefore + pfs.mvpd.authnTtlMs, pfs.expiresAt),
       issuer: partner.name,
       type: 'appleSSO',
-      attributes: ssoAttributes(redeemed.username, pfs.mvpd.id),
+      // Profiles Partner sample 1 also has the MVPD's householdID (as the MVPD login page gives it).
+      attributes: { ...ssoAttributes(redeemed.username, pfs.mvpd.id), householdID: { value: Buffer.from(`hh-${redeemed.username}`).toString('base64'), state: 'plain' } },
       userId: redeemed.username,
     });
     ctx.status = 201;
