@@ -328,5 +328,12 @@ test('SERVICE: AD-Service-Token (RS256 JWS, aud Adobe, not expired, a key handed
   t.deepEqual(await read(jws(claims, strangerKey)), {}, 'signed with a key Adobe does not have');
   t.deepEqual(await read(jws({ ...claims, aud: 'someone-else' })), {}, 'another audience');
   t.deepEqual(await read(jws({ ...claims, sub: 'john' })), {}, 'another user');
+  // The decisions flow finds the SSO profile for the token the call carries, without a profiles call first.
+  const third = await registerDevice(f);
+  const authorize = (headers: Record<string, string>) =>
+    f.call('/api/v2/REF30/decisions/authorize/Cablevision', { method: 'POST', headers: third.headers({ 'content-type': 'application/json', ...headers }), body: JSON.stringify({ resources: ['REF30'] }) });
+  t.is((await authorize({})).status, 403, 'no token: no profile');
+  const decided = (await (await authorize({ 'ad-service-token': jws(claims) })).json()) as { decisions: Json[] };
+  t.like(decided.decisions[0], { resource: 'REF30', authorized: true, mvpd: 'Cablevision' });
   t.like((await read(jws({ ...claims, aud: 'adobe' }))).Cablevision, { type: 'serviceTokenSSO', issuer: 'Cablevision', attributes: { userID: { value: 'dtc-jane' } } });
 });
