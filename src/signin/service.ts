@@ -296,6 +296,8 @@ export function createSigninService(deps: SigninServiceDeps) {
     /** Single sign-on (Apple partner SSO, platform identity and service tokens): sso.ts. */
     sso: createSsoSignin({
       pass,
+      metrics,
+      logger,
       clock,
       settings,
       publicUrl,

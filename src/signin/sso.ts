@@ -4,6 +4,8 @@ import type { ClientAddress } from '../http/client-address.js';
 import { Problem, type ProblemCode } from '../http/problem.js';
 import type { Clock } from '../infra/clock.js';
 import { UpstreamProblem, type DeviceContext, type PassServices, type SessionAction, type SsoToken } from '../pass/index.js';
+import type { Logger } from '../infra/logger.js';
+import { ssoFallbacks, type SigninMetrics } from './metrics.js';
 import type { CurrentProfile } from './records.js';
 import type { FrameworkStatus } from './schema.js';
 import { asUnknownMvpd, validProfiles } from './upstream-answers.js';
@@ -33,6 +35,8 @@ type StartOutcome = CodeOutcome | { kind: 'authenticated'; profile: CurrentProfi
 
 export interface SsoSigninDeps {
   pass: PassServices;
+  metrics: Pick<SigninMetrics, 'sso'>;
+  logger: Logger;
   clock: Clock;
   settings: Config['signin'];
   publicUrl: () => string;
@@ -66,8 +70,22 @@ function asPartnerRefusal(err: unknown): unknown {
   return asUnknownMvpd(err);
 }
 
+type SsoMethod = 'apple' | 'apple_profile' | 'platform' | 'service';
+
 export function createSsoSignin(deps: SsoSigninDeps) {
   const { pass, clock, settings, publicUrl } = deps;
+
+  /** Counts and logs one SSO answer (never the token, status or SAML response), and passes it on. */
+  function outcome<T>(method: SsoMethod, label: string, answer: T, mvpd?: string): T {
+    deps.metrics.sso.inc({ method, outcome: label });
+    deps.logger.info({ method, outcome: label, ...(mvpd ? { mvpd } : {}) }, 'signin: single sign-on');
+    return answer;
+  }
+  const refused = (method: SsoMethod) => (err: unknown): never => {
+    if (err instanceof Problem && err.status < 500) outcome(method, 'refused', undefined);
+    throw err;
+  };
+  const fallbackLabel = (reason: string) => ((ssoFallbacks as readonly string[]).includes(reason) ? reason : 'other_fallback');
   const partnerContext = (device: AuthenticatedDevice, client: ClientAddress, status: FrameworkStatus): DeviceContext => ({
     ...deps.contextOf(device, client),
     partnerFrameworkStatus: encodeFrameworkStatus(status),
@@ -87,34 +105,40 @@ export function createSsoSignin(deps: SsoSigninDeps) {
     async appleStart(device: AuthenticatedDevice, client: ClientAddress, status: FrameworkStatus): Promise<AppleStartOutcome> {
       const ctx = partnerContext(device, client, status);
       const params = { domainName: settings.domainName, redirectUrl: `${publicUrl()}/activate/done` };
-      const action = await pass.pass.partnerSession(ctx, APPLE_PARTNER, params).catch((err: unknown) => {
-        throw asPartnerRefusal(err);
-      });
+      const action = await pass.pass
+        .partnerSession(ctx, APPLE_PARTNER, params)
+        .catch((err: unknown) => {
+          throw asPartnerRefusal(err);
+        })
+        .catch(refused('apple'));
       const reason = action.reasonType ?? 'none';
       if (action.actionName === 'partner_profile' && action.authenticationRequest) {
         const { type, request, attributesNames } = action.authenticationRequest;
-        return { kind: 'partner', ...(action.mvpd ? { mvpd: action.mvpd } : {}), authenticationRequest: { type, request, attributesNames } };
+        return outcome('apple', 'partner_authentication', { kind: 'partner', ...(action.mvpd ? { mvpd: action.mvpd } : {}), authenticationRequest: { type, request, attributesNames } }, action.mvpd);
       }
       if (action.actionName === 'authorize') {
         if (!action.mvpd) throw new Problem('upstream_rejected', 'The Pass service answered authorize without naming the MVPD.');
-        return { kind: 'authenticated', reason, profile: await profileFor(device, ctx, action.mvpd) };
+        return outcome('apple', 'authenticated', { kind: 'authenticated', reason, profile: await profileFor(device, ctx, action.mvpd) }, action.mvpd);
       }
       // Every fallback (pfs_, configuration_, missing_parameters_fallback) is the basic flow's session: a code.
       const issued = await deps.issueCode(device, client, action, action.mvpd);
-      if (issued) return { kind: 'fallback', reason, code: issued.code, notAfter: issued.notAfter };
+      if (issued) return outcome('apple', fallbackLabel(reason), { kind: 'fallback', reason, code: issued.code, notAfter: issued.notAfter }, action.mvpd);
       throw new Problem('upstream_rejected', `The Pass service answered the partner session with an unexpected action (${action.actionName}).`);
     },
 
     /** POST /v1/authentication/sso/apple/profile: the Profiles Partner call; the appleSSO profile (or a degraded one). */
     async appleProfile(device: AuthenticatedDevice, client: ClientAddress, status: FrameworkStatus, samlResponse: string): Promise<CurrentProfile> {
-      const answer = await pass.pass.partnerProfile(partnerContext(device, client, status), APPLE_PARTNER, samlResponse).catch((err: unknown) => {
-        throw asPartnerRefusal(err);
-      });
+      const answer = await pass.pass
+        .partnerProfile(partnerContext(device, client, status), APPLE_PARTNER, samlResponse)
+        .catch((err: unknown) => {
+          throw asPartnerRefusal(err);
+        })
+        .catch(refused('apple_profile'));
       const [profile] = validProfiles(answer, clock.now());
       // "a map of valid profiles, which may be empty": partner SSO fell back to the basic profile retrieval.
       if (!profile) throw new Problem('authentication_required', 'The Pass service made no profile from this sign-in: sign in with a code (POST /v1/authentication).');
       await deps.adopt(device, profile.mvpd);
-      return profile;
+      return outcome('apple_profile', 'authenticated', profile, profile.mvpd);
     },
 
     /**
@@ -126,11 +150,13 @@ export function createSsoSignin(deps: SsoSigninDeps) {
       const ctx: DeviceContext = { ...deps.contextOf(device, client), ssoToken: token };
       const answer = mvpd === undefined ? await pass.pass.profiles(ctx) : await pass.pass.profileForMvpd(ctx, mvpd);
       const profile = validProfiles(answer, clock.now()).find((p) => mvpd === undefined || p.mvpd === mvpd);
+      const method = token.header === 'ad-service-token' ? 'service' : 'platform';
       if (profile) {
         await deps.adopt(device, profile.mvpd);
-        return { kind: 'authenticated', profile };
+        return outcome(method, 'authenticated', { kind: 'authenticated', profile }, profile.mvpd);
       }
-      return deps.start(device, client, mvpd, token);
+      const started = await deps.start(device, client, mvpd, token);
+      return outcome(method, started.kind === 'code' ? 'code' : 'authenticated', started, mvpd);
     },
   };
 }

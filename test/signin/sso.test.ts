@@ -44,6 +44,13 @@ async function signInWithCode(f: PassgateFixture, clock: ManualClock, device: De
   return (await waiting).body;
 }
 
+/** The value of passgate_signin_sso_total for one method and outcome (0 when absent). */
+async function ssoCount(f: PassgateFixture, method: string, outcome: string): Promise<number> {
+  const text = await (await fetch(f.passgate.metricsUrl)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`passgate_signin_sso_total{method="${method}",outcome="${outcome}"}`));
+  return line ? Number(line.split(' ').pop()) : 0;
+}
+
 const ssoCalls = async (f: PassgateFixture) => (await f.simLog()).filter((e) => e.operation.startsWith('sso.'));
 
 test('Apple SSO: partner_authentication with the SAML request, then the appleSSO profile; passgate sends the status as AP-Partner-Framework-Status', async (t) => {
@@ -97,6 +104,7 @@ test('Apple SSO fallback pfs_fallback (denied access): 201 with a code, and the 
   const code = started.body.code as string;
   t.is(started.body.activationUrlComplete, `${f.url}/activate?code=${code}`);
   t.deepEqual((await getJson(f, device, `/v1/authentication/${code}`)).body, { status: 'pending' });
+  t.is(await ssoCount(f, 'apple', 'pfs_fallback'), 1, 'counted by outcome');
   t.like(await signInWithCode(f, clock, device, code, 'fallback-viewer'), { status: 'authenticated', profile: { mvpd: 'Cablevision', type: 'regular', attributes: { userID: { value: 'fallback-viewer' } } } });
 });
 
@@ -162,6 +170,7 @@ test('Apple SSO profile step: each invalid_header_pfs_* refusal is 400 partner_s
   const forged = Buffer.from('<samlp:Response InResponseTo="_nothing"/>').toString('base64');
   const refused = await post(f, device, '/v1/authentication/sso/apple/profile', { frameworkStatus: frameworkStatus(clock), samlResponse: forged });
   t.like(refused, { status: 400, body: { code: 'partner_response_rejected', upstream: { code: 'invalid_parameter_saml_response' } } });
+  t.is(await ssoCount(f, 'apple_profile', 'refused'), 6);
   // The genuine response still works after the refusals.
   t.is((await post(f, device, '/v1/authentication/sso/apple/profile', { frameworkStatus: frameworkStatus(clock), samlResponse })).status, 200);
 });
@@ -182,6 +191,8 @@ test('platform token (Adobe-Subject-Token): the first app signs in with a code s
   t.regex(profilesCall?.headers['adobe-subject-token'] ?? '', /^sha256:[0-9a-f]{12}$/, 'the profiles call carried the token');
   t.regex(sessionCall?.headers['adobe-subject-token'] ?? '', /^sha256:[0-9a-f]{12}$/, 'the session call carried the token');
   t.like(await signInWithCode(f, clock, first, code, 'amazon-viewer'), { status: 'authenticated', profile: { type: 'regular' } });
+  const polls = (await f.simLog()).filter((e) => e.operation === 'profiles.code');
+  t.true(polls.length > 0 && polls.every((e) => e.headers['adobe-subject-token'] === undefined), 'not on the calls whose page does not list it');
 
   const second = await registerDevice(f);
   t.deepEqual((await getJson(f, second, '/v1/profile')).body.profiles, [], 'without the token: nothing');
@@ -189,6 +200,8 @@ test('platform token (Adobe-Subject-Token): the first app signs in with a code s
   t.is(sso.status, 200, JSON.stringify(sso.body));
   t.like(sso.body, { status: 'authenticated', profile: { mvpd: 'Cablevision', type: 'platformSSO', issuer: 'Cablevision', attributes: { userID: { value: 'amazon-viewer' } } } });
   t.like((await getJson(f, second, '/v1/profile')).body, { profile: { type: 'platformSSO' } });
+  t.is(await ssoCount(f, 'platform', 'code'), 1);
+  t.is(await ssoCount(f, 'platform', 'authenticated'), 1);
   t.false(f.log.text().includes(SUBJECT_TOKEN), 'the token is never logged');
 });
 
