@@ -20,6 +20,9 @@ export const problemCatalogue = {
   temppass_limit_reached: { status: 403, title: 'The promotional TempPass has no resources left: sign in with a TV provider to keep watching' },
   invalid_temppass_identity: { status: 400, title: 'The AP-TempPass-Identity header is missing or invalid' },
   invalid_visitor_identifier: { status: 400, title: 'The AP-Visitor-Identifier header is malformed' },
+  // Apple partner SSO (rest-api-v2-partner-single-sign-on-apis-*.md): the upstream's refusals, the app's to fix.
+  partner_status_rejected: { status: 400, title: 'The Pass service refused the partner framework status: refresh it, or sign in with a code' },
+  partner_response_rejected: { status: 400, title: 'The Pass service refused the partner authentication response: start again, or sign in with a code' },
   mvpd_mismatch: { status: 409, title: 'The device is signed in with another TV provider than the one named' },
   session_not_found: { status: 404, title: 'No such sign-in session for this device' },
   not_found: { status: 404, title: 'Not found' },

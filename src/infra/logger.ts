@@ -16,6 +16,11 @@ const SECRET_FIELDS = [
   'deviceSecret',
   'appKey',
   'app_key',
+  // Single sign-on credentials of the /v1 SSO bodies (src/signin/schema.ts) and their upstream headers.
+  'subjectToken',
+  'serviceToken',
+  'samlResponse',
+  'SAMLResponse',
 ] as const;
 
 const CENSOR = '[Redacted]';
@@ -34,6 +39,7 @@ export const redactPaths = [
   'req.headers["x-admin-key"]',
   'req.headers["ad-service-token"]',
   'req.headers["adobe-subject-token"]',
+  'req.headers["x-roku-reserved-roku-connect-token"]',
   'req.headers["ap-visitor-identifier"]',
   'res.headers["set-cookie"]',
   'headers.authorization',

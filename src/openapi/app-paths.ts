@@ -1,7 +1,7 @@
 import { registerDeviceSchema } from '../devices/schema.js';
 import { authorizeSchema, logoutSchema, preauthorizeSchema } from '../entitlement/schema.js';
-import { codeSchema, startAuthenticationSchema, waitQuerySchema } from '../signin/schema.js';
-import { content, errorsOf, fromZod, json, jsonBody, operation, pathParameter, queryParameters, ref, type ApiPart, type ParameterObject } from './operations.js';
+import { appleSsoProfileSchema, appleSsoStartSchema, codeSchema, platformSsoSchema, startAuthenticationSchema, waitQuerySchema } from '../signin/schema.js';
+import { content, errorsOf, fromZod, json, jsonBody, operation, pathParameter, queryParameters, ref, type ApiPart, type JsonSchema, type ParameterObject } from './operations.js';
 
 /** Promotional TempPass (rest-api-v2-appendix-headers-ap-temppass-identity.md): forwarded upstream as given with a TempPass MVPD only, never logged. */
 const tempPassIdentity: ParameterObject = {
@@ -27,6 +27,49 @@ const visitorIdentifier: ParameterObject = {
   schema: { type: 'string', minLength: 1, maxLength: 256, pattern: '^[\\x21-\\x7E]+$' },
 };
 
+/** The single sign-on answers (src/signin/sso-routes.ts). */
+const ssoAnswers = {
+  AppleSsoPartnerAuthentication: {
+    type: 'object',
+    properties: {
+      status: { const: 'partner_authentication' },
+      mvpd: { type: 'string', description: 'The TV provider the framework named.' },
+      authenticationRequest: {
+        type: 'object',
+        properties: {
+          type: { type: 'string', description: 'saml' },
+          request: { type: 'string', description: 'The SAML request: the VSAccountMetadataRequest verificationToken.' },
+          attributesNames: { type: 'array', items: { type: 'string' }, description: 'The VSAccountMetadataRequest attributeNames.' },
+        },
+        required: ['type', 'request', 'attributesNames'],
+      },
+    },
+    required: ['status', 'authenticationRequest'],
+  },
+  SsoAuthenticated: {
+    type: 'object',
+    properties: {
+      status: { const: 'authenticated' },
+      reason: { type: 'string', description: 'The upstream reasonType: authenticated, degraded or authenticatedSSO.' },
+      profile: ref('Profile'),
+    },
+    required: ['status', 'reason', 'profile'],
+  },
+  SsoFallback: {
+    allOf: [
+      ref('AuthenticationStarted'),
+      {
+        type: 'object',
+        properties: {
+          status: { const: 'fallback' },
+          reason: { type: 'string', description: 'The upstream reasonType: pfs_fallback, configuration_fallback or missing_parameters_fallback.' },
+        },
+        required: ['status', 'reason'],
+      },
+    ],
+  },
+} satisfies Record<string, JsonSchema>;
+
 /** The streaming-app API (SPEC §2): devices, sign-in, entitlement. */
 export function appApi(): ApiPart {
   const code = pathParameter('code', codeSchema, 'The code POST /v1/authentication returned (a malformed code is 404 session_not_found).');
@@ -38,6 +81,10 @@ export function appApi(): ApiPart {
     schemas: {
       RegisterDeviceRequest: fromZod(registerDeviceSchema),
       StartAuthenticationRequest: fromZod(startAuthenticationSchema),
+      AppleSsoStartRequest: fromZod(appleSsoStartSchema),
+      AppleSsoProfileRequest: fromZod(appleSsoProfileSchema),
+      PlatformSsoRequest: fromZod(platformSsoSchema),
+      ...ssoAnswers,
       PreauthorizeRequest: fromZod(preauthorizeSchema),
       AuthorizeRequest: fromZod(authorizeSchema),
       LogoutRequest: fromZod(logoutSchema),
@@ -101,6 +148,64 @@ export function appApi(): ApiPart {
             '201': json('A code to show; the viewer enters it at the activation URL.', ref('AuthenticationStarted')),
           },
           errors: [...deviceWithVisitor, ...errorsOf.jsonBody, 'unknown_mvpd', 'authentication_required', 'invalid_temppass_identity', ...errorsOf.pass],
+        }),
+      },
+      '/v1/authentication/sso/apple': {
+        post: operation({
+          id: 'startAppleSso',
+          summary: 'Apple single sign-on: what the Video Subscriber Account framework says, and the next step',
+          description:
+            'Send the framework status as the app read it (access status; the provider\'s mapping id and authentication expiration date when the viewer is signed in with a TV provider in the OS). ' +
+            'passgate forwards it as AP-Partner-Framework-Status (sessions/sso/Apple). The answer is the next step: `partner_authentication` — hand `authenticationRequest.request` to the framework ' +
+            '(VSAccountMetadataRequest verificationToken, with `attributesNames`) and send its SAML response to POST /v1/authentication/sso/apple/profile; `authenticated` — a profile exists ' +
+            '(`reason` authenticated, degraded or authenticatedSSO); or 201 `fallback` — Apple SSO cannot be used (`reason` pfs_fallback: the status is missing, not granted, names no known ' +
+            'provider or has expired; configuration_fallback: Apple SSO is not set up for this provider; missing_parameters_fallback) and a second-screen sign-in has started: show the code and poll ' +
+            'GET /v1/authentication/{code} exactly as after POST /v1/authentication.',
+          tag: 'sign-in',
+          access: 'deviceToken',
+          parameters: [visitorIdentifier],
+          body: jsonBody('AppleSsoStartRequest'),
+          responses: {
+            '200': json('The SAML request for the framework, or the profile.', { oneOf: [ref('AppleSsoPartnerAuthentication'), ref('SsoAuthenticated')] }),
+            '201': json('Apple SSO fell back to the second-screen sign-in: a code to show.', ref('SsoFallback')),
+          },
+          errors: [...deviceWithVisitor, ...errorsOf.jsonBody, 'partner_status_rejected', 'authentication_required', ...errorsOf.pass],
+        }),
+      },
+      '/v1/authentication/sso/apple/profile': {
+        post: operation({
+          id: 'completeAppleSso',
+          summary: 'Apple single sign-on: the framework\'s SAML response → the profile',
+          description:
+            'After the framework signed the viewer in: its SAML response (`samlAttributeQueryResponse`, whitespace removed, Base64-encoded — not URL-encoded) and the framework status read again. ' +
+            'passgate sends both to profiles/sso/Apple and answers the `appleSSO` profile (or a degraded one under a degradation rule). A status the Pass service refuses is 400 ' +
+            'partner_status_rejected, a SAML response it refuses 400 partner_response_rejected, each with the upstream code (`invalid_header_pfs_*`, `invalid_parameter_saml_response`): ' +
+            'start again with POST /v1/authentication/sso/apple, or sign in with a code (POST /v1/authentication).',
+          tag: 'sign-in',
+          access: 'deviceToken',
+          parameters: [visitorIdentifier],
+          body: jsonBody('AppleSsoProfileRequest'),
+          responses: { '200': json('Signed in.', ref('Authenticated')) },
+          errors: [...deviceWithVisitor, ...errorsOf.jsonBody, 'partner_status_rejected', 'partner_response_rejected', 'authentication_required', ...errorsOf.pass],
+        }),
+      },
+      '/v1/authentication/sso/platform': {
+        post: operation({
+          id: 'startPlatformSso',
+          summary: 'Single sign-on with a platform identity token (Adobe-Subject-Token) or a service token (AD-Service-Token)',
+          description:
+            'Exactly one of `subjectToken` (the platform\'s JWS/JWE, e.g. Amazon\'s) and `serviceToken` (a JWS signed by your identity service, RS256, aud "Adobe"). passgate reads the profiles with the token: ' +
+            'when another app of the same user signed in with it, the answer is 200 with that SSO profile (type platformSSO or serviceTokenSSO). Otherwise this is POST /v1/authentication with the token ' +
+            'on the upstream session (201 code, or 200 when no sign-in is needed), so the sign-in that follows serves the user\'s other apps. The token is forwarded on these calls only and never logged.',
+          tag: 'sign-in',
+          access: 'deviceToken',
+          parameters: [visitorIdentifier],
+          body: jsonBody('PlatformSsoRequest'),
+          responses: {
+            '200': json('Signed in (an SSO profile, or one the device already had).', ref('Authenticated')),
+            '201': json('No profile yet: a code to show; the viewer enters it at the activation URL.', ref('AuthenticationStarted')),
+          },
+          errors: [...deviceWithVisitor, ...errorsOf.jsonBody, 'unknown_mvpd', 'authentication_required', ...errorsOf.pass],
         }),
       },
       '/v1/authentication/{code}': {

@@ -13,12 +13,14 @@ import {
   configurationSchema,
   decisionsSchema,
   logoutSchema,
+  partnerSessionSchema,
   profilesSchema,
   sessionActionSchema,
   sessionInfoSchema,
   type PassConfiguration,
   type PassDecisions,
   type PassLogout,
+  type PartnerSessionAction,
   type PassProfiles,
   type SessionAction,
   type SessionInfo,
@@ -34,6 +36,22 @@ export interface DeviceContext {
    * it (base64 JSON, rest-api-v2-appendix-headers-ap-temppass-identity.md). Forwarded, never logged.
    */
   tempPassIdentity?: string;
+  /**
+   * Apple partner SSO: the AP-Partner-Framework-Status value (base64 JSON,
+   * rest-api-v2-appendix-headers-ap-partner-framework-status.md), sent on the calls whose pages list it. Never logged.
+   */
+  partnerFrameworkStatus?: string;
+  /**
+   * Platform identity (Adobe-Subject-Token) or service token (AD-Service-Token) SSO: the app's token,
+   * sent as that header on the calls whose pages list it. Never logged.
+   */
+  ssoToken?: SsoToken;
+}
+
+export type SsoTokenHeader = 'adobe-subject-token' | 'ad-service-token';
+export interface SsoToken {
+  header: SsoTokenHeader;
+  value: string;
 }
 
 /** Form parameters of sessions create/resume (§4.2); absent ones are not sent. */
@@ -148,13 +166,48 @@ export class PassClient {
     );
   }
 
+  /**
+   * POST sessions/sso/{partner} (rest-api-v2-partner-single-sign-on-apis-retrieve-partner-authentication-request.md):
+   * with ctx.partnerFrameworkStatus; domainName and redirectUrl serve the fallback to the basic flow.
+   */
+  partnerSession(ctx: DeviceContext, partner: string, params: Required<Pick<SessionParams, 'domainName' | 'redirectUrl'>>): Promise<PartnerSessionAction> {
+    return this.call(
+      ctx,
+      { operation: 'sso.sessions', method: 'POST', path: this.path('sessions', 'sso', seg(partner)), form: sessionForm(params) },
+      partnerSessionSchema,
+    );
+  }
+
+  /**
+   * POST profiles/sso/{partner} (…-retrieve-profile-using-partner-authentication-response.md): the
+   * partner's SAML response (base64; the form encoding URL-encodes it) → the partner profile (201).
+   */
+  partnerProfile(ctx: DeviceContext, partner: string, samlResponse: string): Promise<PassProfiles> {
+    return this.call(
+      ctx,
+      { operation: 'sso.profiles', method: 'POST', path: this.path('profiles', 'sso', seg(partner)), form: { SAMLResponse: samlResponse } },
+      profilesSchema,
+    );
+  }
+
   /** Identical in-flight GETs of one device share one call (key: operation, path, query, fingerprint, client id). */
   private call<S extends z.ZodType>(ctx: DeviceContext, spec: CallSpec, schema: S): Promise<z.output<S>> {
     if (spec.method !== 'GET') return this.exchange(ctx, spec, schema);
     const query = new URLSearchParams(spec.searchParams ?? {}).toString();
     // Calls for different TempPass identities must not share an answer, nor calls that carry different
     // visitor ids share one upstream call (each visitor's call reaches the upstream); both only as digests.
-    const key = [spec.operation, spec.path, query, ctx.device.fingerprint, ctx.device.clientId, digestOf(ctx.tempPassIdentity), digestOf(ctx.client.visitor)].join('\n');
+    const key = [
+      spec.operation,
+      spec.path,
+      query,
+      ctx.device.fingerprint,
+      ctx.device.clientId,
+      digestOf(ctx.tempPassIdentity),
+      digestOf(ctx.client.visitor),
+      // Calls with different SSO credentials may have different answers (an SSO profile, or none).
+      digestOf(ctx.partnerFrameworkStatus),
+      digestOf(ctx.ssoToken && `${ctx.ssoToken.header}:${ctx.ssoToken.value}`),
+    ].join('\n');
     return coalesce(this.reads, key, 'read', this.deps.metrics, () => this.exchange(ctx, spec, schema)) as Promise<z.output<S>>;
   }
 
@@ -190,6 +243,8 @@ export class PassClient {
     };
     if (ctx.tempPassIdentity !== undefined) headers['ap-temppass-identity'] = ctx.tempPassIdentity;
     if (ctx.client.visitor !== undefined && !withoutVisitorIdentifier.has(spec.operation)) headers['ap-visitor-identifier'] = ctx.client.visitor;
+    if (ctx.partnerFrameworkStatus !== undefined && withPartnerFrameworkStatus.has(spec.operation)) headers['ap-partner-framework-status'] = ctx.partnerFrameworkStatus;
+    if (ctx.ssoToken !== undefined && withSsoToken.has(spec.operation)) headers[ctx.ssoToken.header] = ctx.ssoToken.value;
     if (spec.form) headers['content-type'] = 'application/x-www-form-urlencoded';
     if (spec.json !== undefined) headers['content-type'] = 'application/json;charset=utf-8';
     return this.deps.transport.send(ctx.client.ip, { ...spec, headers, idempotent: spec.idempotent ?? spec.method === 'GET' });
@@ -203,6 +258,14 @@ export class PassClient {
  * checklist asks for only the listed headers, although exp-cloud-id-authn.md says "on all APIs".
  */
 const withoutVisitorIdentifier: ReadonlySet<string> = new Set(['configuration']);
+
+/**
+ * AP-Partner-Framework-Status is listed by the partner SSO pages, the profiles pages (but not
+ * profiles/code) and the decisions pages; Adobe-Subject-Token and AD-Service-Token by sessions
+ * create, the profiles pages (not profiles/code), the decisions pages and logout (adobe-pass.md §3.2).
+ */
+const withPartnerFrameworkStatus: ReadonlySet<string> = new Set(['sso.sessions', 'sso.profiles', 'profiles.all', 'profiles.mvpd', 'decisions.authorize', 'decisions.preauthorize']);
+const withSsoToken: ReadonlySet<string> = new Set(['sessions.create', 'profiles.all', 'profiles.mvpd', 'decisions.authorize', 'decisions.preauthorize', 'logout']);
 
 const digestOf = (value: string | undefined) => (value === undefined ? '' : createHash('sha256').update(value).digest('base64url'));
 

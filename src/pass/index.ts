@@ -1,6 +1,6 @@
 /** The upstream Pass client (STYLE.md `pass/`): what features and main.ts import. */
 export { createPassServices, type PassServices, type PassServicesDeps } from './service.js';
-export { PassClient, type DeviceContext, type SessionParams } from './client.js';
+export { PassClient, type DeviceContext, type SessionParams, type SsoToken, type SsoTokenHeader } from './client.js';
 export { DeviceRegistry, type RegisterInput } from './registry.js';
 export { deviceFingerprint, encodeDeviceInfo } from './device-identity.js';
 export { readAnswer, readEnhancedError, remedyFor, isRetryable, toProblem, UpstreamProblem, type PassAnswer, type PassErrorInfo, type Remedy } from './errors.js';

@@ -51,6 +51,15 @@ export const sessionActionSchema = z.looseObject({
 });
 export type SessionAction = z.output<typeof sessionActionSchema>;
 
+/**
+ * POST sessions/sso/{partner}: the session shape plus, for partner_profile, the partner
+ * authentication request (type "saml", the request, the SAML attribute names).
+ */
+export const partnerSessionSchema = sessionActionSchema.extend({
+  authenticationRequest: z.looseObject({ type: z.string(), request: z.string(), attributesNames: stringList.default([]) }).optional(),
+});
+export type PartnerSessionAction = z.output<typeof partnerSessionSchema>;
+
 /** §4.4. */
 export const sessionInfoSchema = z.looseObject({
   existingParameters: z.record(z.string(), z.unknown()).default({}),

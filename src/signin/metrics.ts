@@ -10,7 +10,11 @@ export interface SigninMetrics {
   timeToSignin: Histogram;
   configuration: Counter<'source'>;
   profiles: Counter<'source'>;
+  sso: Counter<'method' | 'outcome'>;
 }
+
+/** Single sign-on answers by method and outcome (src/signin/sso.ts); the upstream's reasons outside this list count as `other_fallback`. */
+export const ssoFallbacks = ['pfs_fallback', 'configuration_fallback', 'missing_parameters_fallback'] as const;
 
 export function createSigninMetrics(registry: Registry): SigninMetrics {
   const polls = new Counter({
@@ -45,6 +49,12 @@ export function createSigninMetrics(registry: Registry): SigninMetrics {
       name: 'passgate_signin_profile_reads_total',
       help: 'Profile reads by source (cache, upstream)',
       labelNames: ['source'],
+      registers: [registry],
+    }),
+    sso: new Counter({
+      name: 'passgate_signin_sso_total',
+      help: 'Single sign-on requests by method (apple, apple_profile, platform, service) and outcome (partner_authentication, authenticated, code, refused, or the fallback reason)',
+      labelNames: ['method', 'outcome'],
       registers: [registry],
     }),
   };

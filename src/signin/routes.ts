@@ -11,21 +11,8 @@ import { TEMPPASS_IDENTITY_HEADER } from '../pass/index.js';
 import { visitorIdentifier } from '../http/visitor-identifier.js';
 import { codeSchema, startAuthenticationSchema, waitQuerySchema, type StartAuthenticationInput } from './schema.js';
 import type { CurrentProfile, SigninService, SigninStatus } from './service.js';
-
-/** What apps may see of a profile's attributes (user-metadata.ts: the exposed ones, decrypted). */
-export type AttributesView = (attributes: Record<string, unknown>) => Record<string, unknown>;
-
-/** The profile as /v1 shows it: timestamps as ISO strings, attributes as `attributes` lets apps see them. */
-export function profileView(profile: CurrentProfile, attributes: AttributesView) {
-  return {
-    mvpd: profile.mvpd,
-    ...(profile.type !== undefined ? { type: profile.type } : {}),
-    ...(profile.issuer !== undefined ? { issuer: profile.issuer } : {}),
-    notBefore: new Date(profile.notBefore).toISOString(),
-    notAfter: new Date(profile.notAfter).toISOString(),
-    attributes: attributes(profile.attributes),
-  };
-}
+import { profileView, type AttributesView } from './views.js';
+import { ssoRoutes } from './sso-routes.js';
 
 /** The `retry:` hint of an event stream ended by a shutdown (ms): soon, the other replicas are up. */
 export const RECONNECT_AFTER_SHUTDOWN_MS = 1_000;
@@ -66,6 +53,14 @@ export function signinRouter(
   const device = requireDevice(devices.authenticate);
   const activationUrl = () => `${options.publicUrl()}/activate`;
   const activationUrlComplete = (code: string) => `${activationUrl()}?code=${encodeURIComponent(code)}`;
+  /** A code to show: where the viewer enters it, until when, and how often the app may poll. */
+  const started = (outcome: { code: string; notAfter: number }) => ({
+    code: outcome.code,
+    activationUrl: activationUrl(),
+    activationUrlComplete: activationUrlComplete(outcome.code),
+    expiresAt: new Date(outcome.notAfter).toISOString(),
+    pollIntervalMs: options.pollIntervalMs,
+  });
 
   router.get('/v1/mvpds', device, visitorIdentifier, async (ctx: AppContext) => {
     ctx.set('Cache-Control', 'no-store');
@@ -82,13 +77,7 @@ export function signinRouter(
       return;
     }
     ctx.status = 201;
-    ctx.body = {
-      code: outcome.code,
-      activationUrl: activationUrl(),
-      activationUrlComplete: activationUrlComplete(outcome.code),
-      expiresAt: new Date(outcome.notAfter).toISOString(),
-      pollIntervalMs: options.pollIntervalMs,
-    };
+    ctx.body = started(outcome);
   });
 
   router.get('/v1/authentication/:code', device, async (ctx: AppContext) => {
@@ -132,6 +121,8 @@ export function signinRouter(
     ctx.type = 'image/svg+xml';
     ctx.body = await QRCode.toString(activationUrlComplete(code), { type: 'svg', margin: 2 });
   });
+
+  ssoRoutes(router, service.sso, [device, visitorIdentifier], started, view);
 
   router.get('/v1/profile', device, visitorIdentifier, async (ctx: AppContext) => {
     const profiles = await service.profiles(currentDevice(ctx), ctx.state.client);

@@ -7,9 +7,11 @@ import type { Logger } from '../infra/logger.js';
 import { setNewest } from '../infra/bounded-map.js';
 import { Singleflight } from '../infra/singleflight.js';
 import type { Store } from '../infra/store.js';
-import { readTempPassIdentity, UpstreamProblem, type DeviceContext, type PassProfiles, type PassServices } from '../pass/index.js';
+import { readTempPassIdentity, UpstreamProblem, type DeviceContext, type PassServices, type SessionAction, type SsoToken } from '../pass/index.js';
 import type { SigninMetrics } from './metrics.js';
 import { SigninPolling, type FollowListener } from './polling.js';
+import { createSsoSignin } from './sso.js';
+import { asUnknownMvpd, validProfiles } from './upstream-answers.js';
 import {
   deviceKey,
   offeredBy,
@@ -23,6 +25,7 @@ import {
 } from './records.js';
 
 export type { CurrentProfile, PickerMvpd, SigninStatus } from './records.js';
+export { validProfiles } from './upstream-answers.js';
 
 /** A signed-out device's empty profile list (or one with a degraded profile) is re-read after this long (sign-ins through passgate drop it sooner). */
 const NO_PROFILE_CACHE_MS = 30_000;
@@ -47,32 +50,7 @@ export type StartOutcome =
   | { kind: 'code'; code: string; notAfter: number }
   | { kind: 'authenticated'; profile: CurrentProfile };
 
-/** Upstream profiles map → passgate profiles still valid at `now`, longest notAfter first (FAQ Authn 11). */
-export function validProfiles(answer: PassProfiles, now: number): CurrentProfile[] {
-  return Object.entries(answer.profiles)
-    .map(([mvpd, p]) => ({
-      mvpd,
-      notBefore: p.notBefore,
-      notAfter: p.notAfter,
-      ...(p.type !== undefined ? { type: p.type } : {}),
-      ...(p.issuer !== undefined ? { issuer: p.issuer } : {}),
-      attributes: p.attributes,
-    }))
-    .filter((p) => p.notAfter > now)
-    .sort((a, b) => b.notAfter - a.notAfter);
-}
-
 const contextOf = (device: AuthenticatedDevice, client: ClientAddress): DeviceContext => ({ device: device.record, client });
-
-/** invalid_parameter_mvpd / invalid_integration (adobe-pass.md §4.2) are the app's bad input, not an upstream failure. */
-function asUnknownMvpd(err: unknown): unknown {
-  if (err instanceof UpstreamProblem && (err.info.code === 'invalid_parameter_mvpd' || err.info.code === 'invalid_integration')) {
-    return new Problem('unknown_mvpd', `The Pass service does not know this MVPD for this service: ${err.info.code}.`, {
-      upstream: { code: err.info.code, action: err.info.action, ...(err.info.message ? { message: err.info.message } : {}) },
-    });
-  }
-  return err;
-}
 
 export function createSigninService(deps: SigninServiceDeps) {
   const { config, store, clock, pass, metrics, publicUrl } = deps;
@@ -240,6 +218,68 @@ export function createSigninService(deps: SigninServiceDeps) {
     return mvpds.some((m) => m.id === mvpd && m.isTempPass) ? readTempPassIdentity(raw) : undefined;
   }
 
+  /**
+   * A code the upstream's session answer carries (authenticate/resume): kept as the device's current
+   * sign-in, polled for like any other; undefined when the answer has no code.
+   */
+  async function issueCode(device: AuthenticatedDevice, client: ClientAddress, action: SessionAction, mvpd: string | undefined): Promise<Extract<StartOutcome, { kind: 'code' }> | undefined> {
+    if ((action.actionName !== 'authenticate' && action.actionName !== 'resume') || !action.code) return undefined;
+    const key = deviceKey(device.app.id, device.binding);
+    const now = clock.now();
+    const session: PendingSession = {
+      code: action.code,
+      appId: device.app.id,
+      binding: device.binding,
+      notAfter: action.notAfter ?? now + DEFAULT_SESSION_MS,
+      createdAt: now,
+      client,
+      ...(mvpd ? { mvpd } : {}),
+    };
+    const ttl = ttlUntil(session.notAfter);
+    await records.sessions.set(session.code, session, ttl);
+    // adobe-pass.md §9: a new code invalidates the old session; its status now reads `expired`.
+    const previous = await records.current.get(key);
+    await records.current.set(key, session.code, ttl);
+    if (previous && previous !== session.code) polling.unwatch(previous);
+    if (mvpd) await rememberMvpd(device.app.id, device.binding, mvpd);
+    return { kind: 'code', code: session.code, notAfter: session.notAfter };
+  }
+
+  /**
+   * POST /v1/authentication: a code to show (authenticate/resume), or the profile (authorize).
+   * `tempPassIdentity`: the app's AP-TempPass-Identity header as sent (see tempPassIdentityFor);
+   * `ssoToken`: a platform/service token sent with the session and profile calls (sso.ts).
+   */
+  async function start(device: AuthenticatedDevice, client: ClientAddress, mvpd: string | undefined, tempPassIdentity?: string, ssoToken?: SsoToken): Promise<StartOutcome> {
+    if (mvpd !== undefined) await requireOffered(device, client, mvpd);
+    const ctx: DeviceContext = { ...contextOf(device, client), ...(ssoToken ? { ssoToken } : {}) };
+    const key = deviceKey(device.app.id, device.binding);
+    const params = { domainName: settings.domainName, redirectUrl: `${publicUrl()}/activate/done`, ...(mvpd ? { mvpd } : {}) };
+    const action = await pass.pass.createSession(ctx, params).catch((err: unknown) => {
+      throw asUnknownMvpd(err);
+    });
+
+    if (action.actionName === 'authorize') {
+      // adobe-pass.md §4.2: already authenticated, TempPass or degraded — no code; read the profile.
+      const chosen = action.mvpd ?? mvpd;
+      if (!chosen) throw new Problem('upstream_rejected', 'The Pass service answered authorize without naming the MVPD.');
+      await records.profiles.delete(key);
+      // Profiles API sample 5 (rest-api-v2-profiles-apis-retrieve-profile-for-specific-mvpd.md): a
+      // promotional TempPass profile is read with the viewer's identity; the session call takes none (sessions sample 4).
+      const identity = await tempPassIdentityFor(device, client, chosen, tempPassIdentity);
+      const profileCtx = identity !== undefined ? { ...ctx, tempPassIdentity: identity } : ctx;
+      const profiles = validProfiles(await pass.pass.profileForMvpd(profileCtx, chosen), clock.now());
+      const profile = profiles.find((p) => p.mvpd === chosen) ?? profiles[0];
+      if (!profile) throw new Problem('authentication_required', 'The Pass service has no valid profile for this MVPD; start again.');
+      await rememberMvpd(device.app.id, device.binding, chosen);
+      return { kind: 'authenticated', profile };
+    }
+
+    const issued = await issueCode(device, client, action, mvpd);
+    if (issued) return issued;
+    throw new Problem('upstream_rejected', `The Pass service answered the session with an unexpected action (${action.actionName}).`);
+  }
+
   return {
     /** GET /v1/mvpds: the picker list (hidden and, when configured, TempPass MVPDs left out). */
     async mvpds(device: AuthenticatedDevice, client: ClientAddress): Promise<PickerMvpd[]> {
@@ -250,57 +290,27 @@ export function createSigninService(deps: SigninServiceDeps) {
     requireOffered,
     tempPassIdentityFor,
 
-    /**
-     * POST /v1/authentication: a code to show (authenticate/resume), or the profile (authorize).
-     * `tempPassIdentity`: the app's AP-TempPass-Identity header as sent (see tempPassIdentityFor).
-     */
-    async start(device: AuthenticatedDevice, client: ClientAddress, mvpd: string | undefined, tempPassIdentity?: string): Promise<StartOutcome> {
-      if (mvpd !== undefined) await requireOffered(device, client, mvpd);
-      const ctx = contextOf(device, client);
-      const key = deviceKey(device.app.id, device.binding);
-      const params = { domainName: settings.domainName, redirectUrl: `${publicUrl()}/activate/done`, ...(mvpd ? { mvpd } : {}) };
-      const action = await pass.pass.createSession(ctx, params).catch((err: unknown) => {
-        throw asUnknownMvpd(err);
-      });
+    /** POST /v1/authentication (above). */
+    start,
 
-      if (action.actionName === 'authorize') {
-        // adobe-pass.md §4.2: already authenticated, TempPass or degraded — no code; read the profile.
-        const chosen = action.mvpd ?? mvpd;
-        if (!chosen) throw new Problem('upstream_rejected', 'The Pass service answered authorize without naming the MVPD.');
-        await records.profiles.delete(key);
-        // Profiles API sample 5 (rest-api-v2-profiles-apis-retrieve-profile-for-specific-mvpd.md): a
-        // promotional TempPass profile is read with the viewer's identity; the session call takes none (sessions sample 4).
-        const identity = await tempPassIdentityFor(device, client, chosen, tempPassIdentity);
-        const profileCtx = identity !== undefined ? { ...ctx, tempPassIdentity: identity } : ctx;
-        const profiles = validProfiles(await pass.pass.profileForMvpd(profileCtx, chosen), clock.now());
-        const profile = profiles.find((p) => p.mvpd === chosen) ?? profiles[0];
-        if (!profile) throw new Problem('authentication_required', 'The Pass service has no valid profile for this MVPD; start again.');
-        await rememberMvpd(device.app.id, device.binding, chosen);
-        return { kind: 'authenticated', profile };
-      }
-
-      if ((action.actionName === 'authenticate' || action.actionName === 'resume') && action.code) {
-        const now = clock.now();
-        const session: PendingSession = {
-          code: action.code,
-          appId: device.app.id,
-          binding: device.binding,
-          notAfter: action.notAfter ?? now + DEFAULT_SESSION_MS,
-          createdAt: now,
-          client,
-          ...(mvpd ? { mvpd } : {}),
-        };
-        const ttl = ttlUntil(session.notAfter);
-        await records.sessions.set(session.code, session, ttl);
-        // adobe-pass.md §9: a new code invalidates the old session; its status now reads `expired`.
-        const previous = await records.current.get(key);
-        await records.current.set(key, session.code, ttl);
-        if (previous && previous !== session.code) polling.unwatch(previous);
-        if (mvpd) await rememberMvpd(device.app.id, device.binding, mvpd);
-        return { kind: 'code', code: session.code, notAfter: session.notAfter };
-      }
-      throw new Problem('upstream_rejected', `The Pass service answered the session with an unexpected action (${action.actionName}).`);
-    },
+    /** Single sign-on (Apple partner SSO, platform identity and service tokens): sso.ts. */
+    sso: createSsoSignin({
+      pass,
+      metrics,
+      logger,
+      clock,
+      settings,
+      publicUrl,
+      contextOf,
+      requireOffered,
+      issueCode,
+      adopt: async (device: AuthenticatedDevice, mvpd: string) => {
+        // The new profile changes what GET /v1/profile and authorize see: the next read asks the upstream.
+        await records.profiles.delete(deviceKey(device.app.id, device.binding));
+        await rememberMvpd(device.app.id, device.binding, mvpd);
+      },
+      start: (device: AuthenticatedDevice, client: ClientAddress, mvpd: string | undefined, ssoToken: SsoToken) => start(device, client, mvpd, undefined, ssoToken),
+    }),
 
     /** GET /v1/authentication/{code}: the status now, or after it changes / `waitSeconds` pass. */
     async status(device: AuthenticatedDevice, code: string, waitSeconds = 0, signal?: AbortSignal): Promise<SigninStatus> {

@@ -39,6 +39,11 @@ const mvpd = z.strictObject({
   tempPassMaxResources: z.number().int().positive().optional(),
   /** Premium degradation rule applied to this integration (§10); POST /sim/config `{degrade}` sets it at run time. */
   degradation: degradationRule.default('none'),
+  /**
+   * The id a partner framework knows this MVPD by (the configuration's platformMappingId; Apple's
+   * accountProviderIdentifier, apple-sso-cookbook-rest-api-v2.md); absent: the MVPD id itself.
+   */
+  platformMappingId: z.string().min(1).optional(),
 });
 
 const entitlement = z.strictObject({
@@ -126,6 +131,23 @@ const drmRules = z
   })
   .prefault({});
 
+/**
+ * Single sign-on (rest-api-v2-single-sign-on-*-flows.md). `partners`: partner SSO per partner name of
+ * the path, with the MVPDs boarded for it (absent: all); a disabled partner or an MVPD not boarded
+ * falls back with `configuration_fallback`. `platformTokens`: the Adobe-Subject-Token values the
+ * simulator trusts (each one platform account; obviously fake ones in tests). `serviceTokenKeys`:
+ * PEM RSA public keys that AD-Service-Token JWSs (RS256) must verify with.
+ */
+export const simSsoSchema = z
+  .strictObject({
+    partners: z
+      .record(z.string().min(1), z.strictObject({ enabled: z.boolean().default(true), mvpds: z.array(z.string()).optional() }))
+      .default({ Apple: { enabled: true } }),
+    platformTokens: z.array(z.string().min(1)).default([]),
+    serviceTokenKeys: z.array(z.string().min(1)).default([]),
+  })
+  .prefault({});
+
 export const simRulesSchema = z.strictObject({
   serviceProviders: z
     .record(
@@ -195,6 +217,7 @@ export const simRulesSchema = z.strictObject({
         .default(null),
     })
     .prefault({}),
+  sso: simSsoSchema,
 });
 
 function isRsaPublicPem(pem: string): boolean {

@@ -19,6 +19,7 @@ import { PassError, enhancedError, sendEnhanced, throttledHtml } from './pass/er
 import { logoutRoutes } from './pass/logout.js';
 import { profileRoutes } from './pass/profiles.js';
 import { sessionRoutes } from './pass/sessions.js';
+import { ssoRoutes } from './pass/sso.js';
 import { defaultRules, type SimRules } from './rules.js';
 import { SimState, digest, type SimLogEntry } from './state.js';
 import { DeviceThrottle, throttleKey } from './throttle.js';
@@ -45,7 +46,8 @@ const isDrmPath = (path: string) => path.startsWith('/ri/') || path.startsWith('
 /** Every upstream call: what the fault knobs (latency, error rate, outage) apply to. */
 const isUpstreamPath = (path: string) => isPassPath(path) || isDrmPath(path);
 /** The simulator's own endpoints: not upstream calls, so never faulted nor recorded in /sim/log. */
-const isControlPath = (path: string) => path === '/sim/log' || path === '/sim/config' || path === '/sim/drm/callback' || path === RECEIVED_PATH;
+const isControlPath = (path: string) =>
+  path === '/sim/log' || path === '/sim/config' || path === '/sim/drm/callback' || path === RECEIVED_PATH || path.startsWith('/sim/partner/');
 
 /** Headers worth recording in /sim/log; tokens are reduced to a digest so the log holds no secret. */
 const loggedHeaders = [
@@ -209,6 +211,7 @@ export function buildSim(options: SimOptions = {}): Sim {
   const routers: Router[] = [
     dcrRoutes(state),
     configurationRoutes(state),
+    ssoRoutes(state),
     sessionRoutes(state),
     authenticateRoutes(state),
     profileRoutes(state),

@@ -42,7 +42,8 @@ export interface SimSession {
   profileKey?: string;
 }
 
-export type ProfileType = 'regular' | 'degraded' | 'temporary';
+/** adobe-pass.md §4.6; the SSO types come from the partner, platform identity and service token flows. */
+export type ProfileType = 'regular' | 'degraded' | 'temporary' | 'appleSSO' | 'platformSSO' | 'serviceTokenSSO';
 
 export interface SimAttribute {
   value: unknown;

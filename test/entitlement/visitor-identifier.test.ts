@@ -174,6 +174,8 @@ test('OpenAPI documents AP-Visitor-Identifier and 400 invalid_visitor_identifier
     paths: Record<string, Record<string, { parameters?: { name: string; in: string }[]; responses: Record<string, { content?: Record<string, { schema?: unknown }> }> }>>;
   };
   const checked = ['get /v1/mvpds', 'post /v1/authentication', 'get /v1/profile', 'post /v1/preauthorize', 'post /v1/authorize', 'post /v1/logout'];
+  // The single sign-on routes call the upstream too (the partner SSO pages list the header).
+  checked.push('post /v1/authentication/sso/apple', 'post /v1/authentication/sso/apple/profile', 'post /v1/authentication/sso/platform');
   for (const [path, methods] of Object.entries(doc.paths)) {
     for (const [method, op] of Object.entries(methods)) {
       const key = `${method} ${path}`;

@@ -7,6 +7,7 @@ import { PassError, enhancedError, type EnhancedError } from './errors.js';
 import { passState, requireHeaders } from './headers.js';
 import { requireMvpd, requireServiceProvider } from './lookup.js';
 import { MediaTokenIssuer, type MediaToken } from './media-token.js';
+import { shareSsoProfiles } from './sso.js';
 import { admitResource, requireIdentity, syncTemporaryProfile } from './temppass.js';
 
 export type DecisionKind = 'authorize' | 'preauthorize';
@@ -140,6 +141,8 @@ export function decisionRoutes(state: SimState): Router {
       ctx.body = { decisions: tempPass(c, ctx, resources, { clientId: client.clientId, deviceId: deviceId as string }) };
       return;
     }
+    // SSO flows: "Find single sign-on profile" for the token this call carries.
+    shareSsoProfiles(state, ctx, { clientId: client.clientId, deviceId: deviceId as string, serviceProvider }, mvpd.id);
     const key = profileKey(client.clientId, deviceId as string, serviceProvider, mvpd.id);
     const status = state.profileStatus(key);
     if (status.state !== 'valid') {

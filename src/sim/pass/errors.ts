@@ -32,6 +32,16 @@ const catalogue = {
   network_received_error: [403, 'retry', 'There was an error while receiving the response from a partner service.'],
   network_connection_timeout: [403, 'retry', 'There was a connection timeout with the associated partner service.'],
   maximum_execution_time_exceeded: [403, 'retry', 'The request did not complete in the maximum allowed time.'],
+  // Partner single sign-on (enhanced-error-codes.md; rest-api-v2-partner-single-sign-on-apis-*.md).
+  invalid_parameter_partner: [400, 'none', 'The partner parameter value is missing or invalid.'],
+  invalid_parameter_saml_response: [400, 'none', 'The SAML response parameter value is missing or invalid.'],
+  invalid_header_pfs_permission_access_not_present: [400, 'none', 'The permission access status value from the partner framework status header is not present.'],
+  invalid_header_pfs_permission_access_not_determined: [400, 'none', 'The permission access status value from the partner framework status header is undetermined.'],
+  invalid_header_pfs_permission_access_not_granted: [400, 'none', 'The permission access status value from the partner framework status header is not granted.'],
+  invalid_header_pfs_provider_id_not_determined: [400, 'none', 'The provider id value from the partner framework status header is not associated with a known mvpd.'],
+  invalid_header_pfs_provider_id_mismatch: [400, 'none', 'The provider id value from the partner framework status header does not match the mvpd sent as parameter.'],
+  // The English table of the stored snapshot lacks this row (its translations have it): the message follows them.
+  invalid_header_pfs_provider_info_expired: [400, 'none', 'The provider info from the partner framework status header has expired.'],
   // Not in the public list: adobe-pass.md §7.3 note and §12.12 leave 405 and bad Content-Type bodies undocumented.
   method_not_allowed: [405, 'none', 'The HTTP method is invalid.'],
   invalid_request: [400, 'none', 'The request is malformed.'],

@@ -8,7 +8,8 @@ import { requireMvpd, requireServiceProvider } from './lookup.js';
 /** §4.9: `logout/interactive` opens `url`; `complete` and `invalid` carry no url. */
 type LogoutAction =
   | { actionName: 'logout'; actionType: 'interactive'; mvpd: string; url: string }
-  | { actionName: 'complete' | 'invalid'; actionType: 'none'; mvpd: string };
+  | { actionName: 'complete' | 'invalid'; actionType: 'none'; mvpd: string }
+  | { actionName: 'partner_logout'; actionType: 'partner_interactive'; mvpd: string };
 
 /** An absolute http(s) URL, given once. */
 function readRedirectUrl(value: unknown): string {
@@ -51,6 +52,9 @@ export function logoutRoutes(state: SimState): Router {
         action = { actionName: 'complete', actionType: 'none', mvpd: mvpd.id };
       } else if (status.state !== 'valid') {
         action = { actionName: 'invalid', actionType: 'none', mvpd: mvpd.id };
+      } else if (status.profile.type === 'appleSSO') {
+        // apple-sso-cookbook-rest-api-v2.md, logout phase: the viewer signs out in the OS settings; no url.
+        action = { actionName: 'partner_logout', actionType: 'partner_interactive', mvpd: mvpd.id };
       } else if (status.profile.type !== 'regular' || !mvpd.hasLogoutEndpoint) {
         // Degraded or temporary access, or a dummy logout: nothing to do at the MVPD (§4.9, §10).
         action = { actionName: 'complete', actionType: 'none', mvpd: mvpd.id };

@@ -8,6 +8,7 @@ import type { SimMvpd, SimRules } from '../rules.js';
 import { attributesFor } from './user-metadata.js';
 import { passState, requireHeaders } from './headers.js';
 import { requireMvpd, requireServiceProvider } from './lookup.js';
+import { shareSsoProfiles } from './sso.js';
 
 /**
  * One profile as the upstream serialises it (§4.6); timestamps are numbers (§12.3). `enc`
@@ -52,6 +53,7 @@ export function profileRoutes(state: SimState): Router {
   router.get('profiles.all', '/:serviceProvider/profiles', deviceHeaders, (ctx: Context) => {
     const { client, deviceId } = passState(ctx);
     const serviceProvider = requireServiceProvider(state, params(ctx).serviceProvider);
+    shareSsoProfiles(state, ctx, { clientId: client.clientId, deviceId: deviceId as string, serviceProvider });
     // Missing and expired profiles are simply absent: never an error here (§4.6).
     ctx.body = profileMap(state.validProfiles(client.clientId, deviceId as string, serviceProvider));
   });
@@ -64,6 +66,7 @@ export function profileRoutes(state: SimState): Router {
       ctx.body = profileMap(temporaryProfiles(state, mvpd, { clientId: client.clientId, deviceId: deviceId as string, serviceProvider, identity: requireIdentity(mvpd, ctx) }));
       return;
     }
+    shareSsoProfiles(state, ctx, { clientId: client.clientId, deviceId: deviceId as string, serviceProvider }, mvpd.id);
     const key = profileKey(client.clientId, deviceId as string, serviceProvider, mvpd.id);
     const status = state.profileStatus(key);
     if (status.state === 'valid') {

@@ -10,7 +10,7 @@ export type SessionOutcome =
   | {
       kind: 'authorize';
       mvpd: string;
-      reasonType: 'authenticated' | 'temporary' | 'degraded';
+      reasonType: 'authenticated' | 'temporary' | 'degraded' | 'authenticatedSSO';
       /** The profile key the access lives under (also when a used-up TempPass has no profile left). */
       key: string;
       profile?: SimProfile;
@@ -62,7 +62,8 @@ function authorizeDirectly(state: SimState, owner: SessionOwner, mvpd: SimMvpd, 
   // A degraded profile whose rule was lifted is not valid (state.ts): the basic flow follows (§10).
   if (existing.state === 'valid') {
     const { profile } = existing;
-    const reasonType = profile.type === 'regular' ? 'authenticated' : profile.type;
+    // Sessions API reasonType: an SSO profile is `authenticatedSSO`.
+    const reasonType = profile.type === 'regular' ? 'authenticated' : profile.type === 'degraded' || profile.type === 'temporary' ? profile.type : 'authenticatedSSO';
     return { kind: 'authorize', mvpd: mvpd.id, reasonType, key, profile };
   }
   if (mvpd.degradation === 'AuthNAll') {

@@ -10,7 +10,6 @@ export interface SessionParams {
 }
 
 const sessionFields = ['mvpd', 'domainName', 'redirectUrl'] as const;
-const known = new Set<string>(sessionFields);
 
 /**
  * Reads the form body. An empty value counts as not given (the resume flow fills it later);
@@ -18,11 +17,16 @@ const known = new Set<string>(sessionFields);
  * "only REST API v2 expected parameters", otherwise a 400).
  */
 export function readSessionForm(body: unknown): SessionParams {
+  return readForm(body, sessionFields);
+}
+
+/** The form parameters one endpoint defines, read by the rules of readSessionForm. */
+export function readForm<K extends string>(body: unknown, fields: readonly K[]): Partial<Record<K, string>> {
   const form = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
-  const unexpected = Object.keys(form).filter((name) => !known.has(name));
+  const unexpected = Object.keys(form).filter((name) => !(fields as readonly string[]).includes(name));
   if (unexpected.length > 0) throw new PassError('invalid_request', `unexpected parameter(s): ${unexpected.join(', ')}`);
-  const params: SessionParams = {};
-  for (const name of sessionFields) {
+  const params: Partial<Record<K, string>> = {};
+  for (const name of fields) {
     const value = form[name];
     if (value === undefined || value === '') continue;
     if (typeof value !== 'string') throw new PassError('invalid_request', `parameter ${name} is repeated or not a string`);

@@ -8,6 +8,7 @@ import { passState, requireHeaders } from './headers.js';
 import { requireServiceProvider, sessionTime } from './lookup.js';
 import { decideSession, type SessionOutcome } from './session-outcome.js';
 import { missingParameters, readSessionForm, validateSessionParams } from './session-params.js';
+import { noteSsoCaller } from './sso.js';
 import { requestIdentity } from './temppass.js';
 
 /** adobe-pass.md §3.2: the R columns of each sessions endpoint. */
@@ -83,6 +84,8 @@ export function sessionRoutes(state: SimState): Router {
     const { client, deviceId, device } = passState(ctx);
     if (!deviceId) throw new PassError('invalid_header_device_identifier');
     const owner = { clientId: client.clientId, deviceId, serviceProvider };
+    // Platform identity / service token SSO: this sign-in's profile will serve the token's other apps.
+    noteSsoCaller(state, ctx, owner);
     const outcome = decideSession(state, owner, params, requestIdentity(ctx));
     // 200, not 201 (§4.2), for every outcome.
     if (outcome.kind === 'authorize') {
