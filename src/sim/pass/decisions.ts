@@ -3,7 +3,7 @@ import type { Context } from 'koa';
 import type { SimMvpd } from '../rules.js';
 import { profileKey, type SimProfile, type SimState } from '../state.js';
 import { matchEntitlement, resourceId } from './entitlement.js';
-import { PassError, enhancedError, type EnhancedError } from './errors.js';
+import { PassError, enhancedError, type EnhancedCode, type EnhancedError } from './errors.js';
 import { passState, requireHeaders } from './headers.js';
 import { requireMvpd, requireServiceProvider } from './lookup.js';
 import { MediaTokenIssuer, type MediaToken } from './media-token.js';
@@ -37,7 +37,7 @@ function readResources(body: unknown): { resource: string; id: string }[] {
 }
 
 /** §4.8: an MVPD deny on preauthorize is reported as preauthorization_denied_by_mvpd. */
-const denyCode = (kind: DecisionKind, code: string) =>
+const denyCode = (kind: DecisionKind, code: EnhancedCode): EnhancedCode =>
   kind === 'preauthorize' && code === 'authorization_denied_by_mvpd' ? 'preauthorization_denied_by_mvpd' : code;
 
 interface DecisionContext {

@@ -78,13 +78,13 @@ export function profileRoutes(state: SimState): Router {
     '/:serviceProvider/profiles/code/:code',
     requireHeaders(state, { authorization: true, deviceIdentifier: false, deviceInfo: false }),
     (ctx: Context) => {
-      const { client } = passState(ctx);
       const serviceProvider = requireServiceProvider(state, params(ctx).serviceProvider);
       const code = params(ctx).code ?? '';
       if (!CODE_PATTERN.test(code)) throw new PassError('invalid_parameter_code');
       const session = state.liveSession(code, serviceProvider);
-      // Profiles belong to the application that asked (§3.1): another client's code is as good as unknown.
-      if (!session || session.clientId !== client.clientId) throw new PassError('invalid_authentication_session');
+      // The code is the key, not the caller: rest-api-v2-basic-profiles-secondary-application-flow.md
+      // has the secondary application (its own registration and token) read the profile by code.
+      if (!session) throw new PassError('invalid_authentication_session');
       if (!session.profileKey) {
         ctx.body = profileMap([]);
         return;

@@ -79,7 +79,7 @@ export function sessionRoutes(state: SimState): Router {
   router.post('sessions.create', '/api/v2/:serviceProvider/sessions', requireHeaders(state, createHeaders), (ctx: Context) => {
     const serviceProvider = requireServiceProvider(state, ctx.params.serviceProvider);
     const params = readSessionForm(ctx.request.body);
-    validateSessionParams(state, serviceProvider, params);
+    validateSessionParams(state, params);
     const { client, deviceId, device } = passState(ctx);
     if (!deviceId) throw new PassError('invalid_header_device_identifier');
     const owner = { clientId: client.clientId, deviceId, serviceProvider };
@@ -89,9 +89,16 @@ export function sessionRoutes(state: SimState): Router {
       ctx.body = authorizeBody(serviceProvider, outcome, randomUUID());
       return;
     }
-    // The X-Forwarded-For address stands for the device when X-Device-Info does not say (§3.3).
-    const connectionIp = device.connectionIp ?? (ctx.get('x-forwarded-for').split(',')[0]?.trim() || undefined);
-    const session = state.createSession({ ...owner, device: { ...device, ...(connectionIp ? { connectionIp } : {}) }, params });
+    // The X-Forwarded-For address stands for the device when X-Device-Info does not say (§3.3);
+    // without either, the peer is what the upstream sees (as it sees the peer's port).
+    const peer = ctx.request.socket;
+    const connectionIp = device.connectionIp ?? (ctx.get('x-forwarded-for').split(',')[0]?.trim() || peer.remoteAddress);
+    const connectionPort = peer.remotePort === undefined ? undefined : String(peer.remotePort);
+    const session = state.createSession({
+      ...owner,
+      device: { ...device, ...(connectionIp ? { connectionIp } : {}), ...(connectionPort ? { connectionPort } : {}) },
+      params,
+    });
     ctx.body = outcome.kind === 'incomplete' ? incompleteBody('resume', session, outcome.missing) : authenticateBody(session);
   });
 
@@ -99,7 +106,7 @@ export function sessionRoutes(state: SimState): Router {
     const serviceProvider = requireServiceProvider(state, ctx.params.serviceProvider);
     const session = requireSession(state, serviceProvider, ctx.params.code);
     const given = readSessionForm(ctx.request.body);
-    validateSessionParams(state, serviceProvider, given);
+    validateSessionParams(state, given);
     // The session keeps what it was given; the resume call adds to it (and may correct it).
     session.params = { ...session.params, ...given };
     const outcome = decideSession(state, session, session.params, requestIdentity(ctx));
