@@ -34,7 +34,8 @@ test('a quick run: 1 from the limit and the 10 of the burst pass, the 12th gets 
   t.regex(throttled.headers.get('content-type') ?? '', /^text\/html/);
   t.is(throttled.headers.get('retry-after'), null);
   const html = await throttled.text();
-  t.true(html.startsWith(samples['throttle.429.body'] as string), 'the documented openresty page');
+  t.is(html.replaceAll('\r\n', '\n'), samples['throttle.429.body'] as string, 'the documented openresty page');
+  t.is(throttled.headers.get('content-length'), '166', 'the sample\'s content-length: CRLF line ends');
   t.throws(() => JSON.parse(html) as unknown, undefined, 'the 429 is not JSON and not an enhanced error');
 
   for (let second = 1; second <= 5; second++) {

@@ -152,6 +152,17 @@ export function sendStatusOnly(ctx: Context, status: number): void {
   ctx.status = status;
 }
 
-/** adobe-pass.md §8: the throttle's 429 is openresty HTML, not JSON, and carries no Retry-After. */
-export const throttledHtml =
-  '<html><head><title>429 Too Many Requests</title></head>\r\n<body>\r\n<center><h1>429 Too Many Requests</h1></center>\r\n<hr><center>openresty</center>\r\n</body>\r\n</html>\r\n';
+/**
+ * throttling-mechanism.md, the sample 429: openresty's HTML page (not JSON, no Retry-After), its
+ * lines ended by CRLF as the sample's content-length of 166 counts them.
+ */
+export const throttledHtml = [
+  '<html>',
+  '<head><title>429 Too Many Requests</title></head>',
+  '<body>',
+  '<center><h1>429 Too Many Requests</h1></center>',
+  '<hr><center>openresty</center>',
+  '</body>',
+  '</html>',
+  '',
+].join('\r\n');

@@ -3,7 +3,7 @@ import type { Context } from 'koa';
 import { CODE_PATTERN, profileKey, type SimProfile, type SimState } from '../state.js';
 import { saveDegradedProfile } from './session-outcome.js';
 import { PassError } from './errors.js';
-import { requireIdentity, syncTemporaryProfile, trialErrorCode, trialState } from './temppass.js';
+import { requestIdentity, requireIdentity, syncTemporaryProfile, trialErrorCode, trialState } from './temppass.js';
 import type { SimMvpd } from '../rules.js';
 import { passState, requireHeaders } from './headers.js';
 import { requireMvpd, requireServiceProvider } from './lookup.js';
@@ -85,14 +85,21 @@ export function profileRoutes(state: SimState): Router {
       // The code is the key, not the caller: rest-api-v2-basic-profiles-secondary-application-flow.md
       // has the secondary application (its own registration and token) read the profile by code.
       if (!session) throw new PassError('invalid_authentication_session');
+      // Sample 3 sends AP-TempPass-Identity here (optional in the request table); a malformed one is its 400.
+      const identity = requestIdentity(ctx);
+      const mvpd = session.params.mvpd === undefined ? undefined : state.mvpd(session.params.mvpd);
+      // Sample 4: while AuthNAll is applied, the code's MVPD answers the degraded profile.
+      if (mvpd?.degradation === 'AuthNAll') {
+        ctx.body = profileMap([saveDegradedProfile(state, session, mvpd)]);
+        return;
+      }
       if (!session.profileKey) {
         ctx.body = profileMap([]);
         return;
       }
-      const mvpd = session.params.mvpd === undefined ? undefined : state.mvpd(session.params.mvpd);
       if (mvpd?.isTempPass) {
-        // No identity header on this call: the device's trial answers (temp-pass-feature.md, user identification).
-        ctx.body = profileMap(temporaryProfiles(state, mvpd, session));
+        // The identity's trial when the header is sent, else the device's (temp-pass-feature.md, user identification).
+        ctx.body = profileMap(temporaryProfiles(state, mvpd, { ...session, ...(identity !== undefined ? { identity } : {}) }));
         return;
       }
       const status = state.profileStatus(session.profileKey);

@@ -29,14 +29,16 @@ const sessionWindow = (session: SimSession) => ({ notBefore: sessionTime(session
 
 type Authorize = Extract<SessionOutcome, { kind: 'authorize' }>;
 
-/** §4.2 sample: authorize carries no timestamps, and no code on create; resume always has the code (§4.3). */
-function authorizeBody(serviceProvider: string, outcome: Authorize, sessionId: string, code?: string) {
+/**
+ * The authorize samples of both sessions pages (create samples 3-5, resume samples 3-5): no code
+ * and no timestamps, on create and on resume alike.
+ */
+function authorizeBody(serviceProvider: string, outcome: Authorize, sessionId: string) {
   return {
     actionName: 'authorize',
     actionType: 'direct',
     reasonType: outcome.reasonType,
     url: `/api/v2/${serviceProvider}/decisions/authorize/${outcome.mvpd}`,
-    ...(code ? { code } : {}),
     sessionId,
     mvpd: outcome.mvpd,
     serviceProvider,
@@ -113,7 +115,7 @@ export function sessionRoutes(state: SimState): Router {
     if (outcome.kind === 'authorize') {
       // profiles/code/{code} answers from this key (a used-up TempPass then reports its exhaustion).
       session.profileKey = outcome.key;
-      ctx.body = authorizeBody(serviceProvider, outcome, session.sessionId, session.code);
+      ctx.body = authorizeBody(serviceProvider, outcome, session.sessionId);
       return;
     }
     ctx.body = outcome.kind === 'incomplete' ? incompleteBody('retry', session, outcome.missing) : authenticateBody(session);
