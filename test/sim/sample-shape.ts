@@ -5,7 +5,8 @@
  * - a string field may be null: the session sample shows unknown device texts as null;
  * - keys named in `optional` may be present although the sample omits them (e.g. an enhanced
  *   error's `trace` and `details`, fields of its Structure table that some samples leave out).
- * A sample null accepts a string or null. Arrays compare every actual item with the sample's first.
+ * A sample null accepts a string or null. An array as long as the sample's is compared item by item
+ * (samples mix permits and denies); otherwise every actual item is compared with the sample's first.
  */
 export function sampleShapeDiff(sample: unknown, actual: unknown, optional: readonly string[] = [], path = '$'): string[] {
   const kind = (v: unknown) => (v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v);
@@ -16,7 +17,7 @@ export function sampleShapeDiff(sample: unknown, actual: unknown, optional: read
   if (Array.isArray(sample) && Array.isArray(actual)) {
     if (sample.length === 0) return actual.length === 0 ? [] : [`${path}: expected an empty array`];
     if (actual.length === 0) return [`${path}: expected a non-empty array`];
-    return actual.flatMap((item, i) => sampleShapeDiff(sample[0], item, optional, `${path}[${i}]`));
+    return actual.flatMap((item, i) => sampleShapeDiff(sample.length === actual.length ? sample[i] : sample[0], item, optional, `${path}[${i}]`));
   }
   if (want !== 'object') return [];
   const s = sample as Record<string, unknown>;
