@@ -37,6 +37,11 @@ const mvpd = z.strictObject({
    * basic TempPass. A promotional one needs AP-TempPass-Identity (temp-pass-feature.md).
    */
   tempPassMaxResources: z.number().int().positive().optional(),
+  /**
+   * TempPass only: its configuration is broken in the TVE Dashboard. Decisions answer the item error
+   * and profiles the 500 invalid_configuration_temporary_access (the "Invalid Configuration" samples).
+   */
+  tempPassMisconfigured: z.boolean().default(false),
   /** Premium degradation rule applied to this integration (§10); POST /sim/config `{degrade}` sets it at run time. */
   degradation: degradationRule.default('none'),
 });

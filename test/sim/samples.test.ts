@@ -115,6 +115,11 @@ const preauthorizeWorld: Partial<SimRulesInput> = {
   ],
 };
 
+/** The demo world with one TempPass MVPD's configuration broken (the "Invalid Configuration" samples). */
+const misconfigured = (id: string): Partial<SimRulesInput> => ({
+  mvpds: defaultRules().mvpds.map((m) => (m.id === id ? { ...m, tempPassMisconfigured: true } : m)),
+});
+
 const cases: Record<string, Case> = {
   'dcr.register': { status: 201, run: (w) => register(w, { software_statement: demoSoftwareStatement, redirect_uri: 'adobepass://com.programmer' }) },
   'dcr.register.error': { status: 400, run: (w) => register(w, {}) },
@@ -230,6 +235,18 @@ const cases: Record<string, Case> = {
     },
   },
   'profiles.tempPassInvalidIdentity': { status: 400, optional: errorExtras, run: (w) => get(w, '/api/v2/REF30/profiles/flexibleTempPass') },
+  'profiles.tempPassInvalidConfiguration': {
+    status: 500,
+    optional: errorExtras,
+    rules: misconfigured('TempPass_TEST40'),
+    run: (w) => get(w, '/api/v2/REF30/profiles/TempPass_TEST40'),
+  },
+  'profiles.tempPassPromotionalInvalidConfiguration': {
+    status: 500,
+    optional: errorExtras,
+    rules: misconfigured('flexibleTempPass'),
+    run: (w) => get(w, '/api/v2/REF30/profiles/flexibleTempPass', withIdentity),
+  },
   'profiles.degraded': {
     status: 200,
     run: async (w) => {
@@ -289,6 +306,18 @@ const cases: Record<string, Case> = {
     optional: errorExtras,
     run: async (w) => byCode(w, await tempPassCode(w, 'flexibleTempPass', withIdentity), { 'ap-temppass-identity': 'not an identity' }),
   },
+  'profiles.code.tempPassInvalidConfiguration': {
+    status: 500,
+    optional: errorExtras,
+    rules: misconfigured('TempPass_TEST40'),
+    run: async (w) => byCode(w, await tempPassCode(w, 'TempPass_TEST40')),
+  },
+  'profiles.code.tempPassPromotionalInvalidConfiguration': {
+    status: 500,
+    optional: errorExtras,
+    rules: misconfigured('flexibleTempPass'),
+    run: async (w) => byCode(w, await tempPassCode(w, 'flexibleTempPass', withIdentity), withIdentity),
+  },
   'profiles.code.degraded': {
     status: 200,
     run: async (w) => {
@@ -347,6 +376,18 @@ const cases: Record<string, Case> = {
   },
   'decisions.authorize.tempPassDenied': { status: 200, optional: errorExtras, run: useUpPromotional },
   'decisions.authorize.tempPassInvalidIdentity': { status: 200, optional: errorExtras, run: (w) => authorize(w, 'flexibleTempPass', ['REF30']) },
+  'decisions.authorize.tempPassInvalidConfiguration': {
+    status: 200,
+    optional: errorExtras,
+    rules: misconfigured('TempPass_TEST40'),
+    run: (w) => authorize(w, 'TempPass_TEST40', ['REF30']),
+  },
+  'decisions.authorize.tempPassPromotionalInvalidConfiguration': {
+    status: 200,
+    optional: errorExtras,
+    rules: misconfigured('flexibleTempPass'),
+    run: (w) => authorize(w, 'flexibleTempPass', ['REF30'], withIdentity),
+  },
   'decisions.preauthorize': {
     status: 200,
     optional: errorExtras,

@@ -107,6 +107,8 @@ export function decisionRoutes(state: SimState): Router {
    * authorize uses up one resource per new title. Errors are items on HTTP 200, as in the samples.
    */
   function tempPass(c: DecisionContext, ctx: Context, resources: { resource: string; id: string }[], owner: { clientId: string; deviceId: string }): Decision[] {
+    // Decisions samples 4 and 5, "Invalid Configuration": every item, no trial started.
+    if (c.mvpd.tempPassMisconfigured) return resources.map(({ resource }) => refused(c, resource, 'temppass', enhancedError('invalid_configuration_temporary_access')));
     let identity: string | undefined;
     try {
       identity = requireIdentity(c.mvpd, ctx);

@@ -29,6 +29,7 @@ const params = (ctx: Context) => ctx.params as Record<string, string | undefined
  * profile with its figures while it runs, the documented 403 once its duration or resources are used up.
  */
 function temporaryProfiles(state: SimState, mvpd: SimMvpd, owner: { clientId: string; deviceId: string; serviceProvider: string; identity?: string | undefined }): SimProfile[] {
+  if (mvpd.tempPassMisconfigured) throw new PassError('invalid_configuration_temporary_access');
   const trial = state.tempPass.find(mvpd, { serviceProvider: owner.serviceProvider, deviceId: owner.deviceId, ...(owner.identity !== undefined ? { identity: owner.identity } : {}) });
   if (!trial) return [];
   const profile = syncTemporaryProfile(state, owner.clientId, owner.deviceId, mvpd, trial);
