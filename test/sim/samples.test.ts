@@ -179,6 +179,16 @@ const cases: Record<string, Case> = {
     run: async (w) => w.f.call(`/api/v2/REF30/sessions/${await codeOf(w, { domainName: 'adobe.com', redirectUrl: 'https://adobe.com' })}`, { headers: w.device.headers() }),
   },
 
+  'authenticate.redirect': {
+    status: 302,
+    run: async (w) => {
+      const answer = await w.f.call(`/api/v2/authenticate/REF30/${await codeOf(w, fullSession)}`);
+      // A redirect has no body: its Location, absolute as in the sample, is what is compared.
+      const location = answer.headers.get('location') ?? '';
+      if (!URL.canParse(location)) throw new Error(`Location is not absolute: ${location}`);
+      return new Response(JSON.stringify({ Location: location }), { status: answer.status });
+    },
+  },
   profiles: {
     status: 200,
     run: (w) => {
