@@ -2,6 +2,7 @@ import { createPublicKey } from 'node:crypto';
 import { z } from 'zod';
 import { isSiteKey } from '../drm/pallycon/crypto.js';
 import { DEFAULT_TOKEN_VALIDITY_SECONDS } from '../drm/pallycon/token.js';
+import { isKnownCode, type EnhancedCode } from './pass/errors.js';
 
 /**
  * The simulator's configurable world: service providers, MVPDs, entitlement rules, TTLs,
@@ -37,6 +38,11 @@ const mvpd = z.strictObject({
    * basic TempPass. A promotional one needs AP-TempPass-Identity (temp-pass-feature.md).
    */
   tempPassMaxResources: z.number().int().positive().optional(),
+  /**
+   * TempPass only: its configuration is broken in the TVE Dashboard. Decisions answer the item error
+   * and profiles the 500 invalid_configuration_temporary_access (the "Invalid Configuration" samples).
+   */
+  tempPassMisconfigured: z.boolean().default(false),
   /** Premium degradation rule applied to this integration (§10); POST /sim/config `{degrade}` sets it at run time. */
   degradation: degradationRule.default('none'),
   /**
@@ -53,8 +59,12 @@ const entitlement = z.strictObject({
   /** Profile userID, or '*'. */
   user: z.string().default('*'),
   decision: z.enum(['permit', 'deny', 'error']),
-  /** Enhanced error code for deny/error (per-item error on HTTP 200). */
-  error: z.string().optional(),
+  /** Enhanced error code for deny/error (per-item error on HTTP 200): one the error table documents. */
+  error: z
+    .string()
+    .refine(isKnownCode, { message: 'not a code of the REST API v2 enhanced error table' })
+    .transform((code) => code as EnhancedCode)
+    .optional(),
   details: z.string().optional(),
   /** Apply only to the next N matching decisions, then fall through (for retry items). */
   times: z.number().int().positive().optional(),

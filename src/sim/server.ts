@@ -15,7 +15,7 @@ import { authenticateRoutes } from './pass/authenticate.js';
 import { configurationRoutes } from './pass/configuration.js';
 import { DcrError, dcrRoutes } from './pass/dcr.js';
 import { decisionRoutes } from './pass/decisions.js';
-import { PassError, enhancedError, sendEnhanced, throttledHtml } from './pass/errors.js';
+import { MalformedRequest, PassError, enhancedError, sendEnhanced, sendStatusOnly, throttledHtml } from './pass/errors.js';
 import { logoutRoutes } from './pass/logout.js';
 import { profileRoutes } from './pass/profiles.js';
 import { sessionRoutes } from './pass/sessions.js';
@@ -136,26 +136,27 @@ export function buildSim(options: SimOptions = {}): Sim {
   app.use(async (ctx: Context, next: Next) => {
     try {
       await next();
-      if (ctx.status === 404 && ctx.body === undefined) {
-        ctx.status = 404;
-        ctx.body = { status: 404, code: 'not_found', message: `No simulator endpoint at ${ctx.method} ${ctx.path}` };
-      }
+      // No endpoint here: the status alone (the error table has no code for an unknown path).
+      if (ctx.status === 404 && ctx.body === undefined) sendStatusOnly(ctx, 404);
+      // The routers' 405 (with Allow): the status alone, not Koa's "Method Not Allowed" text.
+      if (ctx.status === 405 && ctx.body === undefined) sendStatusOnly(ctx, 405);
     } catch (error) {
       if (error instanceof PassError) return sendEnhanced(ctx, error.code, error.details);
+      // DCR pages: the error body is `{ "error": "<value>" }` and nothing else (their samples).
       if (error instanceof DcrError) {
         ctx.status = 400;
-        ctx.body = { error: error.error, error_description: error.description };
+        ctx.body = { error: error.error };
         return;
       }
+      if (error instanceof MalformedRequest) return sendStatusOnly(ctx, error.status);
       const status = (error as { status?: number }).status;
       if (status && status >= 400 && status < 500) {
         // Body parser rejections: malformed JSON/form, too large, unsupported encoding.
         if (ctx.path.startsWith('/o/')) {
           ctx.status = 400;
-          ctx.body = { error: 'invalid_request', error_description: (error as Error).message };
+          ctx.body = { error: 'invalid_request' };
         } else {
-          sendEnhanced(ctx, 'invalid_request', (error as Error).message);
-          if (status === 413) ctx.status = 413;
+          sendStatusOnly(ctx, status === 413 ? 413 : 400);
         }
         return;
       }
@@ -204,7 +205,8 @@ export function buildSim(options: SimOptions = {}): Sim {
   // upstream path: neither the Pass throttle nor `faults` apply; `adapter.failing` is its knob.
   const adapter = adapterRoutes(state);
   app.use(adapter.routes());
-  app.use(adapter.allowedMethods({ throw: true, methodNotAllowed: () => new PassError('method_not_allowed') }));
+  // Each API page documents "405 Method Not Allowed" and no enhanced code for it: the status and Allow alone.
+  app.use(adapter.allowedMethods());
 
   app.use(bodyParser({ enableTypes: ['json', 'form'], jsonLimit: '1mb', formLimit: '256kb' }));
 
@@ -223,7 +225,7 @@ export function buildSim(options: SimOptions = {}): Sim {
   ];
   for (const router of routers) {
     app.use(router.routes());
-    app.use(router.allowedMethods({ throw: true, methodNotAllowed: () => new PassError('method_not_allowed') }));
+    app.use(router.allowedMethods());
   }
 
   return { app, state, throttle };

@@ -68,6 +68,8 @@ export interface SimDevice {
   raw: Record<string, unknown>;
   userAgent?: string;
   connectionIp?: string;
+  /** The TCP port the request came from (the session sample's `connection.port`, a string). */
+  connectionPort?: string;
 }
 
 export interface SimLogEntry {
@@ -133,7 +135,7 @@ export class SimState {
     return token;
   }
 
-  /** The client behind a bearer token, or undefined when it is unknown or expired. */
+  /** The client behind a bearer token, or undefined when it is unknown, expired or its statement revoked. */
   clientForToken(accessToken: string): SimClient | undefined {
     const token = this.tokens.get(accessToken);
     if (!token) return undefined;
@@ -141,7 +143,18 @@ export class SimState {
       this.tokens.delete(accessToken);
       return undefined;
     }
-    return this.clients.get(token.clientId);
+    const client = this.clients.get(token.clientId);
+    return client && this.isApproved(client) ? client : undefined;
+  }
+
+  /**
+   * The client's software statement is still approved. Taking it out of approvedSoftwareIds is its
+   * revocation: dynamic-client-registration-faqs.md (Registration FAQ 5) says the applications using
+   * a revoked statement "will no longer be able to go through the entitlement flows", so its clients'
+   * tokens stop working and no new token is issued to them.
+   */
+  isApproved(client: SimClient): boolean {
+    return this.rules.approvedSoftwareIds.includes(client.softwareId);
   }
 
   /** Fault knob: every access token issued so far answers 401 from now on. */

@@ -84,7 +84,8 @@ test('when the next token is due within maxWaitMs the call waits for it instead 
 });
 
 test('an upstream 429 is counted, holds the IP ≥ 1 s (the next call never reaches the upstream), then calls flow again', async (t) => {
-  // The upstream is stricter than the mirror: burst 2 instead of 10.
+  // The upstream is stricter than the mirror: burst 2 instead of 10. Its first second admits the
+  // limit's call and the 2 of the burst (throttling-mechanism.md scenario table); the 4th is a 429.
   const f = await withSim(t, { throttle: { enabled: true, ratePerSecond: 1, burst: 2 } });
   const p = await withPass(t, f, { sleep: frozenSleep().sleep });
   const device = await p.services.registry.register({ appId: APP_ID, deviceId: newDeviceId(), deviceInfo: registeredInfo, client: { ip: freshIp() } });
@@ -92,6 +93,7 @@ test('an upstream 429 is counted, holds the IP ≥ 1 s (the next call never reac
   const pass = p.services.pass;
 
   await pass.configuration(ctx);
+  await pass.profiles(ctx);
   await pass.profiles(ctx);
   const throttled = await t.throwsAsync(pass.configuration(ctx));
   t.is((throttled as Problem).code, 'upstream_throttled');

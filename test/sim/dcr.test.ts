@@ -160,3 +160,25 @@ test('the credentials of one registration never authenticate as another client',
   t.not(a.clientId, b.clientId);
   t.is(await errorOf(await token(f, { client_id: a.clientId, client_secret: b.clientSecret, grant_type: 'client_credentials' })), '400 invalid_client');
 });
+
+// dynamic-client-registration-faqs.md, Registration FAQ 5: the applications of a revoked software
+// statement "will no longer be able to go through the entitlement flows". Revoking it here is taking
+// its software_id out of approvedSoftwareIds (the TVE Dashboard's approval).
+test('a revoked software statement: its tokens answer 401, its clients get no new token, it registers no more', async (t) => {
+  const f = await withSim(t);
+  const device = await registerDevice(f);
+  const credentials = { client_id: device.clientId, client_secret: device.clientSecret, grant_type: 'client_credentials' };
+  t.is((await f.call('/api/v2/REF30/configuration', { headers: device.headers() })).status, 200);
+
+  const revoke = await f.call('/sim/config', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ approvedSoftwareIds: [] }) });
+  t.is(revoke.status, 200);
+  const refused = await f.call('/api/v2/REF30/configuration', { headers: device.headers() });
+  t.is(refused.status, 401);
+  t.like(await refused.json(), { code: 'invalid_access_token_client_application', action: 'application-registration' });
+  t.is(await errorOf(await token(f, credentials)), '400 invalid_client');
+  t.is(await errorOf(await register(f, { software_statement: demoSoftwareStatement })), '400 unapproved_software_statement');
+
+  // Approved again (a new statement for the same software): the stored credentials work again.
+  await f.call('/sim/config', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ approvedSoftwareIds: ['passgate-demo-restv2'] }) });
+  t.is((await token(f, credentials)).status, 201);
+});

@@ -128,8 +128,6 @@ test('invalid resources bodies answer 400, never 500', async (t) => {
     ['{"resources":"x"}', 'invalid_parameter_resources', 'a string, not an array'],
     ['{"resources":["<rss><channel><item><title>E1</title></item></channel></rss>"]}', 'invalid_parameter_resources', 'MRSS without a channel title'],
     ['["REF30"]', 'invalid_parameter_resources', 'a bare array'],
-    ['"x"', 'invalid_request', 'a JSON string body'],
-    ['{"resources":["REF30"', 'invalid_request', 'malformed JSON'],
   ];
   for (const [body, code, why] of cases) {
     for (const kind of ['authorize', 'preauthorize'] as const) {
@@ -137,8 +135,16 @@ test('invalid resources bodies answer 400, never 500', async (t) => {
       t.is(await errorOf(response), `400 ${code} (400)`, `${kind}: ${why}`);
     }
   }
-  const form = await post(f, device, 'authorize', 'Cablevision', 'resources=REF30', { 'content-type': 'application/x-www-form-urlencoded' });
-  t.is(await errorOf(form), '400 invalid_request (400)', 'form content-type');
+  // A body that is not a JSON object, or not JSON: the documented 400 alone, as no code names it.
+  const unreadable: [string, Record<string, string>, string][] = [
+    ['"x"', {}, 'a JSON string body'],
+    ['{"resources":["REF30"', {}, 'malformed JSON'],
+    ['resources=REF30', { 'content-type': 'application/x-www-form-urlencoded' }, 'form content-type'],
+  ];
+  for (const [body, headers, why] of unreadable) {
+    const response = await post(f, device, 'authorize', 'Cablevision', body, headers);
+    t.is(`${response.status} ${await response.text()}`, '400 ', why);
+  }
 });
 
 test('decisions reject an unknown MVPD, a disabled integration and a missing device identifier', async (t) => {

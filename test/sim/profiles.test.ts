@@ -194,7 +194,7 @@ test('profiles/code: the profile expires by the clock like everywhere else', asy
   t.deepEqual(await response.json(), { profiles: {} });
 });
 
-test('profiles/code errors: malformed, unknown, expired, superseded and foreign codes', async (t) => {
+test('profiles/code errors: malformed, unknown, expired and superseded codes', async (t) => {
   const f = await withSim(t, unthrottled);
   const device = await registerDevice(f);
   const poll = (code: string, as: RegisteredDevice = device) => f.call(`/api/v2/REF30/profiles/code/${code}`, { headers: as.headers() });
@@ -204,8 +204,6 @@ test('profiles/code errors: malformed, unknown, expired, superseded and foreign 
   t.is(await errorOf(await poll('ZZZZZZZ')), '400 invalid_authentication_session (400)');
 
   const first = openSession(f, device);
-  const foreign = await registerDevice(f);
-  t.is(await errorOf(await poll(first.code, foreign)), '400 invalid_authentication_session (400)');
   t.is((await poll(first.code)).status, 200);
 
   const second = openSession(f, device);
@@ -266,4 +264,23 @@ test('full flow: profiles/code is empty while the viewer signs in, then holds th
   t.like(body.profiles.Cablevision, { issuer: 'Cablevision', type: 'regular', attributes: { userID: { value: 'alice', state: 'plain' } } });
   // The same profile is what the device sees on the other profiles endpoints.
   t.deepEqual((await profilesOf(await getAs(f, device, '/api/v2/REF30/profiles'))).Cablevision, body.profiles.Cablevision);
+});
+
+// rest-api-v2-basic-profiles-secondary-application-flow.md: the secondary application, which holds
+// the code it authenticated with, reads the profile by code with its own registration and token.
+test('a second application reads the profile by code with its own credentials', async (t) => {
+  const f = await withSim(t, unthrottled);
+  const streaming = await registerDevice(f);
+  const secondary = await registerDevice(f);
+  t.not(secondary.clientId, streaming.clientId);
+  const session = openSession(f, streaming);
+  const poll = (as: RegisteredDevice) => f.call(`/api/v2/REF30/profiles/code/${session.code}`, { headers: { authorization: `Bearer ${as.accessToken}`, 'x-forwarded-for': as.ip } });
+
+  t.deepEqual(await profilesOf(await poll(secondary)), {}, 'before the MVPD login: an empty map, not an error');
+  session.profileKey = giveProfile(f, streaming).key;
+  const seen = await profilesOf(await poll(secondary));
+  t.deepEqual(Object.keys(seen), ['Cablevision']);
+  t.deepEqual(seen, await profilesOf(await poll(streaming)), 'both applications see the same profile');
+  // The profile still belongs to the streaming device: the secondary application's own profiles stay empty.
+  t.deepEqual(await profilesOf(await getAs(f, secondary, '/api/v2/REF30/profiles')), {});
 });

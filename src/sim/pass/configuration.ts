@@ -2,7 +2,7 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 import type { SimMvpd } from '../rules.js';
 import type { SimDevice, SimState } from '../state.js';
-import { PassError } from './errors.js';
+import { MalformedRequest, PassError } from './errors.js';
 import { passState, requireHeaders } from './headers.js';
 import { requireServiceProvider } from './lookup.js';
 
@@ -46,7 +46,7 @@ export function configurationRoutes(state: SimState): Router {
       const serviceProvider = requireServiceProvider(state, ctx.params.serviceProvider);
       // `profile` is documented only as "-" (§4.1): accepted and ignored, but one value at most.
       const profile = ctx.query.profile;
-      if (Array.isArray(profile)) throw new PassError('invalid_request', 'parameter profile is repeated');
+      if (Array.isArray(profile)) throw new MalformedRequest('parameter profile is repeated');
       const requestor = state.rules.serviceProviders[serviceProvider];
       if (!requestor) throw new PassError('invalid_parameter_service_provider');
       const { device } = passState(ctx);

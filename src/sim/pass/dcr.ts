@@ -116,7 +116,8 @@ export function dcrRoutes(state: SimState): Router {
     }
     if (grantType !== 'client_credentials') throw new DcrError('unsupported_grant_type', `grant_type ${grantType} is not supported`);
     const client = state.clients.get(clientId);
-    if (!client || client.clientSecret !== clientSecret) {
+    // A revoked software statement's clients are refused like unknown ones (see SimState.isApproved).
+    if (!client || client.clientSecret !== clientSecret || !state.isApproved(client)) {
       throw new DcrError('invalid_client', 'client credentials are invalid, the client needs to obtain new client credentials');
     }
     const token = state.issueToken(client.clientId);

@@ -3,7 +3,7 @@ import type { Context } from 'koa';
 import type { SimMvpd } from '../rules.js';
 import { profileKey, type SimProfile, type SimState } from '../state.js';
 import { matchEntitlement, resourceId } from './entitlement.js';
-import { PassError, enhancedError, type EnhancedError } from './errors.js';
+import { PassError, enhancedError, type EnhancedCode, type EnhancedError } from './errors.js';
 import { passState, requireHeaders } from './headers.js';
 import { requireMvpd, requireServiceProvider } from './lookup.js';
 import { MediaTokenIssuer, type MediaToken } from './media-token.js';
@@ -38,7 +38,7 @@ function readResources(body: unknown): { resource: string; id: string }[] {
 }
 
 /** §4.8: an MVPD deny on preauthorize is reported as preauthorization_denied_by_mvpd. */
-const denyCode = (kind: DecisionKind, code: string) =>
+const denyCode = (kind: DecisionKind, code: EnhancedCode): EnhancedCode =>
   kind === 'preauthorize' && code === 'authorization_denied_by_mvpd' ? 'preauthorization_denied_by_mvpd' : code;
 
 interface DecisionContext {
@@ -108,6 +108,8 @@ export function decisionRoutes(state: SimState): Router {
    * authorize uses up one resource per new title. Errors are items on HTTP 200, as in the samples.
    */
   function tempPass(c: DecisionContext, ctx: Context, resources: { resource: string; id: string }[], owner: { clientId: string; deviceId: string }): Decision[] {
+    // Decisions samples 4 and 5, "Invalid Configuration": every item, no trial started.
+    if (c.mvpd.tempPassMisconfigured) return resources.map(({ resource }) => refused(c, resource, 'temppass', enhancedError('invalid_configuration_temporary_access')));
     let identity: string | undefined;
     try {
       identity = requireIdentity(c.mvpd, ctx);

@@ -1,19 +1,29 @@
 import type { SimDevice } from '../state.js';
 
 /**
- * The parsed `device` object of GET sessions/{code} (adobe-pass.md §4.4, OpenAPI `Device`):
- * what the upstream derived from X-Device-Info and the request. Unknown parts are omitted.
+ * The `device` object of GET sessions/{code}, shaped as both samples of
+ * rest-api-v2-sessions-apis-retrieve-authentication-session-information-using-code.md show it:
+ * every member is always there, unknown texts are null, versions are {major, minor, patch,
+ * profile} objects of numbers (0 when unknown) and a profile text, display figures are numbers
+ * (0 when unknown), the connection port is a string and `secure` a boolean.
  */
+export interface VersionView {
+  major: number;
+  minor: number;
+  patch: number;
+  profile: string;
+}
+
 export interface DeviceView {
   type: string;
-  model?: string;
-  version?: { major?: string; minor?: string; patch?: string; profile?: string };
-  hardware?: { name?: string; vendor?: string; version?: string; manufacturer?: string };
-  operatingSystem?: { name?: string; family?: string; vendor?: string; version?: string };
-  browser?: { name?: string; vendor?: string; version?: string; userAgent?: string; originalUserAgent?: string };
-  display?: { width?: number; height?: number; ppi?: number; name?: string; vendor?: string; version?: string; diagonalSize?: string };
-  applicationId?: string;
-  connection?: { ipAddress?: string; port?: number; secure?: boolean; type?: string };
+  model: string | null;
+  version: VersionView;
+  hardware: { name: string | null; vendor: string | null; version: VersionView; manufacturer: string | null };
+  operatingSystem: { name: string | null; family: string | null; vendor: string | null; version: VersionView };
+  browser: { name: string | null; vendor: string | null; version: VersionView; userAgent: string | null; originalUserAgent: string | null };
+  display: { width: number; height: number; ppi: number; name: string; vendor: string | null; version: string | null; diagonalSize: string | null };
+  applicationId: string | null;
+  connection: { ipAddress: string | null; port: string | null; secure: boolean; type: string | null };
 }
 
 /** §3.3 primaryHardwareType values, plus the two the OpenAPI `Device.type` enum adds (§4.4). */
@@ -40,76 +50,63 @@ const deviceTypes = new Set([
   'Projector',
 ]);
 
-const text = (value: unknown): string | undefined => {
+const text = (value: unknown): string | null => {
   if (typeof value === 'string' && value.trim() !== '') return value.trim();
   if (typeof value === 'number' && Number.isFinite(value)) return String(value);
-  return undefined;
+  return null;
 };
 
-const number = (value: unknown): number | undefined => {
+const number = (value: unknown): number => {
   if (typeof value === 'number' && Number.isFinite(value)) return value;
   if (typeof value === 'string' && /^\d+(\.\d+)?$/.test(value.trim())) return Number(value);
-  return undefined;
+  return 0;
 };
 
-const flag = (value: unknown): boolean | undefined => {
-  if (typeof value === 'boolean') return value;
-  if (value === 'true' || value === 'false') return value === 'true';
-  return undefined;
-};
+const flag = (value: unknown): boolean => value === true || value === 'true';
 
-/** Drops undefined members; undefined when nothing is left, so empty objects are omitted too. */
-function compact<T extends object>(value: T): T | undefined {
-  const entries = Object.entries(value).filter(([, v]) => v !== undefined);
-  return entries.length === 0 ? undefined : (Object.fromEntries(entries) as T);
+/** "2.0.1" → 2, 0, 1, ""; "1.2-beta" → 1, 2, 0, "beta"; anything else (e.g. "r0q") is all profile. */
+export function parseVersion(version: string | null): VersionView {
+  const match = version === null ? null : /^(\d+)(?:\.(\d+))?(?:\.(\d+))?(?:[-+_ ](.+))?$/.exec(version);
+  if (!match) return { major: 0, minor: 0, patch: 0, profile: version ?? '' };
+  return { major: Number(match[1]), minor: Number(match[2] ?? 0), patch: Number(match[3] ?? 0), profile: match[4] ?? '' };
 }
 
-/** "2.0.1" → {major 2, minor 0, patch 1}; "1.2-beta" → profile "beta"; anything else is a profile. */
-export function parseVersion(version: string | undefined): DeviceView['version'] {
-  if (version === undefined) return undefined;
-  const match = /^(\d+)(?:\.(\d+))?(?:\.(\d+))?(?:[-+_ ](.+))?$/.exec(version);
-  if (!match) return { profile: version };
-  return compact({ major: match[1], minor: match[2], patch: match[3], profile: match[4] });
-}
-
-/** The §4.4 view of a session's device. `type` is always there ("Unknown" when nothing says). */
+/** The session's device as the upstream normalises it: X-Device-Info's values, the User-Agent, the device IP. */
 export function describeDevice(device: SimDevice): DeviceView {
   const raw = device.raw;
-  // The iOS/tvOS snippets send `type` instead of `primaryHardwareType` (§3.3).
+  // The iOS/tvOS snippets send `type` instead of `primaryHardwareType` (X-Device-Info appendix).
   const declaredType = text(raw.primaryHardwareType) ?? text(raw.type);
-  const model = text(raw.model);
   const version = text(raw.version);
-  const view: DeviceView = {
-    type: declaredType && deviceTypes.has(declaredType) ? declaredType : 'Unknown',
-    model,
+  const userAgent = device.userAgent ?? null;
+  return {
+    type: declaredType !== null && deviceTypes.has(declaredType) ? declaredType : 'Unknown',
+    model: text(raw.model),
     version: parseVersion(version),
-    hardware: compact({ name: model, vendor: text(raw.vendor), version, manufacturer: text(raw.manufacturer) }),
-    operatingSystem: compact({
-      name: text(raw.osName),
-      family: text(raw.osFamily),
-      vendor: text(raw.osVendor),
-      version: text(raw.osVersion),
-    }),
-    browser: compact({
+    hardware: { name: text(raw.model), vendor: text(raw.vendor), version: parseVersion(version), manufacturer: text(raw.manufacturer) },
+    operatingSystem: { name: text(raw.osName), family: text(raw.osFamily), vendor: text(raw.osVendor), version: parseVersion(text(raw.osVersion)) },
+    browser: {
       name: text(raw.browserName),
       vendor: text(raw.browserVendor),
-      version: text(raw.browserVersion),
-      userAgent: text(raw.userAgent) ?? device.userAgent,
-      originalUserAgent: device.userAgent,
-    }),
-    display: compact({
+      version: parseVersion(text(raw.browserVersion)),
+      userAgent: text(raw.userAgent) ?? userAgent,
+      originalUserAgent: userAgent,
+    },
+    // The samples' display of a device that tells nothing: zeros and the name "DISPLAY".
+    display: {
       width: number(raw.displayWidth),
       height: number(raw.displayHeight),
       ppi: number(raw.displayPpi),
+      name: 'DISPLAY',
+      vendor: null,
+      version: null,
       diagonalSize: text(raw.diagonalScreenSize),
-    }),
+    },
     applicationId: text(raw.applicationId),
-    connection: compact({
+    connection: {
       ipAddress: device.connectionIp ?? text(raw.connectionIp),
-      port: number(raw.connectionPort),
+      port: text(raw.connectionPort) ?? device.connectionPort ?? null,
       secure: flag(raw.connectionSecure),
       type: text(raw.connectionType),
-    }),
+    },
   };
-  return compact(view) ?? { type: 'Unknown' };
 }

@@ -1,6 +1,6 @@
 import type { Context, Next } from 'koa';
 import type { SimClient, SimDevice, SimState } from '../state.js';
-import { PassError } from './errors.js';
+import { MalformedRequest, PassError } from './errors.js';
 
 /** What one endpoint requires, per the table of adobe-pass.md §3.2 (R columns). */
 export interface HeaderRules {
@@ -78,7 +78,7 @@ export function requireHeaders(state: SimState, rules: HeaderRules) {
     if (device === 'invalid') throw new PassError('invalid_header_device_info');
     if (rules.contentType) {
       const expected = rules.contentType === 'form' ? 'application/x-www-form-urlencoded' : 'application/json';
-      if (!ctx.is(expected)) throw new PassError('invalid_request', `Content-Type must be ${expected}`);
+      if (!ctx.is(expected)) throw new MalformedRequest(`Content-Type must be ${expected}`);
     }
     const pass: PassState = {
       client: client as SimClient,

@@ -3,7 +3,7 @@ import type { Context } from 'koa';
 import { CODE_PATTERN, profileKey, type SimProfile, type SimState } from '../state.js';
 import { saveDegradedProfile } from './session-outcome.js';
 import { PassError } from './errors.js';
-import { requireIdentity, syncTemporaryProfile, trialErrorCode, trialState } from './temppass.js';
+import { requestIdentity, requireIdentity, syncTemporaryProfile, trialErrorCode, trialState } from './temppass.js';
 import type { SimMvpd, SimRules } from '../rules.js';
 import { attributesFor } from './user-metadata.js';
 import { passState, requireHeaders } from './headers.js';
@@ -36,6 +36,7 @@ const params = (ctx: Context) => ctx.params as Record<string, string | undefined
  * profile with its figures while it runs, the documented 403 once its duration or resources are used up.
  */
 function temporaryProfiles(state: SimState, mvpd: SimMvpd, owner: { clientId: string; deviceId: string; serviceProvider: string; identity?: string | undefined }): SimProfile[] {
+  if (mvpd.tempPassMisconfigured) throw new PassError('invalid_configuration_temporary_access');
   const trial = state.tempPass.find(mvpd, { serviceProvider: owner.serviceProvider, deviceId: owner.deviceId, ...(owner.identity !== undefined ? { identity: owner.identity } : {}) });
   if (!trial) return [];
   const profile = syncTemporaryProfile(state, owner.clientId, owner.deviceId, mvpd, trial);
@@ -88,21 +89,28 @@ export function profileRoutes(state: SimState): Router {
     '/:serviceProvider/profiles/code/:code',
     requireHeaders(state, { authorization: true, deviceIdentifier: false, deviceInfo: false }),
     (ctx: Context) => {
-      const { client } = passState(ctx);
       const serviceProvider = requireServiceProvider(state, params(ctx).serviceProvider);
       const code = params(ctx).code ?? '';
       if (!CODE_PATTERN.test(code)) throw new PassError('invalid_parameter_code');
       const session = state.liveSession(code, serviceProvider);
-      // Profiles belong to the application that asked (§3.1): another client's code is as good as unknown.
-      if (!session || session.clientId !== client.clientId) throw new PassError('invalid_authentication_session');
+      // The code is the key, not the caller: rest-api-v2-basic-profiles-secondary-application-flow.md
+      // has the secondary application (its own registration and token) read the profile by code.
+      if (!session) throw new PassError('invalid_authentication_session');
+      // Sample 3 sends AP-TempPass-Identity here (optional in the request table); a malformed one is its 400.
+      const identity = requestIdentity(ctx);
+      const mvpd = session.params.mvpd === undefined ? undefined : state.mvpd(session.params.mvpd);
+      // Sample 4: while AuthNAll is applied, the code's MVPD answers the degraded profile.
+      if (mvpd?.degradation === 'AuthNAll') {
+        ctx.body = profileMap([saveDegradedProfile(state, session, mvpd)]);
+        return;
+      }
       if (!session.profileKey) {
         ctx.body = profileMap([]);
         return;
       }
-      const mvpd = session.params.mvpd === undefined ? undefined : state.mvpd(session.params.mvpd);
       if (mvpd?.isTempPass) {
-        // No identity header on this call: the device's trial answers (temp-pass-feature.md, user identification).
-        ctx.body = profileMap(temporaryProfiles(state, mvpd, session));
+        // The identity's trial when the header is sent, else the device's (temp-pass-feature.md, user identification).
+        ctx.body = profileMap(temporaryProfiles(state, mvpd, { ...session, ...(identity !== undefined ? { identity } : {}) }));
         return;
       }
       const status = state.profileStatus(session.profileKey);

@@ -1,5 +1,5 @@
 import type { SimState } from '../state.js';
-import { PassError } from './errors.js';
+import { MalformedRequest, PassError } from './errors.js';
 import { requireMvpd } from './lookup.js';
 
 /** The three form parameters of sessions create/resume (adobe-pass.md §4.2). */
@@ -24,12 +24,12 @@ export function readSessionForm(body: unknown): SessionParams {
 export function readForm<K extends string>(body: unknown, fields: readonly K[]): Partial<Record<K, string>> {
   const form = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
   const unexpected = Object.keys(form).filter((name) => !(fields as readonly string[]).includes(name));
-  if (unexpected.length > 0) throw new PassError('invalid_request', `unexpected parameter(s): ${unexpected.join(', ')}`);
+  if (unexpected.length > 0) throw new MalformedRequest(`unexpected parameter(s): ${unexpected.join(', ')}`);
   const params: Partial<Record<K, string>> = {};
   for (const name of fields) {
     const value = form[name];
     if (value === undefined || value === '') continue;
-    if (typeof value !== 'string') throw new PassError('invalid_request', `parameter ${name} is repeated or not a string`);
+    if (typeof value !== 'string') throw new MalformedRequest(`parameter ${name} is repeated or not a string`);
     params[name] = value;
   }
   return params;
@@ -44,19 +44,16 @@ export function isAbsoluteHttpUrl(value: string): boolean {
   }
 }
 
-/** Checks every given parameter; absent ones are the resume flow's business, not an error. */
-export function validateSessionParams(state: SimState, serviceProvider: string, params: SessionParams): void {
+/**
+ * Checks every given parameter; absent ones are the resume flow's business, not an error.
+ * domainName is not checked against the service provider's domains: the error table has no code
+ * for a foreign domain (there is no invalid_parameter_domain_name), so the documents leave its
+ * fate open and the simulator does not invent one.
+ */
+export function validateSessionParams(state: SimState, params: SessionParams): void {
   if (params.mvpd !== undefined) requireMvpd(state, params.mvpd);
   if (params.redirectUrl !== undefined && !isAbsoluteHttpUrl(params.redirectUrl)) {
     throw new PassError('invalid_parameter_redirect_url');
-  }
-  if (params.domainName !== undefined) {
-    const domains = state.rules.serviceProviders[serviceProvider]?.domains ?? [];
-    // No documented code for a foreign domain: the domains belong to the service provider's
-    // registration (configuration `requestor.domains`, §4.1), so the pair is what is invalid.
-    if (!domains.some((domain) => domain.name.toLowerCase() === params.domainName?.toLowerCase())) {
-      throw new PassError('invalid_parameter_service_provider', `domainName ${params.domainName} is not a domain of ${serviceProvider}`);
-    }
   }
 }
 

@@ -30,14 +30,16 @@ const sessionWindow = (session: SimSession) => ({ notBefore: sessionTime(session
 
 type Authorize = Extract<SessionOutcome, { kind: 'authorize' }>;
 
-/** §4.2 sample: authorize carries no timestamps, and no code on create; resume always has the code (§4.3). */
-function authorizeBody(serviceProvider: string, outcome: Authorize, sessionId: string, code?: string) {
+/**
+ * The authorize samples of both sessions pages (create samples 3-5, resume samples 3-5): no code
+ * and no timestamps, on create and on resume alike.
+ */
+function authorizeBody(serviceProvider: string, outcome: Authorize, sessionId: string) {
   return {
     actionName: 'authorize',
     actionType: 'direct',
     reasonType: outcome.reasonType,
     url: `/api/v2/${serviceProvider}/decisions/authorize/${outcome.mvpd}`,
-    ...(code ? { code } : {}),
     sessionId,
     mvpd: outcome.mvpd,
     serviceProvider,
@@ -80,7 +82,7 @@ export function sessionRoutes(state: SimState): Router {
   router.post('sessions.create', '/api/v2/:serviceProvider/sessions', requireHeaders(state, createHeaders), (ctx: Context) => {
     const serviceProvider = requireServiceProvider(state, ctx.params.serviceProvider);
     const params = readSessionForm(ctx.request.body);
-    validateSessionParams(state, serviceProvider, params);
+    validateSessionParams(state, params);
     const { client, deviceId, device } = passState(ctx);
     if (!deviceId) throw new PassError('invalid_header_device_identifier');
     const owner = { clientId: client.clientId, deviceId, serviceProvider };
@@ -92,9 +94,16 @@ export function sessionRoutes(state: SimState): Router {
       ctx.body = authorizeBody(serviceProvider, outcome, randomUUID());
       return;
     }
-    // The X-Forwarded-For address stands for the device when X-Device-Info does not say (§3.3).
-    const connectionIp = device.connectionIp ?? (ctx.get('x-forwarded-for').split(',')[0]?.trim() || undefined);
-    const session = state.createSession({ ...owner, device: { ...device, ...(connectionIp ? { connectionIp } : {}) }, params });
+    // The X-Forwarded-For address stands for the device when X-Device-Info does not say (§3.3);
+    // without either, the peer is what the upstream sees (as it sees the peer's port).
+    const peer = ctx.request.socket;
+    const connectionIp = device.connectionIp ?? (ctx.get('x-forwarded-for').split(',')[0]?.trim() || peer.remoteAddress);
+    const connectionPort = peer.remotePort === undefined ? undefined : String(peer.remotePort);
+    const session = state.createSession({
+      ...owner,
+      device: { ...device, ...(connectionIp ? { connectionIp } : {}), ...(connectionPort ? { connectionPort } : {}) },
+      params,
+    });
     ctx.body = outcome.kind === 'incomplete' ? incompleteBody('resume', session, outcome.missing) : authenticateBody(session);
   });
 
@@ -102,14 +111,14 @@ export function sessionRoutes(state: SimState): Router {
     const serviceProvider = requireServiceProvider(state, ctx.params.serviceProvider);
     const session = requireSession(state, serviceProvider, ctx.params.code);
     const given = readSessionForm(ctx.request.body);
-    validateSessionParams(state, serviceProvider, given);
+    validateSessionParams(state, given);
     // The session keeps what it was given; the resume call adds to it (and may correct it).
     session.params = { ...session.params, ...given };
     const outcome = decideSession(state, session, session.params, requestIdentity(ctx));
     if (outcome.kind === 'authorize') {
       // profiles/code/{code} answers from this key (a used-up TempPass then reports its exhaustion).
       session.profileKey = outcome.key;
-      ctx.body = authorizeBody(serviceProvider, outcome, session.sessionId, session.code);
+      ctx.body = authorizeBody(serviceProvider, outcome, session.sessionId);
       return;
     }
     ctx.body = outcome.kind === 'incomplete' ? incompleteBody('retry', session, outcome.missing) : authenticateBody(session);
