@@ -9,6 +9,7 @@ import type { AuthorizeLicensing } from './feature.js';
 import { DEGRADATION_SOURCE, type Caller, type EntitlementService } from './service.js';
 import { TEMPPASS_IDENTITY_HEADER } from '../pass/index.js';
 import { visitorIdentifier } from '../http/visitor-identifier.js';
+import { ssoCredentials } from '../http/sso-credentials.js';
 
 const caller = (ctx: AppContext): Caller => ({ device: currentDevice(ctx), client: ctx.state.client });
 
@@ -30,7 +31,7 @@ export function entitlementRouter(
   const router = routeTable();
   const device = requireDevice(authenticate);
 
-  router.post('/v1/preauthorize', device, visitorIdentifier, validate(preauthorizeSchema), async (ctx: AppContext) => {
+  router.post('/v1/preauthorize', device, visitorIdentifier, ssoCredentials, validate(preauthorizeSchema), async (ctx: AppContext) => {
     const { resources, mvpd } = validInput<PreauthorizeInput>(ctx);
     const answer = await service.preauthorize(decisionCaller(ctx), resources, mvpd);
     ctx.set('Cache-Control', 'no-store');
@@ -53,7 +54,7 @@ export function entitlementRouter(
     await next();
   };
 
-  router.post('/v1/authorize', authorizeDevice, visitorIdentifier, validate(authorizeSchema), async (ctx: AppContext) => {
+  router.post('/v1/authorize', authorizeDevice, visitorIdentifier, ssoCredentials, validate(authorizeSchema), async (ctx: AppContext) => {
     const { resource, mvpd, drm } = validInput<AuthorizeInput>(ctx);
     const drmLicensing = drm ? licensing() : undefined;
     if (drm && !drmLicensing) throw new Problem('bad_request', 'This passgate issues no DRM licenses (no drm section in its configuration); omit "drm".');
@@ -77,7 +78,7 @@ export function entitlementRouter(
     };
   });
 
-  router.post('/v1/logout', device, visitorIdentifier, validate(logoutSchema), async (ctx: AppContext) => {
+  router.post('/v1/logout', device, visitorIdentifier, ssoCredentials, validate(logoutSchema), async (ctx: AppContext) => {
     const { mvpd } = validInput<LogoutInput>(ctx);
     const answer = await service.logout(caller(ctx), mvpd);
     ctx.set('Cache-Control', 'no-store');

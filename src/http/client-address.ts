@@ -12,6 +12,25 @@ export interface ClientAddress {
    * visitor-identifier.ts: forwarded unchanged on the upstream calls made for that request, never logged.
    */
   visitor?: string;
+  /**
+   * Single sign-on credentials the app sent on this /v1 request (sso-credentials.ts): forwarded on the
+   * upstream calls of this request whose pages list them. Request-scoped: never stored (a pending
+   * sign-in keeps storedAddress(client)), never logged.
+   */
+  sso?: SsoCredentials;
+}
+
+export interface SsoCredentials {
+  /** AP-Partner-Framework-Status, Base64 of the checked status JSON. */
+  partnerFrameworkStatus?: string;
+  /** Adobe-Subject-Token or AD-Service-Token. */
+  token?: { header: 'adobe-subject-token' | 'ad-service-token'; value: string };
+}
+
+/** What of a ClientAddress may outlive its request in the store: where the device is, not its credentials. */
+export function storedAddress(client: ClientAddress): ClientAddress {
+  const { sso: _credentials, ...address } = client;
+  return address;
 }
 
 /**

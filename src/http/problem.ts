@@ -22,6 +22,7 @@ export const problemCatalogue = {
   invalid_visitor_identifier: { status: 400, title: 'The AP-Visitor-Identifier header is malformed' },
   // Apple partner SSO (rest-api-v2-partner-single-sign-on-apis-*.md): the upstream's refusals, the app's to fix.
   partner_status_rejected: { status: 400, title: 'The Pass service refused the partner framework status: refresh it, or sign in with a code' },
+  invalid_sso_header: { status: 400, title: 'An AP-Partner-Framework-Status, Adobe-Subject-Token or AD-Service-Token header is malformed' },
   partner_response_rejected: { status: 400, title: 'The Pass service refused the partner authentication response: start again, or sign in with a code' },
   mvpd_mismatch: { status: 409, title: 'The device is signed in with another TV provider than the one named' },
   session_not_found: { status: 404, title: 'No such sign-in session for this device' },

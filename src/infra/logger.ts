@@ -39,6 +39,7 @@ export const redactPaths = [
   'req.headers["x-admin-key"]',
   'req.headers["ad-service-token"]',
   'req.headers["adobe-subject-token"]',
+  'req.headers["ap-partner-framework-status"]',
   'req.headers["x-roku-reserved-roku-connect-token"]',
   'req.headers["ap-visitor-identifier"]',
   'res.headers["set-cookie"]',

@@ -27,6 +27,35 @@ const visitorIdentifier: ParameterObject = {
   schema: { type: 'string', minLength: 1, maxLength: 256, pattern: '^[\\x21-\\x7E]+$' },
 };
 
+/**
+ * The SSO credentials an app signed in by single sign-on sends again on the calls that read profiles
+ * or ask for decisions (src/http/sso-credentials.ts): forwarded where the docs list them, never logged.
+ */
+const ssoHeaders: ParameterObject[] = [
+  {
+    name: 'AP-Partner-Framework-Status',
+    in: 'header',
+    required: false,
+    description:
+      'Apple SSO: the partner framework status now, as the upstream defines the header (Base64 of the status JSON: frameworkPermissionInfo, frameworkProviderInfo). Forwarded on the profiles and decisions calls (an appleSSO profile is found only with it). Malformed: 400 invalid_sso_header, no upstream call. Never logged.',
+    schema: { type: 'string', maxLength: 8192, pattern: '^[A-Za-z0-9+/]+={0,2}$' },
+  },
+  {
+    name: 'Adobe-Subject-Token',
+    in: 'header',
+    required: false,
+    description: 'Platform SSO: the platform identity token (a compact JWS or JWE), forwarded on the profiles, decisions and logout calls. At most one of this and AD-Service-Token. Never logged.',
+    schema: { type: 'string', maxLength: 8192 },
+  },
+  {
+    name: 'AD-Service-Token',
+    in: 'header',
+    required: false,
+    description: 'Service-token SSO: the service token (a compact JWS), forwarded on the profiles, decisions and logout calls. Never logged.',
+    schema: { type: 'string', maxLength: 8192 },
+  },
+];
+
 /** The single sign-on answers (src/signin/sso-routes.ts). */
 const ssoAnswers = {
   AppleSsoPartnerAuthentication: {
@@ -250,9 +279,9 @@ export function appApi(): ApiPart {
           summary: 'Who is signed in',
           tag: 'sign-in',
           access: 'deviceToken',
-          parameters: [visitorIdentifier],
+          parameters: [visitorIdentifier, ...ssoHeaders],
           responses: { '200': json('The current profile (null when none) and every valid one.', ref('ProfileAnswer')) },
-          errors: [...deviceWithVisitor, ...errorsOf.pass],
+          errors: [...deviceWithVisitor, 'invalid_sso_header', ...errorsOf.pass],
         }),
       },
       '/v1/preauthorize': {
@@ -261,10 +290,10 @@ export function appApi(): ApiPart {
           summary: 'Which resources the viewer may watch (to filter a catalogue UI; never for playback)',
           tag: 'entitlement',
           access: 'deviceToken',
-          parameters: [tempPassIdentity, visitorIdentifier],
+          parameters: [tempPassIdentity, visitorIdentifier, ...ssoHeaders],
           body: jsonBody('PreauthorizeRequest'),
           responses: { '200': json('One decision per resource.', ref('PreauthorizeAnswer')) },
-          errors: [...deviceWithVisitor, ...errorsOf.jsonBody, 'authentication_required', 'unknown_mvpd', 'mvpd_mismatch', 'invalid_temppass_identity', ...errorsOf.pass],
+          errors: [...deviceWithVisitor, 'invalid_sso_header', ...errorsOf.jsonBody, 'authentication_required', 'unknown_mvpd', 'mvpd_mismatch', 'invalid_temppass_identity', ...errorsOf.pass],
         }),
       },
       '/v1/authorize': {
@@ -275,11 +304,12 @@ export function appApi(): ApiPart {
             'Always asks the upstream. A Deny is 403 authorization_denied with the upstream reason; it never signs the viewer out. Without a profile, `mvpd` lets a degradation rule grant (`degraded: true`), or names a TempPass MVPD (`source: temppass` with the trial figures in `tempPass`; its end is 403 temppass_expired, a used-up promotional one 403 temppass_limit_reached).',
           tag: 'entitlement',
           access: 'deviceToken',
-          parameters: [tempPassIdentity, visitorIdentifier],
+          parameters: [tempPassIdentity, visitorIdentifier, ...ssoHeaders],
           body: jsonBody('AuthorizeRequest'),
           responses: { '200': json('Permit.', ref('AuthorizeAnswer')) },
           errors: [
             ...deviceWithVisitor,
+            'invalid_sso_header',
             ...errorsOf.jsonBody,
             'bad_request',
             'authentication_required',
@@ -301,10 +331,10 @@ export function appApi(): ApiPart {
           description: "Purges this device's profiles, permits and pending sessions.",
           tag: 'entitlement',
           access: 'deviceToken',
-          parameters: [visitorIdentifier],
+          parameters: [visitorIdentifier, ...ssoHeaders],
           body: jsonBody('LogoutRequest'),
           responses: { '200': json('The upstream logout; `url` only when the logout is interactive.', ref('LogoutAnswer')) },
-          errors: [...deviceWithVisitor, ...errorsOf.jsonBody, ...errorsOf.pass],
+          errors: [...deviceWithVisitor, 'invalid_sso_header', ...errorsOf.jsonBody, ...errorsOf.pass],
         }),
       },
     },

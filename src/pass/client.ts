@@ -205,8 +205,8 @@ export class PassClient {
       digestOf(ctx.tempPassIdentity),
       digestOf(ctx.client.visitor),
       // Calls with different SSO credentials may have different answers (an SSO profile, or none).
-      digestOf(ctx.partnerFrameworkStatus),
-      digestOf(ctx.ssoToken && `${ctx.ssoToken.header}:${ctx.ssoToken.value}`),
+      digestOf(partnerFrameworkStatusOf(ctx)),
+      digestOf(ssoTokenOf(ctx) && `${ssoTokenOf(ctx)?.header}:${ssoTokenOf(ctx)?.value}`),
     ].join('\n');
     return coalesce(this.reads, key, 'read', this.deps.metrics, () => this.exchange(ctx, spec, schema)) as Promise<z.output<S>>;
   }
@@ -243,8 +243,10 @@ export class PassClient {
     };
     if (ctx.tempPassIdentity !== undefined) headers['ap-temppass-identity'] = ctx.tempPassIdentity;
     if (ctx.client.visitor !== undefined && !withoutVisitorIdentifier.has(spec.operation)) headers['ap-visitor-identifier'] = ctx.client.visitor;
-    if (ctx.partnerFrameworkStatus !== undefined && withPartnerFrameworkStatus.has(spec.operation)) headers['ap-partner-framework-status'] = ctx.partnerFrameworkStatus;
-    if (ctx.ssoToken !== undefined && withSsoToken.has(spec.operation)) headers[ctx.ssoToken.header] = ctx.ssoToken.value;
+    const partnerFrameworkStatus = partnerFrameworkStatusOf(ctx);
+    const ssoToken = ssoTokenOf(ctx);
+    if (partnerFrameworkStatus !== undefined && withPartnerFrameworkStatus.has(spec.operation)) headers['ap-partner-framework-status'] = partnerFrameworkStatus;
+    if (ssoToken !== undefined && withSsoToken.has(spec.operation)) headers[ssoToken.header] = ssoToken.value;
     if (spec.form) headers['content-type'] = 'application/x-www-form-urlencoded';
     if (spec.json !== undefined) headers['content-type'] = 'application/json;charset=utf-8';
     return this.deps.transport.send(ctx.client.ip, { ...spec, headers, idempotent: spec.idempotent ?? spec.method === 'GET' });
@@ -266,6 +268,10 @@ const withoutVisitorIdentifier: ReadonlySet<string> = new Set(['configuration'])
  */
 const withPartnerFrameworkStatus: ReadonlySet<string> = new Set(['sso.sessions', 'sso.profiles', 'profiles.all', 'profiles.mvpd', 'decisions.authorize', 'decisions.preauthorize']);
 const withSsoToken: ReadonlySet<string> = new Set(['sessions.create', 'profiles.all', 'profiles.mvpd', 'decisions.authorize', 'decisions.preauthorize', 'logout']);
+
+/** The call's own SSO credentials (an SSO sign-in), else those the app sent on this /v1 request (http/sso-credentials.ts). */
+const partnerFrameworkStatusOf = (ctx: DeviceContext) => ctx.partnerFrameworkStatus ?? ctx.client.sso?.partnerFrameworkStatus;
+const ssoTokenOf = (ctx: DeviceContext): SsoToken | undefined => ctx.ssoToken ?? ctx.client.sso?.token;
 
 const digestOf = (value: string | undefined) => (value === undefined ? '' : createHash('sha256').update(value).digest('base64url'));
 

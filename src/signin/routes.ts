@@ -9,6 +9,7 @@ import { Problem } from '../http/problem.js';
 import { fieldProblems, validate, validInput } from '../http/validate.js';
 import { TEMPPASS_IDENTITY_HEADER } from '../pass/index.js';
 import { visitorIdentifier } from '../http/visitor-identifier.js';
+import { ssoCredentials } from '../http/sso-credentials.js';
 import { codeSchema, startAuthenticationSchema, waitQuerySchema, type StartAuthenticationInput } from './schema.js';
 import type { CurrentProfile, SigninService, SigninStatus } from './service.js';
 import { profileView, type AttributesView } from './views.js';
@@ -124,7 +125,7 @@ export function signinRouter(
 
   ssoRoutes(router, service.sso, [device, visitorIdentifier], started, view);
 
-  router.get('/v1/profile', device, visitorIdentifier, async (ctx: AppContext) => {
+  router.get('/v1/profile', device, visitorIdentifier, ssoCredentials, async (ctx: AppContext) => {
     const profiles = await service.profiles(currentDevice(ctx), ctx.state.client);
     ctx.set('Cache-Control', 'no-store');
     // Each profile shaped once: its attributes are decrypted once per request.

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { frameworkStatusSchema, serviceTokenSchema, subjectTokenSchema } from '../pass/index.js';
 
 /** POST /v1/authentication: `{mvpd?}`; without it the second screen picks the MVPD (resume flow). */
 export const startAuthenticationSchema = z.strictObject({
@@ -19,32 +20,6 @@ export const waitQuerySchema = z.strictObject({
     .optional(),
 });
 
-/** A partner framework's error as the app got it (rest-api-v2-appendix-headers-ap-partner-framework-status.md). */
-const frameworkError = z.strictObject({ code: z.string().min(1).max(128), message: z.string().max(512).optional() });
-
-/**
- * What Apple's Video Subscriber Account framework told the app (apple-sso-cookbook-rest-api-v2.md):
- * the access status, and the provider's mapping id and authentication expiration (epoch ms; a
- * string or an integer, sent upstream as a string). passgate forwards it as AP-Partner-Framework-Status;
- * the upstream decides (an incomplete status is its pfs_fallback, not a 400 here).
- */
-export const frameworkStatusSchema = z.strictObject({
-  frameworkPermissionInfo: z.strictObject({
-    accessStatus: z.enum(['granted', 'denied', 'restricted', 'notDetermined']),
-    error: frameworkError.optional(),
-  }),
-  frameworkProviderInfo: z
-    .strictObject({
-      id: z.string().min(1).max(128).optional(),
-      expirationDate: z
-        .union([z.string().regex(/^\d{1,16}$/, { error: 'expected epoch milliseconds' }), z.int().min(0).max(Number.MAX_SAFE_INTEGER)])
-        .transform(String)
-        .optional(),
-      error: frameworkError.optional(),
-    })
-    .default({}),
-});
-export type FrameworkStatus = z.output<typeof frameworkStatusSchema>;
 
 /** POST /v1/authentication/sso/apple: the framework status now (the check-authentication or partner-authentication phase). */
 export const appleSsoStartSchema = z.strictObject({ frameworkStatus: frameworkStatusSchema });
@@ -61,9 +36,6 @@ export const appleSsoProfileSchema = z.strictObject({
 });
 export type AppleSsoProfileInput = z.output<typeof appleSsoProfileSchema>;
 
-/** Compact serialisations: a JWS has 3 base64url parts, a JWE 5 (some may be empty). */
-const COMPACT_JWS = /^[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]*){2}$/;
-const COMPACT_JWS_OR_JWE = /^[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]*){2}(?:(?:\.[A-Za-z0-9_-]*){2})?$/;
 
 /**
  * POST /v1/authentication/sso/platform: exactly one of the platform identity token (Adobe-Subject-Token,
@@ -73,8 +45,8 @@ const COMPACT_JWS_OR_JWE = /^[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]*){2}(?:(?:\.[A-Za-
  */
 export const platformSsoSchema = z
   .strictObject({
-    subjectToken: z.string().max(8192).regex(COMPACT_JWS_OR_JWE, { error: 'expected a compact JWS or JWE' }).optional(),
-    serviceToken: z.string().max(8192).regex(COMPACT_JWS, { error: 'expected a compact JWS' }).optional(),
+    subjectToken: subjectTokenSchema.optional(),
+    serviceToken: serviceTokenSchema.optional(),
     mvpd: startAuthenticationSchema.shape.mvpd,
   })
   .refine((input) => (input.subjectToken === undefined) !== (input.serviceToken === undefined), {

@@ -1,6 +1,6 @@
 import type { Config } from '../config/schema.js';
 import type { AuthenticatedDevice } from '../devices/service.js';
-import type { ClientAddress } from '../http/client-address.js';
+import { storedAddress, type ClientAddress } from '../http/client-address.js';
 import { Problem } from '../http/problem.js';
 import type { Clock } from '../infra/clock.js';
 import type { Logger } from '../infra/logger.js';
@@ -232,7 +232,7 @@ export function createSigninService(deps: SigninServiceDeps) {
       binding: device.binding,
       notAfter: action.notAfter ?? now + DEFAULT_SESSION_MS,
       createdAt: now,
-      client,
+      client: storedAddress(client),
       ...(mvpd ? { mvpd } : {}),
     };
     const ttl = ttlUntil(session.notAfter);

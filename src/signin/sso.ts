@@ -3,11 +3,10 @@ import type { AuthenticatedDevice } from '../devices/service.js';
 import type { ClientAddress } from '../http/client-address.js';
 import { Problem, type ProblemCode } from '../http/problem.js';
 import type { Clock } from '../infra/clock.js';
-import { UpstreamProblem, type DeviceContext, type PassServices, type SessionAction, type SsoToken } from '../pass/index.js';
+import { encodeFrameworkStatus, UpstreamProblem, type DeviceContext, type FrameworkStatus, type PassServices, type SessionAction, type SsoToken } from '../pass/index.js';
 import type { Logger } from '../infra/logger.js';
 import { ssoFallbacks, type SigninMetrics } from './metrics.js';
 import type { CurrentProfile } from './records.js';
-import type { FrameworkStatus } from './schema.js';
 import { asUnknownMvpd, validProfiles } from './upstream-answers.js';
 
 /**
@@ -50,8 +49,6 @@ export interface SsoSigninDeps {
   start: (device: AuthenticatedDevice, client: ClientAddress, mvpd: string | undefined, ssoToken: SsoToken) => Promise<StartOutcome>;
 }
 
-/** The header value the partner SSO pages define: Base64 of the status JSON. */
-export const encodeFrameworkStatus = (status: FrameworkStatus): string => Buffer.from(JSON.stringify(status)).toString('base64');
 
 /**
  * The partner endpoints' documented refusals (…-retrieve-profile-using-partner-authentication-response.md):

@@ -1,6 +1,7 @@
 import test from 'ava';
 import { generateKeyPairSync, sign } from 'node:crypto';
 import { ManualClock } from '../../src/infra/clock.js';
+import { digest } from '../../src/sim/state.js';
 import type { PassgateFixture } from '../helpers/with-passgate.js';
 import { unthrottled } from '../helpers/sim-profile.js';
 import { getJson, registerDevice, signinFixture, signInAtSim, step, until, type Device } from './_support.js';
@@ -259,4 +260,72 @@ test('SSO bad input: 400 invalid_body without any upstream call; no device token
   t.like(unknownMvpd, { status: 400, body: { code: 'unknown_mvpd' } });
   const anonymous = await f.call('/v1/authentication/sso/apple', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ frameworkStatus: status }) });
   t.is(anonymous.status, 401);
+});
+
+/** A device signed in by Apple SSO (the first test's walk, condensed). */
+async function appleSignedIn(f: PassgateFixture, clock: ManualClock) {
+  const device = await registerDevice(f);
+  const status = frameworkStatus(clock);
+  const started = await post(f, device, '/v1/authentication/sso/apple', { frameworkStatus: status });
+  const request = (started.body.authenticationRequest as { request: string }).request;
+  const signedIn = await post(f, device, '/v1/authentication/sso/apple/profile', { frameworkStatus: status, samlResponse: await frameworkSignIn(f, request) });
+  if (signedIn.status !== 200) throw new Error(`Apple SSO sign-in answered ${signedIn.status}`);
+  return { device, status };
+}
+
+test('after SSO, the app sends its SSO headers with profile, preauthorize, authorize and logout: each is checked and forwarded where the docs list it, never logged', async (t) => {
+  const clock = new ManualClock();
+  const f = await signinFixture(t, clock);
+  const { device, status } = await appleSignedIn(f, clock);
+  const encoded = Buffer.from(JSON.stringify(status)).toString('base64');
+  const decoded = (value: string | undefined) => JSON.parse(Buffer.from(value ?? '', 'base64').toString('utf8')) as unknown;
+  const lastCall = async (operation: string) => (await f.simLog()).filter((e) => e.operation === operation).pop();
+  const json = (headers: Record<string, string>) => ({ method: 'POST', headers: { 'content-type': 'application/json', ...headers } });
+
+  // AP-Partner-Framework-Status on authorize: the decisions call carries the checked status.
+  const authorized = await getJson(f, device, '/v1/authorize', { ...json({ 'ap-partner-framework-status': encoded }), body: JSON.stringify({ resource: 'REF30' }) });
+  t.is(authorized.status, 200, JSON.stringify(authorized.body));
+  t.deepEqual(decoded((await lastCall('decisions.authorize'))?.headers['ap-partner-framework-status']), status);
+  // Without it, nothing is invented.
+  await getJson(f, device, '/v1/authorize', { ...json({}), body: JSON.stringify({ resource: 'REF30' }) });
+  t.is((await lastCall('decisions.authorize'))?.headers['ap-partner-framework-status'], undefined);
+
+  // A platform token on preauthorize, and on logout (whose page lists the tokens but not the status).
+  const subjectToken = 'eyJhbGciOiJub25lIn0.eyJzdWIiOiJ2aWV3ZXIifQ.c2lnbmF0dXJl';
+  const pre = await getJson(f, device, '/v1/preauthorize', { ...json({ 'adobe-subject-token': subjectToken, 'ap-partner-framework-status': encoded }), body: JSON.stringify({ resources: ['REF30'] }) });
+  t.is(pre.status, 200, JSON.stringify(pre.body));
+  const preCall = await lastCall('decisions.preauthorize');
+  // The simulator's log keeps a digest of tokens, not the tokens.
+  t.is(preCall?.headers['adobe-subject-token'], `sha256:${digest(subjectToken)}`);
+  t.deepEqual(decoded(preCall?.headers['ap-partner-framework-status']), status);
+
+  // Malformed or conflicting headers: 400 invalid_sso_header, nothing called upstream, the value never echoed.
+  const before = (await f.simLog()).length;
+  for (const [what, headers] of [
+    ['a status that is not Base64', { 'ap-partner-framework-status': 'not base64!' }],
+    ['Base64 of something other than JSON', { 'ap-partner-framework-status': Buffer.from('<xml/>').toString('base64') }],
+    ['a status JSON of another shape', { 'ap-partner-framework-status': Buffer.from(JSON.stringify({ frameworkPermissionInfo: { accessStatus: 'maybe' } })).toString('base64') }],
+    ['an oversized status', { 'ap-partner-framework-status': 'A'.repeat(9000) }],
+    ['a subject token that is no JWS', { 'adobe-subject-token': 'secret-not-a-jws' }],
+    ['both tokens', { 'adobe-subject-token': subjectToken, 'ad-service-token': subjectToken }],
+  ] as const) {
+    for (const path of ['/v1/authorize', '/v1/preauthorize', '/v1/logout']) {
+      const body = path === '/v1/authorize' ? { resource: 'REF30' } : path === '/v1/preauthorize' ? { resources: ['REF30'] } : {};
+      const answer = await getJson(f, device, path, { ...json(headers), body: JSON.stringify(body) });
+      t.is(answer.status, 400, `${what} on ${path}`);
+      t.is(answer.body.code, 'invalid_sso_header', `${what} on ${path}`);
+      t.false(JSON.stringify(answer.body).includes('secret-not-a-jws'));
+    }
+    const profile = await getJson(f, device, '/v1/profile', { headers });
+    t.is(profile.status, 400, `${what} on /v1/profile`);
+  }
+  t.is((await f.simLog()).length, before, 'no upstream call for a malformed header');
+
+  const logout = await getJson(f, device, '/v1/logout', { ...json({ 'adobe-subject-token': subjectToken, 'ap-partner-framework-status': encoded }), body: JSON.stringify({ mvpd: 'Cablevision' }) });
+  t.is(logout.status, 200, JSON.stringify(logout.body));
+  const logoutCall = await lastCall('logout');
+  t.is(logoutCall?.headers['adobe-subject-token'], `sha256:${digest(subjectToken)}`);
+  t.is(logoutCall?.headers['ap-partner-framework-status'], undefined, 'the logout page does not list the status');
+  t.false(f.log.text().includes(subjectToken), 'the token is never logged');
+  t.false(f.log.text().includes(encoded), 'the status is never logged');
 });
