@@ -4,6 +4,7 @@ import { routeTable } from '../http/route-table.js';
 import { bodyProblem, readBodyWith } from '../http/body.js';
 import type { AppContext, AppState } from '../http/context.js';
 import { Problem } from '../http/problem.js';
+import { STORE_RETRY_AFTER } from '../http/store-call.js';
 import type { AppMiddleware } from '../http/context.js';
 import { codePageLocation, namesActivationPages } from './addresses.js';
 import { parseCode, normalizeCode } from './code.js';
@@ -90,6 +91,8 @@ export function activationRoutes(deps: ActivationRouteDeps): Router<AppState> {
     count('error');
     if (err instanceof Problem && err.status === 429) return messagePage(429, 'Please wait', messages.busy);
     ctx.state.log.warn({ err, code: err instanceof Problem ? err.code : undefined }, 'activation: upstream or store failure');
+    // As every 503 of passgate: when to retry (the problem's own hint, else the store's).
+    ctx.set('Retry-After', (err instanceof Problem ? err.extra.headers?.['Retry-After'] : undefined) ?? STORE_RETRY_AFTER);
     return messagePage(503, 'Try again shortly', messages.unavailable);
   };
 

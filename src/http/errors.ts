@@ -1,6 +1,8 @@
+import { StoreUnavailableError } from '../infra/store.js';
 import { bodyProblem } from './body.js';
 import { problemCatalogue, Problem, type ProblemCode } from './problem.js';
 import type { AppContext, AppMiddleware, RoutedContext } from './context.js';
+import { logStoreFailure, storeUnavailable } from './store-call.js';
 
 /**
  * The one error middleware: every failure leaves as application/problem+json (RFC 9457).
@@ -51,6 +53,12 @@ function toProblem(error: unknown, ctx: AppContext): Problem {
   const err = error as HttpLikeError;
   const status = typeof err?.status === 'number' ? err.status : err?.statusCode;
   if (typeof status === 'number' && status >= 400 && status < 500) return clientError(err, status);
+  // A store call made outside storeCall (a record read deep in a service): still the documented
+  // 503 store_unavailable with Retry-After (SPEC §8), logged once as the outage it is, not a 500.
+  if (error instanceof StoreUnavailableError) {
+    logStoreFailure(ctx.state.log, error, 'request');
+    return storeUnavailable();
+  }
 
   ctx.state.log.error({ err: error }, 'unhandled error');
   return new Problem('internal_error', 'Something went wrong on our side. The request id identifies it in our logs.');

@@ -3,9 +3,12 @@ import { describeError } from '../infra/store-core.js';
 import { StoreUnavailableError } from '../infra/store.js';
 import { Problem } from './problem.js';
 
+/** The Retry-After (seconds) of an answer the store could not serve. */
+export const STORE_RETRY_AFTER = '5';
+
 /** The answer to a request the store could not serve (SPEC §8): 503 with a hint when to retry. */
 export function storeUnavailable(detail = 'The store could not be reached; retry shortly.'): Problem {
-  return new Problem('store_unavailable', detail, { headers: { 'Retry-After': '5' } });
+  return new Problem('store_unavailable', detail, { headers: { 'Retry-After': STORE_RETRY_AFTER } });
 }
 
 /**

@@ -40,7 +40,16 @@ export interface UpstreamClientOptions {
   callDeadlineMs?: number;
   /** Opens after `consecutiveFailures` (default 5) failed attempts; tries again after `halfOpenAfterMs` (default 10 s). */
   breaker?: { consecutiveFailures?: number; halfOpenAfterMs?: number };
+  /** The largest answer read (default DEFAULT_MAX_RESPONSE_BYTES); a larger one is cut as it arrives. */
+  maxResponseBytes?: number;
 }
+
+/**
+ * Upstream answers are JSON documents, license bytes and certificates of kilobytes: one of 16 MiB
+ * is already absurd. Answers are buffered whole, so without a bound one huge answer (a broken or
+ * hostile upstream) holds its size in memory, past a 512 MiB pod's limit.
+ */
+export const DEFAULT_MAX_RESPONSE_BYTES = 16 * 1024 * 1024;
 
 export interface UpstreamCall {
   /** A metrics label, e.g. 'dcr.register', 'configuration', 'decisions.authorize'. */
@@ -185,6 +194,7 @@ export function createUpstreamClient(options: UpstreamClientOptions): UpstreamCl
   });
   const halfOpenAfterMs = positive(options.breaker?.halfOpenAfterMs, 10_000);
   const callDeadlineMs = positive(options.callDeadlineMs, 10_000);
+  const maxResponseBytes = positive(options.maxResponseBytes, DEFAULT_MAX_RESPONSE_BYTES);
 
   const hostname = base.hostname.replace(/^\[(.*)\]$/, '$1');
   const upstreamDns: UpstreamDns = createUpstreamDns({
@@ -280,12 +290,21 @@ export function createUpstreamClient(options: UpstreamClientOptions): UpstreamCl
     if (call.signal) init.signal = call.signal;
     // got's socket timeout is an idle timeout: an upload that keeps moving bytes is never cut by it.
     if (call.upload) init.timeout = { request: call.upload.deadlineMs, socket: call.upload.idleMs, response: call.upload.idleMs };
+    let tooLarge = false;
     try {
-      const response = (await http(call.path.replace(/^\/+/, ''), { ...init, isStream: false })) as Response<Buffer>;
+      const request = http(call.path.replace(/^\/+/, ''), { ...init, isStream: false });
+      // The announced length, or the bytes so far: cut before the answer is held whole.
+      request.on('downloadProgress', ({ transferred, total }: { transferred: number; total?: number }) => {
+        if (tooLarge || (transferred <= maxResponseBytes && (total ?? 0) <= maxResponseBytes)) return;
+        tooLarge = true;
+        request.cancel();
+      });
+      const response = (await request) as Response<Buffer>;
       endTimer({ status_code: String(response.statusCode) });
       return toUpstreamResponse(response);
     } catch (error) {
       endTimer({ status_code: 'error' });
+      if (tooLarge && !call.signal?.aborted) throw new UpstreamUnavailableError(name, 'network', { detail: `the answer is larger than ${maxResponseBytes} bytes` });
       throw attemptError(error, call);
     }
   }

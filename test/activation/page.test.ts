@@ -239,3 +239,15 @@ test('the code page as viewers type it: other spellings of /activate → 308 to 
     t.regex(response.type, /^application\/problem\+json/, path);
   }
 });
+
+test('the upstream down at the code lookup → the HTML 503 "try again shortly" page with Retry-After, as every 503 of passgate has', async (t) => {
+  const f = await withActivation(t);
+  const { code } = await tvSession(f);
+  await f.simConfig({ faults: { outage: true } });
+  const browser = await openForm(f);
+  const response = await post(f, browser, '/activate', { code });
+  t.is(response.status, 503);
+  t.regex(response.headers.get('content-type') ?? '', /^text\/html/);
+  t.regex(await response.text(), /<title>Try again shortly/);
+  t.regex(response.headers.get('retry-after') ?? '', /^[1-9]\d*$/, 'a 503 says when to retry');
+});

@@ -398,3 +398,38 @@ test('a storm reuses its upstream connections: rounds of 40 concurrent calls ope
   }
   t.is(connections, 40);
 });
+
+test('an answer larger than maxResponseBytes is cut as it arrives (announced or streamed without a length): an unavailable upstream, never buffered whole; one within it is read', async (t) => {
+  const limit = 64 * 1024;
+  const chunk = Buffer.alloc(16 * 1024, 0x41);
+  let written = 0;
+  const server = await startLocalUpstream(t, (req, res) => {
+    const size = Number(new URL(req.url, 'http://x').searchParams.get('size'));
+    // /chunked: no content-length, so only the bytes that arrive can tell.
+    res.writeHead(200, { 'content-type': 'application/octet-stream', ...(req.url.startsWith('/chunked') ? {} : { 'content-length': String(size) }) });
+    let sent = 0;
+    const write = () => {
+      while (sent < size) {
+        const part = chunk.subarray(0, Math.min(chunk.length, size - sent));
+        sent += part.length;
+        written += part.length;
+        if (!res.write(part)) return void res.once('drain', write);
+      }
+      res.end();
+    };
+    res.on('close', () => res.destroy());
+    write();
+  });
+  const { client } = makeClient(t, server.url, { maxResponseBytes: limit, retry: { maxRetries: 0 } });
+  const small = await client.request({ operation: 'configuration', method: 'GET', path: '/plain', searchParams: { size: String(limit) }, idempotent: true });
+  t.is(small.rawBody.length, limit, 'an answer of exactly the limit is read');
+  for (const path of ['/plain', '/chunked']) {
+    written = 0;
+    const error = await t.throwsAsync(client.request({ operation: 'configuration', method: 'GET', path, searchParams: { size: String(64 * 1024 * 1024) }, idempotent: true }), {
+      instanceOf: UpstreamUnavailableError,
+    });
+    t.is(error?.reason, 'network', path);
+    t.regex(error?.message ?? '', /larger than 65536 bytes/, path);
+    t.true(written < 64 * 1024 * 1024, `${path}: the upstream was not read to its end (${written} bytes written)`);
+  }
+});
