@@ -117,7 +117,7 @@ test('basic TempPass expiry, flows "when basic or promotional TempPass expires":
 test('promotional TempPass, decisions sample 5: authorize needs AP-TempPass-Identity; without it (or malformed) the item is the documented 400', async (t) => {
   const f = await withSim(t, unthrottled);
   const device = await registerDevice(f);
-  const bad: Record<string, string>[] = [{}, { 'ap-temppass-identity': 'not base64 json!' }, { 'ap-temppass-identity': Buffer.from('[1]').toString('base64') }];
+  const bad: Record<string, string>[] = [{}, { 'ap-temppass-identity': 'not base64 json!' }, { 'ap-temppass-identity': 'e30=x' }, { 'ap-temppass-identity': '====' }];
   for (const headers of bad) {
     const item = await one(f, device, 'authorize', 'flexibleTempPass', 'res01', headers);
     t.like(item, { authorized: false, source: 'temppass' });
@@ -127,6 +127,18 @@ test('promotional TempPass, decisions sample 5: authorize needs AP-TempPass-Iden
   t.is(profile.status, 400);
   t.deepEqual(shapeMismatches(samples['profiles.tempPassInvalidIdentity'], await profile.json()), []);
   t.is(f.sim.state.tempPass.find(f.sim.state.mvpd('flexibleTempPass')!, { serviceProvider: 'REF30', deviceId: storedDeviceId(device) }), undefined, 'no trial started');
+});
+
+test('AP-TempPass-Identity is any base64 value (its header page defines "the Base64-encoded value over the user identity information", no format): the same value is the same viewer', async (t) => {
+  const f = await withSim(t, unthrottled);
+  const device = await registerDevice(f);
+  const other = await registerDevice(f);
+  // Not JSON, yet base64: an identity all the same.
+  const viewer = { 'ap-temppass-identity': Buffer.from('viewer-42').toString('base64') };
+  t.like(await one(f, device, 'authorize', 'flexibleTempPass', 'res01', viewer), { authorized: true, source: 'temppass' });
+  t.like(await one(f, device, 'authorize', 'flexibleTempPass', 'res02', viewer), { authorized: true });
+  // The same identity on another device is the same trial (temp-pass-feature.md), its two titles used up.
+  t.like((await one(f, other, 'authorize', 'flexibleTempPass', 'res03', viewer)).error, { code: 'temporary_access_resources_limit_exceeded' });
 });
 
 test('promotional TempPass, flow "consume maximum number of resources": each new title uses one, the limit → resources_limit_exceeded; profiles sample 5 figures', async (t) => {
