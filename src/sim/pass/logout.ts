@@ -63,9 +63,9 @@ export function logoutRoutes(state: SimState): Router {
         action = { actionName: 'partner_logout', actionType: 'partner_interactive', mvpd: mvpd.id };
       } else if (status.profile.type === 'degraded' || status.profile.type === 'temporary' || !mvpd.hasLogoutEndpoint) {
         // Degraded or temporary access, or a dummy logout: nothing to do at the MVPD (§4.9, §10).
-        // Regular and platform / service token SSO profiles log out at the MVPD (logout API samples 1, 3, 4).
         action = { actionName: 'complete', actionType: 'none', mvpd: mvpd.id };
       } else {
+        // A regular, platformSSO or serviceTokenSSO profile logs out at the MVPD too (logout API samples 1, 3, 4).
         // The simulator's own base, as the caller reached it (Koa 3's ctx.origin is the Origin header).
         const url = `${ctx.protocol}://${ctx.host}/sim/mvpd/${encodeURIComponent(mvpd.id)}/logout?redirect_url=${encodeURIComponent(redirectUrl)}`;
         action = { actionName: 'logout', actionType: 'interactive', mvpd: mvpd.id, url };
