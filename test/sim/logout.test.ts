@@ -3,6 +3,14 @@ import { defaultRules } from '../../src/sim/rules.js';
 import { errorOf, getAs, giveProfile, startSession, unthrottled } from '../helpers/sim-profile.js';
 import { registerDevice, samples, shapeMismatches, withSim } from '../helpers/with-sim.js';
 
+/**
+ * The simulator's logout, as AdobeDocs/pass.en documents it (paths under
+ * help/authentication/integration-guide-programmers/rest-apis/rest-api-v2/):
+ * - apis/logout-apis/rest-api-v2-logout-apis-initiate-logout-for-specific-mvpd.md (actions, samples 1-7)
+ * - flows/basic-access-flows/rest-api-v2-basic-logout-primary-application-flow.md (find, delete, then the MVPD's page)
+ * - flows/single-sign-on-access-flows/rest-api-v2-single-sign-on-logout-flow.md (the single logout tests at the end)
+ */
+
 interface LogoutBody {
   logouts: Record<string, { actionName: string; actionType: string; mvpd: string; url?: string }>;
 }
@@ -118,4 +126,58 @@ test('full flow: after an MVPD login, logout answers an interactive url whose MV
   t.is(mvpdPage.status, 302);
   t.is(mvpdPage.headers.get('location'), 'https://adobe.com/done?x=1&y=2');
   t.deepEqual(await (await getAs(f, device, '/api/v2/REF30/profiles')).json(), { profiles: {} });
+});
+
+/** An obviously fake platform identity token, trusted by the rules of the single logout tests. */
+const PLATFORM_TOKEN = 'FAKE-passgate-test-platform-identity';
+
+/**
+ * rest-api-v2-single-sign-on-logout-flow.md: the first application signed in (a regular profile), the
+ * second found it as its platformSSO profile through the same Adobe-Subject-Token.
+ */
+async function ssoWorld(t: Parameters<typeof withSim>[0]) {
+  const f = await withSim(t, { ...unthrottled, sso: { platformTokens: [PLATFORM_TOKEN] } });
+  const token = { 'adobe-subject-token': PLATFORM_TOKEN };
+  const first = await registerDevice(f);
+  const second = await registerDevice(f);
+  giveProfile(f, first);
+  await getAs(f, first, '/api/v2/REF30/profiles', token);
+  const shared = (await (await getAs(f, second, '/api/v2/REF30/profiles', token)).json()) as { profiles: Record<string, { type: string }> };
+  return { f, token, first, second, sharedType: shared.profiles.Cablevision?.type };
+}
+
+const profileTypes = async (f: Awaited<ReturnType<typeof ssoWorld>>['f'], device: Awaited<ReturnType<typeof registerDevice>>, headers: Record<string, string> = {}) =>
+  Object.keys(((await (await getAs(f, device, '/api/v2/REF30/profiles', headers)).json()) as { profiles: object }).profiles);
+
+test('single logout flow: the second app\'s logout with the token deletes its SSO profile and the first app\'s regular one; logout/interactive (logout samples 3, 4)', async (t) => {
+  const { f, token, first, second, sharedType } = await ssoWorld(t);
+  t.is(sharedType, 'platformSSO');
+  const body = (await (await getAs(f, second, logoutPath('Cablevision'), token)).json()) as LogoutBody;
+  t.like(body.logouts.Cablevision, { actionName: 'logout', actionType: 'interactive', mvpd: 'Cablevision' });
+  t.truthy(body.logouts.Cablevision?.url, 'an SSO profile at an MVPD with a logout endpoint logs out there too');
+  t.deepEqual(await profileTypes(f, first), [], 'the regular profile of the first application is deleted');
+  t.deepEqual(await profileTypes(f, second, token), [], 'and nothing is left to share again');
+});
+
+test('single logout flow, "the same if initiated from the first streaming application": its logout with the token deletes the second app\'s SSO profile', async (t) => {
+  const { f, token, first, second } = await ssoWorld(t);
+  const body = (await (await getAs(f, first, logoutPath('Cablevision'), token)).json()) as LogoutBody;
+  t.like(body.logouts.Cablevision, { actionName: 'logout', actionType: 'interactive' });
+  t.deepEqual(await profileTypes(f, second), [], 'the SSO profile of the second application is deleted');
+});
+
+test('single logout needs the token: a logout without it deletes the caller\'s own profile only (the flow: "must ensure it includes a valid value")', async (t) => {
+  const { f, first, second } = await ssoWorld(t);
+  const body = (await (await getAs(f, second, logoutPath('Cablevision'))).json()) as LogoutBody;
+  t.like(body.logouts.Cablevision, { actionName: 'logout', actionType: 'interactive' });
+  t.deepEqual(await profileTypes(f, second), []);
+  t.deepEqual(await profileTypes(f, first), ['Cablevision'], 'the first application keeps its regular profile');
+});
+
+test('single logout at an MVPD without a logout endpoint is complete/none, and still deletes every linked profile', async (t) => {
+  const { f, token, first, second } = await ssoWorld(t);
+  f.sim.state.rules.mvpds = f.sim.state.rules.mvpds.map((m) => (m.id === 'Cablevision' ? { ...m, hasLogoutEndpoint: false } : m));
+  const body = (await (await getAs(f, second, logoutPath('Cablevision'), token)).json()) as LogoutBody;
+  t.deepEqual(body.logouts.Cablevision, { actionName: 'complete', actionType: 'none', mvpd: 'Cablevision' });
+  t.deepEqual(await profileTypes(f, first), []);
 });

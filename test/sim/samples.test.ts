@@ -6,6 +6,7 @@
  * Sample titles below are those of the pages; the doc file of each is in the fixture's `_docs`.
  */
 import test from 'ava';
+import { generateKeyPairSync, sign } from 'node:crypto';
 import { defaultRules, type SimRulesInput } from '../../src/sim/rules.js';
 import { createSession, form, fullSession, loginThroughMvpd } from '../helpers/mvpd-login.js';
 import { giveProfile, startTrial, unthrottled } from '../helpers/sim-profile.js';
@@ -48,6 +49,31 @@ const preauthorize = (w: World, mvpd: string, resources: string[]) => post(w, `/
 const degrade = (w: World, rule: 'AuthNAll' | 'AuthZAll' | 'AuthZNone') =>
   w.f.call('/sim/config', { method: 'POST', headers: json(), body: JSON.stringify({ degrade: { Cablevision: rule } }) });
 const logout = (w: World, mvpd: string) => get(w, `/api/v2/REF30/logout/${mvpd}?redirectUrl=https%3A%2F%2Fadobe.com`);
+
+/** An obviously fake platform identity token (the simulator trusts the values its rules list). */
+const PLATFORM_TOKEN = 'FAKE-passgate-test-platform-identity';
+/** A key pair made at test time whose public half is "handed to Adobe", and a service token it signs. */
+const serviceTokenKey = (() => {
+  const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  return {
+    publicPem: publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+    /** Signed for the simulator's clock (`nowMs`), valid for an hour. */
+    jws(nowMs: number) {
+      const now = Math.floor(nowMs / 1000);
+      const part = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url');
+      const signed = `${part({ alg: 'RS256' })}.${part({ iss: 'dtc-identity', sub: 'jane', aud: 'Adobe', iat: now, exp: now + 3600 })}`;
+      return `${signed}.${sign('sha256', Buffer.from(signed), privateKey).toString('base64url')}`;
+    },
+  };
+})();
+
+/** Another application signed in with the MVPD and sent `token`; this one logs out sending it too. */
+async function singleLogout(w: World, token: Record<string, string>): Promise<Response> {
+  const first = await registerDevice(w.f);
+  giveProfile(w.f, first);
+  await w.f.call('/api/v2/REF30/profiles', { headers: first.headers(token) });
+  return get(w, '/api/v2/REF30/logout/Cablevision?redirectUrl=https%3A%2F%2Fadobe.com', token);
+}
 
 /** POST sessions/{code} as the (secondary) application does: Authorization and a form body. */
 function resume(w: World, code: string, fields: Record<string, string>, headers: Record<string, string> = {}) {
@@ -439,6 +465,28 @@ const cases: Record<string, Case> = {
     status: 200,
     run: async (w) => (await authorize(w, 'TempPass_TEST40', ['REF30']), logout(w, 'TempPass_TEST40')),
     view: logoutsUnder('TempPass_5mins'),
+  },
+
+  // Single logout: another application signed in (a regular profile) and sent the token, so this
+  // application's logout carrying the same token finds and deletes that profile.
+  'logout.singleLogout.serviceToken': {
+    status: 200,
+    rules: { sso: { serviceTokenKeys: [serviceTokenKey.publicPem] } },
+    run: (w) => singleLogout(w, { 'ad-service-token': serviceTokenKey.jws(w.f.sim.state.now()) }),
+    view: logoutsUnder('Spectrum'),
+  },
+  'logout.singleLogout.platformIdentity': {
+    status: 200,
+    rules: { sso: { platformTokens: [PLATFORM_TOKEN] } },
+    run: (w) => singleLogout(w, { 'adobe-subject-token': PLATFORM_TOKEN }),
+    view: logoutsUnder('Comcast_SSO'),
+  },
+  'logout.partner': {
+    status: 200,
+    run: (w) => {
+      giveProfile(w.f, w.device, 'Cablevision', { issuer: 'Apple', type: 'appleSSO' });
+      return logout(w, 'Cablevision');
+    },
   },
 
   'error.topLevel': { status: 400, run: (w) => get(w, '/api/v2/NOPE/configuration') },

@@ -13,6 +13,8 @@ import { registerDevice, shapeMismatches, withSim, type RegisteredDevice, type S
  * - PFS = appendix/headers/rest-api-v2-appendix-headers-ap-partner-framework-status.md
  * - PLATFORM = flows/single-sign-on-access-flows/rest-api-v2-single-sign-on-platform-identity-flows.md (+ appendix/headers/…-adobe-subject-token.md)
  * - SERVICE = flows/single-sign-on-access-flows/rest-api-v2-single-sign-on-service-token-flows.md (+ appendix/headers/…-ad-service-token.md)
+ * - ROKU = appendix/headers/rest-api-v2-appendix-headers-x-roku-reserved-roku-connect-token.md (the request tables'
+ *   "Adobe-Subject-Token or X-Roku-Reserved-Roku-Connect-Token" row)
  * - the messages: features-standard/error-reporting/enhanced-error-codes.md
  */
 
@@ -338,4 +340,17 @@ test('SERVICE: AD-Service-Token (RS256 JWS, aud Adobe, not expired, a key handed
   const decided = (await (await authorize({ 'ad-service-token': jws(claims) })).json()) as { decisions: Json[] };
   t.like(decided.decisions[0], { resource: 'REF30', authorized: true, mvpd: 'Cablevision' });
   t.like((await read(jws({ ...claims, aud: 'adobe' }))).Cablevision, { type: 'serviceTokenSSO', issuer: 'Cablevision', attributes: { userID: { value: 'dtc-jane' } } });
+});
+
+test('ROKU: X-Roku-Reserved-Roku-Connect-Token carries the platform identity like Adobe-Subject-Token: the same value finds the same platformSSO profile', async (t) => {
+  const f = await withSim(t, { ...unthrottled, sso: { platformTokens: [SUBJECT_TOKEN] } });
+  const first = await registerDevice(f);
+  giveProfile(f, first, 'Cablevision', { userId: 'roku-viewer', attributes: { userID: { value: 'roku-viewer', state: 'plain' } } });
+  // The first app (Roku) reads its profiles with the Roku header: it is linked to the identity.
+  await f.call('/api/v2/REF30/profiles', { headers: first.headers({ 'x-roku-reserved-roku-connect-token': SUBJECT_TOKEN }) });
+  const read = async (headers: Record<string, string>) =>
+    ((await (await f.call('/api/v2/REF30/profiles', { headers: (await registerDevice(f)).headers(headers) })).json()) as { profiles: Record<string, Json> }).profiles;
+  t.deepEqual(await read({ 'x-roku-reserved-roku-connect-token': `${SUBJECT_TOKEN}x` }), {}, 'an untrusted value is no identity');
+  t.like((await read({ 'x-roku-reserved-roku-connect-token': SUBJECT_TOKEN })).Cablevision, { type: 'platformSSO', attributes: { userID: { value: 'roku-viewer' } } });
+  t.like((await read({ 'adobe-subject-token': SUBJECT_TOKEN })).Cablevision, { type: 'platformSSO' }, 'the other header of the same row, same identity');
 });

@@ -99,7 +99,7 @@ test('basic TempPass is the device\'s: a second application on the same device j
 test('basic TempPass expiry, flows "when basic or promotional TempPass expires": Deny items on 200, 403 on profiles/{mvpd}, nothing on GET profiles', async (t) => {
   const f = await withSim(t, unthrottled);
   const device = await registerDevice(f);
-  t.like(await one(f, device, 'preauthorize', 'TempPass_TEST40', 'REF30'), { authorized: true, source: 'temppass' });
+  t.like(await one(f, device, 'authorize', 'TempPass_TEST40', 'REF30'), { authorized: true, source: 'temppass' });
   f.clock.advance(180_000);
 
   for (const kind of ['authorize', 'preauthorize'] as const) {
@@ -114,10 +114,38 @@ test('basic TempPass expiry, flows "when basic or promotional TempPass expires":
   t.deepEqual(((await (await getAs(f, device, '/api/v2/REF30/profiles')).json()) as { profiles: Profiles }).profiles, {});
 });
 
+test('TempPass preauthorize (temp-pass-feature.md "Preauthorization"; the TTL runs from the initial authorization request): every resource Permit, no trial started, none used up', async (t) => {
+  const f = await withSim(t, unthrottled);
+  const device = await registerDevice(f);
+  const trialOf = (mvpd: string) => f.sim.state.tempPass.find(f.sim.state.mvpd(mvpd)!, { serviceProvider: 'REF30', deviceId: storedDeviceId(device) });
+  const all = await items(await decide(f, device, 'preauthorize', 'TempPass_TEST40', ['REF30', 'PREMIUM', 'anything']));
+  t.deepEqual(all.map((item) => [item.resource, item.authorized, item.source, item.token]), [
+    ['REF30', true, 'temppass', undefined],
+    ['PREMIUM', true, 'temppass', undefined],
+    ['anything', true, 'temppass', undefined],
+  ]);
+  t.is(trialOf('TempPass_TEST40'), undefined, 'a preauthorization is no authorization request: the clock has not started');
+  t.deepEqual(await profiles(f, device, 'TempPass_TEST40'), {}, 'so no temporary profile either');
+  f.clock.advance(3600_000);
+  t.like(await one(f, device, 'authorize', 'TempPass_TEST40', 'REF30'), { authorized: true }, 'the whole TTL is still ahead');
+});
+
+test('promotional TempPass preauthorize: its page lists no AP-TempPass-Identity, so none is needed; the device\'s trial decides, new titles Permit until the limit is used up', async (t) => {
+  const f = await withSim(t, unthrottled);
+  const device = await registerDevice(f);
+  t.like(await one(f, device, 'preauthorize', 'flexibleTempPass', 'res01'), { authorized: true, source: 'temppass' }, 'no trial yet, no header: Permit');
+  const who = { 'ap-temppass-identity': identity() };
+  await one(f, device, 'authorize', 'flexibleTempPass', 'res01', who);
+  t.like(await one(f, device, 'preauthorize', 'flexibleTempPass', 'res02'), { authorized: true }, 'one title left');
+  await one(f, device, 'authorize', 'flexibleTempPass', 'res02', who);
+  t.like((await one(f, device, 'preauthorize', 'flexibleTempPass', 'res03')).error, { code: 'temporary_access_resources_limit_exceeded' });
+  t.like(await one(f, device, 'preauthorize', 'flexibleTempPass', 'res01'), { authorized: true }, 'a title already used stays playable');
+});
+
 test('promotional TempPass, decisions sample 5: authorize needs AP-TempPass-Identity; without it (or malformed) the item is the documented 400', async (t) => {
   const f = await withSim(t, unthrottled);
   const device = await registerDevice(f);
-  const bad: Record<string, string>[] = [{}, { 'ap-temppass-identity': 'not base64 json!' }, { 'ap-temppass-identity': Buffer.from('[1]').toString('base64') }];
+  const bad: Record<string, string>[] = [{}, { 'ap-temppass-identity': 'not base64 json!' }, { 'ap-temppass-identity': 'e30=x' }, { 'ap-temppass-identity': '====' }];
   for (const headers of bad) {
     const item = await one(f, device, 'authorize', 'flexibleTempPass', 'res01', headers);
     t.like(item, { authorized: false, source: 'temppass' });
@@ -127,6 +155,18 @@ test('promotional TempPass, decisions sample 5: authorize needs AP-TempPass-Iden
   t.is(profile.status, 400);
   t.deepEqual(shapeMismatches(samples['profiles.tempPassInvalidIdentity'], await profile.json()), []);
   t.is(f.sim.state.tempPass.find(f.sim.state.mvpd('flexibleTempPass')!, { serviceProvider: 'REF30', deviceId: storedDeviceId(device) }), undefined, 'no trial started');
+});
+
+test('AP-TempPass-Identity is any base64 value (its header page defines "the Base64-encoded value over the user identity information", no format): the same value is the same viewer', async (t) => {
+  const f = await withSim(t, unthrottled);
+  const device = await registerDevice(f);
+  const other = await registerDevice(f);
+  // Not JSON, yet base64: an identity all the same.
+  const viewer = { 'ap-temppass-identity': Buffer.from('viewer-42').toString('base64') };
+  t.like(await one(f, device, 'authorize', 'flexibleTempPass', 'res01', viewer), { authorized: true, source: 'temppass' });
+  t.like(await one(f, device, 'authorize', 'flexibleTempPass', 'res02', viewer), { authorized: true });
+  // The same identity on another device is the same trial (temp-pass-feature.md), its two titles used up.
+  t.like((await one(f, other, 'authorize', 'flexibleTempPass', 'res03', viewer)).error, { code: 'temporary_access_resources_limit_exceeded' });
 });
 
 test('promotional TempPass, flow "consume maximum number of resources": each new title uses one, the limit → resources_limit_exceeded; profiles sample 5 figures', async (t) => {

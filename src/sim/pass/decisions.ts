@@ -102,25 +102,31 @@ export function decisionRoutes(state: SimState): Router {
   }
 
   /**
-   * TempPass (rest-api-v2-access-temporary-flows.md; decisions API samples 4, 5): no sign-in, the
-   * first decision starts the device's trial; any resource is granted while the trial runs
-   * (temp-pass-feature.md "will authorize any resource given the TempPass is valid"). A promotional
-   * authorize uses up one resource per new title. Errors are items on HTTP 200, as in the samples.
+   * TempPass (rest-api-v2-access-temporary-flows.md; decisions API samples 4, 5; temp-pass-feature.md):
+   * no sign-in; the TTL runs "from the initial authorization request time", so only an authorize
+   * starts the device's trial. Any resource is granted while the trial runs ("will authorize any
+   * resource given the TempPass is valid"); a promotional authorize uses up one resource per new title
+   * and needs AP-TempPass-Identity. Preauthorize "will return the entire list of resources … as
+   * successfully preauthorized" as long as the time (and resource) limits hold: it starts nothing and
+   * uses nothing up, and as its page lists no AP-TempPass-Identity, it finds the trial by the device.
+   * Errors are items on HTTP 200, as in the samples.
    */
   function tempPass(c: DecisionContext, ctx: Context, resources: { resource: string; id: string }[], owner: { clientId: string; deviceId: string }): Decision[] {
     // Decisions samples 4 and 5, "Invalid Configuration": every item, no trial started.
     if (c.mvpd.tempPassMisconfigured) return resources.map(({ resource }) => refused(c, resource, 'temppass', enhancedError('invalid_configuration_temporary_access')));
+    const authorize = c.kind === 'authorize';
     let identity: string | undefined;
     try {
-      identity = requireIdentity(c.mvpd, ctx);
+      identity = authorize ? requireIdentity(c.mvpd, ctx) : undefined;
     } catch (error) {
       if (!(error instanceof PassError)) throw error;
       return resources.map(({ resource }) => refused(c, resource, 'temppass', enhancedError(error.code)));
     }
     const trialOwner = { serviceProvider: c.serviceProvider, deviceId: owner.deviceId, ...(identity !== undefined ? { identity } : {}) };
-    const trial = state.tempPass.findOrStart(c.mvpd, trialOwner, c.now);
+    const trial = authorize ? state.tempPass.findOrStart(c.mvpd, trialOwner, c.now) : state.tempPass.find(c.mvpd, trialOwner);
+    if (!trial) return resources.map(({ resource, id }) => permit(c, resource, id, 'temppass', false));
     const answers = resources.map(({ resource, id }) => {
-      const code = admitResource(trial, c.mvpd, id, c.kind === 'authorize', c.now);
+      const code = admitResource(trial, c.mvpd, id, authorize, c.now);
       return code ? refused(c, resource, 'temppass', enhancedError(code)) : permit(c, resource, id, 'temppass', true);
     });
     syncTemporaryProfile(state, owner.clientId, owner.deviceId, c.mvpd, trial);

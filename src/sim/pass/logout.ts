@@ -4,6 +4,7 @@ import { profileKey, type SimState } from '../state.js';
 import { PassError } from './errors.js';
 import { passState, requireHeaders } from './headers.js';
 import { requireMvpd, requireServiceProvider } from './lookup.js';
+import { ssoLinkedOwners } from './sso.js';
 
 /** §4.9: `logout/interactive` opens `url`; `complete` and `invalid` carry no url. */
 type LogoutAction =
@@ -40,10 +41,15 @@ export function logoutRoutes(state: SimState): Router {
       // §12.7: required by the markdown (optional in the OpenAPI); the simulator follows the markdown.
       const redirectUrl = readRedirectUrl(ctx.query.redirectUrl);
 
-      const key = profileKey(client.clientId, deviceId as string, serviceProvider, mvpd.id);
-      const status = state.profileStatus(key);
-      // The profile is deleted server-side before the response, whatever the action (§4.9).
-      state.deleteProfile(key);
+      const owner = { clientId: client.clientId, deviceId: deviceId as string, serviceProvider };
+      // Single logout (rest-api-v2-single-sign-on-logout-flow.md): with a platform identity or service
+      // token, the MVPD's profiles of every application linked to it, regular and SSO, go too; the
+      // caller's own profile first decides the action, else the first linked one found.
+      const keys = [owner, ...ssoLinkedOwners(state, ctx, owner)].map((o) => profileKey(o.clientId, o.deviceId, o.serviceProvider, mvpd.id));
+      const found = keys.map((key) => state.profileStatus(key));
+      const status = found.find((s) => s.state === 'valid') ?? { state: 'missing' as const };
+      // The profiles are deleted server-side before the response, whatever the action (§4.9).
+      for (const key of keys) state.deleteProfile(key);
 
       let action: LogoutAction;
       // "log out during degraded access" is `complete` (logout API): under AuthNAll the device holds
@@ -55,10 +61,11 @@ export function logoutRoutes(state: SimState): Router {
       } else if (status.profile.type === 'appleSSO') {
         // apple-sso-cookbook-rest-api-v2.md, logout phase: the viewer signs out in the OS settings; no url.
         action = { actionName: 'partner_logout', actionType: 'partner_interactive', mvpd: mvpd.id };
-      } else if (status.profile.type !== 'regular' || !mvpd.hasLogoutEndpoint) {
+      } else if (status.profile.type === 'degraded' || status.profile.type === 'temporary' || !mvpd.hasLogoutEndpoint) {
         // Degraded or temporary access, or a dummy logout: nothing to do at the MVPD (§4.9, §10).
         action = { actionName: 'complete', actionType: 'none', mvpd: mvpd.id };
       } else {
+        // A regular, platformSSO or serviceTokenSSO profile logs out at the MVPD too (logout API samples 1, 3, 4).
         // The simulator's own base, as the caller reached it (Koa 3's ctx.origin is the Origin header).
         const url = `${ctx.protocol}://${ctx.host}/sim/mvpd/${encodeURIComponent(mvpd.id)}/logout?redirect_url=${encodeURIComponent(redirectUrl)}`;
         action = { actionName: 'logout', actionType: 'interactive', mvpd: mvpd.id, url };

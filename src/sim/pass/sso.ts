@@ -384,11 +384,17 @@ function verifyServiceToken(token: string, keys: readonly string[], nowSeconds: 
 
 /**
  * The SSO identity a request proves, if any. The docs define no error for an untrusted token, so
- * one is simply no identity (the request goes on as without it).
+ * one is simply no identity (the request goes on as without it). The platform identity comes in
+ * Adobe-Subject-Token or, on Roku, X-Roku-Reserved-Roku-Connect-Token: the request tables list them
+ * as one row ("Adobe-Subject-Token or X-Roku-Reserved-Roku-Connect-Token",
+ * rest-api-v2-appendix-headers-x-roku-reserved-roku-connect-token.md: "the unique platform
+ * identifier … for the Platform Identity method"), so both name the same identity.
  */
 function ssoIdentity(state: SimState, ctx: Context): SsoIdentity | undefined {
-  const subject = ctx.get('adobe-subject-token');
-  if (subject && state.rules.sso.platformTokens.includes(subject)) return { type: 'platformSSO', id: `platform:${digest(subject)}` };
+  for (const header of ['adobe-subject-token', 'x-roku-reserved-roku-connect-token']) {
+    const subject = ctx.get(header);
+    if (subject && state.rules.sso.platformTokens.includes(subject)) return { type: 'platformSSO', id: `platform:${digest(subject)}` };
+  }
   const service = ctx.get('ad-service-token');
   const claims = service ? verifyServiceToken(service, state.rules.sso.serviceTokenKeys, Math.floor(state.now() / 1000)) : undefined;
   return claims ? { type: 'serviceTokenSSO', id: `service:${claims.iss}\u0000${claims.sub}` } : undefined;
@@ -406,6 +412,22 @@ function linkOwner(state: SimState, identity: SsoIdentity, owner: SessionOwner):
   return owners;
 }
 
+/**
+ * Single logout (rest-api-v2-single-sign-on-logout-flow.md, "Find regular and single sign-on
+ * profiles"): the other applications (same service provider) linked to the SSO identity the request
+ * proves, whose profiles a logout carrying the token deletes too; none without a trusted token.
+ */
+export function ssoLinkedOwners(state: SimState, ctx: Context, owner: SessionOwner): SessionOwner[] {
+  const identity = ssoIdentity(state, ctx);
+  return identity ? linkedOthers(state, identity, owner) : [];
+}
+
+/** Links the owner to the identity; returns the identity's other applications of the owner's service provider. */
+function linkedOthers(state: SimState, identity: SsoIdentity, owner: SessionOwner): SessionOwner[] {
+  const owners = linkOwner(state, identity, owner);
+  return [...owners.values()].filter((other) => other.serviceProvider === owner.serviceProvider && !(other.clientId === owner.clientId && other.deviceId === owner.deviceId));
+}
+
 /** Sessions create with a token: the application is linked to the identity its sign-in will serve. */
 export function noteSsoCaller(state: SimState, ctx: Context, owner: SessionOwner): void {
   const identity = ssoIdentity(state, ctx);
@@ -421,9 +443,7 @@ export function noteSsoCaller(state: SimState, ctx: Context, owner: SessionOwner
 export function shareSsoProfiles(state: SimState, ctx: Context, owner: SessionOwner, mvpd?: string): void {
   const identity = ssoIdentity(state, ctx);
   if (!identity) return;
-  const owners = linkOwner(state, identity, owner);
-  for (const other of owners.values()) {
-    if (other.serviceProvider !== owner.serviceProvider || (other.clientId === owner.clientId && other.deviceId === owner.deviceId)) continue;
+  for (const other of linkedOthers(state, identity, owner)) {
     for (const profile of state.validProfiles(other.clientId, other.deviceId, other.serviceProvider)) {
       if (profile.type !== 'regular' || (mvpd !== undefined && profile.mvpd !== mvpd)) continue;
       if (state.profileStatus(profileKey(owner.clientId, owner.deviceId, owner.serviceProvider, profile.mvpd)).state === 'valid') continue;
