@@ -23,8 +23,8 @@ export interface ClientAddress {
 export interface SsoCredentials {
   /** AP-Partner-Framework-Status, Base64 of the checked status JSON. */
   partnerFrameworkStatus?: string;
-  /** Adobe-Subject-Token or AD-Service-Token. */
-  token?: { header: 'adobe-subject-token' | 'ad-service-token'; value: string };
+  /** Adobe-Subject-Token (or Roku's X-Roku-Reserved-Roku-Connect-Token) or AD-Service-Token. */
+  token?: { header: 'adobe-subject-token' | 'x-roku-reserved-roku-connect-token' | 'ad-service-token'; value: string };
 }
 
 /** What of a ClientAddress may outlive its request in the store: where the device is, not its credentials. */

@@ -44,8 +44,15 @@ const ssoHeaders: ParameterObject[] = [
     name: 'Adobe-Subject-Token',
     in: 'header',
     required: false,
-    description: 'Platform SSO: the platform identity token (a compact JWS or JWE), forwarded on the profiles, decisions and logout calls. At most one of this and AD-Service-Token. Never logged.',
+    description: 'Platform SSO: the platform identity token (a compact JWS or JWE), forwarded on the profiles, decisions and logout calls. At most one of the three SSO tokens. Never logged.',
     schema: { type: 'string', maxLength: 8192 },
+  },
+  {
+    name: 'X-Roku-Reserved-Roku-Connect-Token',
+    in: 'header',
+    required: false,
+    description: 'Platform SSO on Roku: the Roku connect token (visible ASCII, no spaces), forwarded as the platform identity where Adobe-Subject-Token would be. Never logged.',
+    schema: { type: 'string', maxLength: 8192, pattern: '^[\\x21-\\x7E]+$' },
   },
   {
     name: 'AD-Service-Token',
@@ -223,9 +230,9 @@ export function appApi(): ApiPart {
           id: 'startPlatformSso',
           summary: 'Single sign-on with a platform identity token (Adobe-Subject-Token) or a service token (AD-Service-Token)',
           description:
-            'Exactly one of `subjectToken` (the platform\'s JWS/JWE, e.g. Amazon\'s) and `serviceToken` (a JWS signed by your identity service, RS256, aud "Adobe"). passgate reads the profiles with the token: ' +
+            'Exactly one of `subjectToken` (the platform\'s JWS/JWE, e.g. Amazon\'s), `rokuToken` (Roku\'s platform identity, sent as X-Roku-Reserved-Roku-Connect-Token) and `serviceToken` (a JWS signed by your identity service, RS256, aud "Adobe"). passgate reads the profiles with the token: ' +
             'when another app of the same user signed in with it, the answer is 200 with that SSO profile (type platformSSO or serviceTokenSSO). Otherwise this is POST /v1/authentication with the token ' +
-            'on the upstream session (201 code, or 200 when no sign-in is needed), so the sign-in that follows serves the user\'s other apps. The token is forwarded on these calls only and never logged.',
+            'on the upstream session (201 code, or 200 when no sign-in is needed), so the sign-in that follows serves the user\'s other apps. Later calls carry the token as a header again (see /v1/authorize). Never logged.',
           tag: 'sign-in',
           access: 'deviceToken',
           parameters: [visitorIdentifier],

@@ -48,7 +48,8 @@ export interface DeviceContext {
   ssoToken?: SsoToken;
 }
 
-export type SsoTokenHeader = 'adobe-subject-token' | 'ad-service-token';
+/** Adobe-Subject-Token, its Roku spelling X-Roku-Reserved-Roku-Connect-Token (the request tables' one row), or AD-Service-Token. */
+export type SsoTokenHeader = 'adobe-subject-token' | 'x-roku-reserved-roku-connect-token' | 'ad-service-token';
 export interface SsoToken {
   header: SsoTokenHeader;
   value: string;

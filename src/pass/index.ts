@@ -9,4 +9,4 @@ export { readTempPassIdentity, TEMPPASS_IDENTITY_HEADER } from './temppass-ident
 export type { DeviceRecord, AccessToken } from './records.js';
 export { firstBindingOf } from './records.js';
 export type * from './schema.js';
-export { encodeFrameworkStatus, frameworkStatusSchema, MAX_SSO_HEADER_LENGTH, serviceTokenSchema, subjectTokenSchema, type FrameworkStatus } from './sso-headers.js';
+export { encodeFrameworkStatus, frameworkStatusSchema, MAX_SSO_HEADER_LENGTH, rokuTokenSchema, serviceTokenSchema, subjectTokenSchema, type FrameworkStatus } from './sso-headers.js';

@@ -45,4 +45,10 @@ export const encodeFrameworkStatus = (status: FrameworkStatus): string => Buffer
 export const MAX_SSO_HEADER_LENGTH = 8192;
 
 export const subjectTokenSchema = z.string().max(MAX_SSO_HEADER_LENGTH).regex(COMPACT_JWS_OR_JWE, { error: 'expected a compact JWS or JWE' });
+/**
+ * Roku's platform identity (X-Roku-Reserved-Roku-Connect-Token,
+ * rest-api-v2-appendix-headers-x-roku-reserved-roku-connect-token.md): its format is not documented,
+ * so only what can be forwarded safely is checked: one value of visible ASCII without spaces.
+ */
+export const rokuTokenSchema = z.string().max(MAX_SSO_HEADER_LENGTH).regex(/^[\x21-\x7e]+$/, { error: 'expected the Roku connect token: visible ASCII, no spaces' });
 export const serviceTokenSchema = z.string().max(MAX_SSO_HEADER_LENGTH).regex(COMPACT_JWS, { error: 'expected a compact JWS' });

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { frameworkStatusSchema, serviceTokenSchema, subjectTokenSchema } from '../pass/index.js';
+import { frameworkStatusSchema, rokuTokenSchema, serviceTokenSchema, subjectTokenSchema } from '../pass/index.js';
 
 /** POST /v1/authentication: `{mvpd?}`; without it the second screen picks the MVPD (resume flow). */
 export const startAuthenticationSchema = z.strictObject({
@@ -47,10 +47,12 @@ export const platformSsoSchema = z
   .strictObject({
     subjectToken: subjectTokenSchema.optional(),
     serviceToken: serviceTokenSchema.optional(),
+    /** Roku's platform identity, sent upstream as X-Roku-Reserved-Roku-Connect-Token. */
+    rokuToken: rokuTokenSchema.optional(),
     mvpd: startAuthenticationSchema.shape.mvpd,
   })
-  .refine((input) => (input.subjectToken === undefined) !== (input.serviceToken === undefined), {
-    error: 'send exactly one of subjectToken and serviceToken',
+  .refine((input) => [input.subjectToken, input.serviceToken, input.rokuToken].filter((token) => token !== undefined).length === 1, {
+    error: 'send exactly one of subjectToken, serviceToken and rokuToken',
     path: ['subjectToken'],
   });
 export type PlatformSsoInput = z.output<typeof platformSsoSchema>;

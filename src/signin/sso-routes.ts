@@ -50,7 +50,9 @@ export function ssoRoutes(
     const token =
       input.subjectToken !== undefined
         ? ({ header: 'adobe-subject-token', value: input.subjectToken } as const)
-        : ({ header: 'ad-service-token', value: input.serviceToken ?? '' } as const);
+        : input.rokuToken !== undefined
+          ? ({ header: 'x-roku-reserved-roku-connect-token', value: input.rokuToken } as const)
+          : ({ header: 'ad-service-token', value: input.serviceToken ?? '' } as const);
     const outcome = await sso.platformStart(currentDevice(ctx), ctx.state.client, token, input.mvpd);
     ctx.set('Cache-Control', 'no-store');
     if (outcome.kind === 'authenticated') {

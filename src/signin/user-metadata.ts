@@ -93,7 +93,12 @@ export function createUserMetadata(deps: UserMetadataDeps) {
   const exposed = deps.config ? new Set(deps.config.exposed) : undefined;
   const keys: { slot: KeySlot; key: KeyObject }[] = (deps.config?.keys ?? []).map((k) => ({ slot: k.slot, key: userMetadataPrivateKey(k) }));
   for (const k of deps.config?.keys ?? []) {
-    if (k.certificate) metrics.certificateExpiry.set({ slot: k.slot }, Math.floor(k.certificate.validTo.getTime() / 1000));
+    if (!k.certificate) continue;
+    metrics.certificateExpiry.set({ slot: k.slot }, Math.floor(k.certificate.validTo.getTime() / 1000));
+    // Still usable for decryption, but Adobe encrypts only for a valid certificate: say so at start, not only in the metric.
+    if (k.certificate.validTo.getTime() <= Date.now()) {
+      logger.warn({ slot: k.slot, validTo: k.certificate.validTo.toISOString() }, 'user metadata: the configured certificate has expired; share a new one with Adobe and rotate (README "User metadata")');
+    }
   }
   const memo = new Map<string, unknown>();
 

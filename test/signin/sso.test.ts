@@ -329,3 +329,41 @@ test('after SSO, the app sends its SSO headers with profile, preauthorize, autho
   t.false(f.log.text().includes(subjectToken), 'the token is never logged');
   t.false(f.log.text().includes(encoded), 'the status is never logged');
 });
+
+test('Roku platform identity: rokuToken signs in as X-Roku-Reserved-Roku-Connect-Token; a second Roku app finds the platformSSO profile and sends the header again on authorize', async (t) => {
+  const clock = new ManualClock();
+  const rokuToken = 'roku-connect-0123456789abcdef';
+  const f = await signinFixture(t, clock, { simRules: { ...unthrottled, sso: { platformTokens: [rokuToken] } } });
+  const first = await registerDevice(f);
+  const started = await post(f, first, '/v1/authentication/sso/platform', { rokuToken, mvpd: 'Cablevision' });
+  t.is(started.status, 201, JSON.stringify(started.body));
+  const sessionCall = (await f.simLog()).find((e) => e.operation === 'sessions.create');
+  t.is(sessionCall?.headers['x-roku-reserved-roku-connect-token'], `sha256:${digest(rokuToken)}`, 'sent as the Roku header');
+  t.is(sessionCall?.headers['adobe-subject-token'], undefined);
+  t.like(await signInWithCode(f, clock, first, started.body.code as string, 'roku-viewer'), { status: 'authenticated' });
+
+  const second = await registerDevice(f);
+  const sso = await post(f, second, '/v1/authentication/sso/platform', { rokuToken });
+  t.is(sso.status, 200, JSON.stringify(sso.body));
+  t.like(sso.body, { status: 'authenticated', profile: { type: 'platformSSO', attributes: { userID: { value: 'roku-viewer' } } } });
+  const authorized = await getJson(f, second, '/v1/authorize', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-roku-reserved-roku-connect-token': rokuToken },
+    body: JSON.stringify({ resource: 'REF30' }),
+  });
+  t.is(authorized.status, 200, JSON.stringify(authorized.body));
+  const decision = (await f.simLog()).filter((e) => e.operation === 'decisions.authorize').pop();
+  t.is(decision?.headers['x-roku-reserved-roku-connect-token'], `sha256:${digest(rokuToken)}`);
+
+  // Exactly one token in the body; a header with a space, or two token headers, is refused before any upstream call.
+  t.is((await post(f, second, '/v1/authentication/sso/platform', { rokuToken, subjectToken: SUBJECT_TOKEN })).status, 400);
+  t.is((await post(f, second, '/v1/authentication/sso/platform', { rokuToken: 'two words' })).status, 400);
+  const before = (await f.simLog()).length;
+  for (const headers of [{ 'x-roku-reserved-roku-connect-token': 'two words' }, { 'x-roku-reserved-roku-connect-token': rokuToken, 'adobe-subject-token': SUBJECT_TOKEN }] as Record<string, string>[]) {
+    const answer = await getJson(f, second, '/v1/authorize', { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify({ resource: 'REF30' }) });
+    t.is(answer.status, 400);
+    t.is(answer.body.code, 'invalid_sso_header');
+  }
+  t.is((await f.simLog()).length, before);
+  t.false(f.log.text().includes(rokuToken), 'the token is never logged');
+});
