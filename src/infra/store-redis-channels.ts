@@ -33,11 +33,10 @@ export interface RedisChannelsOptions {
 }
 
 export function redisChannels(
-  connection: Pick<RedisConnection, 'client' | 'subscriber'>,
+  connection: Pick<RedisConnection, 'publish' | 'subscriber'>,
   opts: RedisChannelsOptions,
 ): { channels: ChannelStore; close(): Promise<void> } {
   const { logger, keyPrefix, isClosed, shownUrl } = opts;
-  const { client } = connection;
   let opening: Promise<SubscriberClient> | undefined;
 
   const openSubscriber = (): Promise<SubscriberClient> => {
@@ -71,7 +70,7 @@ export function redisChannels(
       const name = storageChannel(channel, keyPrefix);
       checkMessage(message);
       if (isClosed()) throw new Error('store is disconnected');
-      await opts.deadline('Redis PUBLISH', () => client.publish(name, message));
+      await opts.deadline('Redis PUBLISH', () => connection.publish(name, message));
     },
     async subscribe(channel, handler) {
       const name = storageChannel(channel, keyPrefix);

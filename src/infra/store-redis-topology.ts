@@ -44,6 +44,8 @@ export interface RedisConnection {
   outage(): void;
   /** Every master answers PING. */
   ping(): Promise<boolean>;
+  /** PUBLISH; in a cluster always through the same node for a channel (see connectCluster). */
+  publish(channel: string, message: string): Promise<unknown>;
   /** A new, not yet connected client of the same deployment, for subscriptions. */
   subscriber(name: string): SubscriberClient;
   /** Closes the connection (bounded by `timeoutMs`, then destroyed). */
@@ -144,6 +146,10 @@ async function connectCluster(topology: Extract<RedisTopology, { kind: 'cluster'
       const replies = await Promise.all(masters.map(async (master) => (await cluster.nodeClient(master)).ping()));
       return replies.every((reply) => reply === 'PONG');
     },
+    // A classic PUBLISH reaches every node's subscribers, whichever node takes it; node-redis would
+    // send each to a random node, and two messages through two nodes can arrive in either order.
+    // Through the master of the channel name's slot, one channel's messages keep their order.
+    publish: (channel, message) => cluster.sendCommand(channel, false, ['PUBLISH', channel, message]),
     subscriber(name) {
       // Subscriptions need one node only: no connection to every master.
       const subscriber: Cluster = cluster.duplicate({ minimizeConnections: true, defaults: clusterDefaults(topology, settings, name, () => true) });
@@ -197,6 +203,7 @@ class ClusterTopology {
       .then(() => {
         const after = this.describe();
         if (after !== before) this.logger.info({ redis: this.shown, masters: after, why }, 'store: Redis Cluster topology changed');
+        else this.logger.debug({ redis: this.shown, masters: after, why, pubSub: this.cluster.pubSubNode?.address }, 'store: Redis Cluster topology re-read, unchanged');
       })
       .catch((err: unknown) => this.logger.warn({ redis: this.shown, reason: describeError(err), why }, 'store: Redis Cluster topology refresh failed'))
       .finally(() => {
@@ -255,6 +262,7 @@ async function connectSentinel(topology: Extract<RedisTopology, { kind: 'sentine
     async ping() {
       return (await sentinel.ping()) === 'PONG';
     },
+    publish: (channel, message) => sentinel.publish(channel, message),
     subscriber: (name) => open(name, () => true) as unknown as SubscriberClient,
     close: (timeoutMs) => closeBounded(sentinel, timeoutMs, logger),
   };

@@ -163,6 +163,7 @@ async function connectStandalone(redisUrl: string, settings: ConnectSettings, ke
     suspect: () => link.suspect(),
     outage: () => undefined, // node-redis reconnects by itself; a silent connection is the link's job
     ping: async () => (await link.client.ping()) === 'PONG',
+    publish: (channel, message) => link.client.publish(channel, message),
     subscriber: (name) => link.client.duplicate({ name }),
     async close(ms) {
       const current = link.close();
