@@ -1,0 +1,143 @@
+/**
+ * Issue 14 acceptance, cluster part: three passgate instances whose store is a real local Redis
+ * Cluster (3 masters + 3 replicas), configured as an operator would, through REDIS_CLUSTER_NODES
+ * (loadConfig → startPassgate → createStore). The replica tests' scale-out walk passes on it with
+ * the records spread over the masters, and a master killed under license traffic fails closed
+ * (503 store_unavailable, never a grant, never another answer) while nobody serves its slots, then
+ * serves again with every 200 exactly one audited grant.
+ */
+import anyTest, { type ExecutionContext, type TestFn } from 'ava';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ManualClock } from '../../src/infra/clock.js';
+import { nodeList } from '../../src/infra/store-redis-topology.js';
+import { signInAtSim, step, until } from '../signin/_support.js';
+import { redisCli, withRedisCluster } from '../helpers/with-redis-cluster.js';
+import { ADMIN_KEY, problemOf, refusal, withDrm, type Device, type DrmFixture } from './drm-fixture.js';
+
+const test = anyTest as TestFn<unknown>;
+const cluster = withRedisCluster(test);
+
+/** Three replicas on the cluster: one simulator, one keyring, the same app keys, one ManualClock. */
+async function fleet(t: ExecutionContext): Promise<[DrmFixture, DrmFixture, DrmFixture]> {
+  const topology = cluster().topology;
+  if (topology.kind !== 'cluster') throw new Error('not a cluster');
+  const env = {
+    REDIS_CLUSTER_NODES: nodeList(topology.nodes),
+    PASSGATE_KEYS: `test:${Buffer.alloc(32, 7).toString('base64')}`,
+    PASSGATE_ADMIN_KEY: ADMIN_KEY,
+  };
+  const clock = new ManualClock(Date.now());
+  const a = await withDrm(t, {}, { clock, env });
+  const same = { clock, sim: a.sim, appKeys: { demo: a.apps.demo.key, roku: a.apps.roku.key }, env };
+  return [a, await withDrm(t, {}, same), await withDrm(t, {}, same)];
+}
+
+/** Asks until `settled` holds for the answer (or 50 tries, 20 ms apart); the clock stays frozen. */
+async function askUntil(ask: () => Promise<Response>, settled: (response: Response) => boolean): Promise<Response> {
+  for (let attempt = 1; ; attempt++) {
+    const response = await ask();
+    if (settled(response) || attempt >= 50) return response;
+    await response.body?.cancel();
+    await sleep(20);
+  }
+}
+
+/** Keys per live master (SCAN on each: a master lists only its own slots). */
+async function keysPerMaster(): Promise<number[]> {
+  const counts: number[] = [];
+  for (const port of await cluster().masters()) counts.push((await redisCli(port, '--scan')).split('\n').filter(Boolean).length);
+  return counts;
+}
+
+test.serial('sign-in started on A, polled on B, authorized on C, licensed on A, logged out on B; the records spread over the masters', async (t) => {
+  const [a, b, c] = await fleet(t);
+  const device = await a.device();
+  const started = await a.post(device, '/v1/authentication', { mvpd: 'Cablevision' });
+  t.is(started.status, 201);
+  const { code } = (await started.json()) as { code: string };
+
+  // The app long-polls B; the viewer signs in at the MVPD; the fleet's polling finds the profile.
+  const waiting = b.call(`/v1/authentication/${code}?wait=30`, { headers: { authorization: `Bearer ${device.token}` } });
+  await until(() => b.passgate.services.signin.localWaiters() === 1, 'the long-poll on B');
+  await signInAtSim(a, code, 'viewer-14');
+  for (let i = 0; i < 10 && b.passgate.services.signin.localWaiters() > 0; i++) await step(a.clock, [a, b, c]);
+  const answer = await waiting;
+  t.is(answer.status, 200);
+  t.like(await answer.json(), { status: 'authenticated', profile: { mvpd: 'Cablevision' } }, 'B learnt the sign-in A started');
+
+  const drm = { system: 'widevine', contentId: 'ref30-movie' };
+  t.is((await c.authorize(device, 'REF30', drm)).status, 200, 'C authorizes');
+  const license = await a.licenseToken(device, 'REF30', 'widevine', 'ref30-movie');
+  t.is(license.status, 200, 'A licenses from the Permit C recorded');
+  t.like(a.audit().at(-1), { outcome: 'grant', via: 'license-token', resource: 'REF30' });
+
+  t.is((await b.post(device, '/v1/logout', {})).status, 200, 'B logs out');
+  for (const replica of [a, c]) {
+    const after = await askUntil(() => replica.licenseToken(device, 'REF30', 'widevine', 'ref30-movie'), (r) => r.status !== 200);
+    t.deepEqual(await refusal(after), [403, 'logged_out']);
+  }
+
+  const counts = await keysPerMaster();
+  t.is(counts.length, 3);
+  t.true(counts.filter((n) => n > 0).length > 1, `records on more than one master: ${JSON.stringify(counts)}`);
+});
+
+test.serial('a master killed under license traffic: 503 store_unavailable while its slots have no master, then every device is granted again, each 200 one audited grant', async (t) => {
+  const set = cluster();
+  const [a, b] = await fleet(t);
+  const drm = { system: 'widevine', contentId: 'ref30-movie' };
+  const devices: Device[] = [];
+  for (let i = 0; i < 6; i++) {
+    const device = await a.signedIn();
+    t.is((await a.authorize(device, 'REF30', drm)).status, 200);
+    devices.push(device);
+  }
+
+  const answers: Array<{ status: number; code?: string }> = [];
+  /** One request per device, alternating replicas; every answer recorded. */
+  const round = async () => {
+    const statuses = await Promise.all(
+      devices.map(async (device, i) => {
+        const response = await (i % 2 === 0 ? a : b).licenseToken(device, 'REF30', 'widevine', 'ref30-movie');
+        const answer = response.status === 200 ? { status: 200 } : { status: response.status, code: (await problemOf(response)).code };
+        if (response.status === 200) await response.body?.cancel();
+        answers.push(answer);
+        return answer.status;
+      }),
+    );
+    return statuses;
+  };
+  t.deepEqual(await round(), devices.map(() => 200));
+
+  // The victim's replica is frozen first, so no master serves its slots until we let it take over.
+  const nodes = await set.nodes();
+  const victim = nodes.find((node) => node.role === 'master' && !node.failed);
+  const replica = nodes.find((node) => node.masterId === victim?.id);
+  if (!victim || !replica) return t.fail(`no master with a replica: ${JSON.stringify(nodes)}`);
+  await redisCli(victim.port, 'wait', '1', '5000');
+  set.server(replica.port).freeze();
+  await set.server(victim.port).crash();
+  a.clock.advance(5000); // past every L1 (permit_l1_ms, devices.l1_ms): answers come from the store
+  const live = set.servers.filter((server) => server.port !== victim.port && server.port !== replica.port);
+  const clusterDown = async () => (await Promise.all(live.map((s) => redisCli(s.port, 'cluster', 'info')))).every((info) => info.includes('cluster_state:fail'));
+  for (let i = 0; i < 300 && !(await clusterDown()); i++) await sleep(100);
+  t.true(await clusterDown(), 'the cluster saw the master fail');
+
+  const outage = await round();
+  t.deepEqual(outage, devices.map(() => 503), 'fail closed: no grant while a slot has no master');
+  t.true(answers.slice(-devices.length).every((answer) => answer.code === 'store_unavailable'));
+
+  set.server(replica.port).thaw();
+  await set.settle((table) => table.filter((node) => node.role === 'master' && !node.failed).length === 3);
+  let recovered = false;
+  for (let i = 0; i < 100 && !recovered; i++) {
+    recovered = (await round()).every((status) => status === 200);
+    if (!recovered) await sleep(100);
+  }
+  t.true(recovered, 'every device is granted again once the replica took over');
+
+  const unexpected = answers.filter((answer) => answer.status !== 200 && !(answer.status === 503 && answer.code === 'store_unavailable'));
+  t.deepEqual(unexpected, [], 'only 200 or 503 store_unavailable');
+  const grants = [...a.audit(), ...b.audit()].filter((line) => line.via === 'license-token' && line.outcome === 'grant');
+  t.is(grants.length, answers.filter((answer) => answer.status === 200).length, 'each 200 is one grant: none lost, none duplicated');
+});
