@@ -7,11 +7,11 @@
  * CI box), the failover first: the suites then run on the failed-over cluster.
  */
 import anyTest, { type TestFn } from 'ava';
-import { createStore } from '../../src/infra/store.js';
+import { createStore, StoreUnavailableError } from '../../src/infra/store.js';
 import { queueHashTag } from '../../src/infra/store-redis-jobs.js';
 import { freshPrefix } from '../helpers/with-redis.js';
 import { redisCli, withRedisCluster } from '../helpers/with-redis-cluster.js';
-import { captureLogger, openStoreAt, tempDirs, type StoreBackend, type StoreLocation } from './store-helpers.js';
+import { captureLogger, eventually, openStoreAt, tempDirs, type StoreBackend, type StoreLocation } from './store-helpers.js';
 import { registerBucketSuite } from './store-suites/buckets.js';
 import { registerChannelSuite } from './store-suites/channels.js';
 import { storeFailover } from './store-suites/failover.js';
@@ -53,6 +53,30 @@ test.serial('redis-cluster: a master killed under load: calls fail closed while 
     promoted: () => set.settle((nodes) => nodes.filter((node) => node.role === 'master' && !node.failed).length === 3),
   });
   t.false((await set.masters()).includes(victim), 'the killed master is out; its replica serves its slots');
+});
+
+test.serial('redis-cluster: a frozen master (SIGSTOP): calls on its slots fail with store_unavailable within the deadline, others are served; after SIGCONT everything is served again', async (t) => {
+  const set = cluster();
+  const where = await location();
+  const store = await createStore({ ...where, logger: captureLogger().logger, timeoutMs: 500, connectTimeoutMs: 20_000 });
+  t.teardown(() => store.disconnect());
+  const devices = store.namespace<string>('devices');
+  const keys = Array.from({ length: 30 }, (_, i) => `binding-${i}`);
+  for (const key of keys) await devices.set(key, key);
+  const victim = (await set.masters())[0] as number;
+  const onVictim = (await redisCli(victim, '--scan', '--pattern', `${where.keyPrefix ?? ''}:devices:*`)).split('\n').filter(Boolean);
+  const frozenKey = keys.find((key) => onVictim.includes(`${where.keyPrefix ?? ''}:devices:${key}`));
+  const liveKey = keys.find((key) => !onVictim.includes(`${where.keyPrefix ?? ''}:devices:${key}`));
+  if (!frozenKey || !liveKey) return t.fail(`keys not spread: ${JSON.stringify(onVictim)}`);
+  set.server(victim).freeze();
+  try {
+    await t.throwsAsync(devices.get(frozenKey), { instanceOf: StoreUnavailableError });
+    t.is(await devices.get(liveKey), liveKey, 'the other masters still answer');
+  } finally {
+    set.server(victim).thaw();
+  }
+  await set.settle((nodes) => nodes.filter((node) => node.role === 'master' && !node.failed).length === 3);
+  t.true(await eventually(async () => (await devices.get(frozenKey).catch(() => undefined)) === frozenKey, 30_000), 'served again');
 });
 
 registerLeaseSuite(test.serial, backend('leases'));
