@@ -238,6 +238,9 @@ async function connectSentinel(topology: Extract<RedisTopology, { kind: 'sentine
   const open = (name: string, isStarted: () => boolean): Sentinel => {
     const sentinel: Sentinel = createSentinel(sentinelOptions(topology, settings, name, isStarted));
     sentinel.on('error', (err: unknown) => logger.warn({ redis: shown, reason: describeError(err) }, 'store: Redis Sentinel connection error'));
+    sentinel.on('topology-change', (event: { type: string; node?: RedisNode }) => {
+      if (event.type === 'MASTER_CHANGE' && event.node) logger.info({ redis: shown, master: nodeList([event.node]) }, 'store: Redis Sentinel master is now this node');
+    });
     return sentinel;
   };
   const sentinel = open(settings.name, () => started);
