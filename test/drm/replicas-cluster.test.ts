@@ -12,7 +12,7 @@ import { ManualClock } from '../../src/infra/clock.js';
 import { nodeList } from '../../src/infra/store-redis-topology.js';
 import { signInAtSim, step, until } from '../signin/_support.js';
 import { redisCli, withRedisCluster } from '../helpers/with-redis-cluster.js';
-import { ADMIN_KEY, problemOf, refusal, withDrm, type Device, type DrmFixture } from './drm-fixture.js';
+import { ADMIN_KEY, askUntil, problemOf, refusal, withDrm, type Device, type DrmFixture } from './drm-fixture.js';
 
 const test = anyTest as TestFn<unknown>;
 const cluster = withRedisCluster(test);
@@ -30,16 +30,6 @@ async function fleet(t: ExecutionContext): Promise<[DrmFixture, DrmFixture, DrmF
   const a = await withDrm(t, {}, { clock, env });
   const same = { clock, sim: a.sim, appKeys: { demo: a.apps.demo.key, roku: a.apps.roku.key }, env };
   return [a, await withDrm(t, {}, same), await withDrm(t, {}, same)];
-}
-
-/** Asks until `settled` holds for the answer (or 50 tries, 20 ms apart); the clock stays frozen. */
-async function askUntil(ask: () => Promise<Response>, settled: (response: Response) => boolean): Promise<Response> {
-  for (let attempt = 1; ; attempt++) {
-    const response = await ask();
-    if (settled(response) || attempt >= 50) return response;
-    await response.body?.cancel();
-    await sleep(20);
-  }
 }
 
 /** Keys per live master (SCAN on each: a master lists only its own slots). */

@@ -230,32 +230,25 @@ export async function startRedisSentinel(options: { downAfterMs?: number } = {})
   }
 }
 
-/** Registers a cluster for the calling test file (before / after.always); the getter is valid inside tests. */
-export function withRedisCluster(test: TestFn<unknown>, options?: Parameters<typeof startRedisCluster>[0]): () => RedisClusterSet {
-  let cluster: RedisClusterSet | undefined;
+/** Starts a set of processes in `test.before`, stops it in `after.always`; the getter is valid inside tests. */
+function withSet<T extends { stop(): Promise<void> }>(test: TestFn<unknown>, what: string, start: () => Promise<T>): () => T {
+  let set: T | undefined;
   test.before(async () => {
-    cluster = await startRedisCluster(options);
-  });
-  test.after.always(async () => {
-    await cluster?.stop();
-  });
-  return () => {
-    if (!cluster) throw new Error('withRedisCluster: the cluster did not start (see the before hook)');
-    return cluster;
-  };
-}
-
-/** Registers a Sentinel set for the calling test file (before / after.always). */
-export function withRedisSentinel(test: TestFn<unknown>, options?: Parameters<typeof startRedisSentinel>[0]): () => RedisSentinelSet {
-  let set: RedisSentinelSet | undefined;
-  test.before(async () => {
-    set = await startRedisSentinel(options);
+    set = await start();
   });
   test.after.always(async () => {
     await set?.stop();
   });
   return () => {
-    if (!set) throw new Error('withRedisSentinel: the Sentinel set did not start (see the before hook)');
+    if (!set) throw new Error(`${what} did not start (see the before hook)`);
     return set;
   };
 }
+
+/** Registers a cluster for the calling test file. */
+export const withRedisCluster = (test: TestFn<unknown>, options?: Parameters<typeof startRedisCluster>[0]) =>
+  withSet(test, 'the Redis Cluster', () => startRedisCluster(options));
+
+/** Registers a Sentinel set for the calling test file. */
+export const withRedisSentinel = (test: TestFn<unknown>, options?: Parameters<typeof startRedisSentinel>[0]) =>
+  withSet(test, 'the Redis Sentinel set', () => startRedisSentinel(options));
