@@ -9,7 +9,8 @@
  * slots would keep failing after the cluster promoted its replica. So the store re-reads the
  * topology itself (`ClusterTopology.refresh`, at most every REFRESH_MIN_INTERVAL_MS) whenever a
  * node connection reports an error (a dead or restarting node: on every reconnect attempt), a
- * command fails with an outage or misses its deadline. While no master serves a slot its commands
+ * command fails with an outage or misses its deadline, and again every REFRESH_MIN_INTERVAL_MS
+ * while a master of the map does not answer. While no master serves a slot its commands
  * fail at once (offline queue off) or answer CLUSTERDOWN: 503 store_unavailable, never a hang;
  * once the replica is promoted the next refresh routes to it. Subscriptions use a connection of
  * their own on one node (a classic PUBLISH reaches every node of a cluster); a refresh that drops
@@ -208,6 +209,11 @@ class ClusterTopology {
       .catch((err: unknown) => this.logger.warn({ redis: this.shown, reason: describeError(err), why }, 'store: Redis Cluster topology refresh failed'))
       .finally(() => {
         this.running = false;
+        // While a master in the map does not answer (dead, not yet replaced), keep re-reading:
+        // the promotion is then found within REFRESH_MIN_INTERVAL_MS, traffic or not.
+        if (!this.stopped && this.cluster.masters.some((master) => master.client !== undefined && !master.client.isReady)) {
+          setTimeout(() => this.refresh('a master is still unreachable'), REFRESH_MIN_INTERVAL_MS).unref();
+        }
       });
   }
 
