@@ -304,7 +304,7 @@ function resolveRedis(s: EnvSettings, problems: string[]): { redisUrl?: Secret; 
   const chosen = [
     s.REDIS_URL ? 'REDIS_URL' : undefined,
     s.REDIS_CLUSTER_NODES ? 'REDIS_CLUSTER_NODES' : undefined,
-    s.REDIS_SENTINELS || s.REDIS_SENTINEL_MASTER ? 'REDIS_SENTINELS' : undefined,
+    s.REDIS_SENTINELS ? 'REDIS_SENTINELS' : s.REDIS_SENTINEL_MASTER ? 'REDIS_SENTINEL_MASTER' : undefined,
   ].filter((name) => name !== undefined);
   if (chosen.length > 1) {
     problems.push(`${chosen.join(', ')}: set one Redis topology (one server, a cluster or Sentinel), not ${chosen.length}`);
