@@ -82,8 +82,11 @@ Environment (serve, config check, protect, unprotect, files):
   PASSGATE_REQUEST_TIMEOUT_MS  a request's headers and body must arrive within this, else 408 (default 30000)
   PASSGATE_CONFIG        YAML file: service provider, upstreams, apps (default: bundled config/example.yaml)
   REDIS_URL              redis[s]://… shared store for many replicas (absent: embedded store)
+  REDIS_CLUSTER_NODES    host:port,… a Redis Cluster's seed nodes instead of REDIS_URL
+  REDIS_SENTINELS, REDIS_SENTINEL_MASTER   host:port,… and the master name: Redis behind Sentinel instead
+  REDIS_PASSWORD         password of the Redis servers (any of the three; REDIS_URL only if it has none)
   PASSGATE_STORE_TIMEOUT_MS  deadline of every store command and connect (default 2000; 100–30000)
-  PASSGATE_KEYS, PASSGATE_KEYS_FILE   keyring kid:base64(32 bytes)[:verify][,…] (required with REDIS_URL; else generated)
+  PASSGATE_KEYS, PASSGATE_KEYS_FILE   keyring kid:base64(32 bytes)[:verify][,…] (required with Redis; else generated)
   PASSGATE_TRUSTED_PROXIES  IPs/CIDRs whose X-Forwarded-For is believed (default none)
   PASSGATE_CLIENT_PORT_HEADER  header a trusted proxy sets to the device's source port
   PASSGATE_ADMIN_KEY     admin API credential (>= 32 characters; absent: the admin API is off)

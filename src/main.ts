@@ -3,6 +3,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type Koa from 'koa';
 import { packageVersion } from './config/package.js';
+import { redisStoreOptions } from './config/load.js';
 import type { Config } from './config/schema.js';
 import { createDeviceMetrics } from './devices/metrics.js';
 import { devicesRouter } from './devices/routes.js';
@@ -77,7 +78,7 @@ export async function startPassgate(config: Config, overrides: PassgateOverrides
   const ownStore = overrides.store === undefined;
   const store =
     overrides.store ??
-    (await createStore({ dataDir: config.dataDir, timeoutMs: config.store.timeoutMs, logger: logger.child({ component: 'store' }), ...(config.redisUrl ? { redisUrl: config.redisUrl.reveal() } : {}) }));
+    (await createStore({ dataDir: config.dataDir, timeoutMs: config.store.timeoutMs, logger: logger.child({ component: 'store' }), ...redisStoreOptions(config) }));
 
   let pass: PassServices | undefined;
   let shuttingDown = false;

@@ -4,7 +4,7 @@ import { link, lstat, open, rename, rm } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import { envelopeKey, labelSchema, type AgentConfig } from '../config/agent.js';
-import { ConfigError, loadConfig, type Env } from '../config/load.js';
+import { ConfigError, loadConfig, redisStoreOptions, type Env } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { createLogger } from '../infra/logger.js';
 import { createStore, type Store } from '../infra/store.js';
@@ -199,7 +199,7 @@ function pickKey(agent: AgentConfig, keyId: string | boolean | undefined): { id:
 async function openStore(config: Config): Promise<Store> {
   // Store warnings (a Redis reconnect) on stderr: stdout is for the JSON answer.
   const logger = createLogger({ level: 'warn', destination: process.stderr, sampleIntervalMs: 0 });
-  return createStore({ dataDir: config.dataDir, timeoutMs: config.store.timeoutMs, logger, ...(config.redisUrl ? { redisUrl: config.redisUrl.reveal() } : {}) });
+  return createStore({ dataDir: config.dataDir, timeoutMs: config.store.timeoutMs, logger, ...redisStoreOptions(config) });
 }
 
 async function openInput(path: string) {

@@ -3,10 +3,11 @@ import { dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
 import { bundledConfigFile } from './package.js';
-import { type AppConfig, type Config, type ConfigFile, type EnvSettings, envSchema, fileSchema, type SecretRef, type UpstreamName, upstreamEnv } from './schema.js';
+import { type AppConfig, type Config, type ConfigFile, type EnvSettings, envSchema, fileSchema, type RedisNodeAddress, type RedisTopologyConfig, type SecretRef, type UpstreamName, upstreamEnv } from './schema.js';
 import { Secret } from './secret.js';
 import proxyaddr from 'proxy-addr';
 import { keyringProblem } from '../infra/keyring.js';
+import type { RedisTopology } from '../infra/store-core.js';
 import { resolveAgentConfig } from './agent.js';
 import { resolveDrmConfig } from './drm.js';
 import { resolveUserMetadataConfig } from './user-metadata.js';
@@ -26,7 +27,7 @@ export class ConfigError extends Error {
 }
 
 /** Env variables whose value may be echoed back in an error message (no secrets among them). */
-const echoable = new Set(['PASSGATE_PORT', 'PASSGATE_METRICS_PORT', 'PASSGATE_REQUEST_TIMEOUT_MS', 'PASSGATE_LOG_LEVEL', 'PASSGATE_LOG_SAMPLE_INTERVAL_MS', 'PASS_BASE_URL', 'DRM_BASE_URL', 'ADAPTER_BASE_URL']);
+const echoable = new Set(['PASSGATE_PORT', 'PASSGATE_METRICS_PORT', 'PASSGATE_REQUEST_TIMEOUT_MS', 'PASSGATE_LOG_LEVEL', 'PASSGATE_LOG_SAMPLE_INTERVAL_MS', 'PASS_BASE_URL', 'DRM_BASE_URL', 'ADAPTER_BASE_URL', 'REDIS_SENTINEL_MASTER']);
 
 /** A port passgate (or a process the CLI starts beside it) listens on; `name` is what sets it. */
 export interface Listener {
@@ -95,6 +96,7 @@ export function loadConfig(env: Env, options: { listeners?: readonly Listener[] 
   }
   problems.push(...duplicateAppKeys(apps));
 
+  const redis = resolveRedis(s, problems);
   const keys = resolveKeys(s, secrets, problems);
   const trustedProxies = (s.PASSGATE_TRUSTED_PROXIES ?? '').split(',').map((p) => p.trim()).filter(Boolean);
   try {
@@ -119,7 +121,7 @@ export function loadConfig(env: Env, options: { listeners?: readonly Listener[] 
     logLevel: s.PASSGATE_LOG_LEVEL,
     logSampleIntervalMs: s.PASSGATE_LOG_SAMPLE_INTERVAL_MS,
     dataDir: resolve(s.PASSGATE_DATA_DIR),
-    ...(s.REDIS_URL ? { redisUrl: new Secret(s.REDIS_URL, maskUrlPassword(s.REDIS_URL)) } : {}),
+    ...redis,
     store: { timeoutMs: s.PASSGATE_STORE_TIMEOUT_MS },
     configFile,
     serviceProvider: file.service_provider,
@@ -199,8 +201,8 @@ function resolveKeys(s: EnvSettings, secrets: SecretResolver, problems: string[]
       ? secrets.resolve({ file: s.PASSGATE_KEYS_FILE }, 'PASSGATE_KEYS_FILE')
       : undefined;
   if (!keys) {
-    if (s.REDIS_URL && !s.PASSGATE_KEYS_FILE) {
-      problems.push('PASSGATE_KEYS: required with REDIS_URL (every replica must encrypt and sign with the same keys); see README "Keys"');
+    if ((s.REDIS_URL || s.REDIS_CLUSTER_NODES || s.REDIS_SENTINELS) && !s.PASSGATE_KEYS_FILE) {
+      problems.push('PASSGATE_KEYS: required with REDIS_URL, REDIS_CLUSTER_NODES or REDIS_SENTINELS (every replica must encrypt and sign with the same keys); see README "Keys"');
     }
     return undefined;
   }
@@ -294,6 +296,88 @@ function duplicateAppKeys(apps: Record<string, AppConfig>): string[] {
     else seen.set(app.appKey.reveal(), app.id);
   }
   return problems;
+}
+
+/**
+ * The Redis settings: exactly one of REDIS_URL, REDIS_CLUSTER_NODES, REDIS_SENTINELS (+
+ * REDIS_SENTINEL_MASTER), or none (the embedded store); REDIS_PASSWORD for any of them (for
+ * REDIS_URL only when the URL has no password). Passwords are Secrets masked as `***`.
+ */
+function resolveRedis(s: EnvSettings, problems: string[]): { redisUrl?: Secret; redis?: RedisTopologyConfig } {
+  const chosen = [
+    s.REDIS_URL ? 'REDIS_URL' : undefined,
+    s.REDIS_CLUSTER_NODES ? 'REDIS_CLUSTER_NODES' : undefined,
+    s.REDIS_SENTINELS ? 'REDIS_SENTINELS' : s.REDIS_SENTINEL_MASTER ? 'REDIS_SENTINEL_MASTER' : undefined,
+  ].filter((name) => name !== undefined);
+  if (chosen.length > 1) {
+    problems.push(`${chosen.join(', ')}: set one Redis topology (one server, a cluster or Sentinel), not ${chosen.length}`);
+    return {};
+  }
+  const password = s.REDIS_PASSWORD ? new Secret(s.REDIS_PASSWORD, '***') : undefined;
+  if (chosen.length === 0) {
+    if (password) problems.push('REDIS_PASSWORD: set without REDIS_URL, REDIS_CLUSTER_NODES or REDIS_SENTINELS (no Redis to use it for)');
+    return {};
+  }
+  if (s.REDIS_URL) {
+    const url = new URL(s.REDIS_URL);
+    if (password && (url.password || url.username)) {
+      problems.push('REDIS_PASSWORD: REDIS_URL already carries credentials; give the password in one place');
+      return {};
+    }
+    if (password) url.password = encodeURIComponent(password.reveal());
+    return { redisUrl: new Secret(url.toString(), maskUrlPassword(url.toString())) };
+  }
+  const withPassword = password ? { password } : {};
+  if (s.REDIS_CLUSTER_NODES) {
+    const nodes = parseNodes('REDIS_CLUSTER_NODES', s.REDIS_CLUSTER_NODES, problems);
+    return nodes ? { redis: { kind: 'cluster', nodes, ...withPassword } } : {};
+  }
+  if (!s.REDIS_SENTINELS) {
+    problems.push('REDIS_SENTINELS: required with REDIS_SENTINEL_MASTER (the sentinels to ask for the master, host:port,…)');
+    return {};
+  }
+  const sentinels = parseNodes('REDIS_SENTINELS', s.REDIS_SENTINELS, problems);
+  if (!s.REDIS_SENTINEL_MASTER) {
+    problems.push('REDIS_SENTINEL_MASTER: required with REDIS_SENTINELS (the master name the sentinels monitor, e.g. mymaster)');
+    return {};
+  }
+  return sentinels ? { redis: { kind: 'sentinel', sentinels, masterName: s.REDIS_SENTINEL_MASTER, ...withPassword } } : {};
+}
+
+const NODE = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?)):(\d{1,5})$/;
+
+/** `host:port,host:port,…` ([v6]:port too); undefined (and a problem per bad entry) when any is wrong. */
+function parseNodes(name: string, value: string, problems: string[]): RedisNodeAddress[] | undefined {
+  const nodes: RedisNodeAddress[] = [];
+  const seen = new Set<string>();
+  let bad = false;
+  value.split(',').forEach((raw, i) => {
+    const entry = raw.trim();
+    const match = NODE.exec(entry);
+    const port = Number(match?.[3]);
+    if (!match || port < 1 || port > 65535) {
+      problems.push(`${name}: entry ${i + 1} ${JSON.stringify(entry)} is not host:port with a port from 1 to 65535 (expected e.g. redis-0.redis:6379,redis-1.redis:6379)`);
+      bad = true;
+      return;
+    }
+    const host = (match[1] ?? match[2]) as string;
+    const key = `${host.toLowerCase()}:${port}`;
+    if (seen.has(key)) {
+      problems.push(`${name}: ${entry} is listed twice`);
+      bad = true;
+    }
+    seen.add(key);
+    nodes.push({ host, port });
+  });
+  return bad ? undefined : nodes;
+}
+
+/** What createStore needs from the Config to open the shared store (secrets revealed: pass it straight on). */
+export function redisStoreOptions(config: Pick<Config, 'redisUrl' | 'redis'>): { redisUrl?: string; redis?: RedisTopology } {
+  if (config.redisUrl) return { redisUrl: config.redisUrl.reveal() };
+  if (!config.redis) return {};
+  const { password, ...rest } = config.redis;
+  return { redis: { ...rest, ...(password ? { password: password.reveal() } : {}) } };
 }
 
 function maskUrlPassword(value: string): string {

@@ -41,6 +41,13 @@ export const envSchema = z.object({
     .default(10_000),
   PASSGATE_CONFIG: z.string().min(1).optional(),
   REDIS_URL: z.url({ protocol: /^rediss?$/, error: 'expected a redis:// or rediss:// URL' }).optional(),
+  /** Redis Cluster seed nodes `host:port,host:port,…` (load.ts parses them). */
+  REDIS_CLUSTER_NODES: z.string().optional(),
+  /** Sentinels `host:port,…` watching the master named by REDIS_SENTINEL_MASTER. */
+  REDIS_SENTINELS: z.string().optional(),
+  REDIS_SENTINEL_MASTER: z.string().regex(/^[A-Za-z0-9._-]{1,100}$/, { error: 'expected the master name the sentinels monitor (letters, digits, . _ -)' }).optional(),
+  /** Password (AUTH) of the Redis servers, for REDIS_URL without one, REDIS_CLUSTER_NODES or REDIS_SENTINELS. */
+  REDIS_PASSWORD: z.string().optional(),
   /** Deadline of every store command and (re)connect attempt: a frozen store is a 503 within it. */
   PASSGATE_STORE_TIMEOUT_MS: z
     .string()
@@ -285,6 +292,16 @@ export interface AppConfig {
   redirectUri?: string;
 }
 
+export interface RedisNodeAddress {
+  host: string;
+  port: number;
+}
+
+/** A Redis deployment that is not one URL; the password is masked wherever the config is printed. */
+export type RedisTopologyConfig =
+  | { kind: 'cluster'; nodes: RedisNodeAddress[]; password?: Secret }
+  | { kind: 'sentinel'; sentinels: RedisNodeAddress[]; masterName: string; password?: Secret };
+
 /** The one typed configuration object that main.ts builds everything from. */
 export interface Config {
   http: { host: string; port: number; /** Deadline for receiving a whole request (headers and body), ms. */ requestTimeoutMs: number };
@@ -294,8 +311,10 @@ export interface Config {
   logSampleIntervalMs: number;
   /** Absolute path of the embedded store's directory (unused when redisUrl is set). */
   dataDir: string;
-  /** Absent ⇒ embedded store. */
+  /** REDIS_URL (with REDIS_PASSWORD put in, if given). Absent, and no `redis` ⇒ embedded store. */
   redisUrl?: Secret;
+  /** REDIS_CLUSTER_NODES, or REDIS_SENTINELS + REDIS_SENTINEL_MASTER (never together with redisUrl). */
+  redis?: RedisTopologyConfig;
   /** PASSGATE_STORE_TIMEOUT_MS: every store command and connect attempt answers (or fails) within it. */
   store: { timeoutMs: number };
   /** Absolute path of the YAML file that was loaded. */

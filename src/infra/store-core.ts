@@ -194,9 +194,22 @@ export interface BucketStore {
   reset(key: string): Promise<void>;
 }
 
+/** One Redis server address (`REDIS_CLUSTER_NODES`, `REDIS_SENTINELS`). */
+export interface RedisNode {
+  host: string;
+  port: number;
+}
+
+/** A Redis deployment that is not one URL: a cluster (3+ masters with replicas) or a Sentinel-watched master. */
+export type RedisTopology =
+  | { kind: 'cluster'; /** Seed nodes; the rest of the cluster is discovered from them. */ nodes: RedisNode[]; password?: string }
+  | { kind: 'sentinel'; sentinels: RedisNode[]; /** The name the sentinels monitor the master by. */ masterName: string; password?: string };
+
 export interface StoreOptions {
-  /** `REDIS_URL`; absent ⇒ the embedded store in `dataDir`. */
+  /** `REDIS_URL`; absent (and no `redis`) ⇒ the embedded store in `dataDir`. */
   redisUrl?: string;
+  /** `REDIS_CLUSTER_NODES` or `REDIS_SENTINELS` + `REDIS_SENTINEL_MASTER` (never together with redisUrl). */
+  redis?: RedisTopology;
   /** `PASSGATE_DATA_DIR`; the embedded store's file is `<dataDir>/passgate.sqlite`. */
   dataDir: string;
   logger: Logger;

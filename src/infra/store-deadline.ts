@@ -20,12 +20,14 @@ export interface StoreDeadlineOptions {
   isOutage?: (err: unknown) => boolean;
   /** Called (once per timed-out operation) after the deadline passed. */
   onTimeout?: (what: string) => void;
+  /** Called with each backend error that `isOutage` calls an outage (the cluster store then re-reads its topology). */
+  onOutage?: (err: unknown) => void;
 }
 
 export type StoreDeadline = <T>(what: string, operation: () => Promise<T>) => Promise<T>;
 
 export function storeDeadline(opts: StoreDeadlineOptions): StoreDeadline {
-  const { ms, isOutage = () => false, onTimeout } = opts;
+  const { ms, isOutage = () => false, onTimeout, onOutage } = opts;
   return async <T>(what: string, operation: () => Promise<T>): Promise<T> => {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
@@ -37,6 +39,7 @@ export function storeDeadline(opts: StoreDeadlineOptions): StoreDeadline {
     });
     const running = (async () => operation())().catch((err: unknown) => {
       if (err instanceof StoreUnavailableError || !isOutage(err)) throw err;
+      onOutage?.(err);
       throw new StoreUnavailableError(`${what}: ${describeError(err)}`, { cause: err });
     });
     try {

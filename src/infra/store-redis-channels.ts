@@ -2,19 +2,21 @@
  * Store.channels on Redis pub/sub. PUBLISH goes over the store's shared connection (so, like every
  * other command there, it rejects at once while Redis is down: disableOfflineQueue). A connection
  * in subscribe mode can run nothing else, so subscriptions get a second connection of their own, a
- * `duplicate()` of the shared client (same URL, options and reconnect policy), opened on the first
+ * `duplicate()` of the shared client (same address, options and reconnect policy), opened on the first
  * subscribe and closed by disconnect().
  *
  * After a reconnect, node-redis (v5, @redis/client lib/client) re-sends SUBSCRIBE for every channel
  * that still has listeners before the connection is ready again, so subscriptions survive a Redis
- * restart. Redis pub/sub is fire-and-forget: whatever was published while the subscriber was
+ * restart. In a Redis Cluster a classic PUBLISH reaches every node, so the subscriber connection
+ * needs one node; when that node goes, the store's topology refresh moves the subscriptions to
+ * another (store-redis-topology.ts); with Sentinel they follow the master. Redis pub/sub is fire-and-forget: whatever was published while the subscriber was
  * disconnected is lost (at most once; see ChannelStore).
  */
-import type { RedisClientType } from '@keyv/redis';
 import type { Logger } from './logger.js';
 import { describeError, storageChannel, withTimeout, type ChannelStore } from './store-core.js';
 import type { StoreDeadline } from './store-deadline.js';
 import { checkHandler, checkMessage, isolatedHandler } from './store-channels.js';
+import type { RedisConnection, SubscriberClient } from './store-redis-topology.js';
 
 export interface RedisChannelsOptions {
   logger: Logger;
@@ -31,17 +33,17 @@ export interface RedisChannelsOptions {
 }
 
 export function redisChannels(
-  client: RedisClientType,
+  connection: Pick<RedisConnection, 'publish' | 'subscriber'>,
   opts: RedisChannelsOptions,
 ): { channels: ChannelStore; close(): Promise<void> } {
   const { logger, keyPrefix, isClosed, shownUrl } = opts;
-  let opening: Promise<RedisClientType> | undefined;
+  let opening: Promise<SubscriberClient> | undefined;
 
-  const openSubscriber = (): Promise<RedisClientType> => {
+  const openSubscriber = (): Promise<SubscriberClient> => {
     opening ??= (async () => {
-      const subscriber: RedisClientType = client.duplicate({
-        name: keyPrefix ? `passgate:${keyPrefix}:sub` : 'passgate:sub', // shows in CLIENT LIST
-      });
+      const subscriber = connection.subscriber(
+        keyPrefix ? `passgate:${keyPrefix}:sub` : 'passgate:sub', // shows in CLIENT LIST
+      );
       let ready = false;
       subscriber.on('error', (err: unknown) => {
         // Repeats on every reconnect attempt while Redis is down: an expected condition, no stack.
@@ -68,7 +70,7 @@ export function redisChannels(
       const name = storageChannel(channel, keyPrefix);
       checkMessage(message);
       if (isClosed()) throw new Error('store is disconnected');
-      await opts.deadline('Redis PUBLISH', () => client.publish(name, message));
+      await opts.deadline('Redis PUBLISH', () => connection.publish(name, message));
     },
     async subscribe(channel, handler) {
       const name = storageChannel(channel, keyPrefix);

@@ -1,7 +1,8 @@
 /**
  * Store.jobs on Redis: every call is ONE Lua script over the queue's keys (EVALSHA on the store's
  * shared connection, store-redis-primitives.ts), so a claim — find the next job, lease it — is
- * atomic across every replica. A queue is six keys under `<prefix>:jobs:<queue>:`
+ * atomic across every replica. A queue is six keys under `<prefix>:jobs:<queue>:` (in a Redis
+ * Cluster `<prefix>:jobs:{<queue>}:`, one hash slot: see queueHashTag)
  *
  *   meta      hash  jobId → JSON {member, attempts, enqueuedAt, runAfter, token?, leaseUntil?}
  *   payload   hash  jobId → payload
@@ -143,10 +144,26 @@ interface StoredMeta {
   leaseUntil?: string;
 }
 
-export function redisJobs(client: RedisClientType, keyPrefix: string | undefined, isClosed: () => boolean): JobQueueStore {
+/**
+ * A queue's name as a Redis Cluster hash tag, `{<queue>}`: the slot is computed from the text
+ * between the first `{` and the next `}`, so the queue's six keys hash to one slot. A `}` (and so
+ * the `%` that escapes it) inside the name is percent-encoded, so the tag is the whole name and
+ * never empty.
+ */
+export function queueHashTag(queue: string): string {
+  return `{${queue.replaceAll('%', '%25').replaceAll('}', '%7D')}}`;
+}
+
+/**
+ * `hashTags` (a Redis Cluster): keys `<prefix>:jobs:{<queue>}:<suffix>`, one slot per queue. On
+ * one Redis (REDIS_URL or Sentinel) they stay `<prefix>:jobs:<queue>:<suffix>`, as before cluster
+ * support: a rolling upgrade keeps the queued jobs. (Moving a deployment from one Redis to a
+ * cluster copies no keys anyway; README "Redis" says how to drain the agent's queue first.)
+ */
+export function redisJobs(client: RedisClientType, keyPrefix: string | undefined, isClosed: () => boolean, hashTags = false): JobQueueStore {
   const run = scriptRunner(client, isClosed);
   const keys = (queue: string) => {
-    const base = primitiveKey('jobs', queue, keyPrefix);
+    const base = primitiveKey('jobs', hashTags ? queueHashTag(queue) : queue, keyPrefix);
     return QUEUE_KEYS.map((suffix) => `${base}:${suffix}`);
   };
   const unexpected = (what: string, reply: unknown) => new Error(`unexpected Redis reply to job ${what}: ${JSON.stringify(reply)}`);

@@ -42,15 +42,29 @@ const CONNECTION_ERRORS = new Set([
   'SocketTimeoutError',
   'TimeoutError',
   'AbortError',
+  'RootNodesUnavailableError', // no seed node of REDIS_CLUSTER_NODES answered
 ]);
 
 /**
- * True for an error that says the connection (not the command) failed: node-redis's own, or the
- * socket's system error (ECONNRESET, EPIPE…) that node-redis rejects the commands in flight with.
+ * Server replies that mean "no master can take this now" rather than "this command is wrong": a
+ * cluster with a slot nobody serves (CLUSTERDOWN), a slot moving or a failover under way
+ * (TRYAGAIN, MASTERDOWN), a server still loading its data (LOADING), a master just demoted to a
+ * replica by Sentinel (READONLY), a replica that lost its master (MASTERDOWN).
+ */
+const OUTAGE_REPLIES = /^(CLUSTERDOWN|TRYAGAIN|MASTERDOWN|LOADING|READONLY|NOREPLICAS)\b/;
+
+/**
+ * True for an error that says the connection (not the command) failed: node-redis's own, the
+ * socket's system error (ECONNRESET, EPIPE…) that node-redis rejects the commands in flight with,
+ * or a server's "no master now" reply (OUTAGE_REPLIES).
  */
 export function isRedisOutage(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
-  return CONNECTION_ERRORS.has(err.constructor.name) || typeof (err as NodeJS.ErrnoException).syscall === 'string';
+  return (
+    CONNECTION_ERRORS.has(err.constructor.name) ||
+    typeof (err as NodeJS.ErrnoException).syscall === 'string' ||
+    OUTAGE_REPLIES.test(err.message)
+  );
 }
 
 export class RedisLink {

@@ -15,6 +15,7 @@ import { redisChannels } from './store-redis-channels.js';
 import { isRedisOutage, RedisLink } from './store-redis-link.js';
 import { redisJobs } from './store-redis-jobs.js';
 import { redisPrimitives } from './store-redis-primitives.js';
+import { connectTopology, reconnectPolicy, type ConnectSettings, type RedisConnection } from './store-redis-topology.js';
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
 
@@ -31,19 +32,94 @@ const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
  * Every operation has a deadline (`timeoutMs`, store-deadline.ts), and a connection that stops
  * answering is replaced (store-redis-link.ts), so a frozen Redis is a StoreUnavailableError within
  * the deadline and the store recovers by itself once Redis answers again.
+ * `opts.redis` instead of `opts.redisUrl`: the same store over a Redis Cluster or a Sentinel-watched
+ * master (store-redis-topology.ts: failover and topology changes); in a cluster the job queues'
+ * keys carry a hash tag, `<prefix>:jobs:{<queue>}:…`, so each queue's script runs on one slot.
  */
-export async function createRedisStore(redisUrl: string, opts: StoreOptions): Promise<Store> {
+export async function createRedisStore(opts: StoreOptions): Promise<Store> {
   const { logger, keyPrefix } = opts;
-  const shownUrl = maskPassword(redisUrl);
-  const connectTimeoutMs = opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
   const timeoutMs = opts.timeoutMs ?? DEFAULT_STORE_TIMEOUT_MS;
+  const settings: ConnectSettings = {
+    logger,
+    name: keyPrefix ? `passgate:${keyPrefix}` : 'passgate', // shows in CLIENT LIST
+    connectTimeoutMs: opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+    timeoutMs,
+  };
+  const connection = opts.redis
+    ? await connectTopology(opts.redis, settings)
+    : await connectStandalone(opts.redisUrl ?? '', settings, keyPrefix);
+  const { client } = connection;
 
+  const deadline = storeDeadline({
+    ms: timeoutMs,
+    isOutage: isRedisOutage,
+    onTimeout: () => connection.suspect(),
+    onOutage: () => connection.outage(),
+  });
+  const namespaces = new Map<string, Keyv<unknown>>();
+  let closing: Promise<void> | undefined;
+  const borrowed = borrowClient(client);
+  const isClosed = () => closing !== undefined;
+  const pubsub = redisChannels(connection, {
+    logger,
+    keyPrefix,
+    connectTimeoutMs: timeoutMs,
+    closeTimeoutMs: timeoutMs,
+    deadline,
+    isClosed,
+    shownUrl: connection.shown,
+  });
+  const { leases, buckets } = redisPrimitives(client, keyPrefix, isClosed);
+
+  return {
+    kind: 'redis',
+    leases: withDeadlines(leases, deadline, 'lease'),
+    buckets: withDeadlines(buckets, deadline, 'bucket'),
+    jobs: withDeadlines(redisJobs(client, keyPrefix, isClosed, connection.hashTags), deadline, 'jobs'),
+    channels: pubsub.channels,
+    namespace<T>(name: string): Keyv<T> {
+      const ns = storageNamespace(name, keyPrefix);
+      const cached = namespaces.get(ns);
+      if (cached) return cached as Keyv<T>;
+      if (closing) throw new Error('store is disconnected');
+      // throwOnErrors on the adapter too: otherwise it catches command errors and answers
+      // undefined/false, which Keyv would pass on as "absent".
+      const adapter = new KeyvRedis<T>(borrowed, { namespace: ns, keyPrefixSeparator: ':', ...keyvOptions });
+      const keyv = new Keyv<T>({ store: withDeadlines(adapter, deadline, name), namespace: ns, useKeyPrefix: false, ...keyvOptions });
+      logKeyvErrors(keyv as Keyv<unknown>, logger, ns, isRedisOutage);
+      namespaces.set(ns, keyv as Keyv<unknown>);
+      return keyv;
+    },
+    async ping() {
+      if (closing) return false;
+      try {
+        return await deadline('Redis PING', () => connection.ping());
+      } catch (err) {
+        logger.warn({ reason: describeError(err) }, 'store: ping failed');
+        return false;
+      }
+    },
+    purgeExpired: async () => 0, // Redis expires keys itself: the adapter sets PX from the TTL
+    disconnect() {
+      closing ??= (async () => {
+        await pubsub.close(); // logs its own failure; never rejects
+        await connection.close(timeoutMs);
+        logger.info('store: Redis disconnected');
+      })();
+      return closing;
+    },
+  };
+}
+
+/** One Redis server at REDIS_URL, its connection kept answering by a RedisLink (store-redis-link.ts). */
+async function connectStandalone(redisUrl: string, settings: ConnectSettings, keyPrefix: string | undefined): Promise<RedisConnection> {
+  const { logger, connectTimeoutMs, timeoutMs } = settings;
+  const shownUrl = maskPassword(redisUrl);
   let started = false;
   let lastError: unknown;
-  const startBy = Date.now() + connectTimeoutMs;
   const client: RedisClientType = createClient({
     url: redisUrl,
-    name: keyPrefix ? `passgate:${keyPrefix}` : 'passgate', // shows in CLIENT LIST
+    name: settings.name,
     // Commands fail at once while the connection is down instead of queueing without bound:
     // callers (the DRM gate) fail closed and /readyz turns false, rather than hanging.
     disableOfflineQueue: true,
@@ -51,13 +127,9 @@ export async function createRedisStore(redisUrl: string, opts: StoreOptions): Pr
       // Each TCP connect attempt (start-up retries, reconnects): the handshake after it is
       // bounded by the link (store-redis-link.ts), the start-up as a whole by connectTimeoutMs.
       connectTimeout: Math.min(connectTimeoutMs, timeoutMs),
-      // Backoff as the adapter's default (exponential, capped at 2 s, jittered). At start-up
-      // the retries stop at the connect deadline (Redis may start a moment after us, but
-      // createStore must not wait forever); once running, reconnect forever.
-      reconnectStrategy: (retries, cause) => {
-        const delay = Math.min(2 ** retries * 100, 2000) + Math.random() * 100;
-        return started || Date.now() + delay < startBy ? delay : cause;
-      },
+      // At start-up the retries stop at the connect deadline (Redis may start a moment after us,
+      // but createStore must not wait forever); once running, reconnect forever.
+      reconnectStrategy: reconnectPolicy(connectTimeoutMs, () => started),
     },
   });
   client.on('error', (err: unknown) => {
@@ -84,64 +156,23 @@ export async function createRedisStore(redisUrl: string, opts: StoreOptions): Pr
   logger.info({ redis: shownUrl, keyPrefix }, 'store: Redis connected');
 
   const link = new RedisLink(client, { logger, shownUrl, timeoutMs });
-  const deadline = storeDeadline({ ms: timeoutMs, isOutage: isRedisOutage, onTimeout: () => link.suspect() });
-  const namespaces = new Map<string, Keyv<unknown>>();
-  let closing: Promise<void> | undefined;
-  const borrowed = borrowClient(link.client);
-  const isClosed = () => closing !== undefined;
-  const pubsub = redisChannels(link.client, {
-    logger,
-    keyPrefix,
-    connectTimeoutMs: timeoutMs,
-    closeTimeoutMs: timeoutMs,
-    deadline,
-    isClosed,
-    shownUrl,
-  });
-  const { leases, buckets } = redisPrimitives(link.client, keyPrefix, isClosed);
-
   return {
-    kind: 'redis',
-    leases: withDeadlines(leases, deadline, 'lease'),
-    buckets: withDeadlines(buckets, deadline, 'bucket'),
-    jobs: withDeadlines(redisJobs(link.client, keyPrefix, isClosed), deadline, 'jobs'),
-    channels: pubsub.channels,
-    namespace<T>(name: string): Keyv<T> {
-      const ns = storageNamespace(name, keyPrefix);
-      const cached = namespaces.get(ns);
-      if (cached) return cached as Keyv<T>;
-      if (closing) throw new Error('store is disconnected');
-      // throwOnErrors on the adapter too: otherwise it catches command errors and answers
-      // undefined/false, which Keyv would pass on as "absent".
-      const adapter = new KeyvRedis<T>(borrowed, { namespace: ns, keyPrefixSeparator: ':', ...keyvOptions });
-      const keyv = new Keyv<T>({ store: withDeadlines(adapter, deadline, name), namespace: ns, useKeyPrefix: false, ...keyvOptions });
-      logKeyvErrors(keyv as Keyv<unknown>, logger, ns, isRedisOutage);
-      namespaces.set(ns, keyv as Keyv<unknown>);
-      return keyv;
-    },
-    async ping() {
-      if (closing) return false;
+    client: link.client,
+    shown: shownUrl,
+    hashTags: false,
+    suspect: () => link.suspect(),
+    outage: () => undefined, // node-redis reconnects by itself; a silent connection is the link's job
+    ping: async () => (await link.client.ping()) === 'PONG',
+    publish: (channel, message) => link.client.publish(channel, message),
+    subscriber: (name) => link.client.duplicate({ name }),
+    async close(ms) {
+      const current = link.close();
       try {
-        return (await deadline('Redis PING', () => link.client.ping())) === 'PONG';
+        await withTimeout(current.close(), ms, 'Redis close');
       } catch (err) {
-        logger.warn({ reason: describeError(err) }, 'store: ping failed');
-        return false;
+        logger.warn({ reason: describeError(err) }, 'store: Redis close failed; destroying the connection');
+        if (current.isOpen) current.destroy();
       }
-    },
-    purgeExpired: async () => 0, // Redis expires keys itself: the adapter sets PX from the TTL
-    disconnect() {
-      closing ??= (async () => {
-        await pubsub.close(); // logs its own failure; never rejects
-        const current = link.close();
-        try {
-          await withTimeout(current.close(), timeoutMs, 'Redis close');
-        } catch (err) {
-          logger.warn({ reason: describeError(err) }, 'store: Redis close failed; destroying the connection');
-          if (current.isOpen) current.destroy();
-        }
-        logger.info('store: Redis disconnected');
-      })();
-      return closing;
     },
   };
 }

@@ -15,18 +15,22 @@ export {
   type JobState,
   type JobStatus,
   type LeaseStore,
+  type RedisNode,
+  type RedisTopology,
   type Store,
   type StoreOptions,
 } from './store-core.js';
 export { maskPassword } from './store-redis.js';
 
 /**
- * The one place shared state is opened. `redisUrl` ⇒ Redis (many replicas share it); otherwise
- * the embedded SQLite file in `dataDir`, which survives restarts but belongs to one node.
- * Rejects with a StoreUnavailableError naming REDIS_URL or PASSGATE_DATA_DIR when the backend
- * cannot be reached or opened (bounded: it never waits forever for Redis).
+ * The one place shared state is opened. `redisUrl` (one Redis) or `redis` (a Redis Cluster or a
+ * Sentinel-watched master) ⇒ Redis, which many replicas share; otherwise the embedded SQLite file
+ * in `dataDir`, which survives restarts but belongs to one node.
+ * Rejects with a StoreUnavailableError naming the REDIS_* setting or PASSGATE_DATA_DIR when the
+ * backend cannot be reached or opened (bounded: it never waits forever for Redis).
  */
 export async function createStore(opts: StoreOptions): Promise<Store> {
   if (opts.keyPrefix) checkKeyPrefix(opts.keyPrefix);
-  return opts.redisUrl ? createRedisStore(opts.redisUrl, opts) : createEmbeddedStore(opts);
+  if (opts.redisUrl && opts.redis) throw new TypeError('createStore: give redisUrl or redis, not both');
+  return opts.redisUrl || opts.redis ? createRedisStore(opts) : createEmbeddedStore(opts);
 }

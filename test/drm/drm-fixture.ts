@@ -1,4 +1,5 @@
 import type { ExecutionContext } from 'ava';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { LicenseDecision } from '../../src/drm/audit.js';
 import type { DegradationRule, SimRulesInput } from '../../src/sim/rules.js';
 import { withEntitlement, type Device, type EntitlementFixture, type ProblemBody } from '../entitlement/fixture.js';
@@ -212,4 +213,19 @@ export async function degradedPermit(f: DrmFixture, device: Device, drm?: { syst
   const response = await f.post(device, '/v1/authorize', { resource: 'REF30', mvpd: 'Cablevision', ...(drm ? { drm } : {}) });
   if (response.status !== 200) throw new Error(`degraded authorize: ${response.status} ${await response.text()}`);
   return (await response.json()) as Authorized;
+}
+
+/**
+ * Asks a replica until `settled` holds for its answer (or 50 tries, 20 ms apart) and returns the
+ * last answer, body unread. Another replica's publish resolves when Redis has the purge message,
+ * not when this one has handled it, so it may answer the old way a few times. The clock stays
+ * frozen meanwhile: a change can only come from the purge, never from an L1 expiring.
+ */
+export async function askUntil(ask: () => Promise<Response>, settled: (response: Response) => boolean): Promise<Response> {
+  for (let attempt = 1; ; attempt++) {
+    const response = await ask();
+    if (settled(response) || attempt >= 50) return response;
+    await response.body?.cancel();
+    await sleep(20);
+  }
 }

@@ -6,7 +6,7 @@ import { createLogger } from '../../src/infra/logger.js';
 import { createStore } from '../../src/infra/store.js';
 import { DeviceRecords } from '../../src/pass/records.js';
 import { withRedis } from '../helpers/with-redis.js';
-import { ADMIN_KEY, adminRequest, refusal, withDrm, type AuditLine, type Device, type DrmFixture } from './drm-fixture.js';
+import { ADMIN_KEY, adminRequest, askUntil, refusal, withDrm, type AuditLine, type Device, type DrmFixture } from './drm-fixture.js';
 
 const redisUrl = withRedis(test);
 
@@ -42,21 +42,6 @@ async function warmOnB(t: ExecutionContext, a: DrmFixture, b: DrmFixture): Promi
     ['grant', 'license-token', true],
   ]);
   return device;
-}
-
-/**
- * Asks B until `settled` holds for its answer (or 50 tries, 20 ms apart) and returns the last
- * answer, body unread. A's publish resolves when Redis has the purge message, not when B has
- * handled it, so B may answer the old way a few times. The clock stays frozen meanwhile: a
- * change on B can only come from the purge, never from its L1 expiring.
- */
-async function askUntil(ask: () => Promise<Response>, settled: (response: Response) => boolean): Promise<Response> {
-  for (let attempt = 1; ; attempt++) {
-    const response = await ask();
-    if (settled(response) || attempt >= 50) return response;
-    await response.body?.cancel();
-    await sleep(20);
-  }
 }
 
 const refused = (response: Response) => response.status !== 200;

@@ -3,6 +3,7 @@
  *   node --import=tsx test/helpers/store-primitives-child.ts acquire <dataDir> <name> <ttlMs> <now> <count> [--redis-url U] [--key-prefix P]
  *   node --import=tsx test/helpers/store-primitives-child.ts take    <dataDir> <key> <rate> <burst> <now> <count> [--redis-url U] [--key-prefix P]
  *   node --import=tsx test/helpers/store-primitives-child.ts claim   <dataDir> <queue> <leaseMs> <now> <count> [--redis-url U] [--key-prefix P]
+ * (`--redis-topology <JSON RedisTopology>` instead of --redis-url: a Redis Cluster or Sentinel set.)
  * It opens the store, prints `ready`, waits for a line on stdin (so every racer starts together),
  * fires `count` concurrent calls, prints their results as one JSON array (acquire: token or null;
  * take: allowed; claim: the claimed job's id or null) and exits after disconnect(). Logs go to stderr.
@@ -11,11 +12,11 @@ import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { createLogger } from '../../src/infra/logger.js';
-import { createStore } from '../../src/infra/store.js';
+import { createStore, type RedisTopology } from '../../src/infra/store.js';
 
 const { positionals, values } = parseArgs({
   allowPositionals: true,
-  options: { 'redis-url': { type: 'string' }, 'key-prefix': { type: 'string' } },
+  options: { 'redis-url': { type: 'string' }, 'redis-topology': { type: 'string' }, 'key-prefix': { type: 'string' } },
 });
 const [command, dataDir, name, ...numbers] = positionals;
 const [a, b, c, d] = numbers.map(Number);
@@ -35,6 +36,7 @@ if (!valid) {
 const store = await createStore({
   dataDir,
   redisUrl: values['redis-url'],
+  ...(values['redis-topology'] ? { redis: JSON.parse(values['redis-topology']) as RedisTopology } : {}),
   keyPrefix: values['key-prefix'],
   connectTimeoutMs: 20_000,
   logger: createLogger({ level: 'warn', destination: pino.destination({ fd: 2, sync: true }) }),

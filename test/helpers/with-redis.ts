@@ -48,7 +48,17 @@ export function freshPrefix(): string {
  * Starts `redis-server` with persistence off on `port` (default: a free one); resolves once it
  * answers PING.
  */
-export async function startRedisServer(options: { port?: number; dir?: string; durable?: boolean } = {}): Promise<RedisServer> {
+export async function startRedisServer(
+  options: {
+    port?: number;
+    dir?: string;
+    durable?: boolean;
+    /** More redis-server arguments (cluster mode, --replicaof, --sentinel…). */
+    args?: string[];
+    /** A config file, given first (a sentinel needs one it can rewrite). */
+    configFile?: string;
+  } = {},
+): Promise<RedisServer> {
   // A caller's `dir` survives the server (a restart on it reads the data back); ours is removed.
   const ownDir = options.dir === undefined;
   const dir = options.dir ?? (await mkdtemp(path.join(os.tmpdir(), 'passgate-redis-')));
@@ -60,7 +70,7 @@ export async function startRedisServer(options: { port?: number; dir?: string; d
     const port = options.port ?? (await freePort());
     const child = spawn(
       'redis-server',
-      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', ...persistence, '--dir', dir],
+      [...(options.configFile ? [options.configFile] : []), '--port', String(port), '--bind', '127.0.0.1', '--save', '', ...persistence, '--dir', dir, ...(options.args ?? [])],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     let output = '';

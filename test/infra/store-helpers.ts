@@ -3,9 +3,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { ExecutionContext } from 'ava';
+import type { ExecutionContext, TestFn } from 'ava';
 import { createLogger, type Logger } from '../../src/infra/logger.js';
-import { createStore, type Store } from '../../src/infra/store.js';
+import { createStore, type RedisTopology, type Store } from '../../src/infra/store.js';
 import { freshPrefix } from '../helpers/with-redis.js';
 
 /** A logger whose lines the test can read back. */
@@ -111,12 +111,21 @@ export async function raceStoreChildren(argsList: string[][]): Promise<unknown[]
 export interface StoreLocation {
   dataDir: string;
   redisUrl?: string;
+  /** A Redis Cluster or Sentinel set (test/helpers/with-redis-cluster.ts) instead of redisUrl. */
+  redis?: RedisTopology;
   keyPrefix?: string;
 }
 
+/**
+ * How a suite (test/infra/store-suites) registers its tests: `test`, or `test.serial` where the
+ * backend is a set of processes that many concurrent tests would swamp (cluster, Sentinel).
+ */
+export type SuiteTest = TestFn<unknown>['serial'];
+
 /** A backend the primitives suites run against. */
 export interface StoreBackend {
-  label: 'embedded' | 'redis';
+  /** embedded, redis, redis-cluster, redis-sentinel: the first word of each test title. */
+  label: string;
   /** A fresh location: a new SQLite directory (no keyPrefix), or the test Redis with a fresh prefix. */
   location(): Promise<StoreLocation>;
 }
@@ -146,6 +155,7 @@ export async function openStoreAt(t: ExecutionContext, location: StoreLocation, 
 export function childOptions(location: StoreLocation): string[] {
   return [
     ...(location.redisUrl ? ['--redis-url', location.redisUrl] : []),
+    ...(location.redis ? ['--redis-topology', JSON.stringify(location.redis)] : []),
     ...(location.keyPrefix ? ['--key-prefix', location.keyPrefix] : []),
   ];
 }
