@@ -133,7 +133,9 @@ test(`the CLI protects and registers a ${BIG_MB} MB file; authenticate, decrypt,
       `of passgate serve ${serveMiB.toFixed(0)} MiB (${serveStarted.toFixed(0)} MiB once started) through the upload, the decrypt and the callbacks`,
   );
   // Streaming holds a few chunks and socket buffers, whatever the size: far below the file itself.
-  t.true(protectGrowth < 64, `protect grew ${protectGrowth.toFixed(0)} MiB past an idle CLI run`);
+  // Measured: Node 20 ≈ 34 MiB, Node 24 ≈ 66 MiB for 50 MB and for 300 MB alike (its V8 keeps a larger young
+  // generation); what matters is that it does not grow with the file.
+  t.true(protectGrowth < 96, `protect grew ${protectGrowth.toFixed(0)} MiB past an idle CLI run`);
   t.true(serveGrowth < 128, `serve grew ${serveGrowth.toFixed(0)} MiB past its start`);
   running.child.kill('SIGTERM');
   await running.exited;

@@ -70,10 +70,13 @@ export function registerBucketSuite(test: SuiteTest, { label, location }: StoreB
     t.deepEqual(await buckets.take('ip', rule, T + 500), { allowed: true, retryAfterMs: 0 });
   });
 
-  test(`${label}: the same decisions as the simulator's throttle (src/sim/throttle.ts)`, async (t) => {
+  test(`${label}: never lets through a call the simulator's throttle refuses (src/sim/throttle.ts), and admits one whenever a period has passed since the last`, async (t) => {
     const { buckets } = await openStoreAt(t, await location());
-    // Steps in quarter seconds and rates that are powers of two keep the simulator's fractional
-    // refill exact in binary, so both models must agree take for take.
+    // The upstream's throttle (throttling-mechanism.md's scenario table, as the simulator implements
+    // it) counts whole seconds from a device's first call; the mirror is a token bucket that is never
+    // looser: every call it lets through reaches the simulator's throttle (what it refuses never
+    // does, as in passgate), and none may be a 429. Nor is it starved: a call a full period after
+    // the last one let through always passes.
     const steps = [0, 0, 0, 250, 500, 750, 1000, 1250, 4000];
     let seed = 42;
     const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
@@ -81,15 +84,22 @@ export function registerBucketSuite(test: SuiteTest, { label, location }: StoreB
       const clock = new ManualClock(T);
       const sim = new DeviceThrottle(clock);
       const key = `sim-${rule.ratePerSecond}-${rule.burst}`;
-      const expected: boolean[] = [];
-      const actual: boolean[] = [];
+      let passed = 0;
+      let refused = 0;
+      let lastPassed: number | undefined;
       for (let i = 0; i < 200; i++) {
         clock.advance(steps[Math.floor(random() * steps.length)] ?? 0);
-        expected.push(sim.take(key, rule));
-        actual.push((await buckets.take(key, rule, clock.now())).allowed);
+        const allowed = (await buckets.take(key, rule, clock.now())).allowed;
+        if (lastPassed !== undefined && clock.now() - lastPassed >= 1000 / rule.ratePerSecond) t.true(allowed, `call ${i}: a full period since the last, ${JSON.stringify(rule)}`);
+        if (!allowed) {
+          refused += 1;
+          continue;
+        }
+        passed += 1;
+        lastPassed = clock.now();
+        t.true(sim.take(key, rule), `call ${i} passed the mirror but the upstream's throttle answers 429: ${JSON.stringify(rule)}`);
       }
-      t.deepEqual(actual, expected, JSON.stringify(rule));
-      t.true(expected.includes(false) && expected.includes(true), 'the schedule exercised both outcomes');
+      t.true(passed > 0 && refused > 0, `the schedule exercised both outcomes: ${JSON.stringify(rule)}`);
     }
   });
 
