@@ -207,7 +207,7 @@ export class PassClient {
       digestOf(ctx.client.visitor),
       // Calls with different SSO credentials may have different answers (an SSO profile, or none).
       digestOf(partnerFrameworkStatusOf(ctx)),
-      digestOf(ssoTokenOf(ctx) && `${ssoTokenOf(ctx)?.header}:${ssoTokenOf(ctx)?.value}`),
+      digestOf(ssoTokenKey(ssoTokenOf(ctx))),
     ].join('\n');
     return coalesce(this.reads, key, 'read', this.deps.metrics, () => this.exchange(ctx, spec, schema)) as Promise<z.output<S>>;
   }
@@ -273,6 +273,8 @@ const withSsoToken: ReadonlySet<string> = new Set(['sessions.create', 'profiles.
 /** The call's own SSO credentials (an SSO sign-in), else those the app sent on this /v1 request (http/sso-credentials.ts). */
 const partnerFrameworkStatusOf = (ctx: DeviceContext) => ctx.partnerFrameworkStatus ?? ctx.client.sso?.partnerFrameworkStatus;
 const ssoTokenOf = (ctx: DeviceContext): SsoToken | undefined => ctx.ssoToken ?? ctx.client.sso?.token;
+
+const ssoTokenKey = (token: SsoToken | undefined) => token && `${token.header}:${token.value}`;
 
 const digestOf = (value: string | undefined) => (value === undefined ? '' : createHash('sha256').update(value).digest('base64url'));
 
