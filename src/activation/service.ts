@@ -4,6 +4,7 @@ import type { Clock } from '../infra/clock.js';
 import type { Logger } from '../infra/logger.js';
 import { UpstreamProblem, type DeviceContext, type PassMvpd, type PassServices } from '../pass/index.js';
 import { offeredBy, type SigninService } from '../signin/feature.js';
+import { BROWSER_ARRIVAL_MS } from '../pass/throttle.js';
 import type { FormGuard } from './form-guard.js';
 
 /** passgate's own second-screen client upstream: one DCR device for the activation pages. */
@@ -90,10 +91,11 @@ export class ActivationService {
    * its IP's upstream bucket, the one a household's TV shares (AdobeDocs/pass.en
    * help/authentication/integration-guide-programmers/throttling-mechanism.md: a token bucket per
    * device IP over /api/v2/), so it takes a token from passgate's mirror of that bucket first.
-   * Not admitted: the page asks the browser to come back after `retryAfterMs`.
+   * The browser reaches the upstream later than passgate's own calls would: its token is counted as
+   * arriving up to BROWSER_ARRIVAL_MS later. Not admitted: the page asks the browser to come back after `retryAfterMs`.
    */
   admitBrowser(client: ClientAddress): Promise<{ admitted: true } | { admitted: false; retryAfterMs: number }> {
-    return this.deps.pass.throttle.reserve(client.ip, 'authenticate');
+    return this.deps.pass.throttle.reserve(client.ip, 'authenticate', { arrivesWithinMs: BROWSER_ARRIVAL_MS });
   }
 
   /** Where the upstream sends the browser after the MVPD login. */

@@ -181,8 +181,13 @@ export interface BucketDecision {
  * (after which it gets its burst again).
  */
 export interface BucketStore {
-  /** Atomic: one read-modify-write on the backend. A refused take consumes nothing. */
-  take(key: string, rule: BucketRule, now: number): Promise<BucketDecision>;
+  /**
+   * Atomic: one read-modify-write on the backend. A refused take consumes nothing. `countedAt`
+   * (≥ now, default now): when the upstream will count the call, for a call that reaches it later
+   * than passgate's own (the viewer's browser following a redirect); a steady token taken so is
+   * refilled a period after that, not after `now`.
+   */
+  take(key: string, rule: BucketRule, now: number, countedAt?: number): Promise<BucketDecision>;
   /**
    * After an upstream 429: refuse every take for `key` until `untilMs` (a later existing hold is
    * kept). The upstream only answers 429 when its bucket is empty, so the mirrored burst allowance

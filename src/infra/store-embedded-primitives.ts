@@ -101,10 +101,10 @@ export function embeddedPrimitives(sql: Sql, keyPrefix: string | undefined): { l
   };
 
   const buckets: BucketStore = {
-    async take(key, rule, now) {
+    async take(key, rule, now, countedAt = now) {
       const stored = bucketKey(key);
       return sql.transaction((tx) => {
-        const { decision, state } = takeFromBucket(readBucket(tx, stored), rule, now);
+        const { decision, state } = takeFromBucket(readBucket(tx, stored), rule, now, countedAt);
         writeBucket(tx, stored, state, now);
         return decision;
       });

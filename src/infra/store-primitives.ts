@@ -36,6 +36,12 @@ export function checkNow(what: string, now: unknown): asserts now is number {
   }
 }
 
+/** A bucket take's `countedAt`: when the upstream counts the call, never before `now`. */
+export function checkCountedAt(now: number, countedAt: unknown): asserts countedAt is number {
+  checkNow('countedAt', countedAt);
+  if (countedAt < now) throw new RangeError('countedAt must not be before now');
+}
+
 export function checkTtl(ttlMs: unknown, what = 'ttlMs'): asserts ttlMs is number {
   if (typeof ttlMs !== 'number' || !Number.isFinite(ttlMs) || ttlMs <= 0) {
     throw new TypeError(`${what} must be a positive finite number of milliseconds`);
@@ -75,12 +81,13 @@ export function takeFromBucket(
   previous: BucketState | undefined,
   rule: BucketRule,
   now: number,
+  countedAt = now,
 ): { decision: BucketDecision; state: BucketState } {
   const state: BucketState = previous ? { ...previous } : { since: now, burst: rule.burst, holdUntil: null };
   const ready = state.since + 1000 / rule.ratePerSecond;
   const held = state.holdUntil !== null && state.holdUntil > now;
   if (!held && now >= ready) {
-    state.since = now;
+    state.since = Math.max(now, countedAt);
     return { decision: { allowed: true, retryAfterMs: 0 }, state };
   }
   if (!held && state.burst >= 1) {
@@ -150,11 +157,12 @@ export function memoryPrimitives(): { leases: LeaseStore; buckets: BucketStore }
       },
     },
     buckets: {
-      async take(key, rule, now) {
+      async take(key, rule, now, countedAt = now) {
         checkName('bucket key', key);
         checkRule(rule);
         checkNow('now', now);
-        const { decision, state } = takeFromBucket(buckets.get(key), rule, now);
+        checkCountedAt(now, countedAt);
+        const { decision, state } = takeFromBucket(buckets.get(key), rule, now, countedAt);
         buckets.set(key, state);
         return decision;
       },
@@ -202,11 +210,12 @@ export function checkedLeases(leases: LeaseStore): LeaseStore {
 /** The argument checks of Store.buckets, once for both backends (as checkedLeases). */
 export function checkedBuckets(buckets: BucketStore): BucketStore {
   return {
-    async take(key, rule, now) {
+    async take(key, rule, now, countedAt = now) {
       checkName('bucket key', key);
       checkRule(rule);
       checkNow('now', now);
-      return buckets.take(key, rule, now);
+      checkCountedAt(now, countedAt);
+      return buckets.take(key, rule, now, countedAt);
     },
     async holdUntil(key, untilMs, now) {
       checkName('bucket key', key);

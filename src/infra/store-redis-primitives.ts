@@ -53,7 +53,7 @@ return 1
 `);
 
 /**
- * KEYS[1] bucket {since, burst, hold}; ARGV now, ratePerSecond, burst, gcMs → {allowed 0|1, retryAfterMs}.
+ * KEYS[1] bucket {since, burst, hold}; ARGV now, ratePerSecond, burst, gcMs, countedAt (≥ now) → {allowed 0|1, retryAfterMs}.
  * Lua numbers are doubles like JavaScript's, so the arithmetic is the same as takeFromBucket.
  */
 const TAKE = new Script(`
@@ -69,7 +69,7 @@ local held = hold ~= nil and hold > now
 local ready = since + 1000 / tonumber(ARGV[2])
 local allowed, wait = 0, 0
 if not held and now >= ready then
-  sinceText = nowText
+  sinceText = ARGV[5]
   allowed = 1
 elseif not held and burst >= 1 then
   burstText = tostring(burst - 1)
@@ -149,8 +149,8 @@ export function redisPrimitives(
   };
 
   const buckets: BucketStore = {
-    async take(key, rule, now): Promise<BucketDecision> {
-      const reply = await evaluate(TAKE, bucketKey(key), [now, rule.ratePerSecond, rule.burst, BUCKET_GC_MS]);
+    async take(key, rule, now, countedAt = now): Promise<BucketDecision> {
+      const reply = await evaluate(TAKE, bucketKey(key), [now, rule.ratePerSecond, rule.burst, BUCKET_GC_MS, Math.max(now, countedAt)]);
       if (!Array.isArray(reply) || reply.length !== 2 || typeof reply[1] !== 'number') {
         throw new Error(`unexpected Redis reply to bucket take: ${JSON.stringify(reply)}`);
       }

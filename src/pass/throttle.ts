@@ -21,6 +21,14 @@ export const timerSleep: Sleep = (ms) => delay(ms);
 export const DEFAULT_THROTTLE_MARGIN_MS = 250;
 
 /**
+ * How much later than passgate's own call the viewer's browser may reach the upstream after
+ * passgate redirects it there (the answer's trip to a phone, the browser following the redirect,
+ * a new connection): such a steady token is counted from then, so passgate's next call for that
+ * IP cannot arrive less than a period after the browser's.
+ */
+export const BROWSER_ARRIVAL_MS = 1_000;
+
+/**
  * passgate's mirror of the upstream throttle (adobe-pass.md §8: per device IP = X-Forwarded-For,
  * 1 req/s, one-time burst 10; a 429 means wait ≥ 1 s). The bucket lives in the store, so every
  * replica draws from the same one, and every upstream call (DCR included) takes a token first:
@@ -67,16 +75,18 @@ export class ThrottleMirror {
 
   /**
    * admit() for a request passgate does not send itself (the viewer's browser following a redirect
-   * to the upstream): the same token and wait, but a refusal says when to try again instead of throwing.
+   * to the upstream): the same token and wait, but a refusal says when to try again instead of
+   * throwing. `arrivesWithinMs`: how much later than now the call may reach the upstream.
    */
-  async reserve(ip: string, operation: string): Promise<{ admitted: true } | { admitted: false; retryAfterMs: number }> {
-    let decision = await this.take(ip);
+  async reserve(ip: string, operation: string, options: { arrivesWithinMs?: number } = {}): Promise<{ admitted: true } | { admitted: false; retryAfterMs: number }> {
+    const arrivesWithinMs = options.arrivesWithinMs ?? 0;
+    let decision = await this.take(ip, arrivesWithinMs);
     // The late token is left unused; a fresh one (counted now) is as good as any.
-    if (decision === 'stale') decision = await this.take(ip);
+    if (decision === 'stale') decision = await this.take(ip, arrivesWithinMs);
     if (decision === 'allowed') return { admitted: true };
     if (decision !== 'stale' && decision.retryAfterMs <= this.maxWaitMs) {
       await this.deps.sleep(decision.retryAfterMs);
-      decision = await this.take(ip);
+      decision = await this.take(ip, arrivesWithinMs);
       if (decision === 'allowed') return { admitted: true };
     }
     this.deps.metrics.throttled.inc({ source: 'mirror', operation });
@@ -89,9 +99,9 @@ export class ThrottleMirror {
    * next one, so such a token is left unused ('stale') rather than risk a 429; admit() takes
    * another one instead.
    */
-  private async take(ip: string): Promise<'allowed' | 'stale' | { retryAfterMs: number }> {
+  private async take(ip: string, arrivesWithinMs: number): Promise<'allowed' | 'stale' | { retryAfterMs: number }> {
     const now = this.deps.clock.now();
-    const decision = await storeCall('take a throttle token', this.deps.logger, () => this.deps.buckets.take(ip, this.rule, now));
+    const decision = await storeCall('take a throttle token', this.deps.logger, () => this.deps.buckets.take(ip, this.rule, now, now + arrivesWithinMs));
     if (!decision.allowed) return { retryAfterMs: decision.retryAfterMs };
     const lateMs = this.deps.clock.now() - now;
     if (lateMs <= this.staleAfterMs) return 'allowed';

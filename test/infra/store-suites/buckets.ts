@@ -103,6 +103,20 @@ export function registerBucketSuite(test: SuiteTest, { label, location }: StoreB
     }
   });
 
+  test(`${label}: a steady token counted later (a browser following a redirect) refills a period after it arrives, not after the take`, async (t) => {
+    const { buckets } = await openStoreAt(t, await location());
+    const rule: BucketRule = { ratePerSecond: 1, burst: 0 };
+    t.false((await buckets.take('ip', rule, T)).allowed); // burst 0: the refill starts now
+    t.true((await buckets.take('ip', rule, T + 1000, T + 1800)).allowed, 'taken at +1000, counted at +1800');
+    t.deepEqual(await buckets.take('ip', rule, T + 2000), { allowed: false, retryAfterMs: 800 }, 'not at +2000: a period after +1800');
+    t.deepEqual(await buckets.take('ip', rule, T + 2799), { allowed: false, retryAfterMs: 1 });
+    t.true((await buckets.take('ip', rule, T + 2800)).allowed);
+    // A burst token is spent as before: countedAt moves only the steady refill.
+    t.true((await buckets.take('fresh', UPSTREAM, T, T + 5000)).allowed);
+    t.true((await buckets.take('fresh', UPSTREAM, T + 1000)).allowed, 'the steady token of +1000, untouched by the burst take');
+    await t.throwsAsync(buckets.take('other', UPSTREAM, T, T - 1), { instanceOf: RangeError }, 'counted before the take: refused');
+  });
+
   test(`${label}: keys are independent; reset() forgets one`, async (t) => {
     const { buckets } = await openStoreAt(t, await location());
     await takes(buckets, '198.51.100.1', 10, T);
