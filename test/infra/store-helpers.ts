@@ -11,7 +11,9 @@ import { freshPrefix } from '../helpers/with-redis.js';
 /** A logger whose lines the test can read back. */
 export function captureLogger(): { logger: Logger; lines: () => Array<Record<string, unknown>> } {
   const raw: string[] = [];
-  const logger = createLogger({ level: 'debug', destination: { write: (line: string) => void raw.push(line) } });
+  // Every line, as written: the sampler (log-sampler.ts, its own tests) would hold a repeated
+  // warn/error line back for its 10 s window, and a test counting them would race that window.
+  const logger = createLogger({ level: 'debug', sampleIntervalMs: 0, destination: { write: (line: string) => void raw.push(line) } });
   return { logger, lines: () => raw.map((line) => JSON.parse(line) as Record<string, unknown>) };
 }
 
