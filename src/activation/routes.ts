@@ -235,7 +235,14 @@ export function activationRoutes(deps: ActivationRouteDeps): Router<AppState> {
     try {
       page = donePage(await service.done({ ...(code ? { code } : {}), signedOut: ctx.query.signed_out, error: ctx.query.error }, ctx.state.client));
     } catch (err) {
-      page = failure(ctx, err);
+      // The household IP's bucket has no token for the profile look-up yet (the viewer's browser
+      // came back from the MVPD before the wait passgate allows itself): the same page again after
+      // the wait, not the code form; the done cookie still names the code.
+      if (err instanceof Problem && err.code === 'upstream_throttled') {
+        count('waiting');
+        const afterMs = 1000 * Number(err.extra.headers?.['Retry-After'] ?? '1');
+        page = oneMomentPage({ continueUrl: ctx.url, afterMs, status: 'Confirming your sign-in with your TV provider…' });
+      } else page = failure(ctx, err);
     }
     send(ctx, page);
   });

@@ -167,12 +167,13 @@ ${start}
 
   /**
    * "One moment" while passgate's mirror of the viewer IP's upstream throttle has no token for the
-   * redirect to the TV provider: /activate/continue.js follows the link after `afterMs`; without
-   * script the viewer taps it. A status region, not an alert: nothing went wrong.
+   * redirect to the TV provider (or, `status` "Confirming…", for the done page's own look-up):
+   * /activate/continue.js follows the link after `afterMs`; without script the viewer taps it. A
+   * status region, not an alert: nothing went wrong.
    */
-  function oneMomentPage(options: { continueUrl: string; afterMs: number }): Page {
+  function oneMomentPage(options: { continueUrl: string; afterMs: number; status?: string }): Page {
     const body = `<h1>One moment</h1>
-<p role="status">Taking you to your TV provider to sign in…</p>
+<p role="status">${escapeHtml(options.status ?? 'Taking you to your TV provider to sign in…')}</p>
 <p><a id="continue" href="${escapeHtml(options.continueUrl)}" data-after-ms="${Math.max(0, Math.ceil(options.afterMs))}">Continue</a></p>
 <script src="/activate/continue.js" defer></script>
 `;

@@ -142,7 +142,10 @@ export function pagesApi(): ApiPart {
           summary: 'What happened: signed in with the MVPD (the code this browser sent on has a profile), a failed sign-in, signed out after a logout, or nothing to report (the upstream\'s redirectUrl)',
           tag: 'activation',
           access: 'public',
-          responses: { '200': html('The outcome page.'), '503': html('The upstream or the store is unavailable: try again shortly.') },
+          responses: {
+            '200': html('The outcome page; or "one moment, confirming" (its script, or Continue link, loads this page again) while the household IP\'s throttle bucket has no token yet for the look-up of the code\'s profile.'),
+            '503': html('The upstream or the store is unavailable: try again shortly.'),
+          },
           errors: [],
         }),
       },

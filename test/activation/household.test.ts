@@ -66,6 +66,8 @@ async function signInOnPhone(f: PassgateFixture, context: BrowserContext, code: 
     await page.getByLabel('Password').fill('pass');
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.waitForURL(`${f.url}/activate/done`);
+    // The done page confirms the sign-in (its own upstream call for the code's profile was paced, not refused).
+    await page.getByRole('heading', { name: "You're signed in" }).waitFor({ timeout: 10_000 });
   } catch (err) {
     throw new Error(`${viewer}: ${(err as Error).message}\npages: ${titles.join(' | ')}\nvisited: ${visited.join('\n  ')}`, { cause: err });
   } finally {
@@ -144,6 +146,43 @@ test('a phone slow to follow the redirect (its GET reaches the upstream 700 ms l
   const gaps = paced.slice(1).map((entry, i) => ({ call: `${entry.method} ${entry.path}`, afterMs: Date.parse(entry.time) - Date.parse(paced[i]!.time) }));
   t.true(paced.length >= 5, JSON.stringify(paced.map((entry) => entry.path)));
   t.deepEqual(gaps.filter((gap) => gap.afterMs < 1000), [], 'calls less than a second apart at the upstream');
+});
+
+test('back from the MVPD before the household bucket has a token for the done page’s look-up: "one moment, confirming", then "You’re signed in" on its own (never the code form)', async (t) => {
+  const f = await withPassgate(t, {
+    file: { signin: { hidden_mvpds: ['AdobePass_TEST'], hide_temppass: true }, throttle: { rate_per_second: 1, burst: 10, max_wait_ms: 0 } },
+    env: { PASSGATE_TRUSTED_PROXIES: 'loopback' },
+  });
+  const tv = await tvWithCode(f, { 'x-forwarded-for': '192.0.2.11' });
+  const throttle = f.passgate.services.pass.throttle;
+  const reserve = throttle.reserve.bind(throttle);
+  // The TV spends its IP's tokens just before the done page looks up the code's profile.
+  let drained = 0;
+  throttle.reserve = async (ip, operation, options) => {
+    if (operation === 'profiles.code' && drained++ === 0) while ((await reserve(ip, 'tv')).admitted);
+    return reserve(ip, operation, options);
+  };
+  const { context } = await withPhone(t, 'passgate-done-moment-shots-');
+  const page = await context.newPage();
+  const titles: string[] = [];
+  page.on('load', () => void page.title().then((title) => titles.push(title), () => undefined));
+  await page.goto(`${f.url}/activate`);
+  await page.getByLabel('Activation code').fill(tv.code);
+  await page.getByRole('button', { name: 'Continue' }).click();
+  await page.getByLabel('Optimum').check();
+  await page.getByRole('button', { name: 'Continue to sign in' }).click();
+  await page.waitForURL(/\/sim\/mvpd\/Cablevision\/login/);
+  await page.getByLabel('Username').fill('quick-viewer');
+  await page.getByLabel('Password').fill('pass');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('heading', { name: "You're signed in" }).waitFor({ timeout: 20_000 });
+  t.is(new URL(page.url()).pathname, '/activate/done');
+  t.true(drained >= 1);
+  t.deepEqual(titles.filter((title) => title !== 'Sign in to Optimum' && title !== 'Choose your TV provider' && title !== 'Activate your TV'), ['One moment', "You're signed in"]);
+  const shown = f.log.lines.filter((line) => line.msg === 'request' && line.route === '/activate/done').map((line) => line.status);
+  t.deepEqual(shown, [200, 200], 'the wait page and the confirmation, no 429 page');
+  t.is(await profileOf(f, tv), 'quick-viewer');
+  t.deepEqual((await f.simLog()).filter((entry) => entry.status === 429), []);
 });
 
 test('when the viewer IP’s mirrored bucket is empty: a "one moment" page (0 serious/critical axe violations, 390 and 1280 px) whose Continue link works without script, and whose script continues on its own', async (t) => {
