@@ -241,7 +241,8 @@ export function activationRoutes(deps: ActivationRouteDeps): Router<AppState> {
       if (err instanceof Problem && err.code === 'upstream_throttled') {
         count('waiting');
         const afterMs = 1000 * Number(err.extra.headers?.['Retry-After'] ?? '1');
-        page = oneMomentPage({ continueUrl: ctx.url, afterMs, status: 'Confirming your sign-in with your TV provider…' });
+        // This page's own path, never the request target as sent (an absolute-form target names a host).
+        page = oneMomentPage({ continueUrl: `/activate/done${ctx.search}`, afterMs, status: 'Confirming your sign-in with your TV provider…' });
       } else page = failure(ctx, err);
     }
     send(ctx, page);
