@@ -47,7 +47,7 @@ test('secondary-application flow: a "one moment" continue ticket takes the brows
   const reserve = throttle.reserve.bind(throttle);
   // The first redirect finds the household's bucket empty: "one moment".
   let refuse = 1;
-  throttle.reserve = async (ip, operation) => (operation === 'authenticate' && refuse-- > 0 ? { admitted: false, retryAfterMs: 1000 } : reserve(ip, operation));
+  throttle.reserve = async (ip, operation, options) => (operation === 'authenticate' && refuse-- > 0 ? { admitted: false, retryAfterMs: 1000 } : reserve(ip, operation, options));
 
   const browser = await openForm(f);
   const wait = await post(f, browser, '/activate', { code });

@@ -198,13 +198,13 @@ test('when the viewer IP’s mirrored bucket is empty: a "one moment" page (0 se
   // The household's TV spends the IP's remaining tokens just before the viewer's redirect.
   let drainNext = true;
   let drains = 0;
-  throttle.reserve = async (ip, operation) => {
+  throttle.reserve = async (ip, operation, options) => {
     if (operation === 'authenticate' && drainNext) {
       drainNext = false;
       drains++;
       while ((await reserve(ip, 'tv')).admitted);
     }
-    return reserve(ip, operation);
+    return reserve(ip, operation, options);
   };
   const { context, shots } = await withPhone(t, 'passgate-one-moment-shots-');
   const csp: string[] = [];
