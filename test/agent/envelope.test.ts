@@ -5,6 +5,8 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PassThrough, Readable, Writable } from 'node:stream';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import {
   DEFAULT_CHUNK_SIZE,
   ENVELOPE_MAGIC,
@@ -19,6 +21,10 @@ import {
   type ProtectOptions,
 } from '../../src/agent/envelope.js';
 import { tempDir } from '../helpers/with-app.js';
+
+// A full collection on demand (the memory test): --expose-gc set at run time reaches a new context's gc.
+setFlagsFromString('--expose-gc');
+const collectGarbage = runInNewContext('gc') as () => void;
 
 const KEY = Buffer.alloc(32, 0x4b);
 const OTHER_KEY = Buffer.alloc(32, 0x4c);
@@ -400,13 +406,28 @@ test.serial('200 MB streams through protect → unprotect with a bounded amount 
   let consumed = 0;
   let maxInFlight = 0;
   let maxRssGrowth = 0;
+  let maxRetained = 0;
+  // What the pipeline holds, not what the collector has yet to free: memory still reachable after a
+  // full collection, every 8 MiB (RSS alone depends on the collector's pace: Node 24 let it grow
+  // 123 MB of garbage once, where Node 20 stays near 35).
+  const retained = () => {
+    // Twice: the first collection finds the dead buffers, the second sees their memory released.
+    collectGarbage();
+    collectGarbage();
+    const { heapUsed, external } = process.memoryUsage();
+    return heapUsed + external;
+  };
+  const retainedBefore = retained();
   const rssBefore = process.memoryUsage().rss;
   const output = new Writable({
     write(chunk: Buffer, _encoding, done) {
       consumed += chunk.length;
       outputHash.update(chunk);
       maxInFlight = Math.max(maxInFlight, produced - consumed);
-      if (consumed % (8 * 1024 * 1024) < chunk.length) maxRssGrowth = Math.max(maxRssGrowth, process.memoryUsage().rss - rssBefore);
+      if (consumed % (8 * 1024 * 1024) < chunk.length) {
+        maxRssGrowth = Math.max(maxRssGrowth, process.memoryUsage().rss - rssBefore);
+        maxRetained = Math.max(maxRetained, retained() - retainedBefore);
+      }
       done();
     },
   });
@@ -415,11 +436,11 @@ test.serial('200 MB streams through protect → unprotect with a bounded amount 
   t.is(sealed.plaintextBytes, total);
   t.is(opened.plaintextBytes, total);
   t.is(outputHash.digest('hex'), inputHash.digest('hex'));
-  t.log(`max in flight ${(maxInFlight / 1024).toFixed(0)} KiB; max RSS growth ${(maxRssGrowth / 1024 ** 2).toFixed(1)} MiB`);
+  t.log(`max in flight ${(maxInFlight / 1024).toFixed(0)} KiB; max retained after a collection ${(maxRetained / 1024 ** 2).toFixed(1)} MiB; max RSS growth ${(maxRssGrowth / 1024 ** 2).toFixed(1)} MiB`);
   // Both sides hold about two chunks and the streams' buffers: well under 1 MiB, whatever the size.
   t.true(maxInFlight < 1024 * 1024, `in flight ${maxInFlight}`);
-  // Loose: garbage waits for the collector, but nowhere near the 200 MB that buffering would cost.
-  t.true(maxRssGrowth < 100 * 1024 * 1024, `RSS grew ${maxRssGrowth}`);
+  // Reachable memory stays at a few chunks, nowhere near the 200 MB that buffering would hold.
+  t.true(maxRetained < 16 * 1024 * 1024, `retained ${maxRetained}`);
 });
 
 // --- properties -------------------------------------------------------------------------------
@@ -455,9 +476,13 @@ test('property: any change of any byte, and any cut, is refused with an Envelope
     { numRuns: 300, seed: 7 },
   );
   await fc.assert(
-    fc.asyncProperty(fc.integer({ min: 0, max: envelope.length - 1 }), fc.uint8Array({ maxLength: 100 }), async (length, tail) =>
-      refusedAtAll(Buffer.concat([envelope.subarray(0, length), tail])),
-    ),
+    fc.asyncProperty(fc.integer({ min: 0, max: envelope.length - 1 }), fc.uint8Array({ maxLength: 100 }), async (length, tail) => {
+      const cut = Buffer.concat([envelope.subarray(0, length), tail]);
+      // A tail that is exactly the bytes cut off gives the envelope back whole (CI drew one: the
+      // last byte, cut and appended again): not a change, and rightly opened.
+      fc.pre(!cut.equals(envelope));
+      return refusedAtAll(cut);
+    }),
     { numRuns: 300, seed: 8 },
   );
   t.pass();

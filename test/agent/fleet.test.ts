@@ -133,9 +133,11 @@ test(`the CLI protects and registers a ${BIG_MB} MB file; authenticate, decrypt,
       `of passgate serve ${serveMiB.toFixed(0)} MiB (${serveStarted.toFixed(0)} MiB once started) through the upload, the decrypt and the callbacks`,
   );
   // Streaming holds a few chunks and socket buffers, whatever the size: far below the file itself.
-  // Measured: Node 20 ≈ 34 MiB, Node 24 ≈ 66 MiB for 50 MB and for 300 MB alike (its V8 keeps a larger young
-  // generation); what matters is that it does not grow with the file.
-  t.true(protectGrowth < 96, `protect grew ${protectGrowth.toFixed(0)} MiB past an idle CLI run`);
+  // Measured: Node 20 ≈ 34 MiB, Node 24 66-82 MiB for 50 MB and for 300 MB alike (collected later; pinning
+  // its young generation did not lower it); what matters is that it does not grow with the file. A peak
+  // RSS can only be a loose check: the strict one is test/agent/envelope.test.ts (200 MB through
+  // protect → unprotect, memory still reachable after a full collection under 16 MiB).
+  t.true(protectGrowth < 128, `protect grew ${protectGrowth.toFixed(0)} MiB past an idle CLI run`);
   t.true(serveGrowth < 128, `serve grew ${serveGrowth.toFixed(0)} MiB past its start`);
   running.child.kill('SIGTERM');
   await running.exited;
