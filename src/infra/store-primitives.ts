@@ -87,7 +87,7 @@ export function takeFromBucket(
   const ready = state.since + 1000 / rule.ratePerSecond;
   const held = state.holdUntil !== null && state.holdUntil > now;
   if (!held && now >= ready) {
-    state.since = Math.max(now, countedAt);
+    state.since = countedAt; // ≥ now (checkedBuckets)
     return { decision: { allowed: true, retryAfterMs: 0 }, state };
   }
   if (!held && state.burst >= 1) {
@@ -127,57 +127,40 @@ export function leaseGcMs(ttlMs: number): number {
 export function memoryPrimitives(): { leases: LeaseStore; buckets: BucketStore } {
   const leases = new Map<string, { token: string; expiresAt: number }>();
   const buckets = new Map<string, BucketState>();
-  return {
-    leases: {
-      async acquire(name, ttlMs, now) {
-        checkName('lease name', name);
-        checkTtl(ttlMs);
-        checkNow('now', now);
-        const current = leases.get(name);
-        if (current && current.expiresAt > now) return undefined;
-        const token = newToken();
-        leases.set(name, { token, expiresAt: now + ttlMs });
-        return token;
-      },
-      async release(name, token) {
-        checkName('lease name', name);
-        checkName('lease token', token);
-        if (leases.get(name)?.token !== token) return false;
-        return leases.delete(name);
-      },
-      async renew(name, token, ttlMs, now) {
-        checkName('lease name', name);
-        checkName('lease token', token);
-        checkTtl(ttlMs);
-        checkNow('now', now);
-        const current = leases.get(name);
-        if (current?.token !== token || current.expiresAt <= now) return false;
-        current.expiresAt = now + ttlMs;
-        return true;
-      },
+  const memoryLeases: LeaseStore = {
+    async acquire(name, ttlMs, now) {
+      const current = leases.get(name);
+      if (current && current.expiresAt > now) return undefined;
+      const token = newToken();
+      leases.set(name, { token, expiresAt: now + ttlMs });
+      return token;
     },
-    buckets: {
-      async take(key, rule, now, countedAt = now) {
-        checkName('bucket key', key);
-        checkRule(rule);
-        checkNow('now', now);
-        checkCountedAt(now, countedAt);
-        const { decision, state } = takeFromBucket(buckets.get(key), rule, now, countedAt);
-        buckets.set(key, state);
-        return decision;
-      },
-      async holdUntil(key, untilMs, now) {
-        checkName('bucket key', key);
-        checkNow('untilMs', untilMs);
-        checkNow('now', now);
-        buckets.set(key, holdBucket(buckets.get(key), untilMs, now));
-      },
-      async reset(key) {
-        checkName('bucket key', key);
-        buckets.delete(key);
-      },
+    async release(name, token) {
+      if (leases.get(name)?.token !== token) return false;
+      return leases.delete(name);
+    },
+    async renew(name, token, ttlMs, now) {
+      const current = leases.get(name);
+      if (current?.token !== token || current.expiresAt <= now) return false;
+      current.expiresAt = now + ttlMs;
+      return true;
     },
   };
+  const memoryBuckets: BucketStore = {
+    async take(key, rule, now, countedAt = now) {
+      const { decision, state } = takeFromBucket(buckets.get(key), rule, now, countedAt);
+      buckets.set(key, state);
+      return decision;
+    },
+    async holdUntil(key, untilMs, now) {
+      buckets.set(key, holdBucket(buckets.get(key), untilMs, now));
+    },
+    async reset(key) {
+      buckets.delete(key);
+    },
+  };
+  // The same argument checks as the real backends.
+  return { leases: checkedLeases(memoryLeases), buckets: checkedBuckets(memoryBuckets) };
 }
 
 /**

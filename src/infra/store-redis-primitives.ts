@@ -150,7 +150,7 @@ export function redisPrimitives(
 
   const buckets: BucketStore = {
     async take(key, rule, now, countedAt = now): Promise<BucketDecision> {
-      const reply = await evaluate(TAKE, bucketKey(key), [now, rule.ratePerSecond, rule.burst, BUCKET_GC_MS, Math.max(now, countedAt)]);
+      const reply = await evaluate(TAKE, bucketKey(key), [now, rule.ratePerSecond, rule.burst, BUCKET_GC_MS, countedAt]);
       if (!Array.isArray(reply) || reply.length !== 2 || typeof reply[1] !== 'number') {
         throw new Error(`unexpected Redis reply to bucket take: ${JSON.stringify(reply)}`);
       }
