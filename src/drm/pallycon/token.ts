@@ -138,7 +138,8 @@ export type AssembleInput = Omit<MintInput, 'siteKey' | 'policy' | 'policyField'
 export function assembleLicenseToken(input: AssembleInput, policy: string): MintedToken {
   const timestamp = typeof input.timestamp === 'number' ? formatTimestamp(input.timestamp) : input.timestamp;
   const parts: HashParts = { accessKey: input.accessKey, drmType: input.drmType, siteId: input.siteId, userId: input.userId, cid: input.cid, policy, timestamp };
-  const hash = tokenHash(parts);
+  const hashInput = hashMessage(parts);
+  const hash = tokenHash(parts, hashInput);
   const fields: Record<string, unknown> = {
     drm_type: input.drmType,
     site_id: input.siteId,
@@ -151,7 +152,7 @@ export function assembleLicenseToken(input: AssembleInput, policy: string): Mint
     hash,
   };
   const json = JSON.stringify(fields);
-  return { token: Buffer.from(json, 'utf8').toString('base64'), json, policy, policyField: input.policyField, timestamp, hashInput: hashMessage(parts), hash };
+  return { token: Buffer.from(json, 'utf8').toString('base64'), json, policy, policyField: input.policyField, timestamp, hashInput, hash };
 }
 
 /** A token's fields as found in its JSON (any order, whitespace, `\/` escapes). */
