@@ -40,8 +40,10 @@ export function storedAddress(client: ClientAddress): ClientAddress {
  */
 export function clientAddressResolver(trusted: string[], portHeader?: string): (req: IncomingMessage) => ClientAddress {
   const trust = proxyaddr.compile(trusted);
+  // With no trusted proxy the peer is the answer: X-Forwarded-For is not even parsed.
+  const address = trusted.length === 0 ? (req: IncomingMessage) => req.socket.remoteAddress ?? '' : (req: IncomingMessage) => proxyaddr(req, trust);
   return (req) => {
-    const raw = proxyaddr(req, trust);
+    const raw = address(req);
     // IPv4-mapped IPv6 (::ffff:1.2.3.4) is the IPv4 device the upstream knows.
     const ip = raw.startsWith('::ffff:') && isIP(raw.slice(7)) === 4 ? raw.slice(7) : raw;
     const peer = req.socket.remoteAddress ?? '';
