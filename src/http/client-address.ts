@@ -39,9 +39,9 @@ export function storedAddress(client: ClientAddress): ClientAddress {
  * (proxy-addr). An arbitrary client's X-Forwarded-For is never believed.
  */
 export function clientAddressResolver(trusted: string[], portHeader?: string): (req: IncomingMessage) => ClientAddress {
-  const trust = proxyaddr.compile(trusted);
   // With no trusted proxy the peer is the answer: X-Forwarded-For is not even parsed.
-  const address = trusted.length === 0 ? (req: IncomingMessage) => req.socket.remoteAddress ?? '' : (req: IncomingMessage) => proxyaddr(req, trust);
+  const trust = trusted.length === 0 ? undefined : proxyaddr.compile(trusted);
+  const address = (req: IncomingMessage): string => (trust ? proxyaddr(req, trust) : (req.socket.remoteAddress ?? ''));
   return (req) => {
     const raw = address(req);
     // IPv4-mapped IPv6 (::ffff:1.2.3.4) is the IPv4 device the upstream knows.

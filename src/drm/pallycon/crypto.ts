@@ -70,8 +70,11 @@ export const hashMessage = (p: HashParts): string => p.accessKey + p.drmType + p
 // One-shot hashing: a Hash object per token cost more than the digest itself on the license path.
 const digest = (p: HashParts): Buffer => hash('sha256', hashMessage(p), 'buffer');
 
-/** base64 of the raw SHA-256 digest (not of its hex form, unlike the guide's illustrative example), of `message` = hashMessage(p). */
-export const tokenHash = (p: HashParts, message = hashMessage(p)): string => hash('sha256', message, 'base64');
+/** base64 of the raw SHA-256 digest of a hash message (hashMessage), for a caller that already built it. */
+export const messageHash = (message: string): string => hash('sha256', message, 'base64');
+
+/** base64 of the raw SHA-256 digest (not of its hex form, unlike the guide's illustrative example). */
+export const tokenHash = (p: HashParts): string => messageHash(hashMessage(p));
 
 /** Constant-time comparison of a token's `hash` with the one recomputed from its fields. */
 export function hashMatches(hash: string, p: HashParts): boolean {

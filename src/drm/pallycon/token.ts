@@ -1,4 +1,4 @@
-import { decodeBase64, decryptPolicy, encryptPolicy, hashMatches, hashMessage, isSiteKey, tokenHash, type HashParts } from './crypto.js';
+import { decodeBase64, decryptPolicy, encryptPolicy, hashMatches, hashMessage, isSiteKey, messageHash, type HashParts } from './crypto.js';
 import { licenseErrorMessages, type TokenErrorCode } from './license-errors.js';
 import { checkPolicyV2, describePolicyIssues } from './policy-schema.js';
 import { formatTimestamp, parseTimestamp } from './timestamp.js';
@@ -139,7 +139,7 @@ export function assembleLicenseToken(input: AssembleInput, policy: string): Mint
   const timestamp = typeof input.timestamp === 'number' ? formatTimestamp(input.timestamp) : input.timestamp;
   const parts: HashParts = { accessKey: input.accessKey, drmType: input.drmType, siteId: input.siteId, userId: input.userId, cid: input.cid, policy, timestamp };
   const hashInput = hashMessage(parts);
-  const hash = tokenHash(parts, hashInput);
+  const hash = messageHash(hashInput);
   const fields: Record<string, unknown> = {
     drm_type: input.drmType,
     site_id: input.siteId,
